@@ -1,0 +1,1 @@
+"""Built-in calculators: core flow nodes, sources and sinks, and the face pipeline nodes."""

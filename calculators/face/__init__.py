@@ -1,0 +1,1 @@
+"""Face pipeline numerics and nodes: BlazeFace detection, ROIs, crops, mesh decoding, refinement."""

@@ -1,0 +1,224 @@
+"""The calculator API: a node's declared contract and its ``open``/``process``/``close``.
+
+A calculator is an ordinary Python class::
+
+    from pydantic import BaseModel
+    from facegraph import Calculator, CalculatorContext, Input, Output, register
+
+    @register("Scale")
+    class Scale(Calculator):
+        \"\"\"Multiplies each number by a constant.\"\"\"
+
+        class Options(BaseModel):
+            factor: float = 2.0
+
+        VALUE = Input("VALUE", float)
+        SCALED = Output("SCALED", float)
+
+        def process(self, ctx: CalculatorContext) -> None:
+            value = ctx.get(self.VALUE)
+            if value is not None:
+                ctx.emit(self.SCALED, value * self.options.factor)
+
+Timing model (MediaPipe's): ``process`` runs once per settled input timestamp;
+``ctx.emit`` stamps outputs with the input timestamp; and after ``process``
+the runtime advances every output's timestamp bound past the input
+timestamp, so downstream nodes learn "nothing at t" even when this node emitted
+nothing. A calculator that emits at other timestamps sets
+``timestamp_offset = None`` and manages its output bounds itself
+(``ctx.emit(..., timestamp=t)``, ``ctx.set_bound``).
+
+A source calculator (no input streams) has ``process`` called repeatedly until
+it returns :data:`STOP`.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .packet import Packet
+from .ports import Input, Output, Port, SideInput, SideOutput
+from .timestamp import Timestamp
+
+T = TypeVar("T")
+
+InputPolicy = Literal["sync", "immediate"]
+INPUT_POLICIES: tuple[str, ...] = ("sync", "immediate")
+
+
+class Signal(enum.Enum):
+    """Special return values of ``process``."""
+
+    STOP = "stop"
+
+
+#: Returned by a source calculator's ``process`` when it has nothing more to produce.
+STOP = Signal.STOP
+
+
+class NoOptions(BaseModel):
+    """Options model of calculators that take none (rejects any key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """Everything a calculator class declares, collected from its class attributes."""
+
+    inputs: dict[str, Input[Any]] = field(default_factory=dict)
+    outputs: dict[str, Output[Any]] = field(default_factory=dict)
+    side_inputs: dict[str, SideInput[Any]] = field(default_factory=dict)
+    side_outputs: dict[str, SideOutput[Any]] = field(default_factory=dict)
+
+    def ports(self, kind: str) -> dict[str, Port[Any]]:
+        table: dict[str, dict[str, Any]] = {
+            "input": self.inputs,
+            "output": self.outputs,
+            "side_input": self.side_inputs,
+            "side_output": self.side_outputs,
+        }
+        return table[kind]
+
+
+class CalculatorContext(abc.ABC):
+    """What a calculator sees during ``open``, ``process`` and ``close``.
+
+    The runtime provides the implementation; calculators only call these methods.
+    Ports are passed as the declared attributes (``self.IMAGE``), never as strings,
+    so a typo is an AttributeError at the first run rather than a silent miss.
+    """
+
+    #: The node's name in the graph (for messages).
+    node_name: str
+
+    @property
+    @abc.abstractmethod
+    def timestamp(self) -> Timestamp:
+        """The input timestamp of this call (PRE_STREAM in open, POST_STREAM in close)."""
+
+    @abc.abstractmethod
+    def packet(self, port: Input[T], index: int = 0) -> Packet[T] | None:
+        """The packet on ``port`` (``index`` for indexed ports) at this timestamp, or None."""
+
+    def get(self, port: Input[T], index: int = 0) -> T | None:
+        """The value on ``port`` at this timestamp, or None when the input set has no packet."""
+        p = self.packet(port, index)
+        return None if p is None else p.value
+
+    def has(self, port: Input[Any], index: int = 0) -> bool:
+        """Whether ``port`` carries a packet at this timestamp."""
+        return self.packet(port, index) is not None
+
+    @abc.abstractmethod
+    def count(self, port: Port[Any]) -> int:
+        """How many streams (or side packets) are connected to a port's tag."""
+
+    @abc.abstractmethod
+    def emit(
+        self, port: Output[T], value: T, index: int = 0, timestamp: Timestamp | None = None
+    ) -> None:
+        """Send ``value`` on ``port``, at the input timestamp unless ``timestamp`` is given.
+
+        Giving a timestamp other than the input timestamp is only allowed for
+        calculators that declare ``timestamp_offset = None``.
+        """
+
+    @abc.abstractmethod
+    def set_bound(self, port: Output[Any], bound: Timestamp, index: int = 0) -> None:
+        """Promise that ``port`` will carry no packet below ``bound``."""
+
+    @abc.abstractmethod
+    def close_output(self, port: Output[Any], index: int = 0) -> None:
+        """Promise that ``port`` will carry no more packets at all."""
+
+    @abc.abstractmethod
+    def input_bound(self, port: Input[Any], index: int = 0) -> Timestamp:
+        """The current timestamp bound of an input stream (lowest timestamp still to come)."""
+
+    @abc.abstractmethod
+    def side(self, port: SideInput[T], index: int = 0) -> T | None:
+        """The value of an input side packet, or None for an unconnected optional one."""
+
+    @abc.abstractmethod
+    def set_side(self, port: SideOutput[T], value: T, index: int = 0) -> None:
+        """Set an output side packet (once per run)."""
+
+
+class Calculator:
+    """Base class of every node. Subclasses declare ports as class attributes.
+
+    Class attributes a subclass may override:
+
+    - ``Options``: a pydantic model of the node's options (default: none allowed).
+    - ``timestamp_offset``: 0 (default) propagates the input timestamp to every
+      output bound after each ``process``; ``None`` means the calculator changes
+      timestamps and sets its own bounds.
+    - ``input_policy``: the default input policy ("sync" or "immediate"); a graph
+      may override it per node.
+    """
+
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    timestamp_offset: ClassVar[int | None] = 0
+    input_policy: ClassVar[InputPolicy] = "sync"
+
+    #: Filled in for every subclass from its port attributes.
+    contract: ClassVar[Contract] = Contract()
+    #: The name it was registered under (set by :func:`facegraph.register`).
+    registered_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        tables: dict[str, dict[str, Any]] = {
+            "input": {},
+            "output": {},
+            "side_input": {},
+            "side_output": {},
+        }
+        # Walk the MRO base-first so subclasses can redeclare a port.
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if isinstance(value, Port):
+                    value.attr = attr
+                    table = tables[value.kind]
+                    previous = table.get(value.tag)
+                    if previous is not None and previous is not value and previous.attr != attr:
+                        raise TypeError(
+                            f"{cls.__name__}: {value.kind.replace('_', ' ')} tag "
+                            f"{value.tag!r} declared twice ({previous.attr} and {attr})"
+                        )
+                    table[value.tag] = value
+        cls.contract = Contract(
+            inputs=tables["input"],
+            outputs=tables["output"],
+            side_inputs=tables["side_input"],
+            side_outputs=tables["side_output"],
+        )
+
+    def __init__(self, options: BaseModel) -> None:
+        self.options: Any = options
+
+    def open(self, ctx: CalculatorContext) -> None:
+        """Called once before the first ``process``; side packets are available."""
+
+    def process(self, ctx: CalculatorContext) -> Signal | None:
+        """Called once per settled input timestamp (for sources: until it returns STOP)."""
+        return None
+
+    def close(self, ctx: CalculatorContext) -> None:
+        """Called once at the end of the run, also after an error elsewhere in the graph."""
+
+    @classmethod
+    def is_source(cls) -> bool:
+        return not cls.contract.inputs
+
+    @classmethod
+    def summary(cls) -> str:
+        """First line of the class docstring."""
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""

@@ -1,0 +1,1 @@
+"""Shipped YAML graphs and subgraphs (package data)."""

@@ -1,0 +1,1 @@
+"""MediaPipe model files: manifest, fetch, verification, cache, and LiteRT inference."""
