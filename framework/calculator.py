@@ -161,11 +161,16 @@ class Calculator:
       timestamps and sets its own bounds.
     - ``input_policy``: the default input policy ("sync" or "immediate"); a graph
       may override it per node.
+    - ``process_on_bounds``: also call ``process`` (with an empty input set) when an
+      input's timestamp bound advances without a packet. Nodes that must react to
+      "no packet at t" (PreviousLoopback, FlowLimiter) need it; ``ctx.input_bound``
+      tells them how far each input has settled.
     """
 
     Options: ClassVar[type[BaseModel]] = NoOptions
     timestamp_offset: ClassVar[int | None] = 0
     input_policy: ClassVar[InputPolicy] = "sync"
+    process_on_bounds: ClassVar[bool] = False
 
     #: Filled in for every subclass from its port attributes.
     contract: ClassVar[Contract] = Contract()
