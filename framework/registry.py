@@ -67,12 +67,18 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _load_builtins_and_plugins() -> None:
+def load_plugins(*, force: bool = False) -> None:
+    """Import the built-in calculators and every ``facegraph.calculators`` entry point.
+
+    Runs once per process on the first lookup; ``force=True`` rescans entry points
+    (after installing a plugin package into a running interpreter).
+    """
     global _plugins_loaded
     with _lock:
-        if _plugins_loaded:
+        if _plugins_loaded and not force:
             return
         _plugins_loaded = True
+        _plugin_errors.clear()
         importlib.import_module(BUILTIN_MODULE)
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:
@@ -88,20 +94,20 @@ def _load_builtins_and_plugins() -> None:
 
 def plugin_errors() -> list[str]:
     """Messages for plugin entry points that failed to import."""
-    _load_builtins_and_plugins()
+    load_plugins()
     return list(_plugin_errors)
 
 
 def names() -> list[str]:
     """All registered calculator names, sorted."""
-    _load_builtins_and_plugins()
+    load_plugins()
     with _lock:
         return sorted(_registry)
 
 
 def items() -> Iterator[tuple[str, type[Calculator]]]:
     """(name, class) pairs, sorted by name."""
-    _load_builtins_and_plugins()
+    load_plugins()
     with _lock:
         snapshot = sorted(_registry.items())
     yield from snapshot
@@ -120,7 +126,7 @@ def suggest(name: str, candidates: list[str] | None = None) -> str:
 
 def lookup(name: str, *, allow_imports: bool = False) -> type[Calculator]:
     """Resolve a calculator name; raise RegistryError with a did-you-mean otherwise."""
-    _load_builtins_and_plugins()
+    load_plugins()
     with _lock:
         cls = _registry.get(name)
     if cls is not None:
