@@ -1,1 +1,12 @@
-"""Built-in calculators: core flow nodes, sources and sinks, and the face pipeline nodes."""
+"""Built-in calculators: core flow nodes, sources and sinks, and the face pipeline nodes.
+
+Importing this package registers the core nodes (the registry imports it on the
+first name lookup). They are pure Python; nodes with heavy dependencies
+(OpenCV, LiteRT) live in modules that only they import.
+"""
+
+from __future__ import annotations
+
+from . import core, flow, loops, sinks, sources, vectors
+
+__all__ = ["core", "flow", "loops", "sinks", "sources", "vectors"]
