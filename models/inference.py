@@ -1,0 +1,373 @@
+"""Running a ``.tflite`` model with LiteRT, including models with custom ops.
+
+    from facegraph.models.inference import TfLiteModel
+
+    model = TfLiteModel("face_landmark_with_attention.tflite", threads=2)
+    model.input_details    # (TensorDetails(name='input_1', shape=(1, 192, 192, 3), ...),)
+    out = model.run(crop)  # {'output_mesh_identity': array(...), ..., 'conv_faceflag': ...}
+
+A model without custom ops runs as one plain LiteRT interpreter. A model with custom ops
+is split at them (:mod:`facegraph.models.tflite_graph`): runs of built-in ops become
+LiteRT sub-models, each custom op is computed by a kernel from
+:mod:`facegraph.models.custom_ops`, in dependency order, behind the same interface.
+
+LiteRT's default op resolver applies the XNNPACK delegate (``OpResolverType.AUTO``);
+``threads`` sets the interpreter's and XNNPACK's thread-pool size.
+
+Memory rules kept here: ``set_tensor`` copies each input once into the interpreter (the
+unavoidable copy); sub-model outputs that feed later steps are read as views
+(``Interpreter.tensor``) and released before the next ``run``, since LiteRT refuses to
+invoke while a view of its buffers is alive and views are invalidated by ``invoke``.
+Returned outputs are always fresh arrays the caller owns.
+
+A :class:`TfLiteModel` is not thread-safe: use one per thread (or per graph node).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from . import custom_ops as _custom_ops
+from .tflite_graph import (
+    CustomStep,
+    Segment,
+    TensorInfo,
+    TfLiteGraph,
+    TfLiteModelError,
+)
+
+__all__ = ["StepInfo", "TensorDetails", "TfLiteModel", "TfLiteModelError"]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorDetails:
+    """Name, shape and dtype of one model input or output."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """One step of a model's execution plan (for timing breakdowns)."""
+
+    kind: Literal["litert", "custom"]
+    #: ``"litert[0] 186 ops"`` or ``"Landmarks2TransformMatrix#192"``.
+    name: str
+
+
+class _LiteRtStep:
+    __slots__ = ("feeds", "fetches", "interpreter", "invoke", "output_indices", "set_tensor")
+
+    def __init__(
+        self, content: bytes, inputs: Sequence[int], outputs: Sequence[int], threads: int
+    ) -> None:
+        self.interpreter = _make_interpreter(content, threads)
+        in_details = self.interpreter.get_input_details()
+        out_details = self.interpreter.get_output_details()
+        # The sub-model's I/O order is the order we gave it when cutting.
+        self.feeds = [(t, d["index"]) for t, d in zip(inputs, in_details, strict=True)]
+        # Holding the callable from tensor() is safe; holding the array it returns is not.
+        self.fetches = [
+            (t, self.interpreter.tensor(d["index"]))
+            for t, d in zip(outputs, out_details, strict=True)
+        ]
+        self.output_indices = [d["index"] for d in out_details]
+        self.set_tensor = self.interpreter.set_tensor
+        self.invoke = self.interpreter.invoke
+
+
+class _CustomStep:
+    __slots__ = ("info", "inputs", "kernel", "outputs")
+
+    def __init__(self, info: _custom_ops.CustomOp, kernel: Callable[..., Any]) -> None:
+        self.info = info
+        self.kernel = kernel
+        self.inputs = [t.index for t in info.inputs]
+        self.outputs = [(t.index, t.shape, t.dtype) for t in info.outputs]
+
+
+def _make_interpreter(content: bytes, threads: int) -> Any:
+    from ai_edge_litert.interpreter import Interpreter
+
+    # OpResolverType.AUTO (the default) = built-in kernels + the default XNNPACK delegate,
+    # which LiteRT creates with `num_threads` threads.
+    interp = Interpreter(model_content=content, num_threads=threads)
+    interp.allocate_tensors()
+    return interp
+
+
+class TfLiteModel:
+    """A ``.tflite`` model ready to run; inputs and outputs addressed by tensor name."""
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = 1) -> None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+        self.path = Path(path)
+        self.threads = threads
+        graph = TfLiteGraph.from_file(self.path)
+        self._graph_source = graph.source
+        for k, sg in enumerate(graph.model.subgraphs[1:], start=1):
+            for op in sg.operators or []:
+                code = graph.model.operatorCodes[op.opcodeIndex]
+                if max(code.builtinCode, code.deprecatedBuiltinCode) == 32:
+                    raise TfLiteModelError(
+                        f"{graph.source}: custom op '{code.customCode.decode()}' inside "
+                        f"subgraph {k} (a control-flow body) is not supported"
+                    )
+        self.input_details: tuple[TensorDetails, ...] = tuple(
+            _details(graph.tensors[i]) for i in graph.inputs
+        )
+        self.output_details: tuple[TensorDetails, ...] = tuple(
+            _details(graph.tensors[i]) for i in graph.outputs
+        )
+        self._inputs = [(d, i) for d, i in zip(self.input_details, graph.inputs, strict=True)]
+        self._outputs = [
+            (d.name, i) for d, i in zip(self.output_details, graph.outputs, strict=True)
+        ]
+        self._by_name = {d.name: d for d in self.input_details}
+        customs = graph.custom_operators()
+        self.is_split = bool(customs)
+        self._constants: dict[int, np.ndarray] = {}
+        self._steps: list[_LiteRtStep | _CustomStep] = []
+        step_infos: list[StepInfo] = []
+        if not customs:
+            data = self.path.read_bytes()
+            step = _LiteRtStep(data, graph.inputs, graph.outputs, threads)
+            self._steps.append(step)
+            step_infos.append(StepInfo("litert", f"litert[0] {len(graph.operators)} ops"))
+        else:
+            kernels = _bind_kernels(graph, customs)
+            plan = graph.plan_split()
+            if plan.folded:
+                self._constants.update(_fold_constants(graph, plan.folded, threads))
+            n_lite = 0
+            for s in plan.steps:
+                if isinstance(s, Segment):
+                    content = graph.extract(s.operators, s.inputs, s.outputs)
+                    try:
+                        self._steps.append(_LiteRtStep(content, s.inputs, s.outputs, threads))
+                    except (RuntimeError, ValueError) as exc:
+                        raise TfLiteModelError(
+                            f"{graph.source}: LiteRT rejected sub-model {n_lite} "
+                            f"({len(s.operators)} ops, operators {s.operators[0]}.."
+                            f"{s.operators[-1]}): {exc}"
+                        ) from exc
+                    step_infos.append(
+                        StepInfo("litert", f"litert[{n_lite}] {len(s.operators)} ops")
+                    )
+                    n_lite += 1
+                else:
+                    assert isinstance(s, CustomStep)
+                    info, kernel = kernels[s.operator]
+                    self._steps.append(_CustomStep(info, kernel))
+                    step_infos.append(StepInfo("custom", f"{info.name}#{info.index}"))
+            # Constant tensors read directly by custom ops (weights in the file).
+            for op in customs:
+                for t in op.inputs:
+                    if t >= 0 and graph.tensors[t].is_constant:
+                        self._constants[t] = graph.constant(t)
+        self.steps: tuple[StepInfo, ...] = tuple(step_infos)
+        first = self._steps[0]
+        self._plain = first if not self.is_split and isinstance(first, _LiteRtStep) else None
+
+    def __repr__(self) -> str:
+        kind = f"split into {len(self.steps)} steps" if self.is_split else "plain"
+        return f"TfLiteModel({str(self.path)!r}, threads={self.threads}, {kind})"
+
+    @property
+    def input_names(self) -> list[str]:
+        return [d.name for d in self.input_details]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [d.name for d in self.output_details]
+
+    def run(
+        self,
+        inputs: Mapping[str, np.ndarray] | np.ndarray,
+        *,
+        timings: list[float] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run the model; returns ``{output name: array}`` in the model's output order.
+
+        ``inputs`` maps input names to arrays, or is a single array for a one-input model.
+        An array may omit a leading batch dimension of 1; any float array is accepted for
+        a float32 input. If ``timings`` is given, the seconds spent in each step of
+        :attr:`steps` are appended to it (for LiteRT steps: the ``invoke`` call alone).
+        """
+        fed = self._prepare_inputs(inputs)
+        plain = self._plain
+        if plain is not None:
+            for (_, interp_index), value in zip(plain.feeds, fed, strict=True):
+                plain.set_tensor(interp_index, value)
+            t0 = time.perf_counter()
+            plain.invoke()
+            if timings is not None:
+                timings.append(time.perf_counter() - t0)
+            get = plain.interpreter.get_tensor  # a copy the caller owns
+            return {
+                name: get(idx)
+                for (name, _), idx in zip(self._outputs, plain.output_indices, strict=True)
+            }
+        return self._run_split(fed, timings)
+
+    def _run_split(
+        self, fed: list[np.ndarray], timings: list[float] | None
+    ) -> dict[str, np.ndarray]:
+        values: dict[int, np.ndarray] = dict(self._constants)
+        for (_, index), value in zip(self._inputs, fed, strict=True):
+            values[index] = value
+        perf = time.perf_counter
+        for step in self._steps:
+            if isinstance(step, _LiteRtStep):
+                for t, idx in step.feeds:
+                    step.set_tensor(idx, values[t])
+                t0 = perf()
+                step.invoke()
+                if timings is not None:
+                    timings.append(perf() - t0)
+                for t, view in step.fetches:
+                    values[t] = view()
+            else:
+                t0 = perf()
+                try:
+                    result = step.kernel(*(values[t] for t in step.inputs))
+                except Exception as exc:
+                    raise step.info.error(f"kernel failed: {type(exc).__name__}: {exc}") from exc
+                if timings is not None:
+                    timings.append(perf() - t0)
+                results = (result,) if isinstance(result, np.ndarray) else tuple(result)
+                if len(results) != len(step.outputs):
+                    raise step.info.error(
+                        f"kernel returned {len(results)} array(s) for {len(step.outputs)} output(s)"
+                    )
+                for (t, shape, dtype), arr in zip(step.outputs, results, strict=True):
+                    if arr.shape != shape or arr.dtype != dtype:
+                        raise step.info.error(
+                            f"kernel returned {arr.dtype}{list(arr.shape)} for output "
+                            f"'{step.info.outputs[0].name}' declared as {dtype}{list(shape)}"
+                        )
+                    values[t] = arr
+        # Copy: the views die with `values`, and the caller must own what it gets.
+        out = {name: np.array(values[t], copy=True) for name, t in self._outputs}
+        values.clear()
+        return out
+
+    def _prepare_inputs(self, inputs: Mapping[str, np.ndarray] | np.ndarray) -> list[np.ndarray]:
+        if isinstance(inputs, np.ndarray):
+            if len(self.input_details) != 1:
+                raise TfLiteModelError(
+                    f"{self.path.name} has {len(self.input_details)} inputs "
+                    f"({', '.join(self.input_names)}); pass a dict name -> array"
+                )
+            inputs = {self.input_details[0].name: inputs}
+        unknown = [k for k in inputs if k not in self._by_name]
+        if unknown:
+            raise TfLiteModelError(
+                f"{self.path.name}: unknown input(s) {unknown}; inputs are {self.input_names}"
+            )
+        fed: list[np.ndarray] = []
+        for details, _ in self._inputs:
+            if details.name not in inputs:
+                raise TfLiteModelError(f"{self.path.name}: missing input '{details.name}'")
+            fed.append(_conform(self.path.name, details, inputs[details.name]))
+        return fed
+
+
+def _details(info: TensorInfo) -> TensorDetails:
+    return TensorDetails(info.name, info.shape, info.dtype)
+
+
+def _conform(model: str, details: TensorDetails, value: Any) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype != details.dtype:
+        if details.dtype.kind == "f" and arr.dtype.kind == "f":
+            arr = arr.astype(details.dtype)
+        else:
+            raise TfLiteModelError(
+                f"{model}: input '{details.name}' expects {details.dtype}"
+                f"{list(details.shape)}, got {arr.dtype}{list(arr.shape)}"
+            )
+    if arr.shape != details.shape:
+        if details.shape[:1] == (1,) and arr.shape == details.shape[1:]:
+            arr = arr.reshape(details.shape)
+        else:
+            raise TfLiteModelError(
+                f"{model}: input '{details.name}' expects shape {list(details.shape)}, "
+                f"got {list(arr.shape)}"
+            )
+    return np.ascontiguousarray(arr)
+
+
+def _bind_kernels(
+    graph: TfLiteGraph, customs: Sequence[Any]
+) -> dict[int, tuple[_custom_ops.CustomOp, Callable[..., Any]]]:
+    missing: list[str] = []
+    bound: dict[int, tuple[_custom_ops.CustomOp, Callable[..., Any]]] = {}
+    for op in customs:
+        try:
+            options = _custom_ops.decode_options(op.custom_options)
+        except Exception as exc:
+            raise TfLiteModelError(
+                f"{graph.source}: custom op '{op.name}' (operator #{op.index}): cannot decode "
+                f"its custom_options as a flexbuffer: {exc}"
+            ) from exc
+        info = _custom_ops.CustomOp(
+            name=op.name,
+            version=op.version,
+            index=op.index,
+            options=options,
+            inputs=tuple(graph.tensors[t] for t in op.inputs if t >= 0),
+            outputs=tuple(graph.tensors[t] for t in op.outputs),
+            model=graph.source,
+        )
+        factory = _custom_ops.find_kernel(op.name, op.version)
+        if factory is None:
+            ins = ", ".join(t.describe() for t in info.inputs) or "-"
+            outs = ", ".join(t.describe() for t in info.outputs) or "-"
+            opts = f"\n      options: {options}" if options else ""
+            missing.append(
+                f"  - '{op.name}' version {op.version} (operator #{op.index})\n"
+                f"      inputs:  {ins}\n      outputs: {outs}{opts}"
+            )
+            continue
+        try:
+            kernel = factory(info)
+        except _custom_ops.CustomOpError:
+            raise
+        except Exception as exc:
+            raise info.error(f"kernel factory failed: {type(exc).__name__}: {exc}") from exc
+        bound[op.index] = (info, kernel)
+    if missing:
+        first = next(op for op in customs if op.index not in bound)
+        raise _custom_ops.CustomOpError(
+            f"{graph.source}: no kernel registered for {len(missing)} custom op(s):\n"
+            + "\n".join(missing)
+            + "\nRegister a numpy kernel before loading the model, e.g.:\n\n"
+            "    from facegraph.models.custom_ops import CustomOp, register_custom_op\n\n"
+            f'    @register_custom_op("{first.name}", version={first.version})\n'
+            "    def my_kernel(op: CustomOp):      # once per op, at load: op.options, shapes\n"
+            "        def run(*inputs):             # per inference: numpy arrays in\n"
+            "            return ...                # one array per output (tuple if several)\n"
+            "        return run\n"
+        )
+    return bound
+
+
+def _fold_constants(
+    graph: TfLiteGraph, tensors: Sequence[int], threads: int
+) -> dict[int, np.ndarray]:
+    ops = graph.static_producers(tensors)
+    content = graph.extract(ops, [], list(tensors))
+    step = _LiteRtStep(content, [], list(tensors), threads)
+    step.invoke()
+    return {t: np.array(view(), copy=True) for t, view in step.fetches}
