@@ -5,6 +5,7 @@ MediaPipe's Attention Mesh face pipeline as the flagship graph.
 from __future__ import annotations
 
 from .calculator import STOP, Calculator, CalculatorContext, NoOptions
+from .config import graph_from_yaml, load_graph
 from .errors import (
     CalculatorError,
     FacegraphError,
@@ -43,5 +44,7 @@ __all__ = [
     "SideOutput",
     "TimestampError",
     "__version__",
+    "graph_from_yaml",
+    "load_graph",
     "register",
 ]

@@ -1,0 +1,133 @@
+"""YAML loading that remembers where every value came from.
+
+Graph errors must point at a line a user can fix, so the loader composes the
+document with PyYAML's *safe* loader (no Python tags, no code execution) and
+builds plain Python data while recording, for every mapping key and sequence
+item, the 1-based line it starts on. Paths are tuples of keys and indices::
+
+    ("nodes", 3, "options", "factor")  ->  42
+
+Duplicate keys in one mapping are reported (PyYAML silently keeps the last
+one, which would hide a user's mistake).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import Problem
+
+Path = tuple[Hashable, ...]
+
+
+@dataclass
+class LoadedYaml:
+    """Plain data of a YAML document plus the source line of each path in it."""
+
+    data: Any
+    file: str
+    lines: dict[Path, int] = field(default_factory=dict)
+
+    def line(self, path: Path) -> int | None:
+        """Line of ``path``, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while True:
+            found = self.lines.get(p)
+            if found is not None:
+                return found
+            if not p:
+                return None
+            p = p[:-1]
+
+
+def load_yaml(text: str, file: str = "<string>") -> tuple[LoadedYaml | None, list[Problem]]:
+    """Parse ``text``; return the data with its line map, or None and the problems."""
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.YAMLError as exc:
+            return None, [_yaml_problem(exc, file)]
+        builder = _Builder(loader, file)
+        if root is None:
+            return LoadedYaml(None, file, {(): 1}), []
+        try:
+            data = builder.build(root, ())
+        except yaml.YAMLError as exc:  # e.g. an invalid timestamp scalar
+            return None, [*builder.problems, _yaml_problem(exc, file)]
+        builder.lines.setdefault((), root.start_mark.line + 1)
+        return LoadedYaml(data, file, builder.lines), builder.problems
+    finally:
+        loader.dispose()
+
+
+def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    text = str(exc)
+    if problem:
+        text = f"{context}, {problem}" if context else str(problem)
+    return Problem(f"invalid YAML: {text}", file, line)
+
+
+class _Builder:
+    """Turns a composed node tree into Python data, recording lines on the way."""
+
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.lines: dict[Path, int] = {}
+        self.problems: list[Problem] = []
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            # Resolve merge keys (<<: *anchor) the way PyYAML's constructor does.
+            explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+            self.loader.flatten_mapping(node)
+            # flatten_mapping puts merged pairs first; explicit keys may override those.
+            merged = len(node.value) - explicit
+            result: dict[Any, Any] = {}
+            from_merge: set[Hashable] = set()
+            for position, (key_node, value_node) in enumerate(node.value):
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    self.problems.append(
+                        Problem("mapping key must be a plain value", self.file, _line(key_node))
+                    )
+                    continue
+                if position < merged:
+                    from_merge.add(key)
+                elif key in from_merge:
+                    from_merge.discard(key)
+                elif key in result:
+                    self.problems.append(
+                        Problem(
+                            f"duplicate key {key!r} (first given on line "
+                            f"{self.lines.get((*path, key), '?')})",
+                            self.file,
+                            _line(key_node),
+                        )
+                    )
+                    continue
+                child = (*path, key)
+                self.lines[child] = _line(key_node)
+                result[key] = self.build(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            items: list[Any] = []
+            for index, item_node in enumerate(node.value):
+                child = (*path, index)
+                self.lines[child] = _line(item_node)
+                items.append(self.build(item_node, child))
+            return items
+        return self.loader.construct_object(node, deep=True)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
