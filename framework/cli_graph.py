@@ -1,7 +1,364 @@
+"""Graph commands: ``validate``, ``show``, ``calculators`` and ``schema``.
+
+Module-level imports stay light (typer only) so that ``facegraph --help`` is
+fast; graph loading, rich and drawing are imported inside the commands.
+"""
+
 from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .calculator import Calculator
+    from .errors import Problem
+    from .spec import GraphSpec
+
+
+class DrawFormat(str, enum.Enum):
+    """Output formats of ``facegraph show``."""
+
+    dot = "dot"
+    mermaid = "mermaid"
+    svg = "svg"
+    png = "png"
+
+
+_SUFFIX_FORMATS = {
+    ".dot": DrawFormat.dot,
+    ".gv": DrawFormat.dot,
+    ".mmd": DrawFormat.mermaid,
+    ".mermaid": DrawFormat.mermaid,
+    ".svg": DrawFormat.svg,
+    ".png": DrawFormat.png,
+}
+
+_ALLOW_IMPORTS_HELP = (
+    "Allow 'module:Class' calculator names in the graph to import Python code "
+    "(off by default: a graph file from elsewhere must not run code by itself)."
+)
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _print_problems(console: Console, problems: list[Problem]) -> None:
+    from rich.text import Text
+
+    for problem in problems:
+        console.print(Text("  - ") + Text(str(problem)))
+
+
+def _load(
+    console: Console, source: str, allow_imports: bool
+) -> tuple[GraphSpec | None, list[Problem]]:
+    """Load a graph; return it, or None and the problems (never raises for bad input)."""
+    from .config import load_graph
+    from .errors import FacegraphError, GraphConfigError, Problem
+
+    try:
+        return load_graph(source, allow_imports=allow_imports), []
+    except GraphConfigError as exc:
+        return None, exc.problems
+    except FacegraphError as exc:
+        return None, [Problem(str(exc), source)]
+    except Exception as exc:  # e.g. an Options validator that raised something odd
+        return None, [Problem(f"unexpected {type(exc).__name__} while loading: {exc}", source)]
+
+
+def _summary(spec: GraphSpec) -> str:
+    streams = set(spec.input_streams)
+    for node in spec.nodes:
+        streams.update(b.stream for b in node.outputs)
+    count = len(spec.nodes)
+    return (
+        f"graph '{spec.name}': {count} node{'s' if count != 1 else ''}, "
+        f"{len(streams)} streams, {len(spec.side_inputs)} input side packets"
+    )
+
+
+# ------------------------------------------------------------------------- validate
+
+
+def validate_command(
+    graphs: Annotated[
+        list[str],
+        typer.Argument(metavar="GRAPH...", help="Graph files (.yaml) or names of shipped graphs."),
+    ],
+    allow_imports: Annotated[
+        bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
+    ] = False,
+) -> None:
+    """Check graph files without running them; print every problem with file:line."""
+    from rich.text import Text
+
+    console = _console()
+    failed = 0
+    for source in graphs:
+        spec, problems = _load(console, source, allow_imports)
+        if spec is not None:
+            console.print(Text("OK ", style="bold green") + Text(f"{source}: {_summary(spec)}"))
+            continue
+        failed += 1
+        count = len(problems)
+        console.print(
+            Text("FAIL ", style="bold red")
+            + Text(f"{source}: {count} problem{'s' if count != 1 else ''}")
+        )
+        _print_problems(console, problems)
+    if failed:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------- show
+
+
+def show_command(
+    graph: Annotated[str, typer.Argument(help="Graph file (.yaml) or shipped graph name.")],
+    fmt: Annotated[
+        DrawFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="dot, mermaid, svg or png (svg/png need Graphviz). Default: from the "
+            "-o suffix, else dot.",
+            case_sensitive=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write to this file instead of stdout."),
+    ] = None,
+    allow_imports: Annotated[
+        bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
+    ] = False,
+) -> None:
+    """Draw a graph: DOT or Mermaid text, or SVG/PNG through Graphviz; back edges dashed."""
+    import sys
+
+    from .draw import DrawError, draw
+
+    err = _console(stderr=True)
+    if fmt is None:
+        fmt = (
+            _SUFFIX_FORMATS.get(output.suffix.lower(), DrawFormat.dot)
+            if output
+            else (DrawFormat.dot)
+        )
+    if fmt is DrawFormat.png and output is None:
+        err.print("error: PNG is binary; give an output file with -o FILE.png", markup=False)
+        raise typer.Exit(2)
+    spec, problems = _load(err, graph, allow_imports)
+    if spec is None:
+        err.print(f"FAIL {graph}: cannot draw an invalid graph", markup=False)
+        _print_problems(err, problems)
+        raise typer.Exit(1)
+    try:
+        result = draw(spec, fmt.value)
+    except DrawError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    data = result.encode("utf-8") if isinstance(result, str) else result
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        err.print(f"error: cannot write {output}: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    err.print(f"wrote {output} ({fmt.value}, {len(data)} bytes)", markup=False)
+
+
+# ---------------------------------------------------------------------- calculators
+
+
+def _port_text(port: Any) -> str:
+    flags = ("[]" if port.multiple else "") + ("?" if port.optional else "")
+    return f"{port.tag}{flags}: {port.type_name()}"
+
+
+def _option_rows(cls: type[Calculator]) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, description) of each field of the calculator's Options."""
+    from pydantic_core import PydanticUndefined
+
+    from .ports import type_name
+
+    rows = []
+    for name, info in cls.Options.model_fields.items():
+        if info.is_required():
+            default = "required"
+        elif info.default_factory is not None:
+            try:
+                default = repr(info.get_default(call_default_factory=True, validated_data={}))
+            except Exception:
+                default = "<factory>"
+        elif info.default is PydanticUndefined:
+            default = "required"
+        else:
+            default = repr(info.default)
+        rows.append((name, type_name(info.annotation), default, info.description or ""))
+    return rows
+
+
+def _list_calculators(console: Console) -> None:
+    from rich.table import Table
+
+    from . import registry
+
+    table = Table(
+        title="Registered calculators",
+        caption="TAG[]: indexed port (TAG:0, TAG:1 ...) · TAG?: optional",
+        show_lines=True,
+    )
+    for column in ("Calculator", "Inputs", "Outputs", "Side packets", "Options", "Summary"):
+        table.add_column(column, overflow="fold")
+    for name, cls in registry.items():
+        contract = cls.contract
+        side = [f"in {_port_text(p)}" for p in contract.side_inputs.values()]
+        side += [f"out {_port_text(p)}" for p in contract.side_outputs.values()]
+        options = [
+            f"{n}: {t} = {d}" if d != "required" else f"{n}: {t} (required)"
+            for n, t, d, _ in _option_rows(cls)
+        ]
+        table.add_row(
+            name,
+            "\n".join(_port_text(p) for p in contract.inputs.values()) or "-",
+            "\n".join(_port_text(p) for p in contract.outputs.values()) or "-",
+            "\n".join(side) or "-",
+            "\n".join(options) or "-",
+            cls.summary(),
+        )
+    console.print(table)
+
+
+def _show_calculator(console: Console, name: str, cls: type[Calculator]) -> None:
+    import inspect
+
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(Text(name, style="bold") + Text(f"  ({cls.__module__}.{cls.__qualname__})"))
+    doc = inspect.getdoc(cls)
+    if doc:
+        console.print(Text(doc))
+    policy = f"input policy: {cls.input_policy}"
+    offset = (
+        "outputs at the input timestamp"
+        if cls.timestamp_offset == 0
+        else "changes timestamps (sets its own bounds)"
+        if cls.timestamp_offset is None
+        else f"timestamp offset {cls.timestamp_offset}"
+    )
+    source = " · source node (no inputs)" if cls.is_source() else ""
+    console.print(Text(f"{policy} · {offset}{source}", style="dim"))
+
+    ports = Table(title="Ports", title_justify="left")
+    for column in ("Kind", "Tag", "Type", "Optional", "Indexed", "Doc"):
+        ports.add_column(column, overflow="fold")
+    contract = cls.contract
+    for kind, table in (
+        ("input", contract.inputs),
+        ("output", contract.outputs),
+        ("side input", contract.side_inputs),
+        ("side output", contract.side_outputs),
+    ):
+        for port in table.values():
+            ports.add_row(
+                kind,
+                port.tag,
+                port.type_name(),
+                "yes" if port.optional else "no",
+                "yes" if port.multiple else "no",
+                port.doc,
+            )
+    console.print(ports if ports.row_count else Text("Ports: none"))
+
+    rows = _option_rows(cls)
+    if not rows:
+        console.print(Text("Options: none"))
+        return
+    options = Table(title=f"Options ({cls.Options.__name__})", title_justify="left")
+    for column in ("Option", "Type", "Default", "Description"):
+        options.add_column(column, overflow="fold")
+    for row in rows:
+        options.add_row(*row)
+    console.print(options)
+
+
+def calculators_command(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Show one calculator in detail (docstring, ports, options)."),
+    ] = None,
+) -> None:
+    """List every registered calculator with its ports, side packets and options."""
+    from . import registry
+    from .errors import RegistryError
+
+    console = _console()
+    err = _console(stderr=True)
+    for message in registry.plugin_errors():
+        err.print(f"warning: {message}", markup=False)
+    if name is None:
+        _list_calculators(console)
+        return
+    try:
+        cls = registry.lookup(name)
+    except RegistryError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    _show_calculator(console, name, cls)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def schema_command(
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Regenerate the schema file shipped in the package."),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 1 if the shipped schema file is out of date."),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the schema to this file."),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of graph files (generated from the validating models)."""
+    import sys
+
+    from .schema import SCHEMA_FILE, schema_text, shipped_schema_text, write_schema
+
+    err = _console(stderr=True)
+    if check:
+        if shipped_schema_text() != schema_text():
+            err.print(f"{SCHEMA_FILE} is out of date; run 'facegraph schema --write'", markup=False)
+            raise typer.Exit(1)
+        err.print("schema file is up to date", markup=False)
+        return
+    if write or output is not None:
+        path = write_schema(output)
+        err.print(f"wrote {path}", markup=False)
+        return
+    sys.stdout.write(schema_text())
+
 
 def register(app: typer.Typer) -> None:
-    """Added by the run command module (work in progress)."""
+    """Add the graph commands to the ``facegraph`` app."""
+    app.command("validate")(validate_command)
+    app.command("show")(show_command)
+    app.command("calculators")(calculators_command)
+    app.command("schema")(schema_command)
