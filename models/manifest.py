@@ -125,7 +125,14 @@ def unknown_name_message(name: str) -> str:
     """'unknown model' text with a did-you-mean suggestion and the valid names."""
     stem = name[: -len(".tflite")] if name.endswith(".tflite") else name
     close = difflib.get_close_matches(stem, list(MODELS), n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    if not close and stem:  # a fragment such as "iris" or "attention"
+        close = [n for n in MODELS if stem.lower() in n]
+    if len(close) == 1:
+        hint = f" Did you mean {close[0]!r}?"
+    elif close:
+        hint = f" Did you mean one of {', '.join(repr(n) for n in close)}?"
+    else:
+        hint = ""
     valid = ", ".join(MODELS)
     return (
         f"unknown model {name!r}.{hint} Valid names: {valid}. "

