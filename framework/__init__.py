@@ -16,6 +16,7 @@ from .errors import (
     RegistryError,
     TimestampError,
 )
+from .graph import Graph
 from .packet import Packet
 from .ports import Input, Output, SideInput, SideOutput
 from .registry import register
@@ -29,6 +30,7 @@ __all__ = [
     "CalculatorContext",
     "CalculatorError",
     "FacegraphError",
+    "Graph",
     "GraphClosedError",
     "GraphConfigError",
     "GraphSpec",

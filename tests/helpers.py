@@ -1,0 +1,162 @@
+"""Build GraphSpecs in Python for runtime tests, plus a few tiny test calculators.
+
+``node("add", Add, inputs={"A": "a", "B": "b"}, outputs={"SUM": "s"})`` reads like
+the YAML would; ``"TAG:1"`` keys give indexed ports, a ``"!"`` suffix on a
+stream name marks a back edge, and ``keep_latest={"IN": 2}`` limits a queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from facegraph import STOP, Calculator, CalculatorContext, GraphSpec, Input, NodeSpec, Output
+from facegraph.calculator import InputPolicy, Signal
+from facegraph.spec import SideBinding, SidePacketSpec, StreamBinding
+from pydantic import BaseModel
+
+
+def _split(key: str) -> tuple[str, int]:
+    tag, _, index = key.partition(":")
+    return tag, int(index) if index else 0
+
+
+def node(
+    name: str,
+    calculator: type[Calculator],
+    *,
+    inputs: dict[str, str] | None = None,
+    outputs: dict[str, str] | None = None,
+    side_inputs: dict[str, str] | None = None,
+    side_outputs: dict[str, str] | None = None,
+    policy: InputPolicy | None = None,
+    keep_latest: dict[str, int] | None = None,
+    executor: str = "default",
+    options: dict[str, Any] | None = None,
+) -> NodeSpec:
+    keep = keep_latest or {}
+    ins = []
+    for key, stream in (inputs or {}).items():
+        tag, index = _split(key)
+        back = stream.endswith("!")
+        ins.append(
+            StreamBinding(tag, index, stream.rstrip("!"), back_edge=back, keep_latest=keep.get(key))
+        )
+    outs = [StreamBinding(*_split(k), s) for k, s in (outputs or {}).items()]
+    sins = [SideBinding(*_split(k), s) for k, s in (side_inputs or {}).items()]
+    souts = [SideBinding(*_split(k), s) for k, s in (side_outputs or {}).items()]
+    opts: BaseModel = calculator.Options(**(options or {}))
+    return NodeSpec(
+        name=name,
+        calculator_name=calculator.__name__,
+        calculator=calculator,
+        options=opts,
+        inputs=tuple(ins),
+        outputs=tuple(outs),
+        side_inputs=tuple(sins),
+        side_outputs=tuple(souts),
+        input_policy=policy or calculator.input_policy,
+        executor=executor,
+    )
+
+
+def graph(
+    *nodes: NodeSpec,
+    inputs: tuple[str, ...] = (),
+    outputs: tuple[str, ...] = (),
+    side: dict[str, SidePacketSpec] | None = None,
+    max_queue_size: int = 100,
+    executors: dict[str, int] | None = None,
+    name: str = "test",
+) -> GraphSpec:
+    return GraphSpec(
+        name=name,
+        nodes=tuple(nodes),
+        input_streams=inputs,
+        output_streams=outputs,
+        side_inputs=side or {},
+        executors=executors or {"default": 2},
+        max_queue_size=max_queue_size,
+    )
+
+
+# ---------------------------------------------------------------- tiny test calculators
+
+
+class Pass(Calculator):
+    """Forwards IN to OUT."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+
+    def process(self, ctx: CalculatorContext) -> None:
+        p = ctx.packet(self.IN)
+        if p is not None:
+            ctx.emit(self.OUT, p.value)
+
+
+class DropOdd(Calculator):
+    """Forwards only even values: 'no packet' at the other timestamps."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+
+    def process(self, ctx: CalculatorContext) -> None:
+        v = ctx.get(self.IN)
+        if v is not None and v % 2 == 0:
+            ctx.emit(self.OUT, v)
+
+
+class Merge(Calculator):
+    """Emits the tuple of its indexed inputs (None where missing) if any is present."""
+
+    IN = Input("IN", multiple=True)
+    OUT = Output("OUT")
+
+    def process(self, ctx: CalculatorContext) -> None:
+        values = tuple(ctx.get(self.IN, i) for i in range(ctx.count(self.IN)))
+        if any(v is not None for v in values):
+            ctx.emit(self.OUT, values)
+
+
+class Counter(Calculator):
+    """Source: emits 0..N-1 at timestamps 0, 10, 20, ..."""
+
+    class Options(BaseModel):
+        n: int = 10
+        step: int = 10
+
+    OUT = Output("OUT")
+    timestamp_offset = None
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self.i = 0
+
+    def process(self, ctx: CalculatorContext) -> Signal | None:
+        if self.i >= self.options.n:
+            return STOP
+        ctx.emit(self.OUT, self.i, timestamp=self.i * self.options.step)
+        self.i += 1
+        return None
+
+
+class Boom(Calculator):
+    """Raises at the configured value; records its lifecycle in ``events``."""
+
+    class Options(BaseModel):
+        at: int = 3
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+    events: ClassVar[list[str]] = []
+
+    def open(self, ctx: CalculatorContext) -> None:
+        Boom.events.append(f"open {ctx.node_name}")
+
+    def process(self, ctx: CalculatorContext) -> None:
+        v = ctx.get(self.IN)
+        if v == self.options.at:
+            raise ValueError(f"bad value {v}")
+        ctx.emit(self.OUT, v)
+
+    def close(self, ctx: CalculatorContext) -> None:
+        Boom.events.append(f"close {ctx.node_name}")
