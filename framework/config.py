@@ -58,6 +58,7 @@ is otherwise an error.
 
 from __future__ import annotations
 
+import difflib
 import importlib.resources
 import os
 import re
@@ -381,6 +382,7 @@ class _Loader:
         self.allow_imports = allow_imports
         self.problems: list[Problem] = []
         self._calculator_names = set(registry.names())
+        self._bad_options: set[tuple[str, int]] = set()
 
     # -- one file --------------------------------------------------------------------
 
@@ -436,11 +438,10 @@ class _Loader:
 
         raw_nodes = data.get("nodes", [])
         if isinstance(raw_nodes, list):
-            configs = [
-                self._validate_node(raw, i, loaded, graph) for i, raw in enumerate(raw_nodes)
-            ]
-            names = self._node_names(configs)
-            for i, (cfg, node_name) in enumerate(zip(configs, names, strict=True)):
+            # Names first (from the raw data), so that every problem can name its node.
+            names = self._node_names(raw_nodes)
+            for i, (raw, node_name) in enumerate(zip(raw_nodes, names, strict=True)):
+                cfg = self._validate_node(raw, i, loaded, graph, node_name)
                 if cfg is None:
                     continue
                 self._add_node(graph, cfg, node_name, i, loaded, base_dir, chain)
@@ -467,7 +468,7 @@ class _Loader:
                 data = {k: v for k, v in data.items() if str(k) not in bad}
 
     def _validate_node(
-        self, raw: Any, index: int, loaded: LoadedYaml, graph: FlatGraph
+        self, raw: Any, index: int, loaded: LoadedYaml, graph: FlatGraph, node_name: str
     ) -> NodeConfig | None:
         path: tuple[Hashable, ...] = ("nodes", index)
         if not isinstance(raw, dict):
@@ -476,10 +477,10 @@ class _Loader:
                     "a node must be a mapping with at least 'calculator:'",
                     loaded.file,
                     loaded.line(path),
+                    node_name,
                 )
             )
             return None
-        node_name = raw.get("name") if isinstance(raw.get("name"), str) else None
         data = dict(raw)
         while True:
             try:
@@ -492,6 +493,8 @@ class _Loader:
                 if not bad or "calculator" in bad or bad & _PORT_FIELDS:
                     self._mark_opaque(raw, graph)
                     return None
+                if "options" in bad:  # reported; do not also report its missing fields
+                    self._bad_options.add((loaded.file, index))
                 data = {k: v for k, v in data.items() if str(k) not in bad}
 
     @staticmethod
@@ -547,18 +550,23 @@ class _Loader:
                 seen.setdefault(port.tag, port)
 
     @staticmethod
-    def _node_names(configs: list[NodeConfig | None]) -> list[str]:
+    def _node_names(raw_nodes: list[Any]) -> list[str]:
         """Explicit names, else the calculator name made unique with _2, _3 ..."""
-        taken = {c.name for c in configs if c is not None and c.name is not None}
+
+        def explicit(raw: Any) -> str | None:
+            name = raw.get("name") if isinstance(raw, dict) else None
+            return name if isinstance(name, str) and re.match(NAME_RE, name) else None
+
+        taken = {n for n in map(explicit, raw_nodes) if n is not None}
         names: list[str] = []
-        for cfg in configs:
-            if cfg is None:
-                names.append("")
+        for raw in raw_nodes:
+            name = explicit(raw)
+            if name is not None:
+                names.append(name)
                 continue
-            if cfg.name is not None:
-                names.append(cfg.name)
-                continue
-            base = re.sub(r"[^A-Za-z0-9_]", "_", cfg.calculator.rpartition(":")[2].split(".")[-1])
+            calc = raw.get("calculator") if isinstance(raw, dict) else None
+            calc = calc if isinstance(calc, str) else "node"
+            base = re.sub(r"[^A-Za-z0-9_]", "_", calc.rpartition(":")[2].split(".")[-1])
             if not base or base[0].isdigit():
                 base = f"node_{base}"
             candidate, n = base, 1
@@ -629,6 +637,7 @@ class _Loader:
         )
         if cls is not None:
             self._check_contract(cls, node, path, loaded, problem)
+        if cls is not None and (file, index) not in self._bad_options:
             try:
                 node.options = cls.Options.model_validate(cfg.options)
             except ValidationError as exc:
@@ -707,7 +716,7 @@ class _Loader:
                     declared = ", ".join(ports) or "none"
                     problem(
                         f"unknown {words} tag '{b.tag}' for calculator {calc}"
-                        f"{registry.suggest(b.tag, list(ports))}; its {words}s: {declared}",
+                        f"{_suggest_tag(b.tag, list(ports))}; its {words}s: {declared}",
                         at=b.line,
                     )
                     continue
@@ -801,7 +810,7 @@ class _Loader:
                     declared = ", ".join(by_tag) or "none"
                     problem(
                         f"unknown {words} tag '{b.tag}' for subgraph {cfg.calculator}"
-                        f"{registry.suggest(b.tag, list(by_tag))}; its {words}s: {declared}",
+                        f"{_suggest_tag(b.tag, list(by_tag))}; its {words}s: {declared}",
                         at=b.line,
                     )
                     continue
@@ -909,6 +918,12 @@ class _Loader:
                 )
                 # Count it as produced outside, so its consumers do not repeat the error.
                 graph.opaque_streams.add(port.name)
+
+
+def _suggest_tag(tag: str, candidates: list[str]) -> str:
+    """Did-you-mean for port tags; they are short, so one wrong letter halves the ratio."""
+    close = difflib.get_close_matches(tag, candidates, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else registry.suggest(tag, candidates)
 
 
 def _find_subgraph(name: str, base_dir: Path | None) -> _Subgraph | None:

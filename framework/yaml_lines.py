@@ -86,6 +86,14 @@ class _Builder:
         self.problems: list[Problem] = []
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        expected = _PLAIN_TAGS.get(type(node))
+        if expected is not None and node.tag != expected:
+            # The safe constructor would reject it; composing by hand must too (a
+            # "!!python/object/apply" sequence would otherwise pass as a plain list).
+            self.problems.append(
+                Problem(f"unsupported YAML tag {node.tag!r}", self.file, _line(node))
+            )
+            return None
         if isinstance(node, yaml.MappingNode):
             # Resolve merge keys (<<: *anchor) the way PyYAML's constructor does.
             explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
@@ -127,6 +135,12 @@ class _Builder:
                 items.append(self.build(item_node, child))
             return items
         return self.loader.construct_object(node, deep=True)
+
+
+_PLAIN_TAGS: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
 
 
 def _line(node: yaml.Node) -> int:
