@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
-
 from facegraph import Calculator, Input, Output, SideInput, SideOutput, register, registry
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Source(Calculator):

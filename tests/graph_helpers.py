@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from facegraph import GraphConfigError, GraphSpec, Problem, graph_from_yaml, load_graph
 
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from facegraph import GraphConfigError, NoOptions, load_graph
 from facegraph.config import GraphFile, NodeConfig
 from facegraph.schema import graph_schema, schema_text, shipped_schema_text
@@ -591,7 +590,10 @@ def test_a_subgraph_including_itself_names_the_chain(tmp_path: Path) -> None:
 
 
 def test_subgraph_outputs_must_be_produced_inside(tmp_path: Path) -> None:
-    inner_text = "inputs: [x]\noutputs: [y, zz]\nnodes:\n  - {calculator: TgMerge, inputs: {IN: x}, outputs: {OUT: y}}\n"
+    inner_text = (
+        "inputs: [x]\noutputs: [y, zz]\nnodes:\n"
+        "  - {calculator: TgMerge, inputs: {IN: x}, outputs: {OUT: y}}\n"
+    )
     inner = _write(tmp_path, "inner.yaml", inner_text)
     outer = _write(
         tmp_path,
