@@ -62,15 +62,31 @@ class StepInfo:
     kind: Literal["litert", "custom"]
     #: ``"litert[0] 186 ops"`` or ``"Landmarks2TransformMatrix#192"``.
     name: str
+    #: For LiteRT steps: whether a delegate (XNNPACK) took over (part of) the graph.
+    delegated: bool = False
 
 
 class _LiteRtStep:
-    __slots__ = ("feeds", "fetches", "interpreter", "invoke", "output_indices", "set_tensor")
+    __slots__ = (
+        "delegated",
+        "feeds",
+        "fetches",
+        "interpreter",
+        "invoke",
+        "output_indices",
+        "set_tensor",
+    )
 
     def __init__(
-        self, content: bytes, inputs: Sequence[int], outputs: Sequence[int], threads: int
+        self,
+        content: bytes,
+        inputs: Sequence[int],
+        outputs: Sequence[int],
+        threads: int,
+        *,
+        xnnpack: bool = True,
     ) -> None:
-        self.interpreter = _make_interpreter(content, threads)
+        self.interpreter = _make_interpreter(content, threads, xnnpack=xnnpack)
         in_details = self.interpreter.get_input_details()
         out_details = self.interpreter.get_output_details()
         # The sub-model's I/O order is the order we gave it when cutting.
@@ -81,6 +97,7 @@ class _LiteRtStep:
             for t, d in zip(outputs, out_details, strict=True)
         ]
         self.output_indices = [d["index"] for d in out_details]
+        self.delegated = _has_delegate(self.interpreter)
         self.set_tensor = self.interpreter.set_tensor
         self.invoke = self.interpreter.invoke
 
@@ -95,12 +112,23 @@ class _CustomStep:
         self.outputs = [(t.index, t.shape, t.dtype) for t in info.outputs]
 
 
-def _make_interpreter(content: bytes, threads: int) -> Any:
-    from ai_edge_litert.interpreter import Interpreter
+def _has_delegate(interp: Any) -> bool:
+    # A delegate shows up as a DELEGATE node in the execution plan (private but stable API).
+    try:
+        return any(d.get("op_name") == "DELEGATE" for d in interp._get_ops_details())
+    except Exception:  # pragma: no cover - depends on the LiteRT build
+        return False
+
+
+def _make_interpreter(content: bytes, threads: int, *, xnnpack: bool = True) -> Any:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     # OpResolverType.AUTO (the default) = built-in kernels + the default XNNPACK delegate,
     # which LiteRT creates with `num_threads` threads.
-    interp = Interpreter(model_content=content, num_threads=threads)
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interp = Interpreter(
+        model_content=content, num_threads=threads, experimental_op_resolver_type=resolver
+    )
     interp.allocate_tensors()
     return interp
 
@@ -143,7 +171,9 @@ class TfLiteModel:
             data = self.path.read_bytes()
             step = _LiteRtStep(data, graph.inputs, graph.outputs, threads)
             self._steps.append(step)
-            step_infos.append(StepInfo("litert", f"litert[0] {len(graph.operators)} ops"))
+            step_infos.append(
+                StepInfo("litert", f"litert[0] {len(graph.operators)} ops", step.delegated)
+            )
         else:
             kernels = _bind_kernels(graph, customs)
             plan = graph.plan_split()
@@ -154,15 +184,18 @@ class TfLiteModel:
                 if isinstance(s, Segment):
                     content = graph.extract(s.operators, s.inputs, s.outputs)
                     try:
-                        self._steps.append(_LiteRtStep(content, s.inputs, s.outputs, threads))
+                        lite = _LiteRtStep(content, s.inputs, s.outputs, threads)
                     except (RuntimeError, ValueError) as exc:
                         raise TfLiteModelError(
                             f"{graph.source}: LiteRT rejected sub-model {n_lite} "
                             f"({len(s.operators)} ops, operators {s.operators[0]}.."
                             f"{s.operators[-1]}): {exc}"
                         ) from exc
+                    self._steps.append(lite)
                     step_infos.append(
-                        StepInfo("litert", f"litert[{n_lite}] {len(s.operators)} ops")
+                        StepInfo(
+                            "litert", f"litert[{n_lite}] {len(s.operators)} ops", lite.delegated
+                        )
                     )
                     n_lite += 1
                 else:
@@ -368,6 +401,8 @@ def _fold_constants(
 ) -> dict[int, np.ndarray]:
     ops = graph.static_producers(tensors)
     content = graph.extract(ops, [], list(tensors))
-    step = _LiteRtStep(content, [], list(tensors), threads)
+    # Run once, on the built-in kernels: XNNPACK refuses a graph whose outputs depend on
+    # static data only ("failed to setup XNNPACK runtime").
+    step = _LiteRtStep(content, [], list(tensors), threads, xnnpack=False)
     step.invoke()
     return {t: np.array(view(), copy=True) for t, view in step.fetches}
