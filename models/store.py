@@ -380,7 +380,9 @@ def _pip_failure(code: int, lines: list[str]) -> str:
         shown = lines[-5:]
     said = "\n".join(f"    {line[:400]}" for line in shown) or "    (nothing)"
     guess = ""
-    if any(hint in line for line in shown for hint in _NETWORK_HINTS):
+    if any("No module named pip" in line for line in shown):
+        guess = f" This Python ({sys.executable}) has no pip: run `{sys.executable} -m ensurepip`."
+    elif any(hint in line for line in shown for hint in _NETWORK_HINTS):
         guess = " There seems to be no network, or the package index is unreachable."
     failed = f"pip could not download {SOURCE.requirement} (exit status {code})."
     return f"{failed}{guess} pip said:\n{said}"

