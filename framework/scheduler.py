@@ -862,12 +862,27 @@ class Scheduler:
                 self._finalizing = True
         else:
             self._evaluate_locked([node])
-            if self._open_count == 0 and self._running == 0 and not self._done:
-                self._finish_run_locked()
-            elif self.threads:
+            if not self._maybe_done_locked() and self.threads:
                 self._kick_locked()
         if self._waiters:
             self._cond.notify_all()
+
+    def _maybe_done_locked(self) -> bool:
+        """End the run once every node has closed and every graph input is closed.
+
+        Inputs count too: packets added after the last node stopped (say, with STOP)
+        are accepted and discarded until the caller closes the inputs.
+        """
+        if self._done:
+            return True
+        if (
+            self._open_count == 0
+            and self._running == 0
+            and all(st.bound >= DONE for st in self.streams.values() if st.graph_input)
+        ):
+            self._finish_run_locked()
+            return True
+        return False
 
     def _after_unlock(self) -> None:
         """Work that must happen outside the lock: closing calculators, writing the trace."""
@@ -1142,7 +1157,8 @@ class Scheduler:
                 return
             self._set_bound_locked(st, DONE)
             self._evaluate_locked([q.node for q in st.consumers])
-            self._kick_locked()
+            if not self._maybe_done_locked():
+                self._kick_locked()
         self._after_unlock()
 
     def close_all_inputs(self) -> None:

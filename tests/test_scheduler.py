@@ -1,0 +1,535 @@
+"""Scheduler rules: bounds, input policies, priority, back-pressure, stalls, errors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, ClassVar
+
+import pytest
+from facegraph import (
+    STOP,
+    Calculator,
+    CalculatorContext,
+    CalculatorError,
+    Graph,
+    GraphStalledError,
+    Input,
+    Output,
+    Packet,
+    TimestampError,
+)
+from facegraph.calculator import Signal
+from facegraph.timestamp import describe
+
+from tests.helpers import Boom, Counter, DropOdd, Merge, Pass, graph, node
+
+MODES = ["deterministic", "threads"]
+
+
+def collect(g: Graph, stream: str) -> list[tuple[int, Any]]:
+    out: list[tuple[int, Any]] = []
+    g.observe(stream, lambda p: out.append((p.timestamp, p.value)))
+    return out
+
+
+class DropAll(Calculator):
+    """Never emits: downstream learns 'no packet' only from bounds."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+
+    def process(self, ctx: CalculatorContext) -> None:
+        return None
+
+
+class Recorder(Calculator):
+    """Records (timestamp, values-or-None per input) for every call."""
+
+    IN = Input("IN", multiple=True)
+    calls: ClassVar[list[tuple[str, int, tuple[Any, ...]]]] = []
+
+    def process(self, ctx: CalculatorContext) -> None:
+        values = tuple(ctx.get(self.IN, i) for i in range(ctx.count(self.IN)))
+        Recorder.calls.append((ctx.node_name, ctx.timestamp, values))
+
+
+class BoundWatcher(Calculator):
+    """process_on_bounds: records (timestamp, value or None, input bound)."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+    process_on_bounds = True
+    calls: ClassVar[list[tuple[int, Any, int]]] = []
+
+    def process(self, ctx: CalculatorContext) -> None:
+        BoundWatcher.calls.append((ctx.timestamp, ctx.get(self.IN), ctx.input_bound(self.IN)))
+
+
+# ------------------------------------------------------------------ bounds
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bound_propagates_through_a_node_that_emits_nothing(mode: str) -> None:
+    # a -> DropAll -> Pass -> Pass -> merge(a, ...): merge may only run at t once the
+    # empty branch's bound has passed t, three hops away from the node that dropped it.
+    spec = graph(
+        node("drop", DropAll, inputs={"IN": "a"}, outputs={"OUT": "b"}),
+        node("p1", Pass, inputs={"IN": "b"}, outputs={"OUT": "c"}),
+        node("p2", Pass, inputs={"IN": "c"}, outputs={"OUT": "d"}),
+        node("m", Merge, inputs={"IN:0": "a", "IN:1": "d"}, outputs={"OUT": "out"}),
+        inputs=("a",),
+        outputs=("out",),
+    )
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    out = collect(g, "out")
+    g.start()
+    for i in range(3):
+        g.add_packet("a", i, i * 10)
+    g.wait_until_idle(timeout=5)
+    # Input still open: only bound propagation can have let the merge run.
+    assert out == [(0, (0, None)), (10, (1, None)), (20, (2, None))]
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sync_waits_until_every_input_is_settled(mode: str) -> None:
+    Recorder.calls = []
+    spec = graph(node("rec", Recorder, inputs={"IN:0": "a", "IN:1": "b"}), inputs=("a", "b"))
+    g = Graph(spec, mode=mode).start()  # type: ignore[arg-type]
+    g.add_packet("a", "a10", 10)
+    g.wait_until_idle(timeout=5)
+    assert Recorder.calls == []  # b not settled at 10
+    g.add_packet("b", "b20", 20)  # settles b at 10 (its next packet is later): a alone
+    g.wait_until_idle(timeout=5)
+    assert Recorder.calls == [("rec", 10, ("a10", None))]
+    g.add_packet("a", "a20", 20)
+    g.wait_until_idle(timeout=5)
+    assert Recorder.calls[-1] == ("rec", 20, ("a20", "b20"))
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+    assert len(Recorder.calls) == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_immediate_runs_on_each_packet_without_waiting_for_other_inputs(mode: str) -> None:
+    Recorder.calls = []
+    spec = graph(
+        node("rec", Recorder, inputs={"IN:0": "a", "IN:1": "b"}, policy="immediate"),
+        inputs=("a", "b"),
+    )
+    g = Graph(spec, mode=mode).start()  # type: ignore[arg-type]
+    g.add_packet("a", "a10", 10)
+    g.wait_until_idle(timeout=5)
+    assert Recorder.calls == [("rec", 10, ("a10", None))]
+    g.add_packet("b", "b5", 5)  # earlier than a's last packet: immediate still delivers it
+    g.add_packet("b", "b10", 10)
+    g.wait_until_idle(timeout=5)
+    assert Recorder.calls[1:] == [("rec", 5, (None, "b5")), ("rec", 10, (None, "b10"))]
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_process_on_bounds_sees_bound_only_timestamps(mode: str) -> None:
+    BoundWatcher.calls = []
+    spec = graph(
+        node("odd", DropOdd, inputs={"IN": "a"}, outputs={"OUT": "even"}),
+        node("w", BoundWatcher, inputs={"IN": "even"}, outputs={"OUT": "x"}),
+        inputs=("a",),
+    )
+    g = Graph(spec, mode=mode).start()  # type: ignore[arg-type]
+    for i in range(4):
+        g.add_packet("a", i, i * 10)
+        g.wait_until_idle(timeout=5)  # in threads mode, later input could coalesce bounds
+    assert BoundWatcher.calls == [(0, 0, 1), (10, None, 11), (20, 2, 21), (30, None, 31)]
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+
+
+class Restamp(Calculator):
+    """Offset-0 calculator that (wrongly) emits at another timestamp."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+
+    def process(self, ctx: CalculatorContext) -> None:
+        ctx.emit(self.OUT, 1, timestamp=ctx.timestamp + 5)
+
+
+class Backwards(Calculator):
+    """Changes timestamps (offset None) but goes backwards on the second packet."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+    timestamp_offset = None
+
+    def process(self, ctx: CalculatorContext) -> None:
+        ctx.emit(self.OUT, 1, timestamp=100 - ctx.timestamp)
+
+
+def test_emit_below_bound_names_node_stream_bound_and_timestamp() -> None:
+    spec = graph(
+        node("back", Backwards, inputs={"IN": "a"}, outputs={"OUT": "out_stream"}),
+        inputs=("a",),
+    )
+    g = Graph(spec, mode="deterministic").start()
+    g.add_packet("a", 0, 10)  # emits at 90
+    g.add_packet("a", 0, 20)  # emits at 80 < bound 91
+    with pytest.raises(CalculatorError) as info:
+        g.wait_until_done(timeout=5)
+    err = info.value
+    assert isinstance(err.original, TimestampError)
+    msg = str(err)
+    assert "'back'" in msg and "'out_stream'" in msg
+    assert describe(80) in msg and describe(91) in msg
+    assert err.timestamp == describe(20)
+
+
+def test_offset_zero_calculator_may_not_change_timestamps() -> None:
+    spec = graph(node("r", Restamp, inputs={"IN": "a"}, outputs={"OUT": "o"}), inputs=("a",))
+    g = Graph(spec, mode="deterministic").start()
+    g.add_packet("a", 0, 10)
+    with pytest.raises(CalculatorError, match="timestamp_offset = None"):
+        g.wait_until_idle(timeout=5)
+
+
+def test_graph_input_rejects_non_increasing_timestamps() -> None:
+    spec = graph(node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "o"}), inputs=("a",))
+    g = Graph(spec, mode="deterministic").start()
+    g.add_packet("a", 0, 10)
+    with pytest.raises(TimestampError, match=r"'a'.*timestamp 10 .*bound 11"):
+        g.add_packet("a", 0, 10)
+    g.cancel()
+
+
+# ------------------------------------------------------------------ priority, sources, STOP
+
+
+class Log(Calculator):
+    """Pass-through that logs (node, timestamp) into a shared list."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+    log: ClassVar[list[tuple[str, int]]] = []
+
+    def process(self, ctx: CalculatorContext) -> None:
+        Log.log.append((ctx.node_name, ctx.timestamp))
+        ctx.emit(self.OUT, ctx.get(self.IN))
+
+
+def test_priority_drains_the_graph_before_admitting_new_input() -> None:
+    Log.log = []
+    spec = graph(
+        node("n1", Log, inputs={"IN": "a"}, outputs={"OUT": "b"}),
+        node("n2", Log, inputs={"IN": "b"}, outputs={"OUT": "c"}),
+        node("n3", Log, inputs={"IN": "c"}, outputs={"OUT": "d"}),
+        inputs=("a",),
+    )
+    g = Graph(spec, mode="deterministic").start()
+    for i in range(3):
+        g.add_packet("a", i, i)
+    g.close_all_inputs()
+    g.wait_until_done()
+    assert Log.log == [(f"n{k}", t) for t in range(3) for k in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sources_run_until_stop_then_close_their_outputs(mode: str) -> None:
+    spec = graph(
+        node("src", Counter, outputs={"OUT": "n"}, options={"n": 25}),
+        node("p", Pass, inputs={"IN": "n"}, outputs={"OUT": "out"}),
+        outputs=("out",),
+    )
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    out = collect(g, "out")
+    g.start()
+    g.wait_until_done(timeout=5)
+    assert out == [(i * 10, i) for i in range(25)]
+
+
+class TakeTwo(Calculator):
+    """Non-source STOP: forwards two packets, then ends itself."""
+
+    IN = Input("IN")
+    OUT = Output("OUT")
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self.n = 0
+
+    def process(self, ctx: CalculatorContext) -> Signal | None:
+        ctx.emit(self.OUT, ctx.get(self.IN))
+        self.n += 1
+        return STOP if self.n == 2 else None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stop_from_a_node_closes_it_and_discards_later_input(mode: str) -> None:
+    spec = graph(
+        node("t", TakeTwo, inputs={"IN": "a"}, outputs={"OUT": "b"}),
+        node("p", Pass, inputs={"IN": "b"}, outputs={"OUT": "out"}),
+        inputs=("a",),
+        outputs=("out",),
+        max_queue_size=2,
+    )
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    out = collect(g, "out")
+    g.start()
+    for i in range(10):  # more than the queue limit: a closed node never blocks inputs
+        g.add_packet("a", i, i)
+    g.wait_until_idle(timeout=5)
+    assert out == [(0, 0), (1, 1)]
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+
+
+# ------------------------------------------------------------------ queues
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
+    gate = threading.Event()
+
+    class Blocked(Calculator):
+        IN = Input("IN")
+        OUT = Output("OUT")
+
+        def process(self, ctx: CalculatorContext) -> None:
+            gate.wait(5)
+            ctx.emit(self.OUT, ctx.get(self.IN))
+
+    spec = graph(
+        node("slow", Blocked, inputs={"IN": "a"}, outputs={"OUT": "out"}, keep_latest={"IN": 2}),
+        inputs=("a",),
+        outputs=("out",),
+        max_queue_size=3,
+    )
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    out = collect(g, "out")
+    g.start()
+    if mode == "threads":
+        g.add_packet("a", 0, 0)  # taken by the blocked call
+        time.sleep(0.05)
+        first = [0]
+    else:
+        first = []
+    for i in range(1, 8):  # never blocks even though 7 > max_queue_size
+        g.add_packet("a", i, i)
+    gate.set()
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+    assert [v for _, v in out] == [*first, 6, 7]
+    q = g.stats().queue("slow", "IN:0")
+    assert q.drops == 5 and q.max_depth == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_add_packet_back_pressure_bounds_queue_length(mode: str) -> None:
+    class Slow(Calculator):
+        IN = Input("IN")
+        OUT = Output("OUT")
+
+        def process(self, ctx: CalculatorContext) -> None:
+            time.sleep(0.001)
+            ctx.emit(self.OUT, ctx.get(self.IN))
+
+    spec = graph(
+        node("slow", Slow, inputs={"IN": "a"}, outputs={"OUT": "out"}),
+        inputs=("a",),
+        outputs=("out",),
+        max_queue_size=4,
+    )
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    out = collect(g, "out")
+    g.start()
+    for i in range(60):
+        g.add_packet("a", i, i)
+    g.close_all_inputs()
+    g.wait_until_done(timeout=10)
+    assert len(out) == 60
+    depth = g.stats().queue("slow", "IN:0").max_depth
+    assert depth <= 4
+    if mode == "deterministic":
+        assert depth == 4  # it did fill up: the limit, not luck, bounded it
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_source_is_throttled_by_a_full_consumer_queue(mode: str) -> None:
+    # The merge waits for graph input 'b', so the source's packets pile up in its queue;
+    # the source must stop at max_queue_size instead of growing the queue.
+    spec = graph(
+        node("src", Counter, outputs={"OUT": "n"}, options={"n": 50, "step": 1}),
+        node("m", Merge, inputs={"IN:0": "n", "IN:1": "b"}, outputs={"OUT": "out"}),
+        inputs=("b",),
+        outputs=("out",),
+        max_queue_size=5,
+    )
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    out = collect(g, "out")
+    g.start()
+    g.wait_until_idle(timeout=5)
+    q = g.stats().queue("m", "IN:0")
+    assert q.queued == 5 and q.max_depth == 5
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+    assert [v for _, v in out] == [(i, None) for i in range(50)]
+    assert g.stats().queue("m", "IN:0").max_depth == 5
+
+
+# ------------------------------------------------------------------ stalls and errors
+
+
+def _self_loop_spec(max_queue_size: int = 100) -> Any:
+    # A sync node waiting on its own output through a back edge can never run.
+    return graph(
+        node("m", Merge, inputs={"IN:0": "a", "IN:1": "loop!"}, outputs={"OUT": "loop"}),
+        inputs=("a",),
+        max_queue_size=max_queue_size,
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stall_fails_with_a_report_of_what_each_node_waits_for(mode: str) -> None:
+    g = Graph(_self_loop_spec(), mode=mode).start()  # type: ignore[arg-type]
+    g.add_packet("a", 1, 1000)
+    g.add_packet("a", 2, 2000)
+    g.close_all_inputs()
+    with pytest.raises(GraphStalledError) as info:
+        g.wait_until_done(timeout=5)
+    report = str(info.value)
+    assert "node 'm'" in report
+    assert "stream 'a'" in report and "2 queued" in report and f"head at {describe(1000)}" in report
+    assert "stream 'loop' (back edge)" in report and "Timestamp.PRE_STREAM" in report
+
+
+def test_add_packet_that_can_never_make_room_raises_stalled() -> None:
+    g = Graph(_self_loop_spec(max_queue_size=2), mode="deterministic").start()
+    g.add_packet("a", 1, 1)
+    g.add_packet("a", 2, 2)
+    with pytest.raises(GraphStalledError, match="add_packet"):
+        g.add_packet("a", 3, 3)
+
+
+def test_threads_add_packet_stall_is_detected_not_a_hang() -> None:
+    g = Graph(_self_loop_spec(max_queue_size=2), mode="threads").start()
+    g.add_packet("a", 1, 1)
+    g.add_packet("a", 2, 2)
+    with pytest.raises(GraphStalledError, match="would block forever"):
+        g.add_packet("a", 3, 3)
+
+
+def test_wait_with_timeout_raises_timeout_with_report() -> None:
+    spec = graph(node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "o"}), inputs=("a",))
+    g = Graph(spec, mode="threads").start()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"graph inputs still open: 'a'"):
+        g.wait_until_done(timeout=0.2)
+    assert time.monotonic() - t0 < 2
+    g.cancel()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_calculator_exception_stops_the_run_and_closes_every_node(mode: str) -> None:
+    Boom.events = []
+    before = threading.active_count()
+    spec = graph(
+        node("first", Boom, inputs={"IN": "a"}, outputs={"OUT": "b"}, options={"at": 99}),
+        node("boom", Boom, inputs={"IN": "b"}, outputs={"OUT": "c"}, options={"at": 3}),
+        node("last", Boom, inputs={"IN": "c"}, outputs={"OUT": "d"}, options={"at": 99}),
+        inputs=("a",),
+    )
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    g.start()
+    with pytest.raises(CalculatorError) as info:
+        for i in range(10):
+            g.add_packet("a", i, i * 1000)
+        g.close_all_inputs()
+        g.wait_until_done(timeout=5)
+    err = info.value
+    assert (err.node, err.phase, err.timestamp) == ("boom", "process", describe(3000))
+    assert isinstance(err.original, ValueError)
+    msg = str(err)
+    assert "node 'boom'" in msg and describe(3000) in msg and "bad value 3" in msg
+    assert 'raise ValueError(f"bad value {v}")' in err.traceback_text
+    # Every opened calculator was closed, exactly once.
+    assert sorted(e for e in Boom.events if e.startswith("close")) == [
+        "close boom",
+        "close first",
+        "close last",
+    ]
+    with pytest.raises(CalculatorError):  # wait keeps reporting the first error
+        g.wait_until_done(timeout=5)
+    # The process stays usable: no leaked threads, and a new graph runs fine.
+    assert threading.active_count() <= before
+    Boom.events = []
+    g2 = Graph(
+        graph(
+            node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "o"}), inputs=("a",), outputs=("o",)
+        ),
+        mode=mode,  # type: ignore[arg-type]
+    )
+    out = collect(g2, "o")
+    with g2.start():
+        g2.add_packet("a", "ok", 1)
+    assert out == [(1, "ok")]
+    assert threading.active_count() <= before
+
+
+class FailsInOpen(Calculator):
+    IN = Input("IN")
+
+    def open(self, ctx: CalculatorContext) -> None:
+        raise RuntimeError("no model file")
+
+
+def test_error_in_open_names_the_node_and_closes_opened_ones() -> None:
+    Boom.events = []
+    spec = graph(
+        node("a_ok", Boom, inputs={"IN": "a"}, outputs={"OUT": "b"}),
+        node("z_bad", FailsInOpen, inputs={"IN": "b"}),
+        inputs=("a",),
+    )
+    with pytest.raises(CalculatorError, match=r"node 'z_bad' \(FailsInOpen\) failed in open"):
+        Graph(spec, mode="threads").start()
+    assert Boom.events == ["open a_ok", "close a_ok"]
+
+
+def test_threads_and_deterministic_modes_give_identical_streams() -> None:
+    spec = graph(
+        node("src", Counter, outputs={"OUT": "n"}, options={"n": 40, "step": 3}),
+        node("odd", DropOdd, inputs={"IN": "n"}, outputs={"OUT": "even"}),
+        node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "a2"}),
+        node("m", Merge, inputs={"IN:0": "even", "IN:1": "a2", "IN:2": "n"}, outputs={"OUT": "m"}),
+        node("m2", Merge, inputs={"IN:0": "m", "IN:1": "even"}, outputs={"OUT": "out"}),
+        inputs=("a",),
+        outputs=("out",),
+        max_queue_size=4,
+    )
+    results = []
+    for mode in MODES:
+        g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+        streams = {s: collect(g, s) for s in ("even", "m", "out")}
+        with g.start():
+            for t in range(0, 120, 7):
+                g.add_packet("a", t, t)
+        results.append(streams)
+    assert results[0] == results[1]
+    assert len(results[0]["out"]) == 40 + 18 - 6  # union of the 3-step and 7-step timestamps
+
+
+def test_observer_exception_fails_the_run_with_a_clear_error() -> None:
+    spec = graph(
+        node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "o"}), inputs=("a",), outputs=("o",)
+    )
+    g = Graph(spec, mode="deterministic")
+
+    def bad(p: Packet[Any]) -> None:
+        raise KeyError("oops")
+
+    g.observe("o", bad)
+    g.start()
+    g.add_packet("a", 1, 1)
+    g.close_all_inputs()
+    with pytest.raises(CalculatorError, match="observer"):
+        g.wait_until_done()
