@@ -1,0 +1,350 @@
+"""BlazeFace post-processing: SSD anchors, box/keypoint decoding, weighted NMS, letterbox
+removal (spec §3). Pure numpy, float32 wherever MediaPipe computes in ``float``.
+
+Typical use, after running the detector model on ``image_to_tensor(image, None, 128, 128,
+(-1, 1), "zero", keep_aspect=True)``::
+
+    cfg = SHORT_RANGE
+    dets = postprocess_detections(regressors, classificators, cfg, crop.matrix,
+                                  min_score=0.5, max_faces=1)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .types import Detection
+
+__all__ = [
+    "FULL_RANGE",
+    "SHORT_RANGE",
+    "DetectionArrays",
+    "DetectorConfig",
+    "SsdAnchorOptions",
+    "decode_detections",
+    "iou",
+    "postprocess_detections",
+    "project_detections",
+    "ssd_anchors",
+    "weighted_nms",
+]
+
+_F32 = np.float32
+
+
+@dataclass(frozen=True, slots=True)
+class SsdAnchorOptions:
+    """Options of MediaPipe's ``SsdAnchorsCalculator`` (the subset BlazeFace uses)."""
+
+    input_width: int
+    input_height: int
+    strides: tuple[int, ...]
+    min_scale: float = 0.1484375
+    max_scale: float = 0.75
+    anchor_offset_x: float = 0.5
+    anchor_offset_y: float = 0.5
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    interpolated_scale_aspect_ratio: float = 1.0
+    fixed_anchor_size: bool = True
+    reduce_boxes_in_lowest_layer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Everything that differs between the short- and full-range BlazeFace models."""
+
+    name: str
+    model_file: str
+    input_size: int
+    anchors: SsdAnchorOptions
+    num_keypoints: int = 6
+    score_clipping_thresh: float = 100.0
+    nms_iou_threshold: float = 0.3
+    #: Default of the graph's ``min_score_thresh`` (the Python APIs override it with
+    #: ``min_detection_confidence``, default 0.5).
+    default_min_score: float = 0.5
+    _anchor_cache: list[np.ndarray] = field(default_factory=list, compare=False, repr=False)
+
+    def anchor_array(self) -> np.ndarray:
+        """The anchors (computed once per config), float32 (N, 4) x_center, y_center, w, h."""
+        if not self._anchor_cache:
+            self._anchor_cache.append(ssd_anchors(self.anchors))
+        return self._anchor_cache[0]
+
+
+SHORT_RANGE = DetectorConfig(
+    name="short_range",
+    model_file="face_detection_short_range.tflite",
+    input_size=128,
+    anchors=SsdAnchorOptions(128, 128, strides=(8, 16, 16, 16)),
+)
+FULL_RANGE = DetectorConfig(
+    name="full_range",
+    model_file="face_detection_full_range_sparse.tflite",
+    input_size=192,
+    anchors=SsdAnchorOptions(192, 192, strides=(4,), interpolated_scale_aspect_ratio=0.0),
+    default_min_score=0.6,
+)
+
+
+def _scale(min_scale: float, max_scale: float, idx: int, n: int) -> float:
+    if n == 1:
+        return (min_scale + max_scale) * 0.5
+    return min_scale + (max_scale - min_scale) * idx / (n - 1)
+
+
+def ssd_anchors(opts: SsdAnchorOptions) -> np.ndarray:
+    """SSD anchors in MediaPipe's order: layer group, row, column, anchor within cell.
+
+    Returns float32 (N, 4): x_center, y_center, width, height (normalised). Consecutive
+    layers with the same stride share one grid (spec §3.2).
+    """
+    n_layers = len(opts.strides)
+    out: list[np.ndarray] = []
+    layer = 0
+    while layer < n_layers:
+        sizes: list[tuple[float, float]] = []  # (w, h) per anchor in a cell
+        last = layer
+        while last < n_layers and opts.strides[last] == opts.strides[layer]:
+            scale = _scale(opts.min_scale, opts.max_scale, last, n_layers)
+            if last == 0 and opts.reduce_boxes_in_lowest_layer:
+                pairs = [(1.0, 0.1), (2.0, scale), (0.5, scale)]
+            else:
+                pairs = [(ar, scale) for ar in opts.aspect_ratios]
+                if opts.interpolated_scale_aspect_ratio > 0.0:
+                    nxt = (
+                        1.0
+                        if last == n_layers - 1
+                        else _scale(opts.min_scale, opts.max_scale, last + 1, n_layers)
+                    )
+                    pairs.append((opts.interpolated_scale_aspect_ratio, math.sqrt(scale * nxt)))
+            for ar, sc in pairs:
+                r = math.sqrt(ar)
+                sizes.append((sc * r, sc / r))
+            last += 1
+        stride = opts.strides[layer]
+        fm_h = math.ceil(opts.input_height / stride)
+        fm_w = math.ceil(opts.input_width / stride)
+        # Centres computed in double and stored as float, like the C++.
+        yc = ((np.arange(fm_h, dtype=np.float64) + opts.anchor_offset_y) / fm_h).astype(_F32)
+        xc = ((np.arange(fm_w, dtype=np.float64) + opts.anchor_offset_x) / fm_w).astype(_F32)
+        k = len(sizes)
+        grid = np.empty((fm_h, fm_w, k, 4), _F32)
+        grid[..., 0] = xc[None, :, None]
+        grid[..., 1] = yc[:, None, None]
+        if opts.fixed_anchor_size:
+            grid[..., 2:] = 1.0
+        else:
+            grid[..., 2] = np.array([s[0] for s in sizes], _F32)
+            grid[..., 3] = np.array([s[1] for s in sizes], _F32)
+        out.append(grid.reshape(-1, 4))
+        layer = last
+    return np.concatenate(out)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionArrays:
+    """A batch of detections as arrays (the hot path avoids per-detection objects).
+
+    ``boxes`` float32 (D, 4) xmin, ymin, width, height; ``keypoints`` float32 (D, K, 2);
+    ``scores`` float32 (D,).
+    """
+
+    boxes: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def take(self, idx: np.ndarray | slice) -> DetectionArrays:
+        return DetectionArrays(self.boxes[idx], self.keypoints[idx], self.scores[idx])
+
+    def to_detections(self) -> list[Detection]:
+        return [
+            Detection(float(b[0]), float(b[1]), float(b[2]), float(b[3]), float(s), kp, label=0)
+            for b, kp, s in zip(self.boxes, self.keypoints, self.scores, strict=True)
+        ]
+
+    @classmethod
+    def from_detections(cls, dets: list[Detection]) -> DetectionArrays:
+        k = dets[0].keypoints.shape[0] if dets else 0
+        return cls(
+            np.array([[d.xmin, d.ymin, d.width, d.height] for d in dets], _F32).reshape(-1, 4),
+            np.array([d.keypoints for d in dets], _F32).reshape(-1, k, 2),
+            np.array([d.score for d in dets], _F32),
+        )
+
+
+def decode_detections(
+    regressors: np.ndarray,
+    classificators: np.ndarray,
+    anchors: np.ndarray,
+    input_size: int,
+    min_score: float,
+    num_keypoints: int = 6,
+    score_clipping_thresh: float = 100.0,
+) -> DetectionArrays:
+    """MediaPipe's ``TensorsToDetectionsCalculator`` for BlazeFace (spec §3.3).
+
+    ``regressors`` (1, N, 4 + 2K) and ``classificators`` (1, N, 1) are the raw model outputs.
+    Boxes are XYWH (``reverse_output_order``) in pixels of the ``input_size`` tensor,
+    offset by the anchor centre. Scores are clipped, passed through a sigmoid and kept when
+    ``score >= min_score``; boxes with negative or NaN size are dropped. Output is in the
+    (letterboxed) tensor's normalised coordinates, in anchor order.
+    """
+    n = anchors.shape[0]
+    raw = np.asarray(regressors, _F32).reshape(n, -1)
+    if raw.shape[1] < 4 + 2 * num_keypoints:
+        raise ValueError(
+            f"regressors have {raw.shape[1]} values per anchor, need {4 + 2 * num_keypoints}"
+        )
+    logits = np.asarray(classificators, _F32).reshape(n, -1)[:, 0]
+    clip = _F32(score_clipping_thresh)
+    scores = _F32(1.0) / (_F32(1.0) + np.exp(-np.clip(logits, -clip, clip)))
+    keep = np.nonzero(~(scores < _F32(min_score)))[0]
+    if keep.size == 0:
+        return DetectionArrays(
+            np.zeros((0, 4), _F32), np.zeros((0, num_keypoints, 2), _F32), np.zeros(0, _F32)
+        )
+    raw, scores, anc = raw[keep], scores[keep], anchors[keep]
+    s = _F32(input_size)
+    ax, ay, aw, ah = anc[:, 0], anc[:, 1], anc[:, 2], anc[:, 3]
+    xc = raw[:, 0] / s * aw + ax
+    yc = raw[:, 1] / s * ah + ay
+    w = raw[:, 2] / s * aw
+    h = raw[:, 3] / s * ah
+    two = _F32(2.0)
+    xmin, ymin = xc - w / two, yc - h / two
+    xmax, ymax = xc + w / two, yc + h / two
+    boxes = np.stack([xmin, ymin, xmax - xmin, ymax - ymin], axis=1)
+    kraw = raw[:, 4 : 4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2)
+    kps = np.empty_like(kraw)
+    kps[..., 0] = kraw[..., 0] / s * aw[:, None] + ax[:, None]
+    kps[..., 1] = kraw[..., 1] / s * ah[:, None] + ay[:, None]
+    valid = (boxes[:, 2] >= 0) & (boxes[:, 3] >= 0)  # NaN compares False: dropped too
+    return DetectionArrays(boxes[valid], kps[valid], scores[valid])
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of box ``a`` (4,) against boxes ``b`` (D, 4), all xmin, ymin, width, height.
+
+    MediaPipe's ``Rectangle_f`` semantics in float32: boxes that merely touch intersect
+    with area 0; empty (negative-size) boxes never intersect; a non-positive union gives 0.
+    """
+    a = np.asarray(a, _F32)
+    b = np.asarray(b, _F32).reshape(-1, 4)
+    axmax, aymax = a[0] + a[2], a[1] + a[3]
+    bxmax, bymax = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    intersects = ~(
+        (a[0] > axmax)
+        | (a[1] > aymax)
+        | (b[:, 0] > bxmax)
+        | (b[:, 1] > bymax)
+        | (bxmax < a[0])
+        | (axmax < b[:, 0])
+        | (bymax < a[1])
+        | (aymax < b[:, 1])
+    )
+    ix = np.minimum(axmax, bxmax) - np.maximum(a[0], b[:, 0])
+    iy = np.minimum(aymax, bymax) - np.maximum(a[1], b[:, 1])
+    inter = ix * iy
+    area_a = (axmax - a[0]) * (aymax - a[1])
+    area_b = (bxmax - b[:, 0]) * (bymax - b[:, 1])
+    union = area_b + area_a - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(union > 0, inter / union, _F32(0.0))
+    return np.where(intersects, out, _F32(0.0)).astype(_F32)
+
+
+def weighted_nms(dets: DetectionArrays, iou_threshold: float = 0.3) -> DetectionArrays:
+    """MediaPipe's WEIGHTED non-max suppression (spec §3.4).
+
+    Detections are visited by descending score (ties keep input order). Each pass takes the
+    best remaining detection D; every remaining detection with ``IoU(., D) > threshold``
+    (D included) is a candidate; the output is D with its box corners and keypoints replaced
+    by score-weighted means over the candidates (sequential float32 sums, as in C++) and D's
+    own score. Output order: descending score.
+    """
+    if len(dets) == 0:
+        return dets
+    order = np.argsort(-dets.scores, kind="stable")
+    boxes, kps, scores = dets.boxes[order], dets.keypoints[order], dets.scores[order]
+    remaining = np.arange(len(order))
+    out_b, out_k, out_s = [], [], []
+    thr = _F32(iou_threshold)
+    while remaining.size:
+        top = remaining[0]
+        sim = iou(boxes[top], boxes[remaining])
+        cand = remaining[sim > thr]
+        rest = remaining[~(sim > thr)]
+        w = scores[cand]
+        cb = boxes[cand]
+        # Sequential float32 accumulation in candidate order (cumsum is sequential).
+        corners = np.stack([cb[:, 0], cb[:, 1], cb[:, 0] + cb[:, 2], cb[:, 1] + cb[:, 3]], 1)
+        total = np.cumsum(w, dtype=_F32)[-1]
+        wc = np.cumsum(corners * w[:, None], axis=0, dtype=_F32)[-1] / total
+        wk = np.cumsum(kps[cand] * w[:, None, None], axis=0, dtype=_F32)[-1] / total
+        out_b.append(np.array([wc[0], wc[1], wc[2] - wc[0], wc[3] - wc[1]], _F32))
+        out_k.append(wk.astype(_F32))
+        out_s.append(scores[top])
+        if rest.size == remaining.size:  # nothing suppressed: MediaPipe stops here too
+            break
+        remaining = rest
+    return DetectionArrays(np.stack(out_b), np.stack(out_k), np.array(out_s, _F32))
+
+
+def project_detections(dets: DetectionArrays, matrix: np.ndarray) -> DetectionArrays:
+    """MediaPipe's ``DetectionProjectionCalculator``: tensor → image normalised coordinates.
+
+    ``matrix`` is the float32 4×4 from ``image_to_tensor`` (``CropResult.matrix``). Keypoints
+    are mapped; the box's 4 corners are mapped and their axis-aligned bounds taken.
+    """
+    if len(dets) == 0:
+        return dets
+    m = np.asarray(matrix, _F32).reshape(4, 4)
+
+    def proj(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x * m[0, 0] + y * m[0, 1] + m[0, 3], x * m[1, 0] + y * m[1, 1] + m[1, 3]
+
+    kx, ky = proj(dets.keypoints[..., 0], dets.keypoints[..., 1])
+    b = dets.boxes
+    x0, y0 = b[:, 0], b[:, 1]
+    x1, y1 = x0 + b[:, 2], y0 + b[:, 3]
+    cx, cy = proj(np.stack([x0, x1, x1, x0], 1), np.stack([y0, y0, y1, y1], 1))
+    xmin, xmax = cx.min(1), cx.max(1)
+    ymin, ymax = cy.min(1), cy.max(1)
+    boxes = np.stack([xmin, ymin, xmax - xmin, ymax - ymin], 1).astype(_F32)
+    return DetectionArrays(boxes, np.stack([kx, ky], -1).astype(_F32), dets.scores)
+
+
+def postprocess_detections(
+    regressors: np.ndarray,
+    classificators: np.ndarray,
+    config: DetectorConfig,
+    matrix: np.ndarray,
+    min_score: float | None = None,
+    max_faces: int | None = None,
+) -> list[Detection]:
+    """Decode → weighted NMS → letterbox removal → keep the ``max_faces`` best (§3.3–3.6).
+
+    ``matrix`` is ``CropResult.matrix`` of the detector's input crop. ``min_score``
+    defaults to the config's graph default; ``max_faces=None`` keeps all.
+    """
+    thr = config.default_min_score if min_score is None else min_score
+    dets = decode_detections(
+        regressors,
+        classificators,
+        config.anchor_array(),
+        config.input_size,
+        thr,
+        config.num_keypoints,
+        config.score_clipping_thresh,
+    )
+    dets = project_detections(weighted_nms(dets, config.nms_iou_threshold), matrix)
+    if max_faces is not None:
+        dets = dets.take(slice(0, max(max_faces, 0)))
+    return dets.to_detections()

@@ -1,0 +1,432 @@
+"""Rotated-rectangle crop of an RGB image into a model input tensor (MediaPipe's CPU
+``ImageToTensorCalculator``), with an exact emulation of OpenCV 3.4's fixed-point warp.
+
+Pipeline (spec §2.2, §3.1): ROI in pixels (float32) → optional aspect padding (letterbox)
+→ ``cv::RotatedRect`` corners (float32, ``boxPoints``) → ``getPerspectiveTransform`` to the
+output corners → ``warpPerspective(INTER_LINEAR)`` on uint8 with REPLICATE or CONSTANT(0)
+border → ``v * scale + offset`` in float32.
+
+Warp decision
+-------------
+MediaPipe 0.10.14's wheel links OpenCV 3.4.10, whose ``warpPerspective`` on uint8 samples in
+1/32-pixel fixed point with integer bilinear weights. OpenCV ≥ 4.11 (cv2 5.0 is installed
+here) rewrote the warps to compute in float; 56 % of output values then differ by ±1 and the
+landmarks move by 0.01–0.02 px on average (spec §7). Pinning ``opencv-python<=4.10`` would
+fix it but ties the project to an old OpenCV forever and breaks silently whenever a user has
+a newer cv2. We therefore **emulate the 3.4 algorithm in numpy** (our own code, written
+from the description of ``imgwarp.cpp``):
+
+1. For destination pixel (x, y), OpenCV evaluates, in double, ``X = M0·xb + M1·y + M2``
+   (``xb`` = start of the 32×32-pixel-budget block that pixel falls in) then adds
+   ``M0·(x − xb)``; likewise Y and W; ``W = 32 / W``; the source position in 1/32 px is
+   ``round_half_even(X·W)`` (``cvRound``). We reproduce the block split so even the double
+   rounding order matches.
+2. Integer tap = ``X >> 5``, fraction ``X & 31``; weights from the 32×32 table
+   ``(32 − fy)(32 − fx)·32`` etc. (sum 32768; the (0, 0) entry is stored as 32767 + 1 on the
+   far tap, a quirk of OpenCV's table normalisation that we copy although it never changes a
+   result).
+3. ``(Σ w·v + 16384) >> 15``. REPLICATE clamps each tap index; CONSTANT reads the border
+   value for each out-of-range tap.
+
+Measured (``tests/test_face_numerics.py``, and against ``opencv-python-headless==4.10.0.84``,
+whose uint8 path is still 3.4's fixed-point code): see the report in the module tests; the
+emulation is bit-identical except where ``X·W`` lands exactly on a .5 rounding tie.
+
+INTER_NEAREST (used by the iris path's ``ImageCroppingCalculator``) is emulated the same
+way: ``round_half_even(X/W)`` per pixel, REPLICATE clamp.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .types import NormalizedRect
+
+__all__ = [
+    "BorderMode",
+    "CropResult",
+    "RotatedRect",
+    "box_points",
+    "crop_matrix",
+    "image_to_tensor",
+    "pad_roi",
+    "roi_in_pixels",
+    "rotated_subrect_to_rect_matrix",
+    "value_range_lut",
+    "warp_perspective_u8",
+]
+
+BorderMode = Literal["replicate", "zero"]
+_F32 = np.float32
+
+_INTER_BITS = 5
+_INTER_TAB = 1 << _INTER_BITS  # 32 sub-pixel steps
+_BLOCK = 32  # OpenCV's warp block: BLOCK_SZ x BLOCK_SZ pixels per block
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedRect:
+    """A rotated rectangle in pixels (float32 values), MediaPipe's ``RotatedRect``."""
+
+    center_x: float
+    center_y: float
+    width: float
+    height: float
+    rotation: float  # radians, clockwise on screen
+
+
+@dataclass(frozen=True, slots=True)
+class CropResult:
+    """A model input tensor and what is needed to map model outputs back to the image.
+
+    - ``tensor``: float32 (1, H, W, 3).
+    - ``roi``: the (padded) rectangle in pixels that the tensor covers.
+    - ``padding``: letterbox padding (left, top, right, bottom) as fractions of the tensor
+      (all 0 without ``keep_aspect``).
+    - ``matrix``: float32 4×4 row-major, tensor-normalised (u, v) → image-normalised (x, y)
+      (MediaPipe's ``GetRotatedSubRectToRectTransformMatrix``).
+    """
+
+    tensor: np.ndarray
+    roi: RotatedRect
+    padding: tuple[float, float, float, float]
+    matrix: np.ndarray
+
+
+def roi_in_pixels(rect: NormalizedRect | None, image_width: int, image_height: int) -> RotatedRect:
+    """MediaPipe's ``GetRoi``: a normalised rect (or the whole image) in pixels, in float32."""
+    if rect is None:
+        return RotatedRect(
+            float(_F32(0.5) * _F32(image_width)),
+            float(_F32(0.5) * _F32(image_height)),
+            float(_F32(image_width)),
+            float(_F32(image_height)),
+            0.0,
+        )
+    return RotatedRect(
+        float(_F32(rect.x_center) * _F32(image_width)),
+        float(_F32(rect.y_center) * _F32(image_height)),
+        float(_F32(rect.width) * _F32(image_width)),
+        float(_F32(rect.height) * _F32(image_height)),
+        float(_F32(rect.rotation)),
+    )
+
+
+def pad_roi(
+    roi: RotatedRect, out_width: int, out_height: int, keep_aspect: bool
+) -> tuple[RotatedRect, tuple[float, float, float, float]]:
+    """MediaPipe's ``PadRoi``: grow the ROI to the tensor's aspect ratio (float32 maths).
+
+    Returns the padded ROI and the letterbox padding (left, top, right, bottom) as fractions
+    of the tensor.
+    """
+    if not keep_aspect:
+        return roi, (0.0, 0.0, 0.0, 0.0)
+    if out_width <= 0 or out_height <= 0:
+        raise ValueError(f"tensor size must be > 0, got {out_width}x{out_height}")
+    if not (roi.width > 0 and roi.height > 0):
+        raise ValueError(f"ROI width and height must be > 0, got {roi.width}x{roi.height}")
+    tensor_ar = _F32(out_height) / _F32(out_width)
+    w, h = _F32(roi.width), _F32(roi.height)
+    roi_ar = h / w
+    v_pad = h_pad = _F32(0.0)
+    if tensor_ar > roi_ar:
+        new_w, new_h = w, w * tensor_ar
+        v_pad = (_F32(1.0) - roi_ar / tensor_ar) / _F32(2.0)
+    else:
+        new_w, new_h = h / tensor_ar, h
+        h_pad = (_F32(1.0) - tensor_ar / roi_ar) / _F32(2.0)
+    padded = RotatedRect(roi.center_x, roi.center_y, float(new_w), float(new_h), roi.rotation)
+    return padded, (float(h_pad), float(v_pad), float(h_pad), float(v_pad))
+
+
+def box_points(roi: RotatedRect) -> np.ndarray:
+    """``cv::boxPoints`` of ``cv::RotatedRect`` as MediaPipe builds it, in float32.
+
+    Corner order: bottom-left, top-left, top-right, bottom-right (for θ = 0). The angle
+    goes through MediaPipe's ``rotation * 180.f / M_PI`` (float, then double, then float).
+    """
+    angle_deg = _F32(float(_F32(roi.rotation) * _F32(180.0)) / math.pi)
+    rad = float(angle_deg) * math.pi / 180.0
+    b = _F32(math.cos(rad)) * _F32(0.5)
+    a = _F32(math.sin(rad)) * _F32(0.5)
+    cx, cy = _F32(roi.center_x), _F32(roi.center_y)
+    w, h = _F32(roi.width), _F32(roi.height)
+    p0x = cx - a * h - b * w
+    p0y = cy + b * h - a * w
+    p1x = cx + a * h - b * w
+    p1y = cy - b * h - a * w
+    two = _F32(2.0)
+    return np.array(
+        [
+            [p0x, p0y],
+            [p1x, p1y],
+            [two * cx - p0x, two * cy - p0y],
+            [two * cx - p1x, two * cy - p1y],
+        ],
+        dtype=np.float32,
+    )
+
+
+def crop_matrix(roi: RotatedRect, out_width: int, out_height: int) -> np.ndarray:
+    """Destination pixel → source pixel 3×3 (float64) map, as ``warpPerspective`` uses it.
+
+    Emulates ``getPerspectiveTransform(boxPoints → output corners)`` followed by the
+    inversion inside ``warpPerspective``. Both are double-precision solves; LAPACK and
+    OpenCV may differ in the last ulp, which only matters on an exact 1/32-px rounding tie.
+    """
+    src = box_points(roi).astype(np.float64)
+    ow, oh = float(_F32(out_width)), float(_F32(out_height))
+    dst = np.array([[0.0, oh], [0.0, 0.0], [ow, 0.0], [ow, oh]])
+    a = np.zeros((8, 8))
+    b = np.zeros(8)
+    for i in range(4):
+        sx, sy = src[i]
+        dx, dy = dst[i]
+        a[i, 0:3] = (sx, sy, 1.0)
+        a[i + 4, 3:6] = (sx, sy, 1.0)
+        a[i, 6:8] = (-sx * dx, -sy * dx)
+        a[i + 4, 6:8] = (-sx * dy, -sy * dy)
+        b[i], b[i + 4] = dx, dy
+    m = np.append(np.linalg.solve(a, b), 1.0).reshape(3, 3)
+    return np.linalg.inv(m)
+
+
+# --- fixed-point bilinear table (OpenCV's BilinearTab_i), built once -----------------------
+
+
+def _bilinear_table() -> np.ndarray:
+    f = np.arange(_INTER_TAB, dtype=np.int32)
+    fy, fx = np.meshgrid(f, f, indexing="ij")
+    fy, fx = fy.ravel(), fx.ravel()
+    tab = np.stack(
+        [
+            (_INTER_TAB - fy) * (_INTER_TAB - fx),
+            (_INTER_TAB - fy) * fx,
+            fy * (_INTER_TAB - fx),
+            fy * fx,
+        ],
+        axis=1,
+    ).astype(np.int32) * (32768 // (_INTER_TAB * _INTER_TAB))
+    # OpenCV stores weights as int16: 32768 saturates to 32767 and its sum-fix-up loop adds
+    # the missing 1 to the (1, 1) tap. Harmless ((32767·a + b + 16384) >> 15 == a), but kept.
+    tab[0] = (32767, 0, 0, 1)
+    return tab
+
+
+_TAB = _bilinear_table()
+
+
+def _source_coords(
+    m: np.ndarray, out_width: int, out_height: int, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel source coordinates ×``scale``, rounded like ``cvRound`` (int64, HxW)."""
+    bh0 = min(_BLOCK // 2, out_height)
+    bw0 = min(_BLOCK * _BLOCK // bh0, out_width)
+    x = np.arange(out_width, dtype=np.float64)
+    xb = np.floor_divide(x, bw0) * bw0  # block start of every column
+    x1 = x - xb
+    y = np.arange(out_height, dtype=np.float64)[:, None]
+    x0 = (m[0, 0] * xb + m[0, 1] * y) + m[0, 2]
+    y0 = (m[1, 0] * xb + m[1, 1] * y) + m[1, 2]
+    w0 = (m[2, 0] * xb + m[2, 1] * y) + m[2, 2]
+    w = w0 + m[2, 0] * x1
+    with np.errstate(divide="ignore"):
+        w = np.where(w != 0, scale / w, 0.0)
+    lim = (-2147483648.0, 2147483647.0)
+    fx = np.clip((x0 + m[0, 0] * x1) * w, *lim)
+    fy = np.clip((y0 + m[1, 0] * x1) * w, *lim)
+    return np.rint(fx).astype(np.int64), np.rint(fy).astype(np.int64)
+
+
+def _remap_numpy(
+    image: np.ndarray, fx: np.ndarray, fy: np.ndarray, border: BorderMode
+) -> np.ndarray:
+    """Fixed-point bilinear remap (OpenCV's ``remapBilinear`` for uint8), pure numpy."""
+    h, w, c = image.shape
+    flat = image.reshape(h * w, c)
+    # saturate_cast<short>(X >> INTER_BITS); the fraction comes from the unsaturated X.
+    x0 = np.clip(fx >> _INTER_BITS, -32768, 32767).ravel()
+    y0 = np.clip(fy >> _INTER_BITS, -32768, 32767).ravel()
+    wts = _TAB[((fy & (_INTER_TAB - 1)) * _INTER_TAB + (fx & (_INTER_TAB - 1))).ravel()]
+    xs = np.stack([x0, x0 + 1])
+    ys = np.stack([y0, y0 + 1])
+    xc = np.clip(xs, 0, w - 1)
+    yc = np.clip(ys, 0, h - 1)
+    acc = np.full((x0.size, c), 16384, np.int32)
+    for k, (j, i) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        v = flat[yc[j] * w + xc[i]].astype(np.int32)
+        if border == "zero":
+            outside = (xs[i] != xc[i]) | (ys[j] != yc[j])
+            v[outside] = 0
+        acc += v * wts[:, k : k + 1]
+    return (acc >> 15).astype(np.uint8).reshape(*fx.shape, c)
+
+
+def _remap_opencv(
+    image: np.ndarray, fx: np.ndarray, fy: np.ndarray, border: BorderMode
+) -> np.ndarray:
+    """The same remap through ``cv2.remap`` with OpenCV's own fixed-point map format.
+
+    Given integer (CV_16SC2) + table-index (CV_16UC1) maps, ``cv2.remap`` still runs the
+    integer bilinear kernel in every OpenCV version we know of (unlike ``warpPerspective``,
+    whose coordinate maths changed). :func:`_opencv_remap_is_exact` checks that once.
+    """
+    import cv2
+
+    map1 = np.empty((*fx.shape, 2), np.int16)
+    np.clip(fx >> _INTER_BITS, -32768, 32767, out=map1[..., 0], casting="unsafe")
+    np.clip(fy >> _INTER_BITS, -32768, 32767, out=map1[..., 1], casting="unsafe")
+    map2 = ((fy & (_INTER_TAB - 1)) * _INTER_TAB + (fx & (_INTER_TAB - 1))).astype(np.uint16)
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    out = cv2.remap(image, map1, map2, cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    return out.reshape(*fx.shape, image.shape[2])
+
+
+_OPENCV_REMAP_EXACT: bool | None = None
+
+
+def _opencv_remap_is_exact() -> bool:
+    """Whether this cv2's fixed-point ``remap`` equals :func:`_remap_numpy` (checked once)."""
+    global _OPENCV_REMAP_EXACT
+    if _OPENCV_REMAP_EXACT is None:
+        try:
+            rng = np.random.default_rng(12345)
+            img = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+            # Coordinates in 1/32 px spanning well beyond the image on every side.
+            fx = rng.integers(-20 * 32, 75 * 32, (41, 43), dtype=np.int64)
+            fy = rng.integers(-20 * 32, 60 * 32, (41, 43), dtype=np.int64)
+            _OPENCV_REMAP_EXACT = all(
+                np.array_equal(_remap_opencv(img, fx, fy, b), _remap_numpy(img, fx, fy, b))
+                for b in ("replicate", "zero")
+            )
+        except Exception:  # no cv2, or a cv2 that rejects the maps: use numpy
+            _OPENCV_REMAP_EXACT = False
+    return _OPENCV_REMAP_EXACT
+
+
+def warp_perspective_u8(
+    image: np.ndarray,
+    dst_to_src: np.ndarray,
+    out_width: int,
+    out_height: int,
+    border: BorderMode = "replicate",
+    interpolation: Literal["linear", "nearest"] = "linear",
+    backend: Literal["auto", "numpy", "opencv"] = "auto",
+) -> np.ndarray:
+    """OpenCV 3.4 ``warpPerspective(..., WARP_INVERSE_MAP)`` on a uint8 HxWxC image.
+
+    ``dst_to_src`` maps destination pixel centres to source pixel centres (OpenCV's
+    convention: integer coordinates are pixel centres). ``border`` is ``"replicate"`` or
+    ``"zero"`` (constant 0). Returns uint8 (out_height, out_width, C).
+
+    The source coordinates are always computed here in numpy (the part that changed in
+    OpenCV 4.11); the integer interpolation runs in ``cv2.remap`` when ``backend="auto"``
+    and a one-time self-check shows it is bit-identical to the numpy kernel (it is ~3×
+    faster), else in numpy.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3:
+        raise ValueError(f"image must be HxWxC uint8, got {image.dtype} {image.shape}")
+    if out_width <= 0 or out_height <= 0:
+        raise ValueError(f"output size must be > 0, got {out_width}x{out_height}")
+    if border not in ("replicate", "zero"):
+        raise ValueError(f"border must be 'replicate' or 'zero', got {border!r}")
+    h, w, c = image.shape
+    if interpolation == "nearest":
+        sx, sy = _source_coords(dst_to_src, out_width, out_height, 1.0)
+        sx = np.clip(sx, -32768, 32767)
+        sy = np.clip(sy, -32768, 32767)
+        inside = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+        idx = np.clip(sy, 0, h - 1) * w + np.clip(sx, 0, w - 1)
+        out = image.reshape(h * w, c)[idx.ravel()].reshape(out_height, out_width, c)
+        if border == "zero":
+            out[~inside] = 0
+        return out
+    if interpolation != "linear":
+        raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
+    fx, fy = _source_coords(dst_to_src, out_width, out_height, float(_INTER_TAB))
+    use_cv = backend == "opencv" or (backend == "auto" and _opencv_remap_is_exact())
+    if use_cv and image.flags.c_contiguous:
+        return _remap_opencv(image, fx, fy, border)
+    return _remap_numpy(np.ascontiguousarray(image), fx, fy, border)
+
+
+def _value_range_transform(range_min: float, range_max: float) -> tuple[np.float32, np.float32]:
+    """MediaPipe's ``GetValueRangeTransformation`` from [0, 255], in float32."""
+    if not range_min < range_max:
+        raise ValueError(f"invalid output range [{range_min}, {range_max}]: min >= max")
+    scale = (_F32(range_max) - _F32(range_min)) / _F32(255.0)
+    offset = _F32(range_min) - _F32(0.0) * scale
+    return scale, offset
+
+
+def value_range_lut(range_min: float, range_max: float) -> np.ndarray:
+    """uint8 → float32 table of MediaPipe's ``convertTo(scale, offset)`` (float32 maths)."""
+    scale, offset = _value_range_transform(range_min, range_max)
+    return np.arange(256, dtype=np.float32) * scale + offset
+
+
+def rotated_subrect_to_rect_matrix(
+    roi: RotatedRect, image_width: int, image_height: int, flip_horizontally: bool = False
+) -> np.ndarray:
+    """float32 4×4 mapping tensor-normalised (u, v, z) to image-normalised coordinates.
+
+    MediaPipe's ``GetRotatedSubRectToRectTransformMatrix`` (spec §3.5), float32 throughout.
+    """
+    a, b = _F32(roi.width), _F32(roi.height)
+    flip = _F32(-1.0 if flip_horizontally else 1.0)
+    c = _F32(math.cos(float(_F32(roi.rotation))))
+    d = _F32(math.sin(float(_F32(roi.rotation))))
+    e, f = _F32(roi.center_x), _F32(roi.center_y)
+    g = _F32(1.0) / _F32(image_width)
+    h = _F32(1.0) / _F32(image_height)
+    half = _F32(0.5)
+    m = np.zeros((4, 4), np.float32)
+    m[0, 0] = a * c * flip * g
+    m[0, 1] = -b * d * g
+    m[0, 3] = (-half * a * c * flip + half * b * d + e) * g
+    m[1, 0] = a * d * flip * h
+    m[1, 1] = b * c * h
+    m[1, 3] = (-half * b * c - half * a * d * flip + f) * h
+    m[2, 2] = a * g
+    m[3, 3] = 1.0
+    return m
+
+
+def image_to_tensor(
+    image: np.ndarray,
+    rect: NormalizedRect | None,
+    out_width: int,
+    out_height: int,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    border: BorderMode = "replicate",
+    keep_aspect: bool = False,
+) -> CropResult:
+    """Crop ``rect`` (or the whole image) of an RGB uint8 image into a model input tensor.
+
+    Matches MediaPipe's CPU ``ImageToTensorCalculator``: the landmark model uses
+    ``(192, 192, (0, 1), "replicate", keep_aspect=False)``, the short-range detector
+    ``(128, 128, (-1, 1), "zero", keep_aspect=True)``.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an HxWx3 uint8 RGB array, got {image.dtype} {image.shape}")
+    ih, iw = image.shape[:2]
+    roi = roi_in_pixels(rect, iw, ih)
+    if not (roi.width > 0 and roi.height > 0) or any(
+        math.isnan(v) for v in (roi.center_x, roi.center_y, roi.rotation)
+    ):
+        raise ValueError(f"cannot crop an empty or NaN ROI: {rect}")
+    roi, padding = pad_roi(roi, out_width, out_height, keep_aspect)
+    warped = warp_perspective_u8(
+        image, crop_matrix(roi, out_width, out_height), out_width, out_height, border
+    )
+    scale, offset = _value_range_transform(*value_range)
+    # float32 multiply then add, like OpenCV's convertTo(CV_32F, scale, offset).
+    tensor = warped[None].astype(np.float32)
+    tensor *= scale
+    tensor += offset
+    return CropResult(tensor, roi, padding, rotated_subrect_to_rect_matrix(roi, iw, ih))
