@@ -260,6 +260,7 @@ def _check_cycles(graph: FlatGraph) -> list[Problem]:
                 forward.edges[src.name, node.name]["bindings"].append(b)
 
     problems: list[Problem] = []
+    graph_inputs = {p.name for p in graph.inputs}
     for component in nx.strongly_connected_components(forward):
         members = [by_name[n] for n in component]
         if len(members) == 1 and not forward.has_edge(members[0].name, members[0].name):
@@ -273,7 +274,12 @@ def _check_cycles(graph: FlatGraph) -> list[Problem]:
             src = producer.get(b.name)
             if src is not None and (src is node or nx.has_path(full, node.name, src.name)):
                 continue
-            origin = "a graph input" if src is None else f"produced by node '{src.name}'"
+            if src is not None:
+                origin = f"produced by node '{src.name}'"
+            elif b.name in graph_inputs:
+                origin = "a graph input"
+            else:
+                continue  # not produced at all: reported as such by _check_connections
             problems.append(
                 _problem(
                     node,
