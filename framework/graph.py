@@ -124,6 +124,14 @@ class Graph:
         """
         self._scheduler.add_packet(stream, value, timestamp)
 
+    def set_input_bound(self, stream: str, bound: Timestamp) -> None:
+        """Promise that graph input ``stream`` carries no packet below ``bound``.
+
+        Lets sync nodes that merge this input with others run without waiting for
+        its next packet (a sparse input: "nothing here until ``bound``").
+        """
+        self._scheduler.advance_input(stream, bound)
+
     def close_input(self, stream: str) -> None:
         """Declare that ``stream`` will carry no more packets."""
         self._scheduler.close_input(stream)

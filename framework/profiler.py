@@ -18,6 +18,7 @@ scheduler skips the clock reads entirely.
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ def _percentile(sorted_values: list[int], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list (ns in, ns out)."""
     if not sorted_values:
         return 0.0
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
     return float(sorted_values[rank])
 
 
