@@ -6,7 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from facegraph import CalculatorContext, Graph
+import pytest
+from facegraph import CalculatorContext, CalculatorError, Graph
 from facegraph.profiler import stats_table, summarize
 from rich.console import Console
 
@@ -87,10 +88,8 @@ def test_trace_is_written_when_the_run_fails(tmp_path: Path) -> None:
     )
     g.start()
     g.add_packet("a", 3, 1)
-    try:
+    with pytest.raises(CalculatorError):
         g.wait_until_done()
-    except Exception:
-        pass
     assert json.loads(path.read_text())["traceEvents"]
 
 
