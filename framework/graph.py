@@ -99,7 +99,7 @@ class Graph:
                 values[name] = value
         for n in self.spec.nodes:
             for sb in n.side_inputs:
-                if sb.name not in values and sb.name not in produced:
+                if sb.name not in values and sb.name not in produced and sb.name not in declared:
                     port = n.calculator.contract.side_inputs.get(sb.tag)
                     if port is None or not port.optional:
                         problems.append(
@@ -138,6 +138,14 @@ class Graph:
 
     def close_all_inputs(self) -> None:
         self._scheduler.close_all_inputs()
+
+    def stop_sources(self) -> None:
+        """Ask every source node to finish as if it had returned STOP; the graph drains.
+
+        A source in the middle of a call finishes that call first. Safe to call from an
+        observer callback (e.g. "stop after N frames").
+        """
+        self._scheduler.stop_sources()
 
     def wait_until_idle(self, timeout: float | None = None) -> None:
         """Wait until no node is running or ready (the graph needs more input to go on)."""

@@ -177,6 +177,8 @@ def stats_table(stats: GraphStats) -> Table:
             f"{n.p99_ms:.3f}" if timed else "-",
             f"{n.total_ms:.1f}" if timed else "-",
         )
+    if not stats.queues:
+        return table
     table.add_section()
     table.add_row("[b]input queue[/b]", "[b]stream[/b]", "", "[b]max depth[/b]", "[b]drops[/b]")
     for q in stats.queues:

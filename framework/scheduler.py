@@ -1165,6 +1165,18 @@ class Scheduler:
         for name in self.spec.input_streams:
             self.close_input(name)
 
+    def stop_sources(self) -> None:
+        """Treat every source as if its last call returned STOP (it is closed next)."""
+        with self._lock:
+            if self._done or self._stopping:
+                return
+            for node in self.nodes:
+                if node.is_source and not node.closed:
+                    node.stop = True
+            self._evaluate_locked([n for n in self.nodes if n.is_source])
+            self._kick_locked()
+        self._after_unlock()
+
     def input_bound(self, name: str) -> Timestamp:
         return self._input_stream(name).bound
 
