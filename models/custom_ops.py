@@ -19,9 +19,10 @@ that computes the op on numpy arrays at every inference::
 wins over it. The three MediaPipe ops used by the Attention Mesh model
 (``Landmarks2TransformMatrix``, ``TransformTensorBilinear``, ``TransformLandmarks``,
 all version 2) are registered when this module is imported. Their arithmetic follows
-MediaPipe's CPU kernels (``mediapipe/util/tflite/operations/*.cc``) operation by
-operation in float32 (and float64 where the C++ code mixes in double literals), so
-results agree to the last bit or within an ulp of libm's sin/cos/atan2.
+MediaPipe's CPU kernels (``mediapipe/util/tflite/operations/*.cc``): the matrix and
+landmark arithmetic reproduces the C++ float roundings (bit-exact up to libm's
+sin/cos/atan2); the bilinear blend is plain float32 (≤ 2 ulp from MediaPipe's mixed
+float/double blend, a fraction of the cost). All are vectorised numpy.
 """
 
 from __future__ import annotations
@@ -141,14 +142,6 @@ def _float_opt(op: CustomOp, key: str) -> np.float32:
     return np.float32(op.options.get(key, 0.0))
 
 
-def _matmul_f32(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """float32 matrix product summed left to right (``sum += a[r,k]*b[k,c]``) like the C++."""
-    out = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
-    for k in range(a.shape[1]):
-        out = out + a[:, k : k + 1] * b[k : k + 1, :]
-    return out
-
-
 @register_custom_op("Landmarks2TransformMatrix", version=2)
 def landmarks_to_transform_matrix_v2(op: CustomOp) -> Kernel:
     """Crop matrix from landmarks: maps crop-grid coordinates to landmark coordinates.
@@ -161,7 +154,7 @@ def landmarks_to_transform_matrix_v2(op: CustomOp) -> Kernel:
     if len(shape) != 3 or shape[-1] != 3:
         raise op.error(f"landmarks input must be [1, N, 3], got {op.inputs[0].describe()}")
     n_landmarks = shape[1]
-    subset = np.asarray(op.options.get("subset_idxs", []), dtype=np.int64).reshape(-1)
+    subset = np.asarray(op.options.get("subset_idxs", []), dtype=np.intp).reshape(-1)
     left, right = _int_opt(op, "left_rotation_idx"), _int_opt(op, "right_rotation_idx")
     target = _float_opt(op, "target_rotation_radians")
     out_h, out_w = _int_opt(op, "output_height"), _int_opt(op, "output_width")
@@ -181,45 +174,41 @@ def landmarks_to_transform_matrix_v2(op: CustomOp) -> Kernel:
     # MediaPipe pairs the indices up and duplicates an odd last one; the *set* of points
     # that enters the min/max is exactly the listed indices either way.
     f32 = np.float32
-    half_w = f32(-1.0 * (out_w / 2.0))  # computed in double, stored as float (C++)
-    half_h = f32(-1.0 * (out_h / 2.0))
+    shift_x = f32(-1.0 * (out_w / 2.0))  # computed in double, stored as float (C++)
+    shift_y = f32(-1.0 * (out_h / 2.0))
+    grid_w, grid_h = f32(out_w), f32(out_h)
+    two = f32(2)
 
     def run(landmarks: np.ndarray) -> np.ndarray:
         lm = landmarks.reshape(-1, 3)
         lx, ly = lm[left, 0], lm[left, 1]
         rx, ry = lm[right, 0], lm[right, 1]
-        rotation = target - np.arctan2(ry - ly, rx - lx)  # target − φ, float32
-        c, s = np.cos(rotation), np.sin(rotation)
-        pts = lm[subset]
-        # Mat3 × (x, y, 1): sum = m00·x + m01·y (+ 0·1), float32, left to right.
-        rx_ = c * pts[:, 0] + (-s) * pts[:, 1]
-        ry_ = s * pts[:, 0] + c * pts[:, 1]
-        max_x, min_x = rx_.max(), rx_.min()
-        max_y, min_y = ry_.max(), ry_.min()
-        crop_w, crop_h = max_x - min_x, max_y - min_y
-        mid_x, mid_y = (min_x + max_x) / f32(2), (min_y + max_y) / f32(2)
-        ci, si = np.cos(-rotation), np.sin(-rotation)
+        rho = target - np.arctan2(ry - ly, rx - lx)  # float32 scalars throughout
+        c, s = np.cos(rho), np.sin(rho)
+        pts = lm[subset, :2].T  # (2, n)
+        # R(ρ)·(x, y): c·x + (−s)·y and s·x + c·y, each summed left to right as in Mat3.
+        rot = np.array([[c, -s], [s, c]], dtype=f32)
+        rotated = rot[:, 0:1] * pts[0] + rot[:, 1:2] * pts[1]
+        hi, lo = rotated.max(axis=1), rotated.min(axis=1)
+        crop_w, crop_h = hi[0] - lo[0], hi[1] - lo[1]
+        mid_x, mid_y = (lo[0] + hi[0]) / two, (lo[1] + hi[1]) / two
+        ci, si = np.cos(-rho), np.sin(-rho)
         crop_x = ci * mid_x + (-si) * mid_y
         crop_y = si * mid_x + ci * mid_y
-        # T = Shift(c) · Rot(−ρ) · Scale · Shift(−OW/2, −OH/2), multiplied as MediaPipe does.
-        a = -rotation
-        ca, sa = np.cos(a), np.sin(a)
-        sx = scale_x * crop_w / f32(out_w)
-        sy = scale_y * crop_h / f32(out_h)
-        eye = np.eye(4, dtype=np.float32)
-        shift = eye.copy()
-        shift[0, 3], shift[1, 3] = crop_x, crop_y
-        rot = eye.copy()
-        rot[0, 0], rot[0, 1], rot[1, 0], rot[1, 1] = ca, -sa, sa, ca
-        scale = eye.copy()
-        scale[0, 0], scale[1, 1] = sx, sy
-        shift2 = eye.copy()
-        shift2[0, 3], shift2[1, 3] = half_w, half_h
-        t = _matmul_f32(eye, shift)
-        t = _matmul_f32(t, rot)
-        t = _matmul_f32(t, scale)
-        t = _matmul_f32(t, shift2)
-        return t.reshape(1, 4, 4)
+        # T = Shift(c)·Rot(α)·Scale(a, b)·Shift(−OW/2, −OH/2) with α = −ρ. MediaPipe forms
+        # it by 4×4 float products; every entry but the translation is a single product
+        # there (the other terms are exact zeros), and the translation is
+        # ((t00·sx' + t01·sy') + c), summed in that order. Written out, same roundings:
+        ca, sa = np.cos(-rho), np.sin(-rho)
+        a = scale_x * crop_w / grid_w
+        b = scale_y * crop_h / grid_h
+        t00, t01 = ca * a, (-sa) * b
+        t10, t11 = sa * a, ca * b
+        t03 = (t00 * shift_x + t01 * shift_y) + crop_x
+        t13 = (t10 * shift_x + t11 * shift_y) + crop_y
+        return np.array(
+            [[[t00, t01, 0, t03], [t10, t11, 0, t13], [0, 0, 1, 0], [0, 0, 0, 1]]], dtype=f32
+        )
 
     return run
 
@@ -229,7 +218,9 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
     """Bilinear resampling of a [1, H, W, C] tensor through a 4×4 matrix (spec §1.3).
 
     Output pixel (ox, oy) samples the input at ``T·(o + 0.5) − 0.5``; a sample outside
-    [0, W−1]×[0, H−1] yields 0 in every channel.
+    [0, W−1]×[0, H−1] yields 0 in every channel. The sample position and bounds test are
+    computed with MediaPipe's float roundings; the blend is float32 weights·corners
+    (MediaPipe blends in mixed float/double: results differ by ≤ 2 ulp).
     """
     op.expect_io(2, 1)
     op.expect_float32()
@@ -245,47 +236,44 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
     _, OH, OW, OC = out_shape
     if OC != C:
         raise op.error(f"output has {OC} channels but the input has {C}")
+    if H < 2 or W < 2:
+        raise op.error(f"data input must be at least 2x2, got {op.inputs[0].describe()}")
     # The output size comes from the output tensor's shape, as in MediaPipe's CPU kernel.
     grid_y, grid_x = np.meshgrid(
         np.arange(OH, dtype=np.float32), np.arange(OW, dtype=np.float32), indexing="ij"
     )
     ox, oy = grid_x.reshape(-1), grid_y.reshape(-1)
+    last = np.array([[W - 1], [H - 1]], dtype=np.float32)  # largest valid x, y
+    # Offsets of the 4 corners (x0,y0) (x0+1,y0) (x0,y0+1) (x0+1,y0+1) in the flat image.
+    corners = np.array([0, 1, W, W + 1], dtype=np.intp)
+    one = np.float32(1)
 
     def run(data: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        m = matrix.reshape(-1)[:8].astype(np.float32, copy=False)
-        x0_, x1_, x3_ = m[0], m[1], m[3]
-        y0_, y1_, y3_ = m[4], m[5], m[7]
-        # Half-pixel correction, evaluated in double (0.5 is a double literal) then stored
-        # back as float.
-        x3 = np.float32(float(x3_) + (float(x0_) * 0.5 + float(x1_) * 0.5 - 0.5))
-        y3 = np.float32(float(y3_) + (float(y0_) * 0.5 + float(y1_) * 0.5 - 0.5))
-        tx = (x0_ * ox + x1_ * oy) + x3
-        ty = (y0_ * ox + y1_ * oy) + y3
-        inside = (tx >= 0) & (tx <= W - 1) & (ty >= 0) & (ty <= H - 1)
-        fx0, fy0 = np.floor(tx), np.floor(ty)
-        rc = (tx - fx0).astype(np.float32)
-        lc = (ty - fy0).astype(np.float32)
-        # Clip only to keep the gather in range; outside samples are zeroed below, and the
-        # +1 neighbour past the last row/column reads 0 (its weight is 0 there anyway).
-        xi = np.clip(fx0, 0, W - 1).astype(np.intp)
-        yi = np.clip(fy0, 0, H - 1).astype(np.intp)
-        x_next_ok = (xi + 1 < W)[:, None]
-        y_next_ok = (yi + 1 < H)[:, None]
-        xn = np.minimum(xi + 1, W - 1)
-        yn = np.minimum(yi + 1, H - 1)
-        flat = data.reshape(H * W, C)
-        q11 = flat[yi * W + xi]
-        q21 = np.where(x_next_ok, flat[yi * W + xn], np.float32(0))
-        q12 = np.where(y_next_ok, flat[yn * W + xi], np.float32(0))
-        q22 = np.where(x_next_ok & y_next_ok, flat[yn * W + xn], np.float32(0))
-        rc_, lc_ = rc[:, None], lc[:, None]
-        one_m_rc = 1.0 - rc_.astype(np.float64)
-        # (1.0 − rc)·q is double, rc·q is float: mirror the C++ promotion exactly.
-        upper = (one_m_rc * q11 + (rc_ * q21)).astype(np.float32)
-        lower = (one_m_rc * q12 + (rc_ * q22)).astype(np.float32)
-        result = ((lc_ * lower) + (1.0 - lc_.astype(np.float64)) * upper).astype(np.float32)
-        result[~inside] = 0
-        return result.reshape(1, OH, OW, C)
+        m = matrix.reshape(-1)[:8].reshape(2, 4)
+        x0, x1, _, x3, y0, y1, _, y3 = matrix.reshape(-1)[:8].tolist()
+        # Half-pixel correction: C++ evaluates it in double (0.5 is a double literal), like
+        # Python floats here, then stores it back as float.
+        shift = np.array(
+            [[x3 + (x0 * 0.5 + x1 * 0.5 - 0.5)], [y3 + (y0 * 0.5 + y1 * 0.5 - 0.5)]],
+            dtype=np.float32,
+        )
+        # Sample positions: row 0 is x, row 1 is y; (t0·ox + t1·oy) + t3 like DotProduct.
+        t = (m[:, 0:1] * ox + m[:, 1:2] * oy) + shift
+        inside = ((t >= 0) & (t <= last)).all(axis=0)
+        base = np.floor(t)
+        frac = t - base
+        # A sample exactly on the last row/column would read its +1 neighbour outside the
+        # tensor (as 0, with weight 0): step back one pixel with weight 1 instead.
+        on_last = base >= last
+        frac[on_last] = one
+        ix = (base - on_last).astype(np.intp)
+        flat_index = np.where(inside, ix[1] * W + ix[0], 0)  # outside: any valid index
+        # Weights: (1−fy, fy) ⊗ (1−fx, fx), zero outside, in corner order; shape (P, 1, 4).
+        pairs = np.stack((one - frac, frac))  # (2: 1−f | f, 2: x | y, P)
+        wy = pairs[:, 1] * inside
+        weights = (wy[:, None, :] * pairs[None, :, 0]).reshape(4, -1).T[:, None, :]
+        q = np.take(data.reshape(H * W, C), flat_index[:, None] + corners, axis=0)
+        return np.matmul(weights, q).reshape(1, OH, OW, C)
 
     return run
 
@@ -300,13 +288,17 @@ def transform_landmarks_v2(op: CustomOp) -> Kernel:
         raise op.error(f"landmarks input must be [1, N, 2|3], got {op.inputs[0].describe()}")
     if int(np.prod(op.inputs[1].shape)) < 8:
         raise op.error(f"matrix input must hold a 4x4 matrix, got {op.inputs[1].describe()}")
+    dims = shape[-1]
+    # Coefficients of x, of y and the translation for (x', y'): entries 0/4, 1/5, 3/7.
+    cx, cy, ct = np.array([0, 4]), np.array([1, 5]), np.array([3, 7])
 
     def run(landmarks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        m = matrix.reshape(-1)[:8].astype(np.float32, copy=False)
-        x, y = landmarks[..., 0], landmarks[..., 1]
-        out = landmarks.astype(np.float32, copy=True)  # keeps z as is when D == 3
-        out[..., 0] = (m[0] * x + m[1] * y) + m[3]
-        out[..., 1] = (m[4] * x + m[5] * y) + m[7]
-        return out
+        m = matrix.reshape(-1).astype(np.float32, copy=False)
+        lm = landmarks.reshape(-1, dims)
+        # (t00·x + t01·y) + t03 as in MediaPipe's DotProduct (t02·0 adds an exact zero).
+        xy = (lm[:, 0:1] * m[cx] + lm[:, 1:2] * m[cy]) + m[ct]
+        if dims == 3:
+            xy = np.concatenate([xy, lm[:, 2:3]], axis=1)  # z copied, not scaled
+        return xy.reshape(landmarks.shape)
 
     return run

@@ -59,8 +59,10 @@ class TensorDetails:
 class StepInfo:
     """One step of a model's execution plan (for timing breakdowns)."""
 
-    kind: Literal["litert", "custom"]
-    #: ``"litert[0] 186 ops"`` or ``"Landmarks2TransformMatrix#192"``.
+    #: ``"reshape"``: a segment of shape-only ops (RESHAPE, SQUEEZE, EXPAND_DIMS) done as
+    #: numpy reshapes rather than by a LiteRT call.
+    kind: Literal["litert", "custom", "reshape"]
+    #: ``"litert[0] 186 ops"``, ``"Landmarks2TransformMatrix#192"`` or ``"reshape 5 ops"``.
     name: str
     #: For LiteRT steps: whether a delegate (XNNPACK) took over (part of) the graph.
     delegated: bool = False
@@ -110,6 +112,34 @@ class _CustomStep:
         self.kernel = kernel
         self.inputs = [t.index for t in info.inputs]
         self.outputs = [(t.index, t.shape, t.dtype) for t in info.outputs]
+
+
+class _ReshapeStep:
+    __slots__ = ("moves",)
+
+    def __init__(self, moves: list[tuple[int, int, tuple[int, ...]]]) -> None:
+        self.moves = moves  # (input tensor, output tensor, output shape)
+
+
+#: Builtin ops that only relabel the shape of their first input (RESHAPE, SQUEEZE,
+#: EXPAND_DIMS). A segment made only of these costs more as a LiteRT call (copies in and
+#: out, invoke) than as numpy reshapes, which are free views.
+_SHAPE_ONLY_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
+
+
+def _as_reshapes(graph: TfLiteGraph, segment: Segment) -> _ReshapeStep | None:
+    moves = []
+    for i in segment.operators:
+        op = graph.operators[i]
+        if op.name not in _SHAPE_ONLY_OPS or len(op.outputs) != 1:
+            return None
+        src, dst = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+        if src.is_constant or src.dtype != dst.dtype or -1 in dst.shape:
+            return None
+        if int(np.prod(src.shape)) != int(np.prod(dst.shape)):
+            return None
+        moves.append((src.index, dst.index, dst.shape))
+    return _ReshapeStep(moves)
 
 
 def _has_delegate(interp: Any) -> bool:
@@ -162,10 +192,11 @@ class TfLiteModel:
             (d.name, i) for d, i in zip(self.output_details, graph.outputs, strict=True)
         ]
         self._by_name = {d.name: d for d in self.input_details}
+        self._tensor_names = {t.index: t.name for t in graph.tensors}
         customs = graph.custom_operators()
         self.is_split = bool(customs)
         self._constants: dict[int, np.ndarray] = {}
-        self._steps: list[_LiteRtStep | _CustomStep] = []
+        self._steps: list[_LiteRtStep | _CustomStep | _ReshapeStep] = []
         step_infos: list[StepInfo] = []
         if not customs:
             data = self.path.read_bytes()
@@ -181,7 +212,10 @@ class TfLiteModel:
                 self._constants.update(_fold_constants(graph, plan.folded, threads))
             n_lite = 0
             for s in plan.steps:
-                if isinstance(s, Segment):
+                if isinstance(s, Segment) and (reshapes := _as_reshapes(graph, s)):
+                    self._steps.append(reshapes)
+                    step_infos.append(StepInfo("reshape", f"reshape {len(s.operators)} ops"))
+                elif isinstance(s, Segment):
                     content = graph.extract(s.operators, s.inputs, s.outputs)
                     try:
                         lite = _LiteRtStep(content, s.inputs, s.outputs, threads)
@@ -270,26 +304,33 @@ class TfLiteModel:
                     timings.append(perf() - t0)
                 for t, view in step.fetches:
                     values[t] = view()
-            else:
+            elif isinstance(step, _CustomStep):
                 t0 = perf()
                 try:
-                    result = step.kernel(*(values[t] for t in step.inputs))
+                    result = step.kernel(*[values[t] for t in step.inputs])
                 except Exception as exc:
                     raise step.info.error(f"kernel failed: {type(exc).__name__}: {exc}") from exc
                 if timings is not None:
                     timings.append(perf() - t0)
-                results = (result,) if isinstance(result, np.ndarray) else tuple(result)
-                if len(results) != len(step.outputs):
+                if isinstance(result, np.ndarray):
+                    result = (result,)
+                if len(result) != len(step.outputs):
                     raise step.info.error(
-                        f"kernel returned {len(results)} array(s) for {len(step.outputs)} output(s)"
+                        f"kernel returned {len(result)} array(s) for {len(step.outputs)} output(s)"
                     )
-                for (t, shape, dtype), arr in zip(step.outputs, results, strict=True):
+                for (t, shape, dtype), arr in zip(step.outputs, result, strict=True):
                     if arr.shape != shape or arr.dtype != dtype:
                         raise step.info.error(
                             f"kernel returned {arr.dtype}{list(arr.shape)} for output "
-                            f"'{step.info.outputs[0].name}' declared as {dtype}{list(shape)}"
+                            f"'{self._tensor_names[t]}' declared as {dtype}{list(shape)}"
                         )
                     values[t] = arr
+            else:
+                t0 = perf()
+                for src, dst, shape in step.moves:
+                    values[dst] = values[src].reshape(shape)
+                if timings is not None:
+                    timings.append(perf() - t0)
         # Copy: the views die with `values`, and the caller must own what it gets.
         out = {name: np.array(values[t], copy=True) for name, t in self._outputs}
         values.clear()

@@ -1,0 +1,97 @@
+"""Per-model LiteRT latency of the five MediaPipe models, and the cost of splitting.
+
+    /work/venv/bin/python benchmarks/bench_models.py [--runs 200] [--warmup 20] [--threads 1 2]
+
+For every model and thread count: mean and median (p50) wall time of
+``TfLiteModel.run`` over ``--runs`` runs after ``--warmup`` runs, on a real face crop
+(the test fixtures). The Attention Mesh model, which runs split at its custom ops, is
+also broken down into the sum of its LiteRT sub-model ``invoke`` calls, the sum of its
+numpy custom-op kernels, and the rest (copies in and out, bookkeeping). The split
+overhead is ``whole run / sum of LiteRT invokes`` (target ≤ 1.10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from facegraph.models import model_path
+from facegraph.models.inference import TfLiteModel
+
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "models"
+MODELS = {
+    # name: (input fixture, input range)
+    "face_detection_short_range": ("scene_128.png", (-1.0, 1.0)),
+    "face_detection_full_range_sparse": ("face_crop_192.png", (-1.0, 1.0)),
+    "face_landmark": ("face_crop_192.png", (0.0, 1.0)),
+    "face_landmark_with_attention": ("face_crop_192.png", (0.0, 1.0)),
+    "iris_landmark": ("eye_crop_64.png", (0.0, 1.0)),
+}
+
+
+def model_input(image: str, rng: tuple[float, float]) -> np.ndarray:
+    import cv2
+
+    rgb = cv2.cvtColor(cv2.imread(str(FIXTURES / image), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    scale = float(np.float32((rng[1] - rng[0]) / 255.0))
+    return (rgb.astype(np.float64) * scale + rng[0]).astype(np.float32)[None]
+
+
+def bench(model: TfLiteModel, x: np.ndarray, runs: int, warmup: int) -> dict[str, list[float]]:
+    for _ in range(warmup):
+        model.run(x)
+    total: list[float] = []
+    litert: list[float] = []
+    kernels: list[float] = []
+    kinds = [s.kind for s in model.steps]
+    for _ in range(runs):
+        steps: list[float] = []
+        t0 = time.perf_counter()
+        model.run(x, timings=steps)
+        total.append(time.perf_counter() - t0)
+        litert.append(sum(t for t, k in zip(steps, kinds, strict=True) if k == "litert"))
+        kernels.append(sum(t for t, k in zip(steps, kinds, strict=True) if k == "custom"))
+    return {"total": total, "litert": litert, "kernels": kernels}
+
+
+def ms(values: list[float]) -> str:
+    return f"{1e3 * statistics.fmean(values):7.3f} {1e3 * statistics.median(values):7.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    args = parser.parse_args()
+
+    print(f"runs={args.runs} warmup={args.warmup}; times in ms as 'mean p50'")
+    print(
+        f"{'model':34} {'thr':>3}  {'whole run':>15}  {'LiteRT invokes':>15}  "
+        f"{'kernels':>15}  split"
+    )
+    for name in args.models:
+        image, rng = MODELS[name]
+        x = model_input(image, rng)
+        path = model_path(name)
+        for threads in args.threads:
+            model = TfLiteModel(path, threads=threads)
+            r = bench(model, x, args.runs, args.warmup)
+            line = f"{name:34} {threads:>3}  {ms(r['total'])}"
+            if model.is_split:
+                ratio = statistics.median(r["total"]) / statistics.median(r["litert"])
+                n_lite = sum(s.kind == "litert" for s in model.steps)
+                n_custom = len(model.steps) - n_lite
+                line += (
+                    f"  {ms(r['litert'])}  {ms(r['kernels'])}  x{ratio:.3f} "
+                    f"({n_lite} sub-models, {n_custom} kernels)"
+                )
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
