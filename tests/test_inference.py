@@ -166,3 +166,81 @@ def test_timings_cover_every_step(model_cache: Path) -> None:
     assert all(t > 0 for t in timings)
     kinds = [s.kind for s in model.steps]
     assert kinds.count("custom") == 11
+
+
+# ------------------------------------------------------------ the TfLiteInference node
+
+
+def run_node(yaml_text: str, inputs: dict[str, object]) -> dict[str, object]:
+    import textwrap
+
+    import facegraph.calculators.inference  # noqa: F401  (registers TfLiteInference)
+    from facegraph import Graph
+    from facegraph.config import graph_from_yaml
+
+    graph = Graph(graph_from_yaml(textwrap.dedent(yaml_text)), mode="deterministic")
+    with graph.start():
+        out = graph.run_once(inputs)
+    return out
+
+
+def test_calculator_runs_the_split_model_by_manifest_name(
+    model_cache: Path, reference: dict
+) -> None:
+    out = run_node(
+        """
+        inputs: [crop]
+        outputs: [tensors, mesh]
+        nodes:
+          - calculator: TfLiteInference
+            inputs: {TENSORS: crop}
+            outputs: {TENSORS: tensors, "TENSOR:0": mesh}
+            options: {model: face_landmark_with_attention, threads: 2}
+        """,
+        {"crop": model_input("face_landmark_with_attention")[0]},
+    )
+    tensors = out["tensors"]
+    assert isinstance(tensors, dict)
+    assert next(iter(tensors)) == "output_mesh_identity"
+    assert_matches_reference("face_landmark_with_attention", tensors, reference)
+    np.testing.assert_array_equal(out["mesh"], tensors["output_mesh_identity"])
+
+
+def test_calculator_takes_indexed_inputs_and_a_file_path(
+    model_cache: Path, reference: dict
+) -> None:
+    from facegraph.models import model_path
+
+    path = model_path("iris_landmark", cache_dir=model_cache)
+    out = run_node(
+        f"""
+        inputs: [eye]
+        outputs: [contours, iris]
+        nodes:
+          - calculator: TfLiteInference
+            inputs: {{"TENSOR:0": eye}}
+            outputs: {{"TENSOR:0": contours, "TENSOR:1": iris}}
+            options: {{model: "{path}"}}
+        """,
+        {"eye": model_input("iris_landmark")},
+    )
+    got = {"output_eyes_contours_and_brows": out["contours"], "output_iris": out["iris"]}
+    assert_matches_reference("iris_landmark", got, reference)
+
+
+def test_calculator_rejects_both_input_forms(model_cache: Path) -> None:
+    from facegraph import FacegraphError
+
+    with pytest.raises(FacegraphError, match=r"connect either TENSORS or TENSOR:0..0"):
+        run_node(
+            """
+            inputs: [a, b]
+            outputs: [out]
+            nodes:
+              - calculator: TfLiteInference
+                inputs: {TENSORS: a, "TENSOR:0": b}
+                outputs: {TENSORS: out}
+                options: {model: iris_landmark}
+            """,
+            {"a": model_input("iris_landmark"), "b": model_input("iris_landmark")},
+        )
