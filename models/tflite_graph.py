@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from facegraph.errors import FacegraphError
+from facegraph.models.errors import ModelError
 
 #: BuiltinOperator.CUSTOM in the TFLite schema.
 CUSTOM_OPCODE = 32
@@ -45,7 +45,7 @@ _NUMPY_DTYPES: dict[int, np.dtype] = {
 }
 
 
-class TfLiteModelError(FacegraphError):
+class TfLiteModelError(ModelError):
     """A ``.tflite`` file could not be read, split or run; the message names the file."""
 
 

@@ -124,6 +124,23 @@ def test_plain_model_is_not_split_and_uses_xnnpack(model_cache: Path) -> None:
     assert len(model.steps) == 1 and model.steps[0].delegated
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_threads_option_sizes_the_xnnpack_thread_pool(model_cache: Path) -> None:
+    def os_threads() -> int:
+        return len(list(Path("/proc/self/task").iterdir()))
+
+    x = model_input("iris_landmark")
+    before = os_threads()
+    one = load("iris_landmark", model_cache, threads=1)
+    one.run(x)
+    assert os_threads() == before  # runs on the caller's thread
+    before = os_threads()
+    three = load("iris_landmark", model_cache, threads=3)
+    three.run(x)
+    assert os_threads() == before + 2  # the caller's thread + 2 pool workers
+    np.testing.assert_array_equal(one.run(x)["output_iris"], three.run(x)["output_iris"])
+
+
 def test_outputs_are_owned_by_the_caller(model_cache: Path) -> None:
     # Holding or editing a result must neither block nor change the next run (LiteRT
     # refuses to invoke while views of its buffers are alive).
