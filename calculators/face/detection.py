@@ -204,7 +204,8 @@ def decode_detections(
         )
     logits = np.asarray(classificators, _F32).reshape(n, -1)[:, 0]
     clip = _F32(score_clipping_thresh)
-    scores = _F32(1.0) / (_F32(1.0) + np.exp(-np.clip(logits, -clip, clip)))
+    with np.errstate(over="ignore"):  # exp(100) overflows float32 to inf → score 0, as in C++
+        scores = _F32(1.0) / (_F32(1.0) + np.exp(-np.clip(logits, -clip, clip)))
     keep = np.nonzero(~(scores < _F32(min_score)))[0]
     if keep.size == 0:
         return DetectionArrays(

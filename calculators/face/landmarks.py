@@ -78,7 +78,8 @@ def decode_landmarks(
 def face_presence(flag_tensor: np.ndarray) -> float:
     """Face-presence probability: sigmoid of the face-flag logit (float32)."""
     logit = _F32(np.asarray(flag_tensor, _F32).reshape(-1)[0])
-    return float(_F32(1.0) / (_F32(1.0) + np.exp(-logit)))
+    with np.errstate(over="ignore"):
+        return float(_F32(1.0) / (_F32(1.0) + np.exp(-logit)))
 
 
 def face_passes(score: float, min_tracking_confidence: float) -> bool:

@@ -76,6 +76,10 @@ def _inverse_matrix_fixed(
     )
 
 
+def _tap(src: np.ndarray, idx: np.ndarray, offset: int) -> np.ndarray:
+    return src[idx + offset].astype(np.int32)
+
+
 def render_frame(
     photos: Sequence[np.ndarray],
     placements: Sequence[FacePlacement | None],
@@ -105,14 +109,15 @@ def render_frame(
         inside = (x0 >= 0) & (y0 >= 0) & (x0 < pw - 1) & (y0 < ph - 1)
         if not inside.any():
             continue
-        x0, y0, fx, fy = x0[inside], y0[inside], fx[inside, None], fy[inside, None]
-        src = photo.astype(np.int32)
-        fx, fy = fx.astype(np.int32), fy.astype(np.int32)
+        idx = (y0[inside] * pw + x0[inside]).astype(np.intp)
+        fx = fx[inside, None].astype(np.int32)
+        fy = fy[inside, None].astype(np.int32)
+        src = photo.reshape(-1, 3)
         acc = (
-            src[y0, x0] * ((256 - fx) * (256 - fy))
-            + src[y0, x0 + 1] * (fx * (256 - fy))
-            + src[y0 + 1, x0] * ((256 - fx) * fy)
-            + src[y0 + 1, x0 + 1] * (fx * fy)
+            _tap(src, idx, 0) * ((256 - fx) * (256 - fy))
+            + _tap(src, idx, 1) * (fx * (256 - fy))
+            + _tap(src, idx, pw) * ((256 - fx) * fy)
+            + _tap(src, idx, pw + 1) * (fx * fy)
         )
         frame[inside] = ((acc + 32768) >> 16).astype(np.uint8)
     return frame

@@ -1,0 +1,480 @@
+"""Face pipeline numerics on hand-made inputs (no models): anchors, decoding, NMS, ROIs,
+association, refinement, projection and the OpenCV-3.4 warp emulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from facegraph.calculators.face import indices as ix
+from facegraph.calculators.face.detection import (
+    FULL_RANGE,
+    SHORT_RANGE,
+    DetectionArrays,
+    decode_detections,
+    iou,
+    postprocess_detections,
+    project_detections,
+    ssd_anchors,
+    weighted_nms,
+)
+from facegraph.calculators.face.image_to_tensor import (
+    _remap_numpy,
+    _remap_opencv,
+    _source_coords,
+    crop_matrix,
+    image_to_tensor,
+    pad_roi,
+    roi_in_pixels,
+    warp_perspective_u8,
+)
+from facegraph.calculators.face.landmarks import (
+    ATTENTION_REFINEMENTS,
+    Refinement,
+    crop_eye,
+    decode_iris_outputs,
+    decode_landmarks,
+    eye_rois,
+    face_passes,
+    face_presence,
+    merge_iris_into_mesh,
+    project_landmarks,
+    refine_attention_outputs,
+    refine_landmarks,
+    remove_letterbox,
+)
+from facegraph.calculators.face.rois import (
+    associate_rects,
+    detection_to_roi,
+    landmarks_to_detection,
+    landmarks_to_roi,
+    normalize_radians,
+    rect_iou,
+)
+from facegraph.calculators.face.types import Detection, FaceLandmarks, NormalizedRect
+
+F32 = np.float32
+
+# ------------------------------------------------------------------------------- anchors
+
+
+def test_short_range_anchors_count_order_and_centres() -> None:
+    a = SHORT_RANGE.anchor_array()
+    assert a.shape == (896, 4) and a.dtype == np.float32
+    # Stride 8: 16x16 grid, 2 anchors per cell, row-major, anchors of a cell adjacent.
+    assert np.array_equal(a[0], [1 / 32, 1 / 32, 1, 1]) and np.array_equal(a[1], a[0])
+    assert np.allclose(a[2, :2], [3 / 32, 1 / 32])  # next column, same row
+    assert np.allclose(a[32, :2], [1 / 32, 3 / 32])  # next row
+    assert np.allclose(a[511, :2], [31 / 32, 31 / 32])
+    # Strides 16, 16, 16 merged: 8x8 grid with 6 anchors per cell.
+    assert np.allclose(a[512:518, :2], [[1 / 16, 1 / 16]] * 6)
+    assert np.allclose(a[518, :2], [3 / 16, 1 / 16])
+    assert np.allclose(a[-1, :2], [15 / 16, 15 / 16])
+    assert np.all(a[:, 2:] == 1.0)  # fixed anchor size
+
+
+def test_full_range_anchors() -> None:
+    a = FULL_RANGE.anchor_array()
+    assert a.shape == (2304, 4)
+    assert np.allclose(a[0, :2], [0.5 / 48, 0.5 / 48]) and np.allclose(
+        a[1, :2], [1.5 / 48, 0.5 / 48]
+    )
+    assert np.allclose(a[48, :2], [0.5 / 48, 1.5 / 48])
+
+
+def test_anchor_sizes_without_fixed_size_follow_scales() -> None:
+    from dataclasses import replace
+
+    opts = replace(SHORT_RANGE.anchors, fixed_anchor_size=False)
+    a = ssd_anchors(opts)
+    # Layer 0: scale = min_scale, the interpolated anchor sqrt(s0 * s1).
+    s0, s1 = 0.1484375, 0.1484375 + (0.75 - 0.1484375) / 3
+    assert np.allclose(a[0, 2:], [s0, s0]) and np.allclose(a[1, 2:], [math.sqrt(s0 * s1)] * 2)
+
+
+# ------------------------------------------------------------------------------- decoding
+
+
+def _raw(n: int, entries: dict[int, tuple[float, list[float]]]) -> tuple[np.ndarray, np.ndarray]:
+    reg = np.zeros((1, n, 16), F32)
+    cls = np.full((1, n, 1), -50.0, F32)
+    for i, (logit, values) in entries.items():
+        cls[0, i, 0] = logit
+        reg[0, i, : len(values)] = values
+    return reg, cls
+
+
+def test_decode_box_keypoints_relative_to_anchor() -> None:
+    anchors = SHORT_RANGE.anchor_array()
+    # Anchor 2 is centred at (3/32, 1/32). XYWH in 128-px units plus 6 keypoints.
+    reg, cls = _raw(896, {2: (3.0, [12.8, -6.4, 25.6, 12.8, 6.4, 0, -6.4, 0])})
+    d = decode_detections(reg, cls, anchors, 128, 0.5)
+    assert len(d) == 1
+    xc, yc = 3 / 32 + 0.1, 1 / 32 - 0.05
+    assert np.allclose(d.boxes[0], [xc - 0.1, yc - 0.05, 0.2, 0.1], atol=1e-7)
+    assert np.allclose(d.keypoints[0, 0], [3 / 32 + 0.05, 1 / 32])
+    assert np.allclose(d.keypoints[0, 1], [3 / 32 - 0.05, 1 / 32])
+    assert np.allclose(d.keypoints[0, 2:], [[3 / 32, 1 / 32]] * 4)  # zero offsets = centre
+    assert d.scores[0] == pytest.approx(1 / (1 + math.exp(-3)), rel=1e-6)
+
+
+def test_decode_threshold_is_inclusive_and_scores_are_clipped() -> None:
+    anchors = SHORT_RANGE.anchor_array()
+    reg, cls = _raw(896, {0: (0.0, [0, 0, 1, 1]), 1: (-1e-3, [0, 0, 1, 1]), 5: (1e6, [0, 0, 1, 1])})
+    d = decode_detections(reg, cls, anchors, 128, 0.5)
+    # logit 0 → exactly 0.5, kept (the rejection test is score < threshold); huge → clip 100.
+    assert sorted(d.scores.tolist()) == [0.5, 1.0]
+
+
+def test_decode_drops_negative_and_nan_sizes() -> None:
+    anchors = SHORT_RANGE.anchor_array()
+    reg, cls = _raw(
+        896, {0: (5.0, [0, 0, -1, 1]), 1: (5.0, [0, 0, 1, np.nan]), 2: (5.0, [0, 0, 0, 0])}
+    )
+    d = decode_detections(reg, cls, anchors, 128, 0.5)
+    assert len(d) == 1 and d.boxes[0, 2] == 0  # zero size is allowed
+
+
+# ------------------------------------------------------------------------------------ NMS
+
+
+def _dets(rows: list[tuple[list[float], float]]) -> DetectionArrays:
+    boxes = np.array([r[0] for r in rows], F32)
+    kps = np.repeat(boxes[:, None, :2], 6, axis=1)  # keypoints at the box corner
+    return DetectionArrays(boxes, kps, np.array([r[1] for r in rows], F32))
+
+
+def test_iou_rules() -> None:
+    a = np.array([0, 0, 1, 1], F32)
+    assert iou(a, np.array([[0, 0, 1, 1]]))[0] == pytest.approx(1.0)
+    assert iou(a, np.array([[0.5, 0, 1, 1]]))[0] == pytest.approx(1 / 3)
+    assert iou(a, np.array([[1, 0, 1, 1]]))[0] == 0.0  # touching: intersects with area 0
+    assert iou(a, np.array([[2, 0, 1, 1]]))[0] == 0.0
+
+
+def test_weighted_nms_averages_candidates_keeps_top_score_and_orders_by_score() -> None:
+    dets = _dets(
+        [
+            ([0.50, 0.50, 0.2, 0.2], 0.6),  # overlaps the 0.9 box (IoU 0.68)
+            ([0.00, 0.00, 0.2, 0.2], 0.8),  # alone
+            ([0.52, 0.52, 0.2, 0.2], 0.9),
+        ]
+    )
+    out = weighted_nms(dets, 0.3)
+    assert out.scores.tolist() == pytest.approx([0.9, 0.8])
+    w = np.array([0.9, 0.6])
+    xmin = (0.52 * w[0] + 0.50 * w[1]) / w.sum()
+    assert np.allclose(out.boxes[0], [xmin, xmin, 0.2, 0.2], atol=1e-6)
+    assert np.allclose(out.keypoints[0], xmin, atol=1e-6)
+    assert np.allclose(out.boxes[1], [0, 0, 0.2, 0.2])
+
+
+def test_weighted_nms_threshold_is_strict() -> None:
+    # IoU exactly 1/3 vs threshold 1/3 (as float32): not a candidate → both survive.
+    dets = _dets([([0, 0, 1, 1], 0.9), ([0.5, 0, 1, 1], 0.8)])
+    thr = float(iou(dets.boxes[0], dets.boxes[1:])[0])
+    assert len(weighted_nms(dets, thr)) == 2
+    assert len(weighted_nms(dets, thr - 1e-3)) == 1
+
+
+def test_letterbox_projection_640x480() -> None:
+    img = np.full((480, 640, 3), 255, np.uint8)
+    crop = image_to_tensor(img, None, 128, 128, (-1, 1), "zero", keep_aspect=True)
+    assert crop.padding == pytest.approx((0.0, 0.125, 0.0, 0.125))
+    # Letterbox rows sample the constant 0 → -1.0; image rows are 255 → 1.0 (row 112 is the
+    # image's last row and blends with the border).
+    assert crop.tensor.shape == (1, 128, 128, 3)
+    assert np.all(crop.tensor[0, :16] == -1.0) and np.all(crop.tensor[0, 113:] == -1.0)
+    assert np.all(crop.tensor[0, 16:112] == 1.0)
+    dets = _dets([([0.25, 0.125, 0.5, 0.75], 0.9)])
+    p = project_detections(dets, crop.matrix)
+    # Tensor y 0.125 is the image's top edge, 0.875 its bottom; x is unchanged.
+    assert np.allclose(p.boxes[0], [0.25, 0.0, 0.5, 1.0], atol=1e-6)
+
+
+def test_postprocess_clips_to_max_faces_by_score() -> None:
+    reg, cls = _raw(
+        896, {0: (1.0, [0, 0, 8, 8]), 300: (4.0, [0, 0, 8, 8]), 700: (2.0, [0, 0, 8, 8])}
+    )
+    m = np.eye(4, dtype=F32)
+    dets = postprocess_detections(reg, cls, SHORT_RANGE, m, 0.5, max_faces=2)
+    assert [round(d.score, 4) for d in dets] == [
+        round(1 / (1 + math.exp(-4)), 4),
+        round(1 / (1 + math.exp(-2)), 4),
+    ]
+    assert all(isinstance(d, Detection) and d.keypoints.shape == (6, 2) for d in dets)
+
+
+# ----------------------------------------------------------------------------------- ROIs
+
+
+def test_normalize_radians() -> None:
+    assert normalize_radians(3.5) == pytest.approx(3.5 - 2 * math.pi, abs=1e-6)
+    assert normalize_radians(-3.0) == pytest.approx(-3.0)
+    # The input is a float: float32(pi) is a hair above pi and wraps to -pi; float32(-pi) is
+    # a hair below -pi and wraps to +pi (as in MediaPipe).
+    assert normalize_radians(math.pi) == pytest.approx(-math.pi, abs=1e-6)
+    assert normalize_radians(-math.pi) == pytest.approx(math.pi, abs=1e-6)
+    assert normalize_radians(0.25) == pytest.approx(0.25)
+
+
+def test_detection_to_roi_square_long_and_rotation_sign() -> None:
+    # 640x480 image; box 128x48 px; eyes (256,144) → (320,192): the right eye is lower.
+    kps = np.array([[0.4, 0.3], [0.5, 0.4]] + [[0.45, 0.35]] * 4, F32)
+    det = Detection(0.4, 0.3, 0.2, 0.1, 0.9, kps)
+    roi = detection_to_roi(det, 640, 480)
+    assert roi.x_center == pytest.approx(0.5) and roi.y_center == pytest.approx(0.35)
+    assert roi.width == pytest.approx(0.3) and roi.height == pytest.approx(0.4)  # 192 px square
+    assert roi.width * 640 == pytest.approx(roi.height * 480)
+    # Clockwise on screen (y down) is positive.
+    assert roi.rotation == pytest.approx(math.atan2(48, 64), abs=1e-6)
+
+
+def test_landmarks_to_roi_uses_bbox_of_all_points_and_eye_corners() -> None:
+    pts = np.zeros((478, 3), F32)
+    pts[:, 0] = np.linspace(0.2, 0.6, 478)
+    pts[:, 1] = np.linspace(0.3, 0.5, 478)
+    pts[33, :2] = (0.3, 0.4)
+    pts[263, :2] = (0.5, 0.4)  # level eyes → rotation 0
+    roi = landmarks_to_roi(pts, 400, 400)
+    assert roi.x_center == pytest.approx(0.4) and roi.y_center == pytest.approx(0.4)
+    assert roi.width == pytest.approx(0.6) and roi.height == pytest.approx(0.6)
+    assert roi.rotation == pytest.approx(0.0, abs=1e-7)
+
+
+def test_landmarks_to_detection_flt_min_quirk() -> None:
+    pts = np.full((5, 3), -0.5, F32)
+    det = landmarks_to_detection(pts)
+    # MediaPipe starts its max accumulators at FLT_MIN (positive): xmax never goes below it.
+    assert det.xmin == -0.5 and det.width == pytest.approx(0.5)
+
+
+def test_association_later_stream_wins_and_keeps_order() -> None:
+    a = NormalizedRect(0.3, 0.3, 0.2, 0.2)
+    b = NormalizedRect(0.7, 0.7, 0.2, 0.2)
+    a_prev = NormalizedRect(0.31, 0.3, 0.2, 0.2, 0.1, rect_id=7)
+    out = associate_rects([[a, b], [a_prev]])
+    assert out == [b, a_prev]
+    # A new detection that overlaps a tracked rect inherits its id.
+    out2 = associate_rects([[a_prev], [a]])
+    assert out2[0].rect_id == 7 and out2[0].x_center == a.x_center
+    # Empty or missing first stream: the previous rects pass through.
+    assert associate_rects([None, [a_prev, b]]) == [a_prev, b]
+    assert associate_rects([[], []]) == []
+
+
+def test_association_ignores_rotation_and_uses_strict_threshold() -> None:
+    a = NormalizedRect(0.5, 0.5, 0.2, 0.2, 0.0)
+    rotated = NormalizedRect(0.5, 0.5, 0.2, 0.2, 0.7)
+    assert rect_iou(a, rotated) == pytest.approx(1.0)
+    half = NormalizedRect(0.5 + 0.2 / 3, 0.5, 0.2, 0.2)  # IoU = 0.5 exactly (in reals)
+    assert rect_iou(a, half) == pytest.approx(0.5, abs=1e-6)
+    assert len(associate_rects([[a], [NormalizedRect(0.55, 0.5, 0.2, 0.2)]])) == 1
+
+
+# -------------------------------------------------------------------- landmarks and refinement
+
+
+def _attention_outputs(rng: np.random.Generator) -> list[np.ndarray]:
+    mesh = rng.uniform(0, 192, (1, 1, 1, 1404)).astype(F32)
+    sizes = [160, 142, 142, 10, 10]
+    return [mesh] + [rng.uniform(0, 192, (1, 1, 1, n)).astype(F32) for n in sizes]
+
+
+def test_refinement_covers_0_to_477_and_applies_z_rules() -> None:
+    rng = np.random.default_rng(0)
+    outs = _attention_outputs(rng)
+    pts = refine_attention_outputs(outs)
+    assert pts.shape == (478, 3) and pts.dtype == np.float32
+    mesh = outs[0].reshape(468, 3) / F32(192)
+    lips = outs[1].reshape(80, 2) / F32(192)
+    left_iris = outs[4].reshape(5, 2) / F32(192)
+    # Lips overwrite x, y but keep the mesh z.
+    assert np.array_equal(pts[list(ix.LIPS), :2], lips)
+    assert np.array_equal(pts[list(ix.LIPS), 2], mesh[list(ix.LIPS), 2])
+    # Untouched mesh points are copied as is.
+    untouched = sorted(set(range(468)) - set(ix.LIPS) - set(ix.LEFT_EYE) - set(ix.RIGHT_EYE))
+    assert np.array_equal(pts[untouched], mesh[untouched])
+    # Irises: xy from the model, z = mean mesh z of the 16 eye-contour points.
+    assert np.array_equal(pts[468:473, :2], left_iris)
+    assert np.allclose(pts[468:473, 2], mesh[list(ix.LEFT_EYE[:16]), 2].mean(), rtol=1e-6)
+    assert np.allclose(pts[473:478, 2], mesh[list(ix.RIGHT_EYE[:16]), 2].mean(), rtol=1e-6)
+    covered = sorted({i for r in ATTENTION_REFINEMENTS for i in r.indices})
+    assert covered == list(range(478))
+
+
+def test_refinement_rejects_gaps_and_size_mismatch() -> None:
+    with pytest.raises(ValueError, match="without gaps"):
+        refine_landmarks([np.zeros((2, 3))], [Refinement((0, 2), "copy")])
+    with pytest.raises(ValueError, match="3 landmarks but 2 indices"):
+        refine_landmarks([np.zeros((3, 3))], [Refinement((0, 1), "copy")])
+
+
+def test_index_lists_are_consistent() -> None:
+    assert len(ix.LIPS) == 80 and len(set(ix.LIPS)) == 80
+    assert len(ix.LEFT_EYE) == 71 and len(ix.RIGHT_EYE) == 71
+    assert not set(ix.LIPS) & set(ix.LEFT_EYE) and not set(ix.LEFT_EYE) & set(ix.RIGHT_EYE)
+    assert ix.LEFT_EYE[0] == 33 and ix.LEFT_EYE[8] == 133 and ix.RIGHT_EYE[0] == 263
+    assert set(ix.REGION_POINTS["leftIris"]) == {473, 474, 475, 476, 477}
+    names = ix.region_names(468)
+    assert names[61] == "lips" and names[263] == "leftEye" and names[10] == "faceOval"
+
+
+def test_decode_landmarks_scales_z_by_width_and_2d_outputs_get_zero_z() -> None:
+    t = np.array([96.0, 48.0, 19.2, 192.0, 0.0, -9.6], F32)
+    p = decode_landmarks(t, 2, 192, 96)
+    assert np.allclose(p, [[0.5, 0.5, 0.1], [1.0, 0.0, -0.05]])
+    p2 = decode_landmarks(np.array([16.0, 32.0], F32), 1, 64, 64, flip_horizontally=True)
+    assert np.allclose(p2, [[0.75, 0.5, 0.0]])
+
+
+def test_projection_rotation_is_clockwise_and_z_scales_with_width() -> None:
+    roi = NormalizedRect(0.5, 0.4, 0.2, 0.3, math.pi / 2)
+    p = project_landmarks(np.array([[1.0, 0.5, 0.1], [0.5, 0.5, 0.0]], F32), roi)
+    # The crop's right edge maps below the centre (clockwise 90°), scaled by the height.
+    assert np.allclose(p[0], [0.5, 0.4 + 0.5 * 0.3, 0.02], atol=1e-6)
+    assert np.allclose(p[1], [0.5, 0.4, 0.0])
+
+
+def test_face_flag_threshold_is_strict() -> None:
+    assert face_presence(np.array([0.0])) == 0.5
+    assert not face_passes(0.5, 0.5) and face_passes(0.5000001, 0.5)
+
+
+def test_face_landmarks_value_is_read_only() -> None:
+    f = FaceLandmarks(np.zeros((478, 3)), 0.9, NormalizedRect(0.5, 0.5, 0.1, 0.1))
+    assert f.points.dtype == np.float32 and len(f) == 478
+    with pytest.raises(ValueError):
+        f.points[0, 0] = 1.0
+    assert np.allclose(f.pixels(640, 480)[1], [0, 0, 0])
+
+
+# ------------------------------------------------------------------------------ iris path
+
+
+def test_eye_rois_iris_crop_and_merge() -> None:
+    mesh = np.zeros((468, 3), F32)
+    mesh[33, :2], mesh[133, :2] = (0.30, 0.40), (0.40, 0.40)
+    mesh[362, :2], mesh[263, :2] = (0.60, 0.40), (0.70, 0.45)
+    left, right = eye_rois(mesh, 200, 100)
+    assert left.x_center == pytest.approx(0.35) and left.rotation == pytest.approx(0.0, abs=1e-7)
+    assert left.width * 200 == pytest.approx(2.3 * 20) and left.height * 100 == pytest.approx(46)
+    assert right.rotation == pytest.approx(math.atan2(0.05 * 100, 0.1 * 200), abs=1e-6)
+
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[:, :70] = 255  # bright left part of the image
+    crop = crop_eye(img, left, flip=False)
+    flipped = crop_eye(img, left, flip=True)
+    assert crop.tensor.shape == (1, 64, 64, 3) and crop.padding == (0.0, 0.0, 0.0, 0.0)
+    assert np.array_equal(flipped.tensor[0, :, ::-1], crop.tensor[0])
+    assert crop.tensor[0, 32, 0, 0] == 1.0 and crop.tensor[0, 32, 63, 0] == 0.0
+
+    # Decoding a flipped crop undoes the flip: model x = 16 ↔ crop x = 48.
+    contour = np.tile(np.array([16.0, 32.0, 0.0], F32), 71)
+    iris = np.tile(np.array([16.0, 32.0, 6.4], F32), 5)
+    c_pts, i_pts = decode_iris_outputs(contour, iris, flipped, left)
+    expect_x = left.x_center + (48 / 64 - 0.5) * left.width
+    assert np.allclose(c_pts[:, 0], expect_x, atol=1e-6)
+    assert np.allclose(i_pts[:, 2], 0.1 * left.width)
+
+    merged = merge_iris_into_mesh(mesh, c_pts, c_pts + 1, i_pts, i_pts + 1)
+    assert merged.shape == (478, 3)
+    assert np.array_equal(merged[list(ix.LEFT_EYE)], c_pts)
+    assert np.array_equal(merged[468:473], i_pts) and np.array_equal(merged[473:], i_pts + 1)
+
+
+def test_remove_letterbox() -> None:
+    p = remove_letterbox(np.array([[0.5, 0.25, 0.2]], F32), (0.0, 0.25, 0.0, 0.25))
+    assert np.allclose(p, [[0.5, 0.0, 0.2]])
+
+
+# ----------------------------------------------------------------------------- warp / crop
+
+
+def _direct_bilinear(img: np.ndarray, m: np.ndarray, ow: int, oh: int, border: str) -> np.ndarray:
+    """Reference: sample at the 1/32-quantised source point with float64 bilinear weights
+    (exact dyadic numbers), round half up. Independent of the fixed-point code path."""
+    h, w, _ = img.shape
+    v, u = np.mgrid[0:oh, 0:ow].astype(np.float64)
+    q = m @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])
+    sx = np.rint(q[0] / q[2] * 32) / 32
+    sy = np.rint(q[1] / q[2] * 32) / 32
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    fx, fy = sx - x0, sy - y0
+    acc = np.zeros((u.size, img.shape[2]))
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xi, yi = x0 + dx, y0 + dy
+            vals = img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)].astype(np.float64)
+            if border == "zero":
+                vals[(xi < 0) | (xi >= w) | (yi < 0) | (yi >= h)] = 0
+            acc += vals * (wx * wy)[:, None]
+    return np.floor(acc + 0.5).astype(np.uint8).reshape(oh, ow, -1)
+
+
+@pytest.mark.parametrize("border", ["replicate", "zero"])
+def test_warp_matches_direct_fixed_point_formula(border: str) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        img = rng.integers(0, 256, (rng.integers(20, 90), rng.integers(20, 90), 3), np.uint8)
+        h, w = img.shape[:2]
+        rect = NormalizedRect(
+            rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.3, 1.6), rng.uniform(0.3, 1.6),
+            rng.uniform(-3, 3),
+        )  # fmt: skip
+        m = crop_matrix(roi_in_pixels(rect, w, h), 48, 40)
+        got = warp_perspective_u8(img, m, 48, 40, border)  # type: ignore[arg-type]
+        want = _direct_bilinear(img, m, 48, 40, border)
+        # Equal except where the 1/32-px rounding hits an exact tie differently (rare: none
+        # with this seed; a few values allowed).
+        assert np.count_nonzero(got != want) <= 3
+
+
+def test_warp_backends_agree_and_integer_translation_is_a_copy() -> None:
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (60, 80, 3), np.uint8)
+    fx = rng.integers(-15 * 32, 95 * 32, (30, 31), dtype=np.int64)
+    fy = rng.integers(-15 * 32, 75 * 32, (30, 31), dtype=np.int64)
+    for border in ("replicate", "zero"):
+        assert np.array_equal(_remap_numpy(img, fx, fy, border), _remap_opencv(img, fx, fy, border))
+    # An unrotated ROI whose size equals the output and whose corner is on a pixel centre:
+    # output pixel (u, v) samples exactly source (x0 + u, y0 + v).
+    rect = NormalizedRect((10 + 16) / 80, (5 + 12) / 60, 32 / 80, 24 / 60, 0.0)
+    out = image_to_tensor(img, rect, 32, 24, (0, 255))
+    assert np.array_equal(out.tensor[0], img[5:29, 10:42].astype(np.float32))
+
+
+def test_source_coordinates_follow_opencv_block_order() -> None:
+    # A pure scale by 1/3 has no exact binary representation: every pixel's coordinate is
+    # computed from its block start, as OpenCV does, and stays within 1/32 px of the truth.
+    m = np.array([[1 / 3, 0, 0.1], [0, 1 / 3, 0.2], [0, 0, 1]])
+    fx, fy = _source_coords(m, 192, 192, 32.0)
+    u = np.arange(192)
+    assert np.abs(fx[0] - (u / 3 + 0.1) * 32).max() <= 0.5
+    assert np.abs(fy[:, 0] - (u / 3 + 0.2) * 32).max() <= 0.5
+
+
+def test_image_to_tensor_value_ranges_and_validation() -> None:
+    img = np.full((10, 10, 3), 255, np.uint8)
+    img[0, 0] = 0
+    t = image_to_tensor(img, None, 10, 10, (-1.0, 1.0)).tensor
+    assert t[0, 0, 0, 0] == -1.0 and t[0, 5, 5, 0] == 1.0
+    t01 = image_to_tensor(img, None, 10, 10).tensor
+    assert t01.dtype == np.float32 and t01[0, 5, 5, 1] == 1.0
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        image_to_tensor(np.zeros((10, 10), np.uint8), None, 4, 4)
+    with pytest.raises(ValueError, match="empty or NaN ROI"):
+        image_to_tensor(img, NormalizedRect(0.5, 0.5, 0.0, 0.1), 4, 4)
+    padded, pad = pad_roi(roi_in_pixels(None, 100, 50), 64, 64, keep_aspect=True)
+    assert (padded.width, padded.height) == (100, 100) and pad == (0.0, 0.25, 0.0, 0.25)
+
+
+def test_replicate_border_extends_edge_pixels() -> None:
+    img = np.zeros((20, 20, 3), np.uint8)
+    img[:, -1] = 200  # right column
+    # ROI centred on the right edge: its right half lies outside the image.
+    rect = NormalizedRect(1.0, 0.5, 0.5, 0.5)
+    rep = image_to_tensor(img, rect, 16, 16, (0, 255), "replicate").tensor[0, 8, :, 0]
+    zero = image_to_tensor(img, rect, 16, 16, (0, 255), "zero").tensor[0, 8, :, 0]
+    assert np.all(rep[10:] == 200) and np.all(zero[10:] == 0)
