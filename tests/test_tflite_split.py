@@ -182,6 +182,24 @@ def test_extracted_sub_models_hold_only_builtin_ops() -> None:
             assert used == set(range(len(sub.tensors)))
 
 
+def test_custom_op_on_model_input_and_file_constant(tmp_path: Path) -> None:
+    # No built-in op at all: the custom op reads the model input and a weight stored in the
+    # file, and the model input is also returned as an output.
+    data = build_model(
+        tensors=[("x", [1, 4], F32, None), ("c1", [1, 4], F32, C1), ("y", [1, 4], F32, None)],
+        ops=[("FgTestAddPair", [0, 1], [2], None)],
+        inputs=[0],
+        outputs=[2, 0],
+    )
+    model = TfLiteModel(write(tmp_path, "custom_only.tflite", data))
+    assert [s.kind for s in model.steps] == ["custom"]
+    x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    out = model.run(x)
+    np.testing.assert_array_equal(out["y"], x + C1)
+    np.testing.assert_array_equal(out["x"], x)
+    assert not np.shares_memory(out["x"], x)
+
+
 def test_unregistered_custom_op_fails_at_load_naming_it(tmp_path: Path) -> None:
     path = write(tmp_path, "missing.tflite", mixed_model(custom_scale="FgTestNotRegistered"))
     with pytest.raises(CustomOpError) as err:
