@@ -258,8 +258,11 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
             dtype=np.float32,
         )
         # Sample positions: row 0 is x, row 1 is y; (t0·ox + t1·oy) + t3 like DotProduct.
-        t = (m[:, 0:1] * ox + m[:, 1:2] * oy) + shift
-        inside = ((t >= 0) & (t <= last)).all(axis=0)
+        t = m[:, 0:1] * ox
+        t += m[:, 1:2] * oy
+        t += shift
+        ok = (t >= 0) & (t <= last)
+        inside = ok[0] & ok[1]
         base = np.floor(t)
         frac = t - base
         # A sample exactly on the last row/column would read its +1 neighbour outside the
@@ -267,11 +270,14 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
         on_last = base >= last
         frac[on_last] = one
         ix = (base - on_last).astype(np.intp)
-        flat_index = np.where(inside, ix[1] * W + ix[0], 0)  # outside: any valid index
-        # Weights: (1−fy, fy) ⊗ (1−fx, fx), zero outside, in corner order; shape (P, 1, 4).
+        flat_index = ix[1] * W
+        flat_index += ix[0]
+        flat_index[~inside] = 0  # any valid index: the weights are 0 there
+        # Weights: (1−fy, fy) ⊗ (1−fx, fx) per sample, zero outside; shape (P, 1, 4) in
+        # corner order.
         pairs = np.stack((one - frac, frac))  # (2: 1−f | f, 2: x | y, P)
         wy = pairs[:, 1] * inside
-        weights = (wy[:, None, :] * pairs[None, :, 0]).reshape(4, -1).T[:, None, :]
+        weights = (wy.T[:, :, None] * pairs[:, 0].T[:, None, :]).reshape(-1, 1, 4)
         q = np.take(data.reshape(H * W, C), flat_index[:, None] + corners, axis=0)
         return np.matmul(weights, q).reshape(1, OH, OW, C)
 
@@ -289,14 +295,14 @@ def transform_landmarks_v2(op: CustomOp) -> Kernel:
     if int(np.prod(op.inputs[1].shape)) < 8:
         raise op.error(f"matrix input must hold a 4x4 matrix, got {op.inputs[1].describe()}")
     dims = shape[-1]
-    # Coefficients of x, of y and the translation for (x', y'): entries 0/4, 1/5, 3/7.
-    cx, cy, ct = np.array([0, 4]), np.array([1, 5]), np.array([3, 7])
 
     def run(landmarks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        m = matrix.reshape(-1).astype(np.float32, copy=False)
+        rows = matrix.reshape(4, 4)[:2].astype(np.float32, copy=False)  # (x' row, y' row)
         lm = landmarks.reshape(-1, dims)
         # (t00·x + t01·y) + t03 as in MediaPipe's DotProduct (t02·0 adds an exact zero).
-        xy = (lm[:, 0:1] * m[cx] + lm[:, 1:2] * m[cy]) + m[ct]
+        xy = lm[:, 0:1] * rows[:, 0]
+        xy += lm[:, 1:2] * rows[:, 1]
+        xy += rows[:, 3]
         if dims == 3:
             xy = np.concatenate([xy, lm[:, 2:3]], axis=1)  # z copied, not scaled
         return xy.reshape(landmarks.shape)
