@@ -75,6 +75,7 @@ class _LiteRtStep:
         "fetches",
         "interpreter",
         "invoke",
+        "name",
         "output_indices",
         "set_tensor",
     )
@@ -88,6 +89,7 @@ class _LiteRtStep:
         *,
         xnnpack: bool = True,
     ) -> None:
+        self.name = ""  # set by the model for messages
         self.interpreter = _make_interpreter(content, threads, xnnpack=xnnpack)
         in_details = self.interpreter.get_input_details()
         out_details = self.interpreter.get_output_details()
@@ -134,7 +136,7 @@ def _as_reshapes(graph: TfLiteGraph, segment: Segment) -> _ReshapeStep | None:
         if op.name not in _SHAPE_ONLY_OPS or len(op.outputs) != 1:
             return None
         src, dst = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-        if src.is_constant or src.dtype != dst.dtype or -1 in dst.shape:
+        if src.is_constant or src.dtype != dst.dtype or not dst.shape or -1 in dst.shape:
             return None
         if int(np.prod(src.shape)) != int(np.prod(dst.shape)):
             return None
@@ -299,7 +301,12 @@ class TfLiteModel:
                 for t, idx in step.feeds:
                     step.set_tensor(idx, values[t])
                 t0 = perf()
-                step.invoke()
+                try:
+                    step.invoke()
+                except (RuntimeError, ValueError) as exc:
+                    raise TfLiteModelError(
+                        f"{self.path.name}: LiteRT failed in sub-model {step.name}: {exc}"
+                    ) from exc
                 if timings is not None:
                     timings.append(perf() - t0)
                 for t, view in step.fetches:
@@ -319,9 +326,14 @@ class TfLiteModel:
                         f"kernel returned {len(result)} array(s) for {len(step.outputs)} output(s)"
                     )
                 for (t, shape, dtype), arr in zip(step.outputs, result, strict=True):
-                    if arr.shape != shape or arr.dtype != dtype:
+                    if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != dtype:
+                        got = (
+                            f"{arr.dtype}{list(arr.shape)}"
+                            if isinstance(arr, np.ndarray)
+                            else type(arr).__name__
+                        )
                         raise step.info.error(
-                            f"kernel returned {arr.dtype}{list(arr.shape)} for output "
+                            f"kernel returned {got} for output "
                             f"'{self._tensor_names[t]}' declared as {dtype}{list(shape)}"
                         )
                     values[t] = arr
