@@ -258,7 +258,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     union = area_b + area_a - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(union > 0, inter / union, _F32(0.0))
-    return np.where(intersects, out, _F32(0.0)).astype(_F32)
+    result: np.ndarray = np.where(intersects, out, _F32(0.0)).astype(_F32)
+    return result
 
 
 def weighted_nms(dets: DetectionArrays, iou_threshold: float = 0.3) -> DetectionArrays:

@@ -64,14 +64,14 @@ def decode_landmarks(
     dims = raw.size // num_landmarks
     if dims < 2:
         raise ValueError(f"need at least x, y per landmark, got {dims} values")
-    raw = raw.reshape(num_landmarks, dims)
+    raw2 = raw.reshape(num_landmarks, dims)
     out = np.zeros((num_landmarks, 3), _F32)
     w, h = _F32(input_width), _F32(input_height)
-    x = w - raw[:, 0] if flip_horizontally else raw[:, 0]
+    x = w - raw2[:, 0] if flip_horizontally else raw2[:, 0]
     out[:, 0] = x / w
-    out[:, 1] = raw[:, 1] / h
+    out[:, 1] = raw2[:, 1] / h
     if dims > 2:
-        out[:, 2] = raw[:, 2] / w
+        out[:, 2] = raw2[:, 2] / w
     return out
 
 

@@ -77,7 +77,8 @@ def _inverse_matrix_fixed(
 
 
 def _tap(src: np.ndarray, idx: np.ndarray, offset: int) -> np.ndarray:
-    return src[idx + offset].astype(np.int32)
+    out: np.ndarray = src[idx + offset].astype(np.int32)
+    return out
 
 
 def render_frame(
