@@ -174,7 +174,6 @@ class TfLiteModel:
         self.path = Path(path)
         self.threads = threads
         graph = TfLiteGraph.from_file(self.path)
-        self._graph_source = graph.source
         for k, sg in enumerate(graph.model.subgraphs[1:], start=1):
             for op in sg.operators or []:
                 code = graph.model.operatorCodes[op.opcodeIndex]
@@ -202,11 +201,13 @@ class TfLiteModel:
         step_infos: list[StepInfo] = []
         if not customs:
             data = self.path.read_bytes()
-            step = _LiteRtStep(data, graph.inputs, graph.outputs, threads)
+            try:
+                step = _LiteRtStep(data, graph.inputs, graph.outputs, threads)
+            except (RuntimeError, ValueError) as exc:
+                raise TfLiteModelError(f"{graph.source}: LiteRT cannot load it: {exc}") from exc
+            step.name = f"litert[0] {len(graph.operators)} ops"
             self._steps.append(step)
-            step_infos.append(
-                StepInfo("litert", f"litert[0] {len(graph.operators)} ops", step.delegated)
-            )
+            step_infos.append(StepInfo("litert", step.name, step.delegated))
         else:
             kernels = _bind_kernels(graph, customs)
             plan = graph.plan_split()
@@ -227,12 +228,9 @@ class TfLiteModel:
                             f"({len(s.operators)} ops, operators {s.operators[0]}.."
                             f"{s.operators[-1]}): {exc}"
                         ) from exc
+                    lite.name = f"litert[{n_lite}] {len(s.operators)} ops"
                     self._steps.append(lite)
-                    step_infos.append(
-                        StepInfo(
-                            "litert", f"litert[{n_lite}] {len(s.operators)} ops", lite.delegated
-                        )
-                    )
+                    step_infos.append(StepInfo("litert", lite.name, lite.delegated))
                     n_lite += 1
                 else:
                     assert isinstance(s, CustomStep)
@@ -279,7 +277,10 @@ class TfLiteModel:
             for (_, interp_index), value in zip(plain.feeds, fed, strict=True):
                 plain.set_tensor(interp_index, value)
             t0 = time.perf_counter()
-            plain.invoke()
+            try:
+                plain.invoke()
+            except (RuntimeError, ValueError) as exc:
+                raise TfLiteModelError(f"{self.path.name}: LiteRT failed: {exc}") from exc
             if timings is not None:
                 timings.append(time.perf_counter() - t0)
             get = plain.interpreter.get_tensor  # a copy the caller owns
