@@ -632,6 +632,7 @@ class _Loader:
             input_policy=cfg.input_policy or (cls.input_policy if cls else "sync"),
             executor=cfg.executor,
             executor_line=loaded.line((*path, "executor")),
+            executor_file=file,
             file=file,
             line=line,
         )
@@ -885,6 +886,7 @@ class _Loader:
                     executor_line=node.executor_line
                     if node.executor
                     else loaded.line((*path, "executor")),
+                    executor_file=node.executor_file if node.executor else file,
                     file=node.file,
                     line=node.line,
                 )

@@ -54,6 +54,8 @@ class FlatNode:
     input_policy: InputPolicy = "sync"
     executor: str | None = None
     executor_line: int | None = None
+    #: Where ``executor`` was set (the including file, for one inherited from a subgraph node).
+    executor_file: str | None = None
     file: str | None = None
     line: int | None = None
 
@@ -121,16 +123,25 @@ def _check_executors(graph: FlatGraph) -> list[Problem]:
     if "executors" in graph.unknown:
         return []
     known = sorted({DEFAULT_EXECUTOR, *graph.executors})
-    return [
-        _problem(
-            node,
-            f"unknown executor '{node.executor}'{suggest(node.executor, known)}; "
-            f"declared executors: {', '.join(known)}",
-            node.executor_line,
+    problems: list[Problem] = []
+    reported: set[tuple[str | None, int | None]] = set()
+    for node in graph.nodes:
+        if node.executor is None or node.executor in known:
+            continue
+        file = node.executor_file or node.file
+        if (file, node.executor_line) in reported:
+            continue  # one executor line inherited by every node of a subgraph
+        reported.add((file, node.executor_line))
+        problems.append(
+            Problem(
+                f"unknown executor '{node.executor}'{suggest(node.executor, known)}; "
+                f"declared executors: {', '.join(known)}",
+                file,
+                node.executor_line if node.executor_line is not None else node.line,
+                node.name,
+            )
         )
-        for node in graph.nodes
-        if node.executor is not None and node.executor not in known
-    ]
+    return problems
 
 
 @dataclass

@@ -635,3 +635,20 @@ def test_schema_describes_the_validating_models() -> None:
     # Port maps accept only tag keys.
     assert node["properties"]["inputs"]["additionalProperties"] is False
     assert json.loads(schema_text()) == schema
+
+
+def test_an_unknown_executor_on_a_subgraph_node_is_reported_once_at_that_node(
+    tmp_path: Path,
+) -> None:
+    _write(
+        tmp_path,
+        "pair.yaml",
+        "inputs: [x]\nnodes:\n"
+        "  - {calculator: TgText, name: one, inputs: {IN: x}}\n"
+        "  - {calculator: TgText, name: two, inputs: {IN: x}}\n",
+    )
+    text = "inputs: [a]\nnodes:\n  - calculator: pair\n    inputs: {X: a}\n    executor: gpu\n"
+    outer = _write(tmp_path, "outer.yaml", text)
+    (p,) = file_problems(outer)
+    assert (p.file, p.line) == (str(outer), 5)
+    assert p.message.startswith("unknown executor 'gpu'")
