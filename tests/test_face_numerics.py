@@ -23,6 +23,7 @@ from facegraph.calculators.face.image_to_tensor import (
     _remap_numpy,
     _remap_opencv,
     _source_coords,
+    as_rgb,
     crop_matrix,
     image_to_tensor,
     pad_roi,
@@ -478,3 +479,33 @@ def test_replicate_border_extends_edge_pixels() -> None:
     rep = image_to_tensor(img, rect, 16, 16, (0, 255), "replicate").tensor[0, 8, :, 0]
     zero = image_to_tensor(img, rect, 16, 16, (0, 255), "zero").tensor[0, 8, :, 0]
     assert np.all(rep[10:] == 200) and np.all(zero[10:] == 0)
+
+
+def test_as_rgb_converts_gray_and_rgba_and_rejects_the_rest() -> None:
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert np.array_equal(as_rgb(gray)[..., 2], gray) and as_rgb(gray).shape == (3, 4, 3)
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., 3] = 255
+    assert as_rgb(rgba).shape == (3, 4, 3) and as_rgb(rgba).flags.c_contiguous
+    with pytest.raises(ValueError, match="uint8"):
+        as_rgb(np.zeros((3, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="HxWx3"):
+        as_rgb(np.zeros((3, 4, 2), np.uint8))
+    with pytest.raises(ValueError, match="empty"):
+        as_rgb(np.zeros((0, 4, 3), np.uint8))
+
+
+def test_face_landmarks_to_dict_seed_format() -> None:
+    pts = np.zeros((478, 3), F32)
+    pts[:, 0] = np.linspace(0.25, 0.75, 478)
+    pts[:, 1] = 0.5
+    pts[:, 2] = 0.01
+    d = FaceLandmarks(pts, 0.99).to_dict(200, 100)
+    box = d["box"]
+    assert box == pytest.approx(
+        {"xMin": 50.0, "xMax": 150.0, "yMin": 50.0, "yMax": 50.0, "width": 100.0, "height": 0.0}
+    )
+    kps = d["keypoints"]
+    assert len(kps) == 478 and kps[0]["z"] == pytest.approx(2.0)
+    assert kps[473]["name"] == "leftIris" and kps[61]["name"] == "lips"
+    assert "name" not in kps[1]  # point 1 (nose) belongs to no named region

@@ -61,6 +61,7 @@ __all__ = [
     "BorderMode",
     "CropResult",
     "RotatedRect",
+    "as_rgb",
     "box_points",
     "crop_matrix",
     "image_to_tensor",
@@ -107,6 +108,30 @@ class CropResult:
     roi: RotatedRect
     padding: tuple[float, float, float, float]
     matrix: np.ndarray
+
+
+def as_rgb(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Return ``image`` as a C-contiguous HxWx3 uint8 RGB array, or raise a clear error.
+
+    Accepted: HxWx3 uint8 (returned as is when contiguous), HxW or HxWx1 grayscale
+    (replicated to 3 channels), HxWx4 RGBA (alpha dropped, as MediaPipe's RGBA→RGB).
+    Anything else (other dtypes, channel counts, empty images) raises ``ValueError``.
+    """
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise ValueError(
+            f"{what} must be uint8 RGB (0-255), got dtype {a.dtype}; convert with "
+            "np.clip(x * 255, 0, 255).astype(np.uint8) for float images in [0, 1]"
+        )
+    if a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 1):
+        a = np.repeat(a.reshape(a.shape[0], a.shape[1], 1), 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
+    elif not (a.ndim == 3 and a.shape[2] == 3):
+        raise ValueError(f"{what} must be HxWx3 RGB (or HxW gray, HxWx4 RGBA), got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{what} is empty: shape {a.shape}")
+    return np.ascontiguousarray(a)
 
 
 def roi_in_pixels(rect: NormalizedRect | None, image_width: int, image_height: int) -> RotatedRect:

@@ -136,3 +136,44 @@ class FaceLandmarks:
         """float32 (N, 3) with x, y, z in pixels (z scaled by the image width)."""
         scale = np.array([image_width, image_height, image_width], np.float32)
         return self.points * scale
+
+    def box_pixels(self, image_width: int, image_height: int) -> tuple[float, float, float, float]:
+        """Axis-aligned bounding box of the x, y points in pixels: (xmin, ymin, xmax, ymax)."""
+        px = self.pixels(image_width, image_height)
+        return (
+            float(px[:, 0].min()),
+            float(px[:, 1].min()),
+            float(px[:, 0].max()),
+            float(px[:, 1].max()),
+        )
+
+    def to_dict(self, image_width: int, image_height: int) -> dict[str, object]:
+        """The JavaScript ``face-landmarks-detection`` result format, in pixels.
+
+        ``{"box": {"xMin", "xMax", "yMin", "yMax", "width", "height"}, "keypoints":
+        [{"x", "y", "z", "name"?}]}``; ``name`` is set for points of the named regions
+        ("lips", "leftEye", "rightEye", "leftEyebrow", "rightEyebrow", "leftIris",
+        "rightIris", "faceOval"; left/right = the subject's). z is in pixels (scaled like x).
+        """
+        from .indices import region_names
+
+        px = self.pixels(image_width, image_height).tolist()
+        names = region_names(len(px))
+        xmin, ymin, xmax, ymax = self.box_pixels(image_width, image_height)
+        keypoints: list[dict[str, object]] = []
+        for (x, y, z), name in zip(px, names, strict=True):
+            kp: dict[str, object] = {"x": x, "y": y, "z": z}
+            if name is not None:
+                kp["name"] = name
+            keypoints.append(kp)
+        return {
+            "box": {
+                "xMin": xmin,
+                "xMax": xmax,
+                "yMin": ymin,
+                "yMax": ymax,
+                "width": xmax - xmin,
+                "height": ymax - ymin,
+            },
+            "keypoints": keypoints,
+        }
