@@ -531,13 +531,24 @@ class _Loader:
         return GraphPort(tag=tag, name=name, line=loaded.line(path))
 
     def _check_port_tags(self, graph: FlatGraph, loaded: LoadedYaml) -> None:
+        """Graph ports: each name once, each tag once; drops the repeated entries."""
         for kind, ports in (
             ("input", graph.inputs),
             ("output", graph.outputs),
             ("side input", graph.side_input_ports),
         ):
             seen: dict[str, GraphPort] = {}
-            for port in ports:
+            names: set[str] = set()
+            for port in list(ports):
+                if port.name in names:
+                    self.problems.append(
+                        Problem(
+                            f"graph {kind} '{port.name}' is listed twice", loaded.file, port.line
+                        )
+                    )
+                    ports.remove(port)
+                    continue
+                names.add(port.name)
                 if port.tag in seen:
                     self.problems.append(
                         Problem(

@@ -652,3 +652,14 @@ def test_an_unknown_executor_on_a_subgraph_node_is_reported_once_at_that_node(
     (p,) = file_problems(outer)
     assert (p.file, p.line) == (str(outer), 5)
     assert p.message.startswith("unknown executor 'gpu'")
+
+
+def test_graph_from_yaml_finds_subgraphs_in_base_dir(tmp_path: Path) -> None:
+    _write(
+        tmp_path, "inner.yaml", "inputs: [x]\nnodes:\n  - {calculator: TgText, inputs: {IN: x}}\n"
+    )
+    text = "inputs: [a, a]\nnodes:\n  - {calculator: inner, name: n, inputs: {X: a}}\n"
+    (p,) = problems(text, base_dir=tmp_path)  # found the subgraph; only the duplicate is wrong
+    assert p.message == "graph input 'a' is listed twice" and p.line == 1
+    spec = load(text.replace("[a, a]", "[a]"), base_dir=tmp_path)
+    assert [n.name for n in spec.nodes] == ["n/TgText"]
