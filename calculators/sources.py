@@ -88,8 +88,9 @@ class SidePacketToStream(Calculator):
 class StreamToSidePacket(Calculator):
     """Publishes the first IN packet's value as the VALUE output side packet.
 
-    Later packets are ignored. Nodes reading VALUE can only open once it is
-    set, so use it for values that arrive early.
+    Later packets are ignored. The runtime opens nodes before any packet
+    flows, so other nodes cannot take VALUE as a side input; the caller reads it
+    with ``Graph.side_packet(name)`` (e.g. a value computed once from a stream).
     """
 
     IN: Input[Any] = Input("IN", doc="the stream whose first value becomes the side packet")
