@@ -21,8 +21,9 @@ wins over it. The three MediaPipe ops used by the Attention Mesh model
 all version 2) are registered when this module is imported. Their arithmetic follows
 MediaPipe's CPU kernels (``mediapipe/util/tflite/operations/*.cc``): the matrix and
 landmark arithmetic reproduces the C++ float roundings (bit-exact up to libm's
-sin/cos/atan2); the bilinear blend is plain float32 (≤ 2 ulp from MediaPipe's mixed
-float/double blend, a fraction of the cost). All are vectorised numpy.
+sin/cos/atan2); the bilinear blend is plain float32 (within 2 ulp of the input's
+magnitude of MediaPipe's mixed float/double blend, at a fraction of the cost). All are
+vectorised numpy.
 """
 
 from __future__ import annotations
@@ -219,8 +220,9 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
 
     Output pixel (ox, oy) samples the input at ``T·(o + 0.5) − 0.5``; a sample outside
     [0, W−1]×[0, H−1] yields 0 in every channel. The sample position and bounds test are
-    computed with MediaPipe's float roundings; the blend is float32 weights·corners
-    (MediaPipe blends in mixed float/double: results differ by ≤ 2 ulp).
+    computed with MediaPipe's float roundings, so the same samples fall outside; the blend
+    is float32 weights·corners (MediaPipe blends in mixed float/double; the results differ
+    by at most 2 ulp of the largest input value).
     """
     op.expect_io(2, 1)
     op.expect_float32()
