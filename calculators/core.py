@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict
 class StrictOptions(BaseModel):
     """Base of the built-in options models: unknown keys are errors (typos must show)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Attribute docstrings become field descriptions (shown by `facegraph calculators`).
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 @register("PassThrough")

@@ -115,7 +115,7 @@ class PreviousLoopback(Calculator):
 
 @register("FlowLimiter")
 class FlowLimiter(Calculator):
-    """Admits frames only while fewer than ``max_in_flight`` are being processed downstream.
+    """Admits frames only while fewer than max_in_flight are being processed downstream.
 
     Put it in front of a slow section and feed that section's output back to
     ``FINISHED`` (a back edge). A frame at t is finished when a FINISHED packet

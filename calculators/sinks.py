@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 @register("Callback")
 class Callback(Calculator):
-    """Calls the CALLBACK side packet with every IN packet (a ``Packet``, value and timestamp).
+    """Calls the CALLBACK side packet with every IN packet (a Packet: value and timestamp).
 
     The callback runs on the scheduler's thread for this node: keep it short,
     or hand the packet to a queue. Exceptions it raises stop the graph like any
@@ -42,7 +42,7 @@ class Callback(Calculator):
 
 @register("Log")
 class Log(Calculator):
-    """Logs every packet as ``NAME @ TIMESTAMP: repr(value)``.
+    """Logs every packet as "NAME @ TIMESTAMP: repr(value)".
 
     The logger is ``facegraph.calculators.sinks``.
 

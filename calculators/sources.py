@@ -58,7 +58,7 @@ class CountSource(Calculator):
 
 @register("SidePacketToStream")
 class SidePacketToStream(Calculator):
-    """Emits the VALUE side packet once on OUT: at ``timestamp_us``, or pre-/post-stream.
+    """Emits the VALUE side packet once on OUT: at timestamp_us, or pre-/post-stream.
 
     ``at: pre_stream`` makes a stream that holds one packet before every other
     timestamp (MediaPipe's AT_PRESTREAM), e.g. a per-run constant for nodes

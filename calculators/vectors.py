@@ -39,7 +39,7 @@ def _int_side(ctx: CalculatorContext, port: SideInput[int], default: int, minimu
 
 @register("ClipVector")
 class ClipVector(Calculator):
-    """Keeps the first ``max_size`` items of a list (all of it if shorter).
+    """Keeps the first max_size items of a list (all of it if shorter).
 
     The side packet ``MAX_SIZE`` overrides the option (e.g. ``num_faces``:
     detections arrive sorted by score, so this keeps the best ones).
@@ -68,7 +68,7 @@ class ClipVector(Calculator):
 
 @register("SplitVector")
 class SplitVector(Calculator):
-    """Cuts a list into slices ``[begin, end)``, one output stream per range.
+    """Cuts a list into slices [begin, end), one output stream per range.
 
     ``ranges: [[0, 1], [1, 3]]`` sends ``items[0:1]`` to OUT:0 and
     ``items[1:3]`` to OUT:1. With ``element_only`` every range must hold one
@@ -174,7 +174,7 @@ class ConcatVector(Calculator):
 
 @register("HasMinSize")
 class HasMinSize(Calculator):
-    """Emits ``len(IN) >= min_size`` for each list (the side packet MIN_SIZE overrides).
+    """Emits len(IN) >= min_size for each list (the side packet MIN_SIZE overrides).
 
     The face graph uses it as "the previous frame already tracks num_faces
     faces, skip the detector". Like MediaPipe's CollectionHasMinSize, it emits
