@@ -849,14 +849,18 @@ class _Loader:
             for port in ports:
                 if port.tag in connected:
                     continue
+                # Mark what a missing port would have fed as produced: one problem, not
+                # one more per inner consumer.
                 if kind == "inputs":
                     problem(f"missing required input {port.tag} of subgraph {cfg.calculator}")
+                    graph.opaque_streams.add(f"{name}/{port.name}")
                 elif kind == "side_inputs":
                     spec = inner.side_inputs[port.name]
                     if spec.required:
                         problem(
                             f"missing required side input {port.tag} of subgraph {cfg.calculator}"
                         )
+                        graph.opaque_side.add(f"{name}/{port.name}")
         for kind in ("side_outputs",):
             for b in bindings[kind]:
                 problem(f"subgraph {cfg.calculator} has no side outputs (got {b.tag})", at=b.line)

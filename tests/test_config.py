@@ -486,6 +486,7 @@ def test_subgraph_port_problems(tmp_path: Path) -> None:
         options: {a: 1}
     """
     found = file_problems(_write(tmp_path, "outer.yaml", text))
+    assert len(found) == 5, found  # the inner consumers of the missing ports stay quiet
     assert "did you mean 'IN'" in only(found, "unknown input tag 'INN'").message
     assert only(found, "missing required input IN of subgraph inner").node == "inner"
     assert only(found, "missing required side input REQUIRED_ONE").node == "inner"
