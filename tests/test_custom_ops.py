@@ -218,6 +218,51 @@ def test_ttb_bilinear_weights_at_a_fractional_point() -> None:
     np.testing.assert_allclose(out[0, 0, 0], 0.75 * lower + 0.25 * upper, rtol=1e-7)
 
 
+def ttb_loop(data: np.ndarray, m: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Spec §1.3 written as the plain per-pixel loop (float64), for comparison."""
+    h, w, c = data.shape
+    x = m[0, 0, :4].astype(np.float64)
+    y = m[0, 1, :4].astype(np.float64)
+    x[3] += 0.5 * x[0] + 0.5 * x[1] - 0.5
+    y[3] += 0.5 * y[0] + 0.5 * y[1] - 0.5
+    out = np.zeros((*out_hw, c))
+
+    def read(r: int, col: int) -> np.ndarray:
+        inside = 0 <= r < h and 0 <= col < w
+        return data[r, col].astype(np.float64) if inside else np.zeros(c)
+
+    for oy in range(out_hw[0]):
+        for ox in range(out_hw[1]):
+            tx, ty = x[0] * ox + x[1] * oy + x[3], y[0] * ox + y[1] * oy + y[3]
+            if tx < 0 or tx > w - 1 or ty < 0 or ty > h - 1:
+                continue
+            x0, y0 = math.floor(tx), math.floor(ty)
+            fx, fy = tx - x0, ty - y0
+            upper = (1 - fx) * read(y0, x0) + fx * read(y0, x0 + 1)
+            lower = (1 - fx) * read(y0 + 1, x0) + fx * read(y0 + 1, x0 + 1)
+            out[oy, ox] = fy * lower + (1 - fy) * upper
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ttb_matches_the_per_pixel_definition_on_random_affine_maps(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    data = rng.standard_normal((9, 11, 4)).astype(np.float32)
+    angle, scale = rng.uniform(-math.pi, math.pi), rng.uniform(1.2, 1.8)
+    r = scale * rot(angle)
+    # The 8×7 grid's centre lands near the data's centre, rotated and scaled, so that
+    # some samples fall inside and some outside: both rules are exercised.
+    centre = np.array([5.5, 4.5]) + rng.uniform(-2, 2, size=2)
+    t = centre - r @ [4.0, 3.5]
+    m = matrix([[r[0, 0], r[0, 1], 0, t[0]], [r[1, 0], r[1, 1], 0, t[1]]])
+    got = ttb(data, m, (7, 8))
+    expected = ttb_loop(data, m, (7, 8))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    outside = ~expected.any(axis=-1)
+    assert outside.any() and not outside.all()
+    assert not got[outside].any()
+
+
 def test_ttb_rejects_channel_mismatch() -> None:
     op = make_op("TransformTensorBilinear", [(1, 4, 4, 3), (1, 4, 4)], [(1, 2, 2, 5)])
     with pytest.raises(CustomOpError, match="5 channels but the input has 3"):
