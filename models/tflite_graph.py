@@ -385,6 +385,12 @@ class TfLiteGraph:
         for sg in other_subgraphs:
             used_buffers.update(t.buffer for t in sg.tensors or [])
         buffer_map = {old: new for new, old in enumerate(sorted(used_buffers))}
+        if any(int(self.model.buffers[b].offset or 0) > 1 for b in used_buffers):
+            # Weights stored after the flatbuffer (models > 2 GB): not copied by the object API.
+            raise TfLiteModelError(
+                f"{self.source}: splitting models with out-of-flatbuffer weight buffers "
+                "(offset/size buffers, used by models > 2 GB) is not supported"
+            )
 
         def remap_tensor(t: Any) -> Any:
             nt = copy.copy(t)
