@@ -1,0 +1,417 @@
+"""Face pipeline calculators: thin graph nodes over the numerics in this package.
+
+A first cut, MediaPipe-shaped (one job per node, model inference left to the generic
+``TfLiteInference`` node), so the face graphs read like MediaPipe's::
+
+    image ─ ImageToTensor ─ TfLiteInference ─ FaceDetectionsFromTensors ─ DetectionsToRois ─┐
+    (per ROI, in BeginLoop/EndLoop) ImageToTensor ─ TfLiteInference ─┬ RefineLandmarks ──┐  │
+                                                                    └ FacePresence ─ FaceFlagGate
+                                                         ─ ProjectLandmarks ─ LandmarksToRoi
+
+Every node passes the input timestamp through (offset 0) and emits nothing when a required
+input is missing, so bounds keep flowing. Values: ``np.ndarray`` images (HxWx3 uint8 RGB;
+gray and RGBA are converted), :class:`~.types.Detection`, :class:`~.types.NormalizedRect`,
+:class:`~.types.FaceLandmarks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, register
+from pydantic import Field, model_validator
+
+from ..core import StrictOptions
+from . import indices as ix
+from .detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
+from .image_to_tensor import as_rgb, image_to_tensor
+from .landmarks import (
+    ATTENTION_REFINEMENTS,
+    Refinement,
+    decode_landmarks,
+    face_passes,
+    face_presence,
+    project_landmarks,
+    refine_landmarks,
+)
+from .rois import associate_rects, detection_to_roi, landmarks_to_roi
+from .types import Detection, FaceLandmarks, NormalizedRect
+
+__all__ = [
+    "AssociateRois",
+    "DetectionsToRois",
+    "FaceDetectionsFromTensors",
+    "FaceFlagGate",
+    "FacePresence",
+    "ImageToTensor",
+    "LandmarksToRoi",
+    "ProjectLandmarks",
+    "RefineLandmarks",
+]
+
+
+def _tensor_list(value: Any, node: str) -> list[np.ndarray]:
+    """Model outputs as a list in model order: from a dict (TfLiteInference), list or array."""
+    if isinstance(value, Mapping):
+        return [np.asarray(v) for v in value.values()]
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, Sequence):
+        return [np.asarray(v) for v in value]
+    raise TypeError(f"{node}: TENSORS must be a dict, list or array, got {type(value).__name__}")
+
+
+def _image_size(image: Any, node: str) -> tuple[int, int]:
+    if not isinstance(image, np.ndarray) or image.ndim < 2:
+        raise TypeError(f"{node}: IMAGE must be an HxW(xC) array, got {type(image).__name__}")
+    return int(image.shape[1]), int(image.shape[0])
+
+
+@register("ImageToTensor")
+class ImageToTensor(Calculator):
+    """Crops a rotated ROI (or the whole image) into a float32 model input tensor.
+
+    MediaPipe's CPU ``ImageToTensorCalculator``, bit-exact with its OpenCV 3.4 warp (see
+    :mod:`.image_to_tensor`). With NORM_RECT connected, a timestamp without a rect
+    produces nothing (no face to crop). MATRIX maps tensor-normalised coordinates back to
+    the image (for detections); LETTERBOX_PADDING is (left, top, right, bottom).
+    """
+
+    class Options(StrictOptions):
+        output_width: int = Field(gt=0, description="tensor width in pixels")
+        output_height: int = Field(gt=0, description="tensor height in pixels")
+        range_min: float = Field(0.0, description="value of pixel 0")
+        range_max: float = Field(1.0, description="value of pixel 255")
+        border_mode: Literal["replicate", "zero"] = "replicate"
+        keep_aspect_ratio: bool = Field(False, description="letterbox instead of stretching")
+
+        @model_validator(mode="after")
+        def _range(self) -> ImageToTensor.Options:
+            if not self.range_min < self.range_max:
+                raise ValueError(f"range_min {self.range_min} must be < range_max {self.range_max}")
+            return self
+
+    IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="HxWx3 uint8 RGB image")
+    NORM_RECT: Input[NormalizedRect] = Input(
+        "NORM_RECT", NormalizedRect, optional=True, doc="region to crop (default: all)"
+    )
+    TENSOR: Output[np.ndarray] = Output("TENSOR", np.ndarray, doc="float32 (1, H, W, 3)")
+    MATRIX: Output[np.ndarray] = Output(
+        "MATRIX", np.ndarray, optional=True, doc="4x4 tensor→image normalised transform"
+    )
+    LETTERBOX_PADDING: Output[tuple[float, float, float, float]] = Output(
+        "LETTERBOX_PADDING", tuple, optional=True, doc="(left, top, right, bottom) fractions"
+    )
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self._uses_rect = ctx.count(self.NORM_RECT) > 0
+
+    def process(self, ctx: CalculatorContext) -> None:
+        image = ctx.get(self.IMAGE)
+        if image is None:
+            return
+        rect = ctx.get(self.NORM_RECT) if self._uses_rect else None
+        if self._uses_rect and rect is None:
+            return
+        o = self.options
+        crop = image_to_tensor(
+            as_rgb(image, f"{ctx.node_name}: IMAGE at {ctx.timestamp}"),
+            rect,
+            o.output_width,
+            o.output_height,
+            (o.range_min, o.range_max),
+            o.border_mode,
+            o.keep_aspect_ratio,
+        )
+        ctx.emit(self.TENSOR, crop.tensor)
+        if ctx.count(self.MATRIX):
+            ctx.emit(self.MATRIX, crop.matrix)
+        if ctx.count(self.LETTERBOX_PADDING):
+            ctx.emit(self.LETTERBOX_PADDING, crop.padding)
+
+
+@register("FaceDetectionsFromTensors")
+class FaceDetectionsFromTensors(Calculator):
+    """BlazeFace post-processing: anchors, decoding, weighted NMS, letterbox removal.
+
+    TENSORS are the detector's outputs (regressors, classificators), MATRIX the detector
+    crop's matrix from ImageToTensor. Emits the detections (best first, possibly an empty
+    list). Side packets MIN_SCORE (``min_detection_confidence``) and NUM_FACES
+    (``num_faces``) override the options.
+    """
+
+    class Options(StrictOptions):
+        model: Literal["short_range", "full_range"] = "short_range"
+        min_score: float | None = Field(
+            None, ge=0.0, le=1.0, description="default: the model graph's (0.5 / 0.6)"
+        )
+        max_detections: int | None = Field(None, ge=0, description="keep the N best")
+
+    TENSORS: Input[Any] = Input("TENSORS", doc="detector outputs (dict, list)")
+    MATRIX: Input[np.ndarray] = Input("MATRIX", np.ndarray, doc="from ImageToTensor")
+    DETECTIONS: Output[list[Detection]] = Output("DETECTIONS", list, doc="list[Detection]")
+    MIN_SCORE: SideInput[float] = SideInput("MIN_SCORE", float, optional=True)
+    NUM_FACES: SideInput[int] = SideInput("NUM_FACES", int, optional=True)
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self._config = FULL_RANGE if self.options.model == "full_range" else SHORT_RANGE
+        side_score = ctx.side(self.MIN_SCORE) if ctx.count(self.MIN_SCORE) else None
+        side_faces = ctx.side(self.NUM_FACES) if ctx.count(self.NUM_FACES) else None
+        self._min_score = side_score if side_score is not None else self.options.min_score
+        self._max = side_faces if side_faces is not None else self.options.max_detections
+        self._config.anchor_array()  # build the anchors now, not on the first frame
+
+    def process(self, ctx: CalculatorContext) -> None:
+        tensors, matrix = ctx.get(self.TENSORS), ctx.get(self.MATRIX)
+        if tensors is None or matrix is None:
+            return
+        outs = _tensor_list(tensors, ctx.node_name)
+        if len(outs) != 2:
+            raise ValueError(f"{ctx.node_name}: expected 2 detector tensors, got {len(outs)}")
+        dets = postprocess_detections(
+            outs[0], outs[1], self._config, matrix, self._min_score, self._max
+        )
+        ctx.emit(self.DETECTIONS, dets)
+
+
+@register("DetectionsToRois")
+class DetectionsToRois(Calculator):
+    """Face-landmark ROI per detection (spec §4.1): box centre, eye-line rotation, square
+    on the long side, scaled (1.5)."""
+
+    class Options(StrictOptions):
+        scale: float = Field(1.5, gt=0)
+        rotation_start_keypoint: int = Field(0, ge=0)
+        rotation_end_keypoint: int = Field(1, ge=0)
+
+    DETECTIONS: Input[list[Detection]] = Input("DETECTIONS", list)
+    IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="for the image size")
+    NORM_RECTS: Output[list[NormalizedRect]] = Output("NORM_RECTS", list)
+
+    def process(self, ctx: CalculatorContext) -> None:
+        dets, image = ctx.get(self.DETECTIONS), ctx.get(self.IMAGE)
+        if dets is None or image is None:
+            return
+        w, h = _image_size(image, ctx.node_name)
+        o = self.options
+        ctx.emit(
+            self.NORM_RECTS,
+            [
+                detection_to_roi(
+                    d, w, h, o.rotation_start_keypoint, o.rotation_end_keypoint, o.scale
+                )
+                for d in dets
+            ],
+        )
+
+
+@register("LandmarksToRoi")
+class LandmarksToRoi(Calculator):
+    """Tracking ROI from a face's landmarks (spec §4.2): bbox of all points, rotation from
+    point 33 → 263, square on the long side, ×1.5. LANDMARKS may be one FaceLandmarks
+    (→ NORM_RECT) or a list (→ NORM_RECTS)."""
+
+    class Options(StrictOptions):
+        scale: float = Field(1.5, gt=0)
+        rotation_start: int = Field(ix.ROI_ROTATION_START, ge=0)
+        rotation_end: int = Field(ix.ROI_ROTATION_END, ge=0)
+
+    LANDMARKS: Input[Any] = Input("LANDMARKS", doc="FaceLandmarks or list of them")
+    IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="for the image size")
+    NORM_RECT: Output[NormalizedRect] = Output("NORM_RECT", NormalizedRect, optional=True)
+    NORM_RECTS: Output[list[NormalizedRect]] = Output("NORM_RECTS", list, optional=True)
+
+    def _roi(self, face: FaceLandmarks, w: int, h: int) -> NormalizedRect:
+        o = self.options
+        return landmarks_to_roi(face.points, w, h, o.rotation_start, o.rotation_end, o.scale)
+
+    def process(self, ctx: CalculatorContext) -> None:
+        faces, image = ctx.get(self.LANDMARKS), ctx.get(self.IMAGE)
+        if faces is None or image is None:
+            return
+        w, h = _image_size(image, ctx.node_name)
+        if isinstance(faces, FaceLandmarks):
+            if ctx.count(self.NORM_RECT):
+                ctx.emit(self.NORM_RECT, self._roi(faces, w, h))
+            if ctx.count(self.NORM_RECTS):
+                ctx.emit(self.NORM_RECTS, [self._roi(faces, w, h)])
+        else:
+            rois = [self._roi(f, w, h) for f in faces]
+            if ctx.count(self.NORM_RECTS):
+                ctx.emit(self.NORM_RECTS, rois)
+
+
+@register("AssociateRois")
+class AssociateRois(Calculator):
+    """Merges ROI lists by IoU (spec §4.3 step 6): NORM_RECTS:0 has the lowest priority;
+    a rect from a later stream replaces every earlier rect it overlaps (IoU > threshold).
+    Missing inputs count as empty; the output is always emitted (possibly empty)."""
+
+    class Options(StrictOptions):
+        min_similarity: float = Field(0.5, ge=0.0, le=1.0)
+
+    NORM_RECTS_IN: Input[list[NormalizedRect]] = Input("NORM_RECTS", list, multiple=True)
+    NORM_RECTS_OUT: Output[list[NormalizedRect]] = Output("NORM_RECTS", list)
+
+    def process(self, ctx: CalculatorContext) -> None:
+        streams = [ctx.get(self.NORM_RECTS_IN, i) for i in range(ctx.count(self.NORM_RECTS_IN))]
+        ctx.emit(self.NORM_RECTS_OUT, associate_rects(streams, self.options.min_similarity))
+
+
+_Region = Literal["mesh", "lips", "left_eye", "right_eye", "left_iris", "right_iris"]
+
+
+class _RefinementSpec(StrictOptions):
+    tensor: int = Field(ge=0, description="index of the model output")
+    indices: list[int] | _Region = Field(description="target indices or a region name")
+    z: Literal["copy", "none", "average"] = "none"
+    z_average_indices: list[int] | Literal["left_eye_contour", "right_eye_contour"] = Field(
+        default_factory=list
+    )
+
+
+_NAMED: dict[str, tuple[int, ...]] = {
+    "mesh": tuple(range(ix.NUM_MESH)),
+    "lips": ix.LIPS,
+    "left_eye": ix.LEFT_EYE,
+    "right_eye": ix.RIGHT_EYE,
+    "left_iris": ix.LEFT_IRIS,
+    "right_iris": ix.RIGHT_IRIS,
+    "left_eye_contour": ix.LEFT_IRIS_Z_AVERAGE,
+    "right_eye_contour": ix.RIGHT_IRIS_Z_AVERAGE,
+}
+
+
+@register("RefineLandmarks")
+class RefineLandmarks(Calculator):
+    """Decodes landmark tensors and assembles one landmark list (spec §2.4, §2.5).
+
+    ``preset: attention_mesh`` (default) builds the 478 points from the Attention Mesh
+    model's outputs 0–5; ``preset: mesh`` decodes the 468-point model's output 0. Or list
+    ``refinements`` explicitly (tensor index, target indices or a region name, z rule).
+    Output: float32 (N, 3) in crop-normalised coordinates (before projection).
+    """
+
+    class Options(StrictOptions):
+        preset: Literal["attention_mesh", "mesh", "custom"] = "attention_mesh"
+        refinements: list[_RefinementSpec] = Field(default_factory=list)
+        input_size: int = Field(192, gt=0, description="model input size in pixels")
+
+        @model_validator(mode="after")
+        def _custom(self) -> RefineLandmarks.Options:
+            if (self.preset == "custom") != bool(self.refinements):
+                raise ValueError("give refinements exactly when preset is 'custom'")
+            return self
+
+    TENSORS: Input[Any] = Input("TENSORS", doc="landmark model outputs (dict, list)")
+    LANDMARKS: Output[np.ndarray] = Output("LANDMARKS", np.ndarray, doc="float32 (N, 3)")
+
+    def open(self, ctx: CalculatorContext) -> None:
+        o = self.options
+        if o.preset == "attention_mesh":
+            self._plan = list(enumerate(ATTENTION_REFINEMENTS))
+        elif o.preset == "mesh":
+            self._plan = [(0, Refinement(_NAMED["mesh"], "copy"))]
+        else:
+            self._plan = [
+                (
+                    r.tensor,
+                    Refinement(
+                        _NAMED[r.indices] if isinstance(r.indices, str) else tuple(r.indices),
+                        r.z,
+                        _NAMED[r.z_average_indices]
+                        if isinstance(r.z_average_indices, str)
+                        else tuple(r.z_average_indices),
+                    ),
+                )
+                for r in o.refinements
+            ]
+        refine_landmarks(  # validates index coverage now rather than on the first frame
+            [np.zeros((len(r.indices), 3)) for _, r in self._plan], [r for _, r in self._plan]
+        )
+
+    def process(self, ctx: CalculatorContext) -> None:
+        tensors = ctx.get(self.TENSORS)
+        if tensors is None:
+            return
+        outs = _tensor_list(tensors, ctx.node_name)
+        size = self.options.input_size
+        sets = []
+        for t, ref in self._plan:
+            if t >= len(outs):
+                raise ValueError(f"{ctx.node_name}: no model output {t} (got {len(outs)})")
+            sets.append(decode_landmarks(outs[t], len(ref.indices), size, size))
+        ctx.emit(self.LANDMARKS, refine_landmarks(sets, [r for _, r in self._plan]))
+
+
+@register("FacePresence")
+class FacePresence(Calculator):
+    """Face-presence probability: sigmoid of the face-flag logit (the model's last output
+    unless ``tensor`` says otherwise)."""
+
+    class Options(StrictOptions):
+        tensor: int = Field(-1, description="index of the face-flag output")
+
+    TENSORS: Input[Any] = Input("TENSORS", doc="landmark model outputs (dict, list)")
+    SCORE: Output[float] = Output("SCORE", float)
+
+    def process(self, ctx: CalculatorContext) -> None:
+        tensors = ctx.get(self.TENSORS)
+        if tensors is not None:
+            outs = _tensor_list(tensors, ctx.node_name)
+            ctx.emit(self.SCORE, face_presence(outs[self.options.tensor]))
+
+
+@register("FaceFlagGate")
+class FaceFlagGate(Calculator):
+    """Passes LANDMARKS only when SCORE > threshold (strict), like MediaPipe's
+    Thresholding + Gate; a dropped face yields no landmarks and no tracking ROI. Side
+    packet MIN_TRACKING_CONFIDENCE overrides the option."""
+
+    class Options(StrictOptions):
+        threshold: float = Field(0.5, ge=0.0, le=1.0)
+
+    LANDMARKS_IN: Input[Any] = Input("LANDMARKS")
+    SCORE: Input[float] = Input("SCORE", float)
+    LANDMARKS_OUT: Output[Any] = Output("LANDMARKS")
+    MIN_TRACKING_CONFIDENCE: SideInput[float] = SideInput(
+        "MIN_TRACKING_CONFIDENCE", float, optional=True
+    )
+
+    def open(self, ctx: CalculatorContext) -> None:
+        side = (
+            ctx.side(self.MIN_TRACKING_CONFIDENCE)
+            if ctx.count(self.MIN_TRACKING_CONFIDENCE)
+            else None
+        )
+        self._threshold = float(side) if side is not None else self.options.threshold
+
+    def process(self, ctx: CalculatorContext) -> None:
+        value, score = ctx.get(self.LANDMARKS_IN), ctx.get(self.SCORE)
+        if value is not None and score is not None and face_passes(score, self._threshold):
+            ctx.emit(self.LANDMARKS_OUT, value)
+
+
+@register("ProjectLandmarks")
+class ProjectLandmarks(Calculator):
+    """Crop-normalised landmarks + their ROI → a :class:`FaceLandmarks` in image
+    coordinates (spec §2.6); SCORE, when connected, is stored with them."""
+
+    LANDMARKS: Input[np.ndarray] = Input("LANDMARKS", np.ndarray, doc="float32 (N, 3)")
+    NORM_RECT: Input[NormalizedRect] = Input("NORM_RECT", NormalizedRect)
+    SCORE: Input[float] = Input("SCORE", float, optional=True)
+    FACE: Output[FaceLandmarks] = Output("FACE", FaceLandmarks)
+
+    def process(self, ctx: CalculatorContext) -> None:
+        pts, roi = ctx.get(self.LANDMARKS), ctx.get(self.NORM_RECT)
+        if pts is None or roi is None:
+            return
+        score = ctx.get(self.SCORE) if ctx.count(self.SCORE) else None
+        ctx.emit(
+            self.FACE,
+            FaceLandmarks(
+                project_landmarks(pts, roi), float("nan") if score is None else score, roi
+            ),
+        )
