@@ -74,7 +74,7 @@ class Gate(Calculator):
 
     A disallowed timestamp produces no packets, but output bounds still advance,
     so downstream nodes learn "nothing at t" at once. A side packet that
-    disallows closes the outputs for good (as in MediaPipe). The optional
+    disallows closes the outputs in ``open`` (MediaPipe closes them too). The optional
     ``STATE_CHANGE`` output carries the new state (True = allow) at each
     timestamp where the decision differs from the previous one.
     """
@@ -127,7 +127,6 @@ class Gate(Calculator):
         # A fixed decision (side packet or option), or None when a stream decides per timestamp.
         self._fixed: bool | None = None
         self._fixed_by_side_packet = False
-        self._closed = False
         if not self._stream_control:
             self._fixed = self.options.allow
             if ctx.count(self.ALLOW_SIDE):
@@ -138,6 +137,11 @@ class Gate(Calculator):
                 value = ctx.side(self.DISALLOW_SIDE)
                 if value is not None:
                     self._fixed, self._fixed_by_side_packet = not bool(value), True
+        if self._fixed_by_side_packet and not self._fixed:
+            # The side packet closes the gate for the whole run: close the outputs now, so
+            # nothing downstream waits for (or buffers against) these streams.
+            for i in range(self._n):
+                ctx.close_output(self.OUT, i)
 
     def _decide(self, ctx: CalculatorContext) -> bool:
         if self._fixed is not None:
@@ -159,12 +163,6 @@ class Gate(Calculator):
             ctx.emit(self.STATE_CHANGE, allow)
         self._last_allow = allow
         if not allow:
-            if self._fixed_by_side_packet and not self._closed:
-                # The decision can never change: close the outputs so nothing downstream
-                # keeps state (or waits) for these streams.
-                for i in range(self._n):
-                    ctx.close_output(self.OUT, i)
-                self._closed = True
             return
         for i in range(self._n):
             packet = ctx.packet(self.IN, i)

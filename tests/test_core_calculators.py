@@ -127,6 +127,28 @@ class Hold(Calculator):
             ctx.emit(self.OUT, value)
 
 
+@register("CoreTestSwallow")
+class Swallow(Calculator):
+    """Test node that changes nothing but never advances its bound on its own.
+
+    Passes IN on at the same timestamp, except values in ``drop``, for which it emits
+    nothing and (unlike offset-0 nodes) says nothing: downstream cannot tell "not yet"
+    from "never" until its next packet or the end of the stream.
+    """
+
+    class Options(_Opts):
+        drop: list[Any] = []
+
+    IN: Input[Any] = Input("IN")
+    OUT: Output[Any] = Output("OUT")
+    timestamp_offset = None
+
+    def process(self, ctx: CalculatorContext) -> None:
+        value = ctx.get(self.IN)
+        if value is not None and value not in self.options.drop:
+            ctx.emit(self.OUT, value, timestamp=ctx.timestamp)
+
+
 # -- running graphs ----------------------------------------------------------------------------
 
 Feed = list[tuple[str, int, Any]]
@@ -362,6 +384,33 @@ def test_gate_rejects_two_controls() -> None:
         run(text, [("x", 0, 1)])
 
 
+def test_gate_passes_several_streams_together() -> None:
+    text = """
+    inputs: [a, b, allow]
+    outputs: [a2, b2]
+    nodes:
+      - calculator: Gate
+        inputs: {IN: [a, b], ALLOW: allow}
+        outputs: {OUT: [a2, b2]}
+    """
+    feed: Feed = [("a", 0, "a0"), ("b", 0, "b0"), ("allow", 0, True)]
+    feed += [("a", 1, "a1"), ("b", 1, "b1"), ("allow", 1, False)]
+    feed += [("b", 2, "b2"), ("allow", 2, True)]
+    got = run(text, feed)
+    assert got == {"a2": [(0, "a0")], "b2": [(0, "b0"), (2, "b2")]}
+
+
+def test_gate_closed_by_side_packet_closes_its_outputs_at_open() -> None:
+    graph, got = build(GATE_SIDE.replace("CONTROL", "ALLOW"))
+    graph.start({"flag": False})
+    graph.add_packet("x", 1, 0)
+    graph.wait_until_idle()
+    assert got["joined"] == [(0, (1, None))]
+    graph.close_all_inputs()
+    graph.wait_until_done()
+    assert got["gated"] == []
+
+
 # -- FlowLimiter --------------------------------------------------------------------------------
 
 LIMITED = """
@@ -440,6 +489,58 @@ def test_flow_limiter_max_in_flight_two_without_queue() -> None:
     graph.close_all_inputs()
     graph.wait_until_done()
     assert got["out"] == [(0, "f0"), (1, "f1")]
+
+
+def test_flow_limiter_auxiliary_streams_follow_the_main_decision() -> None:
+    text = """
+    inputs: [frame, meta]
+    outputs: [limited, limited_meta]
+    side_inputs: {gates: {}}
+    nodes:
+      - calculator: FlowLimiter
+        inputs: {IN: [frame, meta], FINISHED: {stream: out, back_edge: true}}
+        outputs: {OUT: [limited, limited_meta]}
+      - calculator: CoreTestHold
+        inputs: {IN: limited}
+        outputs: {OUT: out}
+        side_inputs: {GATES: gates}
+    """
+    gates = {0: threading.Event()}
+    graph, got = build(text, mode="threads")
+    graph.start({"gates": gates})
+    graph.add_packet("meta", "m0", 0)  # auxiliary packets may come before their frame
+    graph.add_packet("frame", "f0", 0)
+    graph.add_packet("frame", "f1", 1)
+    graph.add_packet("meta", "m1", 1)
+    wait_for(lambda: got["limited_meta"] == [(0, "m0")], "frame 0's auxiliary packet")
+    gates[0].set()
+    graph.add_packet("meta", "m2", 2)
+    graph.close_all_inputs()
+    graph.wait_until_done()
+    assert got["limited"] == [(0, "f0")]  # frame 1 came while 0 was in flight: dropped
+    assert got["limited_meta"] == [(0, "m0")]  # m1 follows its dropped frame; m2 has none
+
+
+def test_flow_limiter_in_flight_timeout() -> None:
+    # The section swallows frame 0 without advancing its bound: only the timeout (in
+    # stream time) frees the limiter, at the first frame more than 100 us later.
+    text = """
+    inputs: [frame]
+    outputs: [limited]
+    nodes:
+      - calculator: FlowLimiter
+        inputs: {IN: frame, FINISHED: {stream: out, back_edge: true}}
+        outputs: {OUT: limited}
+        options: {max_in_flight: 1, max_in_queue: 1, in_flight_timeout_us: 100}
+      - calculator: CoreTestSwallow
+        inputs: {IN: limited}
+        outputs: {OUT: out}
+        options: {drop: [0]}
+    """
+    got = run(text, [("frame", t, t) for t in (0, 50, 150, 170)])
+    # 50 waits in the queue until 150 (> 0 + 100) times frame 0 out; then 50 and 150
+    # finish normally, 170 too.
+    assert got["limited"] == [(0, 0), (50, 50), (150, 150), (170, 170)]
 
 
 def test_flow_limiter_live_camera_with_threads() -> None:
@@ -650,6 +751,40 @@ def test_loop_answers_bound_only_timestamps() -> None:
     graph.wait_until_done()
 
 
+TRACKING = """
+inputs: [detections]
+outputs: [tracked, prev]
+nodes:
+  - calculator: PreviousLoopback
+    inputs: {MAIN: detections, LOOP: {stream: tracked, back_edge: true}}
+    outputs: {PREV_LOOP: prev}
+  - calculator: ConcatVector
+    inputs: {IN: [detections, prev]}
+    outputs: {OUT: candidates}
+  - calculator: BeginLoop
+    inputs: {ITERABLE: candidates}
+    outputs: {ITEM: candidate, BATCH_END: end}
+  - calculator: CoreTestMap
+    inputs: {IN: candidate}
+    outputs: {OUT: kept}
+    options: {drop: [2, 3]}
+  - calculator: EndLoop
+    inputs: {ITEM: kept, BATCH_END: end}
+    outputs: {ITERABLE: tracked}
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_tracking_loop_feeds_each_frames_survivors_to_the_next(mode: str) -> None:
+    # The multi-face structure: new detections plus the previous frame's survivors go
+    # through a per-item loop; the survivors loop back. Frame 0 keeps nothing (2 is
+    # dropped), so frame 1 has no previous list at all, only a bound.
+    feed: Feed = [("detections", t, d) for t, d in enumerate([[2], [1, 2], [3], [], [5]])]
+    got = run(TRACKING, feed, mode=mode)
+    assert got["tracked"] == [(1, [1]), (2, [1]), (3, [1]), (4, [5, 1])]
+    assert got["prev"] == [(2, [1]), (3, [1]), (4, [1])]
+
+
 # -- sources and sinks --------------------------------------------------------------------------
 
 
@@ -669,6 +804,20 @@ def test_count_source_and_callback_sink() -> None:
     graph.start({"cb": seen.append})
     graph.wait_until_done()
     assert [(p.timestamp, p.value) for p in seen] == [(1000, 0), (1500, 1), (2000, 2), (2500, 3)]
+
+
+def test_callback_sink_needs_a_callable() -> None:
+    text = """
+    inputs: [x]
+    side_inputs: {cb: {}}
+    nodes:
+      - calculator: Callback
+        inputs: {IN: x}
+        side_inputs: {CALLBACK: cb}
+    """
+    graph, _ = build(text)
+    with pytest.raises(FacegraphError, match="CALLBACK must be callable"):
+        graph.start({"cb": "not a function"})
 
 
 def test_count_source_with_zero_count_finishes() -> None:
