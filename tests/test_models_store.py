@@ -209,6 +209,7 @@ def test_no_network_and_no_cache_gives_one_clear_message(tmp_path: Path, pip_off
     assert str(cache / "face_landmark.tflite") in str(err2.value)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="uses a POSIX shell wrapper")
 def test_pip_failure_is_reported_with_its_stderr(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
