@@ -176,3 +176,100 @@ def test_detections_to_rois_and_association_in_a_graph() -> None:
     assert out[1][0] == 1 and roi.x_center == pytest.approx(0.5)
     assert roi.width == pytest.approx(0.3) and roi.height == pytest.approx(0.4)
     assert roi.rotation == pytest.approx(0.0, abs=1e-7)
+
+
+TRACKING_MESH = """
+inputs: [image]
+outputs: [faces, detections]
+side_inputs: {num_faces: {}, min_tracking_confidence: {}}
+nodes:
+  # Previous frame's landmark ROIs; the detector runs unless enough faces are tracked.
+  - calculator: PreviousLoopback
+    inputs: {MAIN: image, LOOP: {stream: landmark_rois, back_edge: true}}
+    outputs: {PREV_LOOP: prev_rois}
+  - calculator: HasMinSize
+    inputs: {IN: prev_rois}
+    outputs: {OUT: prev_has_enough}
+    side_inputs: {MIN_SIZE: num_faces}
+  - calculator: Gate
+    inputs: {IN: image, DISALLOW: prev_has_enough}
+    outputs: {OUT: det_image}
+    options: {empty_packets_as_allow: true}
+  - calculator: ImageToTensor
+    inputs: {IMAGE: det_image}
+    outputs: {TENSOR: det_tensor, MATRIX: det_matrix}
+    options: {output_width: 128, output_height: 128, range_min: -1.0, range_max: 1.0,
+              border_mode: zero, keep_aspect_ratio: true}
+  - calculator: TfLiteInference
+    inputs: {TENSORS: det_tensor}
+    outputs: {TENSORS: det_outputs}
+    options: {model: face_detection_short_range}
+  - calculator: FaceDetectionsFromTensors
+    inputs: {TENSORS: det_outputs, MATRIX: det_matrix}
+    outputs: {DETECTIONS: detections}
+    side_inputs: {NUM_FACES: num_faces}
+  - calculator: DetectionsToRois
+    inputs: {DETECTIONS: detections, IMAGE: image}
+    outputs: {NORM_RECTS: det_rois}
+  - calculator: AssociateRois
+    inputs: {NORM_RECTS: [det_rois, prev_rois]}
+    outputs: {NORM_RECTS: rois}
+  - calculator: BeginLoop
+    inputs: {ITERABLE: rois, CLONE: image}
+    outputs: {ITEM: roi, CLONE: loop_image, BATCH_END: batch_end}
+  - calculator: ImageToTensor
+    inputs: {IMAGE: loop_image, NORM_RECT: roi}
+    outputs: {TENSOR: mesh_tensor}
+    options: {output_width: 192, output_height: 192}
+  - calculator: TfLiteInference
+    inputs: {TENSORS: mesh_tensor}
+    outputs: {TENSORS: mesh_outputs}
+    options: {model: face_landmark_with_attention}
+  - calculator: RefineLandmarks
+    inputs: {TENSORS: mesh_outputs}
+    outputs: {LANDMARKS: crop_landmarks}
+  - calculator: FacePresence
+    inputs: {TENSORS: mesh_outputs}
+    outputs: {SCORE: score}
+  - calculator: FaceFlagGate
+    inputs: {LANDMARKS: crop_landmarks, SCORE: score}
+    outputs: {LANDMARKS: kept}
+    side_inputs: {MIN_TRACKING_CONFIDENCE: min_tracking_confidence}
+  - calculator: ProjectLandmarks
+    inputs: {LANDMARKS: kept, NORM_RECT: roi, SCORE: score}
+    outputs: {FACE: face}
+  - calculator: LandmarksToRoi
+    inputs: {LANDMARKS: face, IMAGE: loop_image}
+    outputs: {NORM_RECT: landmark_roi}
+  - calculator: EndLoop
+    inputs: {ITEM: face, BATCH_END: batch_end}
+    outputs: {ITERABLE: faces}
+  - calculator: EndLoop
+    inputs: {ITEM: landmark_roi, BATCH_END: batch_end}
+    outputs: {ITERABLE: landmark_rois}
+"""
+
+
+def test_tracking_face_mesh_graph_matches_mediapipe(model_cache: Path) -> None:
+    """The tracking loop in YAML on the 'lost' clip: the face is tracked, lost for 15
+    frames (detector on every frame), found again; same face count and detector frames as
+    MediaPipe, landmarks within the tracking tolerance (mean ≤ 0.1 px)."""
+    c = case("mesh_track_lost_refine")
+    ref = np.load(REFERENCE / c["file"])
+    frames = list(frames_of(c["input"]))
+    got = run_graph(TRACKING_MESH, frames, {"num_faces": 1, "min_tracking_confidence": 0.5})
+    errors = []
+    for i, frame in enumerate(frames):
+        ts = i * 33333
+        faces = got["faces"].get(ts, [])
+        assert len(faces) == ref["landmarks_count"][i], f"frame {i}"
+        # The detector runs exactly when fewer than num_faces faces were tracked before.
+        expect_detector = i == 0 or ref["landmarks_count"][i - 1] < 1
+        assert (ts in got["detections"]) == expect_detector, f"frame {i}"
+        if expect_detector:
+            assert len(got["detections"][ts]) == ref["detections_count"][i], f"frame {i}"
+        h, w = frame.shape[:2]
+        for j, face in enumerate(faces):
+            d = (face.points[:, :2] - ref["landmarks"][i, j, :, :2]) * np.array([w, h])
+            errors.append(np.hypot(d[:, 0], d[:, 1]))
+    assert np.concatenate(errors).mean() <= 0.1
