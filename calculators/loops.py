@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from facegraph import Calculator, CalculatorContext, Input, Output, register
-from facegraph.timestamp import DONE, UNSTARTED, Timestamp
+from facegraph.timestamp import DONE, MIN, UNSTARTED, Timestamp
 
 
 @register("BeginLoop")
@@ -79,6 +79,8 @@ class BeginLoop(Calculator):
             ts = self._settled(ctx)
             if ts >= DONE:
                 return  # inputs are done; the runtime closes the outputs
+            if ts < MIN:
+                return  # nothing settled yet (bounds still at pre-stream)
         if ts <= self._last_input:
             return
         self._last_input = ts
