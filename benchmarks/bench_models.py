@@ -97,6 +97,10 @@ def main() -> None:
                     f"  {ms(r['litert'])}  {ms(r['kernels'])}  {' '.join(ratios)}"
                     f"  ({n_lite} sub-models, {n_custom} kernels)"
                 )
+            else:
+                # Baseline: what a plain model's run() adds to its one invoke (copies in/out).
+                base = statistics.median(r["total"]) / statistics.median(r["litert"])
+                line += f"  {ms(r['litert'])}  {'':20}  x{base:.3f} (plain)"
             print(line, flush=True)
 
 

@@ -11,8 +11,10 @@ is split at them (:mod:`facegraph.models.tflite_graph`): runs of built-in ops be
 LiteRT sub-models, each custom op is computed by a kernel from
 :mod:`facegraph.models.custom_ops`, in dependency order, behind the same interface.
 
-LiteRT's default op resolver applies the XNNPACK delegate (``OpResolverType.AUTO``);
-``threads`` sets the interpreter's and XNNPACK's thread-pool size.
+LiteRT's default op resolver applies the XNNPACK delegate (``OpResolverType.AUTO``; a
+DELEGATE node in the execution plan, see :attr:`StepInfo.delegated`); ``threads`` sets
+the interpreter's and XNNPACK's thread-pool size (``threads=N`` starts N−1 workers).
+Segments made only of RESHAPE/SQUEEZE/EXPAND_DIMS run as numpy reshapes (free views).
 
 Memory rules kept here: ``set_tensor`` copies each input once into the interpreter (the
 unavoidable copy); sub-model outputs that feed later steps are read as views
