@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -108,6 +109,21 @@ ATTENTION_REFINEMENTS: tuple[Refinement, ...] = (
 )
 
 
+@lru_cache(maxsize=64)
+def _index_array(indices: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(indices, np.int64)
+    a.flags.writeable = False
+    return a
+
+
+@lru_cache(maxsize=16)
+def _output_size(refinements: tuple[Refinement, ...]) -> int:
+    all_idx = sorted({i for r in refinements for i in r.indices})
+    if not all_idx or all_idx[0] != 0 or all_idx[-1] != len(all_idx) - 1:
+        raise ValueError("refinement indices must cover 0..N-1 without gaps")
+    return len(all_idx)
+
+
 def refine_landmarks(
     landmark_sets: Sequence[np.ndarray], refinements: Sequence[Refinement]
 ) -> np.ndarray:
@@ -118,23 +134,20 @@ def refine_landmarks(
     """
     if len(landmark_sets) != len(refinements):
         raise ValueError(f"{len(landmark_sets)} landmark sets for {len(refinements)} refinements")
-    all_idx = sorted({i for r in refinements for i in r.indices})
-    if not all_idx or all_idx[0] != 0 or all_idx[-1] != len(all_idx) - 1:
-        raise ValueError("refinement indices must cover 0..N-1 without gaps")
-    out = np.zeros((len(all_idx), 3), _F32)
+    out = np.zeros((_output_size(tuple(refinements)), 3), _F32)
     for k, (pts, ref) in enumerate(zip(landmark_sets, refinements, strict=True)):
         p = np.asarray(pts, _F32).reshape(-1, 3)
         if p.shape[0] != len(ref.indices):
             raise ValueError(
                 f"refinement {k}: {p.shape[0]} landmarks but {len(ref.indices)} indices"
             )
-        idx = np.asarray(ref.indices, np.int64)
+        idx = _index_array(ref.indices)
         out[idx, :2] = p[:, :2]
         if ref.z == "copy":
             out[idx, 2] = p[:, 2]
         elif ref.z == "average":
             # Sum in double, divide, store as float (C++).
-            avg = float(np.sum(out[list(ref.z_average_indices), 2].astype(np.float64)))
+            avg = float(np.sum(out[_index_array(ref.z_average_indices), 2].astype(np.float64)))
             out[idx, 2] = _F32(avg / len(ref.z_average_indices))
     return out
 
