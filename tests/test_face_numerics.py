@@ -509,3 +509,54 @@ def test_face_landmarks_to_dict_seed_format() -> None:
     assert len(kps) == 478 and kps[0]["z"] == pytest.approx(2.0)
     assert kps[473]["name"] == "leftIris" and kps[61]["name"] == "lips"
     assert "name" not in kps[1]  # point 1 (nose) belongs to no named region
+
+
+# sha256 (first 16 hex digits) of ``cv2.warpPerspective`` from opencv-python-headless
+# 4.10.0.84 (the OpenCV 3.4 fixed-point algorithm MediaPipe 0.10.14 uses) for crops of the
+# fixture photos, computed once with that cv2. The first case has exact 1/32-px rounding
+# ties on every other column and row (scale 225/192), which only the bit-exact matrix
+# port resolves like OpenCV.
+GOLDEN_WARPS = [
+    ("takeo.ppm", None, 192, True, "zero", "linear", "0e875a67263dc89f"),
+    ("takeo.ppm", None, 128, True, "zero", "linear", "7f428617fd8bf59f"),
+    ("astronaut.png", (0.44, 0.25, 0.31, 0.31, 0.35), 192, False, "replicate", "linear",
+     "7a973ff22db36f88"),
+    ("astronaut.png", (0.95, 0.05, 0.4, 0.3, -2.0), 192, False, "replicate", "linear",
+     "49f95db080925555"),
+    ("Tom_Hanks_54745.png", (0.5, 0.5, 1.3, 1.3, 0.1), 64, False, "replicate", "nearest",
+     "e37715cf6dad243c"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("file", "rect", "size", "keep", "border", "interp", "digest"), GOLDEN_WARPS
+)
+def test_warp_is_bit_identical_to_opencv_3_4_algorithm(
+    file: str,
+    rect: tuple[float, ...] | None,
+    size: int,
+    keep: bool,
+    border: str,
+    interp: str,
+    digest: str,
+) -> None:
+    import hashlib
+    from pathlib import Path
+
+    import cv2
+
+    path = Path(__file__).parent / "fixtures" / "faces" / file
+    img = np.ascontiguousarray(cv2.imread(str(path), cv2.IMREAD_COLOR)[:, :, ::-1])
+    nrect = None if rect is None else NormalizedRect(*rect)
+    roi, _ = pad_roi(roi_in_pixels(nrect, img.shape[1], img.shape[0]), size, size, keep)
+    for backend in ("numpy", "auto"):
+        out = warp_perspective_u8(
+            img,
+            crop_matrix(roi, size, size),
+            size,
+            size,
+            border,
+            interp,
+            backend,  # type: ignore[arg-type]
+        )
+        assert hashlib.sha256(out.tobytes()).hexdigest()[:16] == digest, backend

@@ -9,9 +9,9 @@ border → ``v * scale + offset`` in float32.
 Warp decision
 -------------
 MediaPipe 0.10.14's wheel links OpenCV 3.4.10, whose ``warpPerspective`` on uint8 samples in
-1/32-pixel fixed point with integer bilinear weights. OpenCV ≥ 4.11 (cv2 5.0 is installed
-here) rewrote the warps to compute in float; 56 % of output values then differ by ±1 and the
-landmarks move by 0.01–0.02 px on average (spec §7). Pinning ``opencv-python<=4.10`` would
+1/32-pixel fixed point with integer bilinear weights (opencv-python 4.10 still does). The cv2
+5.0 installed here computes the warp differently: 34 % of output values differ by ±1 on our
+random crops (56 % on the spec's images, §7) and landmarks move by 0.01–0.02 px on average. Pinning ``opencv-python<=4.10`` would
 fix it but ties the project to an old OpenCV forever and breaks silently whenever a user has
 a newer cv2. We therefore **emulate the 3.4 algorithm in numpy** (our own code, written
 from the description of ``imgwarp.cpp``):
