@@ -7,6 +7,6 @@ first name lookup). They are pure Python; nodes with heavy dependencies
 
 from __future__ import annotations
 
-from . import core, flow, loops, sinks, sources, vectors
+from . import core, flow, inference, loops, sinks, sources, vectors
 
-__all__ = ["core", "flow", "loops", "sinks", "sources", "vectors"]
+__all__ = ["core", "flow", "inference", "loops", "sinks", "sources", "vectors"]
