@@ -8,5 +8,6 @@ first name lookup). They are pure Python; nodes with heavy dependencies
 from __future__ import annotations
 
 from . import core, flow, inference, loops, sinks, sources, vectors
+from .face import nodes as face_nodes
 
-__all__ = ["core", "flow", "inference", "loops", "sinks", "sources", "vectors"]
+__all__ = ["core", "face_nodes", "flow", "inference", "loops", "sinks", "sources", "vectors"]
