@@ -584,11 +584,12 @@ class Scheduler:
             if settled >= DONE:
                 return CLOSE, POST_STREAM
             if node.pob:
-                best = NONE
+                best = MIN  # only a bound above MIN gives a valid call timestamp (best - 1)
                 seen = node.seen
                 for i, q in enumerate(queues):
-                    if q.bound > seen[i] and q.bound > best:
-                        best = q.bound
+                    b = q.bound
+                    if b > seen[i] and b > best:
+                        best = b
                 if best > MIN:
                     return BOUND, best - 1
                 return NONE, 0

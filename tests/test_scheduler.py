@@ -20,7 +20,7 @@ from facegraph import (
     TimestampError,
 )
 from facegraph.calculator import Signal
-from facegraph.timestamp import describe
+from facegraph.timestamp import POST_STREAM, describe
 
 from tests.helpers import Boom, Counter, DropOdd, Merge, Pass, graph, node
 
@@ -533,3 +533,33 @@ def test_observer_exception_fails_the_run_with_a_clear_error() -> None:
     g.close_all_inputs()
     with pytest.raises(CalculatorError, match="observer"):
         g.wait_until_done()
+
+
+class ImmediateWatcher(Calculator):
+    """Immediate + process_on_bounds: counts its calls."""
+
+    A = Input("A")
+    B = Input("B")
+    input_policy = "immediate"
+    process_on_bounds = True
+    timestamp_offset = None
+    calls: ClassVar[list[tuple[int, Any, Any]]] = []
+
+    def process(self, ctx: CalculatorContext) -> None:
+        ImmediateWatcher.calls.append((ctx.timestamp, ctx.get(self.A), ctx.get(self.B)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_immediate_process_on_bounds_is_called_once_per_change_not_while_idle(mode: str) -> None:
+    ImmediateWatcher.calls = []
+    spec = graph(node("w", ImmediateWatcher, inputs={"A": "a", "B": "b"}), inputs=("a", "b"))
+    g = Graph(spec, mode=mode).start()  # type: ignore[arg-type]
+    g.add_packet("a", "x", 10)
+    g.wait_until_idle(timeout=2)  # an idle node called again and again never gets idle
+    g.set_input_bound("b", 30)
+    g.wait_until_idle(timeout=2)
+    g.close_input("a")
+    g.wait_until_idle(timeout=2)
+    assert ImmediateWatcher.calls == [(10, "x", None), (29, None, None), (POST_STREAM, None, None)]
+    g.close_all_inputs()
+    g.wait_until_done(timeout=2)
