@@ -289,6 +289,7 @@ class Scheduler:
         self._done = False
         self._stopping = False
         self._finalizing = False
+        self._abort_claimed = False
         self._cancelled = False
         self._error: BaseException | None = None
         self.close_errors: list[CalculatorError] = []
@@ -938,8 +939,10 @@ class Scheduler:
     def _finalize_abort(self) -> None:
         """Close every opened, unclosed calculator; then end the run. Outside the lock."""
         with self._lock:
-            if self._done:
+            # Exactly one thread closes the calculators (a worker, the canceller or a waiter).
+            if self._done or self._abort_claimed:
                 return
+            self._abort_claimed = True
             self._finalizing = True
         for node in self._open_order():
             if not node.opened or node.closed or node.calc is None:
@@ -1084,6 +1087,8 @@ class Scheduler:
     def add_packet(self, name: str, value: Any, timestamp: Timestamp) -> None:
         st = self._input_stream(name)
         packet = Packet(value, timestamp)
+        stall: GraphStalledError | None = None
+        calls: list[tuple[Observer, Packet[Any]]] | None = None
         while True:
             with self._lock:
                 self._check_running_locked()
@@ -1099,7 +1104,6 @@ class Scheduler:
                         "packet timestamp"
                     )
                 if not self._full(st):
-                    calls = None
                     for q in st.consumers:
                         if not q.closed:
                             q.push(packet)
@@ -1108,6 +1112,7 @@ class Scheduler:
                     self._set_bound_locked(st, next_allowed(timestamp))
                     self._evaluate_locked([q.node for q in st.consumers])
                     self._kick_locked()
+                    stall = None
                     break
                 if self.threads:
                     if self._running == 0 and not self._heap and not self._runnable_sources():
@@ -1118,7 +1123,7 @@ class Scheduler:
                             )
                         )
                         self._fail_locked(stall)
-                        raise stall
+                        break
                     self._waiters += 1
                     try:
                         self._cond.wait()
@@ -1137,6 +1142,9 @@ class Scheduler:
                     self._fail_locked(stall)
                 self._after_unlock()
                 raise stall
+        if stall is not None:
+            self._after_unlock()  # close the calculators before reporting
+            raise stall
         self._call_observers(calls)
         self._after_unlock()
 
