@@ -7,7 +7,34 @@ first name lookup). They are pure Python; nodes with heavy dependencies
 
 from __future__ import annotations
 
-from . import core, flow, inference, loops, sinks, sources, vectors
+from . import (
+    annotate,
+    core,
+    flow,
+    inference,
+    live,
+    loops,
+    media,
+    render,
+    sinks,
+    sources,
+    vectors,
+    writers,
+)
 from .face import nodes as face_nodes
 
-__all__ = ["core", "face_nodes", "flow", "inference", "loops", "sinks", "sources", "vectors"]
+__all__ = [
+    "annotate",
+    "core",
+    "face_nodes",
+    "flow",
+    "inference",
+    "live",
+    "loops",
+    "media",
+    "render",
+    "sinks",
+    "sources",
+    "vectors",
+    "writers",
+]
