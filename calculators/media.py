@@ -138,10 +138,10 @@ def _rgb_frame(bgr: np.ndarray, index: int, timestamp_us: int, source: str) -> F
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB)
     else:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if rgb.dtype != np.uint8:
-        # Only reachable for unusual capture backends; images are 8-bit after IMREAD_COLOR.
-        rgb = (rgb.astype(np.float64) / (np.iinfo(rgb.dtype).max / 255.0)).round()
-        rgb = rgb.clip(0, 255).astype(np.uint8)
+    if rgb.dtype == np.uint16:  # only unusual capture backends; IMREAD_COLOR gives 8-bit
+        rgb = (rgb.astype(np.uint32) >> 8).astype(np.uint8)
+    elif rgb.dtype != np.uint8:
+        rgb = np.clip(np.asarray(rgb, np.float64) * 255.0, 0, 255).round().astype(np.uint8)
     rgb = np.ascontiguousarray(rgb)
     rgb.flags.writeable = False
     h, w = rgb.shape[:2]
@@ -231,7 +231,8 @@ class ImageFiles(FrameSource):
         if not files:
             exts = ", ".join(sorted(e for e in IMAGE_EXTENSIONS if len(e) <= 4)[:6])
             raise SourceError(f"no image files ({exts}, ...) in directory {d}")
-        return cls(sorted(files, key=_natural_key), name=str(d), **kwargs)
+        ordered: list[str] = sorted(files, key=_natural_key)
+        return cls(ordered, name=str(d), **kwargs)
 
     @classmethod
     def from_glob(cls, pattern: str, **kwargs: Any) -> ImageFiles:
@@ -239,11 +240,12 @@ class ImageFiles(FrameSource):
         files = [p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p)]
         if not files:
             raise SourceError(f"no files match {pattern!r}")
-        return cls(sorted(files, key=_natural_key), name=pattern, **kwargs)
+        ordered: list[str] = sorted(files, key=_natural_key)
+        return cls(ordered, name=pattern, **kwargs)
 
     def frames(self) -> Iterator[Frame]:
         index = 0
-        step = 1e6 / self.fps
+        step = 1e6 / (self.fps or DEFAULT_FPS)
         for path in self.paths:
             image, reason = read_image_bgr(path)
             if image is None:

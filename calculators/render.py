@@ -117,7 +117,7 @@ class VideoRenderer(Renderer):
         import cv2
 
         writer = cv2.VideoWriter(
-            self.path, cv2.VideoWriter_fourcc(*self.fourcc), self.fps, (width, height)
+            self.path, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (width, height)
         )
         if not writer.isOpened():
             raise RenderError(
