@@ -31,7 +31,7 @@ from .calculator import CalculatorContext
 from .errors import FacegraphError, TimestampError
 from .packet import Packet
 from .ports import Input, Output, Port, SideInput, SideOutput
-from .timestamp import DONE, Timestamp, describe, is_allowed_in_stream, next_allowed
+from .timestamp import DONE, PRE_STREAM, Timestamp, describe, is_allowed_in_stream, next_allowed
 
 T = TypeVar("T")
 
@@ -66,6 +66,8 @@ class NodeContext(CalculatorContext):
         self.node_name = node_name
         self.ts: Timestamp = 0
         self.inputs: list[Packet[Any] | None] = [None] * len(queues)
+        #: Per input: lowest timestamp not yet delivered, as of when the input set was taken.
+        self.in_bounds: list[Timestamp] = [PRE_STREAM] * len(queues)
         self.out_bounds: list[Timestamp] = [0] * len(out_names)
         self.pending: list[tuple[int, Packet[Any]]] = []
         self._in_slots = in_slots
@@ -113,18 +115,15 @@ class NodeContext(CalculatorContext):
         """Lowest timestamp of a packet this node has not yet received on that input.
 
         Everything below it has been delivered (or will never come); ``DONE`` once
-        the stream is finished.
+        the stream is finished. The value is a snapshot taken with the call's input
+        set, so it is consistent with the packets this call sees, in every mode.
         """
         slots = self._in_slots.get(port)
         if slots is None:
             raise self._unknown_port(port, "input")
         if index >= len(slots):
             return DONE
-        q = self._queues[slots[index]]
-        packets = q.packets
-        if packets:
-            return packets[0].timestamp
-        return q.bound
+        return self.in_bounds[slots[index]]
 
     # -- outputs ------------------------------------------------------------------------------
 

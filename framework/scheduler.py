@@ -744,14 +744,31 @@ class Scheduler:
                 self._advance_locked(node, ts, worklist)
                 self._evaluate_locked(worklist)
                 continue
-            inputs = node.ctx.inputs
+            ctx = node.ctx
+            inputs = ctx.inputs
+            # Snapshot each input's bound together with the input set, so that
+            # ctx.input_bound() is consistent with the packets delivered (and the same
+            # in both modes), however the queues change while the call runs.
+            bounds = ctx.in_bounds
             if kind == PACKET:
                 for i, q in enumerate(node.queues):
                     pk = q.packets
-                    inputs[i] = pk.popleft() if pk and pk[0].timestamp == ts else None
+                    if pk and pk[0].timestamp == ts:
+                        inputs[i] = pk.popleft()
+                    else:
+                        inputs[i] = None
+                    bounds[i] = pk[0].timestamp if pk else q.bound
             else:
-                for i in range(len(inputs)):
+                for i, q in enumerate(node.queues):
                     inputs[i] = None
+                    pk = q.packets
+                    bounds[i] = pk[0].timestamp if pk else q.bound
+            if node.pob and not node.sync:
+                seen = node.seen
+                for i, q in enumerate(node.queues):
+                    seen[i] = q.bound
+            if kind != CLOSE:
+                node.last_ts = ts
             picked = (node, kind, ts)
             break
         if deferred:
@@ -836,16 +853,10 @@ class Scheduler:
             for i in range(len(ob)):
                 ob[i] = DONE
         else:
-            if kind != SOURCE:
-                node.last_ts = ts
-                if node.pob and not node.sync:
-                    seen = node.seen
-                    for i, q in enumerate(node.queues):
-                        seen[i] = q.bound
-                if node.offset_zero:
-                    adv = next_allowed(ts) if kind == PACKET else self._settled(node)
-                    for i in range(len(ob)):
-                        ob[i] = max(ob[i], adv)
+            if kind != SOURCE and node.offset_zero:
+                adv = next_allowed(ts) if kind == PACKET else self._settled(node)
+                for i in range(len(ob)):
+                    ob[i] = max(ob[i], adv)
             if result is STOP:
                 node.stop = True
         worklist: list[NodeState] = []
