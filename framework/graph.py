@@ -65,6 +65,22 @@ class Graph:
             trace=None if trace is None else str(trace),
         )
 
+    @classmethod
+    def load(
+        cls,
+        source: str | Path,
+        *,
+        allow_imports: bool = False,
+        mode: Mode = "threads",
+        profile: bool = False,
+        trace: str | Path | None = None,
+    ) -> Graph:
+        """A graph from a YAML file path or the name of a shipped graph (validated first)."""
+        from .config import load_graph
+
+        spec = load_graph(source, allow_imports=allow_imports)
+        return cls(spec, mode=mode, profile=profile, trace=trace)
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self, side_packets: Mapping[str, Any] | None = None) -> Graph:

@@ -281,6 +281,7 @@ class Scheduler:
         self.max_queue = spec.max_queue_size
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        self._feed_lock = threading.Lock()  # serializes run_once's feeding (not its waiting)
         self._waiters = 0
         self._heap: list[tuple[int, Timestamp, int, NodeState]] = []
         self._running = 0
@@ -1267,19 +1268,28 @@ class Scheduler:
     def run_once(self, inputs: Mapping[str, Any], timestamp: Timestamp | None) -> dict[str, Any]:
         for name in inputs:
             self._input_stream(name)
-        with self._lock:
-            self._check_running_locked()
-            if timestamp is None:
-                timestamp = max([0, *(self.streams[n].bound for n in self.spec.input_streams)])
-            if timestamp in self._once:
-                raise FacegraphError(f"run_once at {describe(timestamp)} is already in flight")
-            req = _OnceRequest(timestamp)
-            self._once[timestamp] = req
-        for name, value in inputs.items():
-            self.add_packet(name, value, timestamp)
-        for name in self.spec.input_streams:
-            if name not in inputs:
-                self.advance_input(name, next_allowed(timestamp))
+        # Choosing the timestamp and feeding it happen under one lock, so concurrent
+        # callers get consecutive timestamps and feed them in order; waiting for the
+        # outputs happens outside it, so their items pipeline through the graph.
+        with self._feed_lock:
+            with self._lock:
+                self._check_running_locked()
+                if timestamp is None:
+                    timestamp = max([0, *(self.streams[n].bound for n in self.spec.input_streams)])
+                if timestamp in self._once:
+                    raise FacegraphError(f"run_once at {describe(timestamp)} is already in flight")
+                req = _OnceRequest(timestamp)
+                self._once[timestamp] = req
+            try:
+                for name, value in inputs.items():
+                    self.add_packet(name, value, timestamp)
+                for name in self.spec.input_streams:
+                    if name not in inputs:
+                        self.advance_input(name, next_allowed(timestamp))
+            except BaseException:
+                with self._lock:
+                    self._once.pop(timestamp, None)
+                raise
         with self._lock:
             self._check_once_locked()
         self._wait_for(lambda: req.done, None, f"run_once at {describe(timestamp)}")

@@ -245,3 +245,49 @@ def test_named_executors_run_nodes_on_their_own_threads() -> None:
     g.wait_until_done(timeout=5)
     assert threads["a"].startswith("facegraph-default")
     assert threads["b"].startswith("facegraph-io")
+
+
+def test_run_once_from_many_threads_pipelines_and_answers_each_caller() -> None:
+    class Slow(Pass):
+        def process(self, ctx: CalculatorContext) -> None:
+            time.sleep(0.002)
+            super().process(ctx)
+
+    spec = graph(
+        node("s1", Slow, inputs={"IN": "a"}, outputs={"OUT": "b"}),
+        node("s2", Slow, inputs={"IN": "b"}, outputs={"OUT": "out"}),
+        inputs=("a",),
+        outputs=("out",),
+    )
+    g = Graph(spec, mode="threads").start()
+    answers: dict[int, list[tuple[int, Any]]] = {k: [] for k in range(4)}
+
+    def client(k: int) -> None:
+        for i in range(10):
+            value = k * 100 + i
+            answers[k].append((value, g.run_once({"a": value})["out"]))
+
+    workers = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(10)
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+    for k in range(4):
+        assert [sent for sent, _ in answers[k]] == [got for _, got in answers[k]]
+        assert len(answers[k]) == 10
+
+
+def test_graph_load_reads_yaml(tmp_path: Any) -> None:
+    path = tmp_path / "g.yaml"
+    path.write_text(
+        "name: counted\n"
+        "outputs: [n]\n"
+        "nodes:\n"
+        "  - {calculator: CountSource, options: {count: 4, step_us: 5}, outputs: {OUT: n}}\n"
+    )
+    g = Graph.load(path, mode="deterministic")
+    assert g.spec.name == "counted"
+    got = [(p.timestamp, p.value) for p in g.start().poll("n")]
+    assert got == [(0, 0), (5, 1), (10, 2), (15, 3)]
