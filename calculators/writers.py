@@ -117,7 +117,7 @@ def detection_to_dict(
 def faces_to_dicts(
     faces: Iterable[Any] | None, width: int, height: int, *, digits: int | None = 3
 ) -> list[dict[str, Any]]:
-    """Faces (``FaceLandmarks``), detections (``Detection``) or ready dicts, as dicts.
+    """Faces (``FaceLandmarks`` or the façade's ``Face``), detections or ready dicts, as dicts.
 
     ``None`` (no packet) is an empty list; a single face is accepted as well as a list.
     """
@@ -133,8 +133,8 @@ def faces_to_dicts(
             out.append(detection_to_dict(face, width, height, digits=digits))
         elif isinstance(face, Mapping):
             out.append(dict(face))
-        elif hasattr(face, "to_dict"):  # e.g. the FaceMesh façade's result objects
-            out.append(dict(face.to_dict(width, height)))
+        elif isinstance(getattr(face, "raw", None), FaceLandmarks):  # facegraph.FaceMesh's Face
+            out.append(face_to_dict(face.raw, width, height, digits=digits))
         else:
             raise TypeError(
                 f"cannot write {type(face).__name__} as a face: expected FaceLandmarks, "
