@@ -22,11 +22,13 @@ from . import (
     writers,
 )
 from .face import nodes as face_nodes
+from .face import yunet as face_yunet
 
 __all__ = [
     "annotate",
     "core",
     "face_nodes",
+    "face_yunet",
     "flow",
     "inference",
     "live",

@@ -1,0 +1,310 @@
+"""YuNet face detector (OpenCV's ``FaceDetectorYN``) producing BlazeFace-shaped detections.
+
+A second, non-BlazeFace detector: it emits the same :class:`~.types.Detection` values as
+the BlazeFace post-processing (normalised box, score, the 6 keypoints in
+:data:`~.types.KEYPOINT_NAMES` order), so ``DetectionsToRois`` and the face mesh run from
+its detections unchanged, and a graph swaps detectors by changing one node.
+
+Two layers:
+
+- :class:`YuNetDetector`, a plain class (``detect(rgb) -> list[Detection]``) for code
+  such as a detector-dispatching node;
+- the ``YuNetFaceDetector`` graph node (IMAGE → DETECTIONS) over it.
+
+The model is the manifest's ``face_detection_yunet`` (OpenCV Zoo's
+``face_detection_yunet_2023mar.onnx``, MIT, fetched and sha256-verified like the MediaPipe
+models), or the path of another YuNet ``.onnx`` file.
+
+Keypoints. YuNet gives 5 points per face: the subject's right eye, left eye, nose tip,
+right and left mouth corners ("right" = the subject's right, image left for an upright
+unmirrored face, as in BlazeFace). They map to BlazeFace's keypoints as:
+
+- ``right_eye``, ``left_eye``, ``nose_tip``: YuNet's points as they are;
+- ``mouth_center``: the midpoint of YuNet's two mouth corners;
+- ``right_ear_tragion``, ``left_ear_tragion``: *estimated* (YuNet has no ear points).
+  With ``m`` the eye midpoint, ``e`` the vector right eye → left eye and ``n`` the same
+  vector turned 90° towards the mouth, ``tragion = m ∓ TRAGION_ALONG·e + TRAGION_DOWN·n``
+  (right ear: minus, left ear: plus). The coefficients, 1.0 and 0.2 eye distances, are
+  BlazeFace's own tragion positions in that eye frame, fitted on the MediaPipe reference
+  photos (mean 1.04 ± 0.15 and 0.19 ± 0.08 over 10 tragions). Because the estimate is in
+  the eye frame it follows in-plane rotation; it does not follow head yaw. Nothing in the
+  face-mesh pipeline reads the tragions (the ROI uses the box and the eyes); they are
+  there so that drawing and user code find all 6 named points.
+
+Boxes are YuNet's own (forehead to chin, taller than BlazeFace's square box), not
+clipped to the image. Scores are YuNet's (√(class·objectness)); a real face typically
+scores 0.90–0.96 and background below 0.15, so YuNet's score scale is not BlazeFace's.
+
+Not thread-safe: use one instance per thread (a graph node owns its own).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, register
+from pydantic import Field
+
+from ..core import StrictOptions
+from .image_to_tensor import as_rgb
+from .types import Detection
+
+__all__ = [
+    "DEFAULT_NMS_THRESHOLD",
+    "DEFAULT_SCORE_THRESHOLD",
+    "DEFAULT_TOP_K",
+    "TRAGION_ALONG",
+    "TRAGION_DOWN",
+    "YUNET_MODEL",
+    "YuNetDetector",
+    "YuNetFaceDetector",
+    "yunet_backend",
+    "yunet_to_detections",
+]
+
+YUNET_MODEL = "face_detection_yunet"
+"""Manifest name of the default model (``facegraph models path face_detection_yunet``)."""
+
+DEFAULT_SCORE_THRESHOLD = 0.5
+"""Default minimum score. 0.5 = MediaPipe's ``min_detection_confidence`` default, so the
+node behaves the same with or without that side packet connected. OpenCV Zoo's demo uses
+0.9, tuned for drawing boxes; here a false detection is cheap, because the face mesh's
+own presence score (``FaceFlagGate``) rejects non-faces, while a missed face is lost."""
+
+DEFAULT_NMS_THRESHOLD = 0.3
+"""IoU above which the lower-scoring of two boxes is suppressed (OpenCV Zoo's value)."""
+
+DEFAULT_TOP_K = 5000
+"""Candidates kept before NMS (OpenCV Zoo's value)."""
+
+TRAGION_ALONG = 1.0
+"""Ear tragion estimate: eye distances outwards along the eye line from the eye midpoint."""
+
+TRAGION_DOWN = 0.2
+"""Ear tragion estimate: eye distances perpendicular to the eye line, towards the mouth."""
+
+
+def _check_thresholds(score_threshold: float, nms_threshold: float, top_k: int) -> None:
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold}")
+    if not 0.0 < nms_threshold <= 1.0:
+        raise ValueError(f"nms_threshold must be in (0, 1], got {nms_threshold}")
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+
+
+def yunet_to_detections(
+    faces: np.ndarray | None,
+    image_width: int,
+    image_height: int,
+    max_detections: int | None = None,
+) -> list[Detection]:
+    """Convert ``FaceDetectorYN.detect`` rows to detections, best score first.
+
+    ``faces`` is YuNet's (N, 15) float32 output in pixels: x, y, w, h, then 5 (x, y)
+    landmarks (right eye, left eye, nose tip, right mouth corner, left mouth corner), then
+    the score; ``None`` (OpenCV's "no face") gives an empty list.
+    """
+    if faces is None or len(faces) == 0:
+        return []
+    rows = np.asarray(faces, dtype=np.float32).reshape(-1, 15)
+    # Stable sort: equal scores keep YuNet's order, so the result is deterministic.
+    rows = rows[np.argsort(-rows[:, 14], kind="stable")]
+    if max_detections is not None:
+        rows = rows[:max_detections]
+    w, h = float(image_width), float(image_height)
+    out: list[Detection] = []
+    for r in rows.astype(np.float64):
+        pts = r[4:14].reshape(5, 2)
+        right_eye, left_eye, nose, mouth_r, mouth_l = pts
+        mid = (right_eye + left_eye) / 2.0
+        e = left_eye - right_eye
+        n = np.array([-e[1], e[0]])  # e turned +90°: towards the mouth (y points down)
+        keypoints = np.stack(
+            [
+                right_eye,
+                left_eye,
+                nose,
+                (mouth_r + mouth_l) / 2.0,
+                mid - TRAGION_ALONG * e + TRAGION_DOWN * n,
+                mid + TRAGION_ALONG * e + TRAGION_DOWN * n,
+            ]
+        ) / np.array([w, h])
+        out.append(
+            Detection(
+                xmin=float(np.float32(r[0] / w)),
+                ymin=float(np.float32(r[1] / h)),
+                width=float(np.float32(r[2] / w)),
+                height=float(np.float32(r[3] / h)),
+                score=float(np.float32(r[14])),
+                keypoints=keypoints,
+            )
+        )
+    return out
+
+
+class YuNetDetector:
+    """YuNet on RGB images: ``YuNetDetector().detect(rgb) -> list[Detection]``.
+
+    ``model`` is a manifest name (default ``face_detection_yunet``, fetched and verified
+    on first use) or the path of a YuNet ``.onnx`` file. ``score_threshold``,
+    ``nms_threshold`` and ``top_k`` are YuNet's own (see the module constants);
+    ``max_detections`` keeps the N best after NMS (``None``: all). Raises ``ValueError``
+    for bad options and :class:`~facegraph.models.ModelError` for a missing or
+    unloadable model, at construction rather than on the first frame.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = YUNET_MODEL,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        nms_threshold: float = DEFAULT_NMS_THRESHOLD,
+        top_k: int = DEFAULT_TOP_K,
+        max_detections: int | None = None,
+    ) -> None:
+        _check_thresholds(score_threshold, nms_threshold, top_k)
+        if max_detections is not None and max_detections < 0:
+            raise ValueError(f"max_detections must be >= 0 or None, got {max_detections}")
+        from facegraph.models import ModelError, model_path
+
+        self.path = model_path(model)
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.top_k = int(top_k)
+        self.max_detections = max_detections
+        import cv2
+
+        try:
+            self._net: Any = _quietly(
+                lambda: cv2.FaceDetectorYN.create(
+                    str(self.path),
+                    "",
+                    (320, 320),  # replaced by each image's size in detect()
+                    self.score_threshold,
+                    self.nms_threshold,
+                    self.top_k,
+                )
+            )
+        except cv2.error as exc:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+            raise ModelError(
+                f"OpenCV cannot load {self.path} as a YuNet face detector: {first}"
+            ) from None
+        self._size: tuple[int, int] | None = None
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces in an RGB uint8 image (gray and RGBA are converted), best score first."""
+        rgb = as_rgb(image, "YuNetDetector: image")
+        h, w = rgb.shape[:2]
+        if self._size != (w, h):
+            # YuNet's input size is the image's: no resizing, no letterbox to undo.
+            self._net.setInputSize((w, h))
+            self._size = (w, h)
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # YuNet was trained on BGR
+        _, faces = self._net.detect(bgr)
+        return yunet_to_detections(faces, w, h, self.max_detections)
+
+    def __repr__(self) -> str:
+        return (
+            f"YuNetDetector(model={str(self.path)!r}, score_threshold={self.score_threshold}, "
+            f"nms_threshold={self.nms_threshold}, top_k={self.top_k}, "
+            f"max_detections={self.max_detections})"
+        )
+
+
+def _quietly(make: Any) -> Any:
+    """Call ``make()`` with OpenCV's log level at ERROR: OpenCV 5's DNN engine logs a
+    harmless 'Targets are not supported by the new graph engine' warning on every load."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        return make()
+    before = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        return make()
+    finally:
+        logging.setLogLevel(before)
+
+
+@register("YuNetFaceDetector")
+class YuNetFaceDetector(Calculator):
+    """YuNet face detector: IMAGE (RGB uint8) → DETECTIONS (BlazeFace-shaped, best first).
+
+    A drop-in for BlazeFace's ImageToTensor → TfLiteInference → FaceDetectionsFromTensors
+    chain: same detection type, same 6 named keypoints (ear tragions estimated, see the
+    module doc), same side packets (MIN_SCORE = ``min_detection_confidence``, NUM_FACES =
+    ``num_faces``). Emits an empty list when there is no face; nothing when IMAGE is
+    missing at a timestamp.
+    """
+
+    class Options(StrictOptions):
+        model: str = Field(
+            YUNET_MODEL,
+            min_length=1,
+            description="a model name from `facegraph models list` or the path of a YuNet .onnx",
+        )
+        score_threshold: float = Field(
+            DEFAULT_SCORE_THRESHOLD,
+            ge=0.0,
+            le=1.0,
+            description="minimum score (MIN_SCORE overrides; OpenCV Zoo's demo uses 0.9)",
+        )
+        nms_threshold: float = Field(
+            DEFAULT_NMS_THRESHOLD, gt=0.0, le=1.0, description="NMS IoU threshold"
+        )
+        top_k: int = Field(DEFAULT_TOP_K, ge=1, description="candidates kept before NMS")
+        max_detections: int | None = Field(
+            None, ge=0, description="keep the N best (NUM_FACES overrides; default: all)"
+        )
+
+    IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="HxWx3 uint8 RGB image")
+    DETECTIONS: Output[list[Detection]] = Output("DETECTIONS", list, doc="list[Detection]")
+    MIN_SCORE: SideInput[float] = SideInput("MIN_SCORE", float, optional=True)
+    NUM_FACES: SideInput[int] = SideInput("NUM_FACES", int, optional=True)
+
+    def open(self, ctx: CalculatorContext) -> None:
+        o = self.options
+        side_score = ctx.side(self.MIN_SCORE) if ctx.count(self.MIN_SCORE) else None
+        side_faces = ctx.side(self.NUM_FACES) if ctx.count(self.NUM_FACES) else None
+        score = float(side_score) if side_score is not None else o.score_threshold
+        if not 0.0 <= score <= 1.0:
+            raise ValueError(f"{ctx.node_name}: MIN_SCORE must be in [0, 1], got {score}")
+        self._detector = YuNetDetector(
+            model=o.model,
+            score_threshold=score,
+            nms_threshold=o.nms_threshold,
+            top_k=o.top_k,
+            max_detections=int(side_faces) if side_faces is not None else o.max_detections,
+        )
+
+    def process(self, ctx: CalculatorContext) -> None:
+        image = ctx.get(self.IMAGE)
+        if image is None:
+            return
+        rgb = as_rgb(image, f"{ctx.node_name}: IMAGE at {ctx.timestamp}")
+        ctx.emit(self.DETECTIONS, self._detector.detect(rgb))
+
+
+def yunet_backend(min_score: float | None, max_detections: int | None) -> YuNetDetector:
+    """Factory with the detector-backend signature of :mod:`.detectors`: YuNet with the
+    default model; ``min_score`` None means :data:`DEFAULT_SCORE_THRESHOLD`."""
+    score = DEFAULT_SCORE_THRESHOLD if min_score is None else min_score
+    return YuNetDetector(score_threshold=score, max_detections=max_detections)
+
+
+def _register_backend() -> None:
+    # ``FaceDetector`` (detectors.py) imports this module when a graph asks for
+    # ``detector: yunet``; registering here keeps YuNet's code in one place. Guarded so
+    # that this module also works where the backend registry is absent.
+    try:
+        from .detectors import register_detector
+    except ImportError:
+        return
+    register_detector("yunet")(yunet_backend)
+
+
+_register_backend()
