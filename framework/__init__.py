@@ -4,6 +4,9 @@ MediaPipe's Attention Mesh face pipeline as the flagship graph.
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from .calculator import STOP, Calculator, CalculatorContext, NoOptions
 from .config import graph_from_yaml, load_graph
 from .errors import (
@@ -29,6 +32,7 @@ __all__ = [
     "Calculator",
     "CalculatorContext",
     "CalculatorError",
+    "FaceMesh",
     "FacegraphError",
     "Graph",
     "GraphClosedError",
@@ -50,3 +54,18 @@ __all__ = [
     "load_graph",
     "register",
 ]
+
+
+# Public names that live outside the engine, imported on first access so that
+# ``import facegraph`` stays free of OpenCV/LiteRT (the engine never imports calculators
+# at import time).
+_LAZY = {"FaceMesh": "facegraph.calculators.face.facade"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'facegraph' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

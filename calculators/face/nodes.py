@@ -24,7 +24,9 @@ from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, r
 from pydantic import Field, model_validator
 
 from ..core import StrictOptions
+from . import detectors as _detectors  # noqa: F401  registers FaceDetector, BlazeFaceDetector
 from . import indices as ix
+from . import landmark_nodes as _landmark_nodes  # noqa: F401  registers FaceLandmarkModel, IrisLandmarks
 from .detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
 from .image_to_tensor import as_rgb, image_to_tensor
 from .landmarks import (
@@ -288,14 +290,16 @@ _NAMED: dict[str, tuple[int, ...]] = {
 class RefineLandmarks(Calculator):
     """Decodes landmark tensors and assembles one landmark list (spec §2.4, §2.5).
 
-    ``preset: attention_mesh`` (default) builds the 478 points from the Attention Mesh
-    model's outputs 0–5; ``preset: mesh`` decodes the 468-point model's output 0. Or list
-    ``refinements`` explicitly (tensor index, target indices or a region name, z rule).
-    Output: float32 (N, 3) in crop-normalised coordinates (before projection).
+    ``preset: attention_mesh`` builds the 478 points from the Attention Mesh model's
+    outputs 0–5; ``preset: mesh`` decodes the 468-point model's output 0; ``preset: auto``
+    (default) picks one of those two from the number of model outputs (7 → attention, 2 →
+    mesh), so one graph serves both models. Or list ``refinements`` explicitly (tensor
+    index, target indices or a region name, z rule). Output: float32 (N, 3) in
+    crop-normalised coordinates (before projection).
     """
 
     class Options(StrictOptions):
-        preset: Literal["attention_mesh", "mesh", "custom"] = "attention_mesh"
+        preset: Literal["auto", "attention_mesh", "mesh", "custom"] = "auto"
         refinements: list[_RefinementSpec] = Field(default_factory=list)
         input_size: int = Field(192, gt=0, description="model input size in pixels")
 
@@ -310,9 +314,10 @@ class RefineLandmarks(Calculator):
 
     def open(self, ctx: CalculatorContext) -> None:
         o = self.options
+        self._auto = o.preset == "auto"
         if o.preset == "attention_mesh":
             self._plan = list(enumerate(ATTENTION_REFINEMENTS))
-        elif o.preset == "mesh":
+        elif o.preset in ("mesh", "auto"):
             self._plan = [(0, Refinement(_NAMED["mesh"], "copy"))]
         else:
             self._plan = [
@@ -337,6 +342,11 @@ class RefineLandmarks(Calculator):
         if tensors is None:
             return
         outs = _tensor_list(tensors, ctx.node_name)
+        if self._auto:
+            # The Attention Mesh has 7 outputs (6 landmark sets + face flag), the mesh 2.
+            self._auto = False
+            if len(outs) >= len(ATTENTION_REFINEMENTS):
+                self._plan = list(enumerate(ATTENTION_REFINEMENTS))
         size = self.options.input_size
         sets = []
         for t, ref in self._plan:
