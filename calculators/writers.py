@@ -27,6 +27,7 @@ so readers never see half a file.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -36,10 +37,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
 
+import numpy as np
 from facegraph import Calculator, CalculatorContext, FacegraphError, Input, register
 from pydantic import Field
 
 from .core import StrictOptions
+from .face.indices import region_names
 from .face.types import KEYPOINT_NAMES, Detection, FaceLandmarks
 from .media import FrameInfo
 
@@ -78,21 +81,36 @@ def face_to_dict(
 ) -> dict[str, Any]:
     """One face in the seed format, in pixels, with its presence ``score`` first.
 
-    ``digits`` rounds every coordinate (3 = 0.001 px, far below the model's accuracy;
-    ``None`` keeps float32 values exactly).
+    The same keys and names as ``FaceLandmarks.to_dict``; ``digits`` rounds every
+    coordinate (3 = 0.001 px, far below the model's accuracy, and it halves the file
+    size; ``None`` keeps the float32 values exactly).
     """
-    base = face.to_dict(width, height)
-    box = base["box"]
-    keypoints = base["keypoints"]
-    assert isinstance(box, dict) and isinstance(keypoints, list)
+    px = face.pixels(width, height).astype(np.float64)
     if digits is not None:
-        box = {k: round(float(v), digits) for k, v in box.items()}
-        for kp in keypoints:
-            kp["x"] = round(kp["x"], digits)
-            kp["y"] = round(kp["y"], digits)
-            kp["z"] = round(kp["z"], digits)
+        px = np.round(px, digits)  # vectorised: Python's round() per value is 5x slower
+    names = _region_names(len(px))
+    keypoints: list[dict[str, Any]] = []
+    for (x, y, z), name in zip(px.tolist(), names, strict=True):
+        kp: dict[str, Any] = {"x": x, "y": y, "z": z}
+        if name is not None:
+            kp["name"] = name
+        keypoints.append(kp)
+    lo, hi = px[:, :2].min(axis=0), px[:, :2].max(axis=0)
+    box = {
+        "xMin": float(lo[0]),
+        "xMax": float(hi[0]),
+        "yMin": float(lo[1]),
+        "yMax": float(hi[1]),
+        "width": _round(float(hi[0] - lo[0]), digits),
+        "height": _round(float(hi[1] - lo[1]), digits),
+    }
     score = _round(float(face.score), 6 if digits is not None else None)
     return {"score": score, "box": box, "keypoints": keypoints}
+
+
+@functools.lru_cache(maxsize=4)
+def _region_names(n: int) -> tuple[str | None, ...]:
+    return tuple(region_names(n))
 
 
 def detection_to_dict(

@@ -219,3 +219,11 @@ def test_landmarks_writer_node_writes_every_frame_with_empty_faces_when_absent(
     assert [r["frame"] for r in records] == [0, 1, 2]
     assert [len(r["faces"]) for r in records] == [0, 1, 0]
     check_face_schema(records[1]["faces"][0], astronaut_face, 512, 512)
+
+
+def test_face_dict_matches_face_landmarks_to_dict(astronaut_face: FaceLandmarks) -> None:
+    # The writer's fast path must stay identical to the face type's own conversion.
+    full = face_to_dict(astronaut_face, 640, 480, digits=None)
+    reference = astronaut_face.to_dict(640, 480)
+    assert full["keypoints"] == reference["keypoints"]
+    assert full["box"] == reference["box"]
