@@ -306,6 +306,7 @@ class Scheduler:
         self.executors = {name: _Executor(name, max(1, n)) for name, n in spec.executors.items()}
         self.streams: dict[str, StreamState] = {}
         self.nodes: list[NodeState] = [NodeState(n, i) for i, n in enumerate(spec.nodes)]
+        self._sources = [n for n in self.nodes if n.is_source]
         self._build()
 
     # ------------------------------------------------------------------ construction
@@ -712,9 +713,8 @@ class Scheduler:
     def _runnable_sources(self) -> list[NodeState]:
         return [
             n
-            for n in self.nodes
-            if n.is_source
-            and n.opened
+            for n in self._sources
+            if n.opened
             and not (n.closed or n.running or n.scheduled or n.stop)
             and not self._throttled(n)
         ]
@@ -964,10 +964,15 @@ class Scheduler:
             ctx.ts = POST_STREAM
             for i in range(len(ctx.inputs)):
                 ctx.inputs[i] = None
+            t0 = time.perf_counter_ns() if self._timing else 0
             try:
                 node.calc.close(ctx)
             except Exception as exc:
                 self.close_errors.append(self._wrap(node, "close", POST_STREAM, exc))
+            if self._recorder is not None:
+                self._recorder.record(
+                    node.index, node.name, "close", t0, time.perf_counter_ns(), POST_STREAM
+                )
             ctx.pending.clear()
         with self._lock:
             self._finish_run_locked()
@@ -1142,8 +1147,12 @@ class Scheduler:
                     finally:
                         self._waiters -= 1
                     continue
-            # Deterministic: make room by running the graph on this thread.
-            if not self.step():
+            # Deterministic: make room by running the graph on this thread (no other
+            # thread touches the queues in this mode, so _full() needs no lock here).
+            progressed = self.step()
+            while progressed and self._full(st):
+                progressed = self.step()
+            if not progressed:
                 with self._lock:
                     stall = GraphStalledError(
                         self.report_locked(
