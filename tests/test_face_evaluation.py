@@ -181,6 +181,11 @@ def test_load_annotations_formats(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"faces": []}\n')
     with pytest.raises(AnnotationError, match=r"bad\.jsonl:1: .*'source'"):
         load_annotations(tmp_path / "bad.jsonl")
+    (tmp_path / "video.jsonl").write_text(
+        "".join(json.dumps({"frame": i, "source": "clip.mp4", "faces": []}) + "\n" for i in (0, 1))
+    )
+    with pytest.raises(AnnotationError, match=r"video\.jsonl:2: image 'clip' was already"):
+        load_annotations(tmp_path / "video.jsonl")
     (tmp_path / "short.json").write_text(json.dumps({"faces": [{"keypoints": [{"x": 1}]}]}))
     with pytest.raises(AnnotationError, match=r"short\.json: face 0"):
         load_annotations(tmp_path / "short.json")
@@ -335,3 +340,31 @@ def test_iris_region_needs_478_points() -> None:
     fe = face_error(truth + np.array([0.0, 1.0, 0.0]), AnnotatedFace(truth, "mesh", "x"))
     assert "irises" not in fe.regions and fe.value == pytest.approx(100 / 60)
     assert len(ix.LEFT_IRIS) == 5
+
+
+def test_eval_against_our_own_run_output_is_zero(model_cache: Path, tmp_path: Path) -> None:
+    """Annotations in the format ``facegraph run --output`` writes (the real writer): the
+    same graph scores ~0 against its own output (coordinates are rounded to 0.001 px)."""
+    from facegraph import load_graph
+    from facegraph.calculators.face.evaluation import predict_faces
+    from facegraph.calculators.writers import face_to_dict
+
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(FACES / "astronaut.png", images)
+    rgb = cv2.imread(str(images / "astronaut.png"))[:, :, ::-1].copy()
+    h, w = rgb.shape[:2]
+    faces = predict_faces(load_graph("face_mesh_static"), rgb)
+    record = {"frame": 0, "source": str(images / "astronaut.png"), "width": w, "height": h}
+    record["faces"] = [face_to_dict(f, w, h) for f in faces]
+    (tmp_path / "run.jsonl").write_text(json.dumps(record) + "\n")
+    app = typer.Typer()
+    face_cli.register(app)
+    rep = tmp_path / "rep"
+    args = ["eval", "face_mesh_static", "--images", str(images)]
+    args += ["--annotations", str(tmp_path / "run.jsonl"), "--mode", "reacquisition"]
+    out = CliRunner().invoke(app, [*args, "--report", str(rep)])
+    assert out.exit_code == 0, out.output
+    data = json.loads((rep / "report.json").read_text())
+    assert data["n_faces_matched"] == 1 and data["iod_mae_mean"] < 0.01
+    assert set(data["per_region"]) == {"lips", "eyes", "irises", "face_oval"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -96,7 +96,12 @@ def eval_command(
 
     assert _nodes
     out, err = _console(), _console(stderr=True)
-    if mode not in ("tracking", "reacquisition"):
+    run_mode: Literal["tracking", "reacquisition"]
+    if mode == "tracking":
+        run_mode = "tracking"
+    elif mode == "reacquisition":
+        run_mode = "reacquisition"
+    else:
         err.print(f"error: --mode must be tracking or reacquisition, not {mode!r}", markup=False)
         raise typer.Exit(2)
     try:
@@ -140,7 +145,7 @@ def eval_command(
             continue
         h, w = rgb.shape[:2]
         try:
-            faces = predict_faces(spec, rgb, mode=mode, frames=frames, side_packets=sides)  # type: ignore[arg-type]
+            faces = predict_faces(spec, rgb, mode=run_mode, frames=frames, side_packets=sides)
         except FacegraphError as exc:
             err.print(f"error: {f}: {exc}", markup=False)
             raise typer.Exit(1) from None

@@ -177,6 +177,24 @@ def _key_for(record: Mapping[str, Any], fallback: str) -> str:
     return Path(str(source)).stem if source else fallback
 
 
+def _add(
+    out: dict[str, list[AnnotatedFace]],
+    seen: dict[str, str],
+    key: str,
+    faces: list[AnnotatedFace],
+    origin: str,
+) -> None:
+    # One frame per image: frames of a video all name the same source, which cannot be
+    # matched to image files.
+    if key in seen:
+        raise AnnotationError(
+            f"{origin}: image '{key}' was already annotated at {seen[key]}; annotations "
+            "must hold one frame per image (a video's frames all name the same source)"
+        )
+    seen[key] = origin
+    out.setdefault(key, []).extend(faces)
+
+
 def _load_file(path: Path, out: dict[str, list[AnnotatedFace]]) -> None:
     suffix = path.suffix.lower()
     if suffix == ".pts":
@@ -195,6 +213,7 @@ def _load_file(path: Path, out: dict[str, list[AnnotatedFace]]) -> None:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read: {exc}") from None
+    seen: dict[str, str] = {}
     if suffix == ".jsonl":
         for lineno, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -206,9 +225,7 @@ def _load_file(path: Path, out: dict[str, list[AnnotatedFace]]) -> None:
                 raise AnnotationError(f"{origin}: invalid JSON: {exc.msg}") from None
             if not isinstance(record, Mapping) or not record.get("source"):
                 raise AnnotationError(f"{origin}: a JSONL frame needs a 'source' image path")
-            out.setdefault(_key_for(record, path.stem), []).extend(
-                _faces_from_record(record, origin)
-            )
+            _add(out, seen, _key_for(record, path.stem), _faces_from_record(record, origin), origin)
         return
     try:
         data = json.loads(text)
@@ -220,7 +237,7 @@ def _load_file(path: Path, out: dict[str, list[AnnotatedFace]]) -> None:
         if isinstance(data, list) and not (isinstance(record, Mapping) and record.get("source")):
             raise AnnotationError(f"{origin}: an array entry needs a 'source' image path")
         key = _key_for(record, path.stem) if isinstance(record, Mapping) else path.stem
-        out.setdefault(key, []).extend(_faces_from_record(record, origin))
+        _add(out, seen, key, _faces_from_record(record, origin), origin)
 
 
 ANNOTATION_SUFFIXES = (".pts", ".json", ".jsonl")
