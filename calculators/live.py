@@ -399,13 +399,16 @@ def gui_available() -> bool:
 
 
 class LiveWindow:
-    """An OpenCV window showing frames (``--show``); ``show`` returns False once closed.
+    """An OpenCV window showing frames (``--show``) with the live FPS in a corner.
 
-    Pressing ``q`` or Esc, or closing the window, ends the view.
+    ``show`` returns False once the view has ended: the user pressed ``q`` or Esc, or
+    closed the window.
     """
 
-    def __init__(self, title: str = "facegraph") -> None:
+    def __init__(self, title: str = "facegraph", *, fps: bool = True) -> None:
         import cv2
+
+        from .annotate import FpsAnnotator
 
         if not gui_available():
             raise LiveViewError(
@@ -422,6 +425,7 @@ class LiveWindow:
                 "available? Use --serve 8080 instead."
             ) from None
         self._open = True
+        self._fps = FpsAnnotator() if fps else None
 
     def show(self, image: np.ndarray) -> bool:
         """Display an RGB image; False when the user closed the window or pressed q/Esc."""
@@ -429,7 +433,10 @@ class LiveWindow:
 
         if not self._open:
             return False
-        cv2.imshow(self.title, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # a new array: safe to draw on
+        if self._fps is not None:
+            bgr = self._fps.annotate(bgr, None)  # white text: same in BGR and RGB
+        cv2.imshow(self.title, bgr)
         key = cv2.waitKey(1) & 0xFF
         visible = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
         if key in (ord("q"), 27) or not visible:

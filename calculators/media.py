@@ -314,10 +314,7 @@ class VideoFile(FrameSource):
                 ok, image = self._cap.read()
                 if not ok or image is None:
                     break
-                pos_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)
-                ts = round(pos_ms * 1000.0) if math.isfinite(pos_ms) else -1
-                if ts <= last:
-                    ts = max(round(index * step), last + 1)
+                ts = video_timestamp_us(self._cap.get(cv2.CAP_PROP_POS_MSEC), index, step, last)
                 last = ts
                 yield _rgb_frame(image, index, ts, self.path)
                 index += 1
@@ -326,6 +323,19 @@ class VideoFile(FrameSource):
 
     def close(self) -> None:
         self._cap.release()
+
+
+def video_timestamp_us(pos_ms: float, index: int, step_us: float, last_us: int) -> int:
+    """A video frame's timestamp: the container's time if it moves forward, else by index.
+
+    ``pos_ms`` is OpenCV's ``CAP_PROP_POS_MSEC`` after reading frame ``index``; a NaN,
+    negative or non-increasing value (missing or broken container times) falls back to
+    ``index * step_us``, kept above ``last_us`` so timestamps always strictly increase.
+    """
+    ts = round(pos_ms * 1000.0) if math.isfinite(pos_ms) and pos_ms >= 0 else -1
+    if ts <= last_us:
+        ts = max(round(index * step_us), last_us + 1)
+    return ts
 
 
 class CameraSource(FrameSource):

@@ -19,6 +19,7 @@ from facegraph.calculators.media import (
     SourceError,
     VideoFile,
     open_source,
+    video_timestamp_us,
 )
 from facegraph.config import graph_from_yaml
 
@@ -184,6 +185,26 @@ def test_video_frames_timestamps_and_count(tmp_path: Path) -> None:
     assert ts == [i * 40_000 for i in range(12)]  # 25 fps, from the container's times
     assert all(f.info.source == str(path) and f.info.width == 64 for f in frames)
     assert all(not f.image.flags.writeable for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("positions_ms", "expected_us"),
+    [
+        ([0.0, 40.0, 80.0], [0, 40_000, 80_000]),  # container times
+        ([0.0, 0.0, 0.0], [0, 40_000, 80_000]),  # no times: index / fps
+        ([float("nan")] * 3, [0, 40_000, 80_000]),
+        ([0.0, 40.0, 40.0, 120.0], [0, 40_000, 80_000, 120_000]),  # one repeated time
+        ([0.0, 100.0, 50.0, 110.0], [0, 100_000, 100_001, 110_000]),  # a time going back
+    ],
+)
+def test_video_timestamps_always_increase(
+    positions_ms: list[float], expected_us: list[int]
+) -> None:
+    last, got = -1, []
+    for index, pos in enumerate(positions_ms):
+        last = video_timestamp_us(pos, index, 40_000.0, last)
+        got.append(last)
+    assert got == expected_us
 
 
 def test_video_that_cannot_be_decoded_is_a_clear_error(tmp_path: Path) -> None:
