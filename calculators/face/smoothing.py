@@ -47,7 +47,10 @@ __all__ = [
 ]
 
 #: Defaults tuned with ``benchmarks/bench_smoothing.py`` (30 fps, IOD units): at rest the
-#: cutoff is ``min_cutoff`` Hz; a face moving 1 IOD/s adds ``beta`` Hz.
+#: cutoff is ``min_cutoff`` Hz; a face moving 1 IOD/s adds ``beta`` Hz. Measured after
+#: ``face_mesh`` (astronaut photo, pixel noise sigma 4): still-face jitter 0.81 -> 0.18 % IOD
+#: per frame (22 %); lag 0.35 / 0.15 / 0.05 frames sliding at 0.5 / 1.5 / 3 IOD/s. A lower
+#: beta (10) smooths more (14 %) but lags 0.5 frame at 0.5 IOD/s and trails turns.
 DEFAULT_MIN_CUTOFF = 1.0
 DEFAULT_BETA = 20.0
 DEFAULT_D_CUTOFF = 4.0
