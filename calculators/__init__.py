@@ -22,12 +22,14 @@ from . import (
     writers,
 )
 from .face import nodes as face_nodes
+from .face import smoothing as face_smoothing
 from .face import yunet as face_yunet
 
 __all__ = [
     "annotate",
     "core",
     "face_nodes",
+    "face_smoothing",
     "face_yunet",
     "flow",
     "inference",

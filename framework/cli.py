@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "facegraph.cli_run",  # run
     "facegraph.cli_graph",  # validate, show, calculators
     "facegraph.models.cli",  # models list|fetch|verify|path
+    "facegraph.calculators.face.cli",  # eval, compare
 )
 
 
