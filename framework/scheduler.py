@@ -1314,10 +1314,12 @@ class Scheduler:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._lock:
-                if predicate():
+                failed = self._error is not None
+                if failed and (self._done or not self.threads):
+                    raise self._error  # type: ignore[misc]
+                # After a failure, wait for the calculators to be closed before raising.
+                if not failed and predicate():
                     return
-                if self._error is not None and (self._done or not self.threads):
-                    raise self._error
                 if self._done:
                     return
                 if self.threads:
@@ -1346,9 +1348,12 @@ class Scheduler:
     def wait_until_done(self, timeout: float | None) -> None:
         if not self._started:
             raise GraphClosedError(f"graph '{self.spec.name}' was never started")
-        self._wait_for(lambda: self._done, timeout, "the graph to finish")
-        self._after_unlock()
-        self._join_pools()
+        try:
+            self._wait_for(lambda: self._done, timeout, "the graph to finish")
+            self._after_unlock()
+        finally:
+            if self._done:
+                self._join_pools()  # no thread outlives a finished run
         if self._error is not None:
             raise self._error
 

@@ -563,3 +563,27 @@ def test_immediate_process_on_bounds_is_called_once_per_change_not_while_idle(mo
     assert ImmediateWatcher.calls == [(10, "x", None), (29, None, None), (POST_STREAM, None, None)]
     g.close_all_inputs()
     g.wait_until_done(timeout=2)
+
+
+class BadClose(Pass):
+    """Closing fails too; that must not hide the error that stopped the run."""
+
+    def close(self, ctx: CalculatorContext) -> None:
+        raise OSError("device busy")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_errors_while_closing_are_recorded_but_the_first_error_wins(mode: str) -> None:
+    spec = graph(
+        node("closer", BadClose, inputs={"IN": "a"}, outputs={"OUT": "b"}),
+        node("boom", Boom, inputs={"IN": "b"}, outputs={"OUT": "c"}, options={"at": 1}),
+        inputs=("a",),
+    )
+    g = Graph(spec, mode=mode).start()  # type: ignore[arg-type]
+    g.add_packet("a", 1, 5)
+    with pytest.raises(CalculatorError) as info:
+        g.wait_until_idle(timeout=5)  # inputs stay open: "closer" is closed by the abort
+    assert info.value.node == "boom" and isinstance(info.value.original, ValueError)
+    assert [(e.node, e.phase, type(e.original)) for e in g.close_errors] == [
+        ("closer", "close", OSError)
+    ]
