@@ -59,6 +59,15 @@ called by the producing thread before the producer may run again, so they see
 packets in timestamp order. In deterministic mode everything runs on the
 caller's thread, in the same priority order.
 
+**Input bounds seen by a call.** ``ctx.input_bound(port)`` is the lowest timestamp
+not yet delivered on that input, snapshotted when the call's input set is taken, so
+it agrees with the packets the call sees (and is the same in both modes).
+
+**End of a run.** The run is done when every node has closed and every graph input
+is closed (packets sent to inputs whose consumers all stopped are discarded).
+``Graph.set_input_bound`` advances a graph input without a packet; ``stop_sources``
+ends every source as if it had returned STOP.
+
 **Errors.** An exception in ``open``/``process``/``close`` becomes a
 :class:`~facegraph.CalculatorError`; scheduling stops, ``close`` is called on every
 opened calculator that is not closed yet (exceptions there are kept in
