@@ -132,6 +132,7 @@ th:first-child,td:first-child{text-align:left}.big{font-size:1.6rem}
 <table><thead><tr><th>node</th><th>calls</th><th>mean ms</th><th>p50 ms</th></tr></thead>
 <tbody id="nodes"></tbody></table></section></main>
 <script>
+function esc(t){return String(t).replace(/[&<>"']/g,c=>'&#'+c.charCodeAt(0)+';');}
 async function poll(){
   try{
     const s=await (await fetch('stats.json',{cache:'no-store'})).json();
@@ -140,7 +141,7 @@ async function poll(){
     document.getElementById('frames').textContent=s.frames;
     document.getElementById('size').textContent=s.width?s.width+'x'+s.height:'';
     document.getElementById('graph').textContent=s.graph||'';
-    const rows=(s.nodes||[]).map(n=>'<tr><td>'+n.node+'</td><td>'+n.calls+'</td><td>'+
+    const rows=(s.nodes||[]).map(n=>'<tr><td>'+esc(n.node)+'</td><td>'+n.calls+'</td><td>'+
       n.mean_ms.toFixed(2)+'</td><td>'+n.p50_ms.toFixed(2)+'</td></tr>');
     document.getElementById('nodes').innerHTML=rows.join('');
   }catch(e){}
