@@ -103,6 +103,22 @@ def test_group_photo_sorted_and_clipped(model_cache: Path, yunet: YuNetDetector)
     assert [d.score for d in best2] == scores[:2]
 
 
+def test_large_images_are_shrunk_to_max_input_size(yunet: YuNetDetector) -> None:
+    rgb = image("t1")  # 1280x886
+    h, w = rgb.shape[:2]
+    shrunk = yunet.detect(rgb)
+    assert yunet.input_size == (640, 443)  # what YuNet ran on: ~1/4 of the pixels
+    native = YuNetDetector(yunet.path, max_input_size=None).detect(rgb)
+    assert len(shrunk) == len(native) == 6
+    # Same faces, in original-image coordinates either way (boxes within 10% of a side).
+    for d in shrunk:
+        cx, cy = d.xmin + d.width / 2, d.ymin + d.height / 2
+        nearest = min(native, key=lambda n: abs(n.xmin + n.width / 2 - cx))
+        assert abs(nearest.xmin + nearest.width / 2 - cx) * w < 0.1 * d.width * w
+        assert abs(nearest.ymin + nearest.height / 2 - cy) * h < 0.1 * d.height * h
+        assert nearest.width == pytest.approx(d.width, rel=0.1)
+
+
 def test_input_is_converted_from_rgb_to_bgr_for_yunet(yunet: YuNetDetector) -> None:
     rgb = image("astronaut")
     h, w = rgb.shape[:2]
@@ -264,6 +280,7 @@ def test_face_mesh_graph_runs_from_yunet_detections(model_cache: Path) -> None:
         ("{max_detections: -1}", "max_detections"),
         ("{model: ''}", "model"),
         ("{box: square}", "box"),
+        ("{max_input_size: 16}", "max_input_size"),
         ("{scor_threshold: 0.9}", "scor_threshold"),
     ],
 )
@@ -280,6 +297,7 @@ def test_plain_class_rejects_bad_arguments_and_models(tmp_path: Path, model_cach
         ({"top_k": 0}, "top_k"),
         ({"max_detections": -2}, "max_detections"),
         ({"box": "round"}, "box"),
+        ({"max_input_size": 8}, "max_input_size"),
     ]:
         with pytest.raises(ValueError, match=message):
             YuNetDetector(onnx, **kwargs)  # type: ignore[arg-type]

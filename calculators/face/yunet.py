@@ -65,6 +65,7 @@ from .types import Detection
 __all__ = [
     "BLAZEFACE_BOX_SCALE",
     "BLAZEFACE_BOX_SHIFT",
+    "DEFAULT_MAX_INPUT_SIZE",
     "DEFAULT_NMS_THRESHOLD",
     "DEFAULT_SCORE_THRESHOLD",
     "DEFAULT_TOP_K",
@@ -103,6 +104,12 @@ BLAZEFACE_BOX_SCALE = 0.96
 
 BLAZEFACE_BOX_SHIFT = 0.08
 """BlazeFace-equivalent box centre: this many YuNet box heights below YuNet's centre."""
+
+DEFAULT_MAX_INPUT_SIZE = 640
+"""Images with a longer side are shrunk to it before detection. YuNet's cost grows with the
+pixel count (a 1280x886 photo costs ~4x a 640x443 one) while its smallest detectable face
+is ~10 px, so 640 keeps VGA frames untouched and faces of ~20 px and more in larger
+images (all six ~100 px faces of the reference group photo ``t1``)."""
 
 BoxStyle = Literal["blazeface", "yunet"]
 
@@ -182,7 +189,9 @@ class YuNetDetector:
     on first use) or the path of a YuNet ``.onnx`` file. ``score_threshold``,
     ``nms_threshold`` and ``top_k`` are YuNet's own (see the module constants);
     ``max_detections`` keeps the N best after NMS (``None``: all); ``box`` is
-    ``"blazeface"`` (BlazeFace-equivalent box, default) or ``"yunet"``. Raises ``ValueError``
+    ``"blazeface"`` (BlazeFace-equivalent box, default) or ``"yunet"``; images whose
+    long side exceeds ``max_input_size`` are shrunk to it first (``None``: never). Raises
+    ``ValueError``
     for bad options and :class:`~facegraph.models.ModelError` for a missing or
     unloadable model, at construction rather than on the first frame.
     """
@@ -195,13 +204,17 @@ class YuNetDetector:
         top_k: int = DEFAULT_TOP_K,
         max_detections: int | None = None,
         box: BoxStyle = "blazeface",
+        max_input_size: int | None = DEFAULT_MAX_INPUT_SIZE,
     ) -> None:
         _check_thresholds(score_threshold, nms_threshold, top_k)
         if max_detections is not None and max_detections < 0:
             raise ValueError(f"max_detections must be >= 0 or None, got {max_detections}")
         if box not in ("blazeface", "yunet"):
             raise ValueError(f"box must be 'blazeface' or 'yunet', got {box!r}")
+        if max_input_size is not None and max_input_size < 32:
+            raise ValueError(f"max_input_size must be >= 32 or None, got {max_input_size}")
         self.box: BoxStyle = box
+        self.max_input_size = max_input_size
         from facegraph.models import ModelError, model_path
 
         self.path = model_path(model)
@@ -211,6 +224,7 @@ class YuNetDetector:
         self.max_detections = max_detections
         import cv2
 
+        self._cv2: Any = cv2
         try:
             self._net: Any = _quietly(
                 lambda: cv2.FaceDetectorYN.create(
@@ -233,19 +247,34 @@ class YuNetDetector:
         """Faces in an RGB uint8 image (gray and RGBA are converted), best score first."""
         rgb = as_rgb(image, "YuNetDetector: image")
         h, w = rgb.shape[:2]
+        limit = self.max_input_size
+        if limit is not None and max(w, h) > limit:
+            # Shrink (same factor both ways) to bound the cost, which grows with the pixel
+            # count. Detections are normalised by the size YuNet saw, which is exact for a
+            # pure scale: nothing to map back.
+            scale = limit / max(w, h)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            rgb = self._cv2.resize(rgb, size, interpolation=self._cv2.INTER_AREA)
+            h, w = rgb.shape[:2]
         if self._size != (w, h):
-            # YuNet's input size is the image's: no resizing, no letterbox to undo.
+            # YuNet runs at the size it is given (padded to a multiple of 32 inside).
             self._net.setInputSize((w, h))
             self._size = (w, h)
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # YuNet was trained on BGR
         _, faces = self._net.detect(bgr)
         return yunet_to_detections(faces, w, h, self.max_detections, self.box)
 
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """(width, height) YuNet last ran at (after any shrinking); None before any image."""
+        return self._size
+
     def __repr__(self) -> str:
         return (
             f"YuNetDetector(model={str(self.path)!r}, score_threshold={self.score_threshold}, "
             f"nms_threshold={self.nms_threshold}, top_k={self.top_k}, "
-            f"max_detections={self.max_detections}, box={self.box!r})"
+            f"max_detections={self.max_detections}, box={self.box!r}, "
+            f"max_input_size={self.max_input_size})"
         )
 
 
@@ -298,6 +327,11 @@ class YuNetFaceDetector(Calculator):
         box: BoxStyle = Field(
             "blazeface", description="'blazeface': BlazeFace-equivalent box; 'yunet': YuNet's own"
         )
+        max_input_size: int | None = Field(
+            DEFAULT_MAX_INPUT_SIZE,
+            ge=32,
+            description="shrink images whose long side is larger to this first (null: never)",
+        )
 
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="HxWx3 uint8 RGB image")
     DETECTIONS: Output[list[Detection]] = Output("DETECTIONS", list, doc="list[Detection]")
@@ -318,6 +352,7 @@ class YuNetFaceDetector(Calculator):
             top_k=o.top_k,
             max_detections=int(side_faces) if side_faces is not None else o.max_detections,
             box=o.box,
+            max_input_size=o.max_input_size,
         )
 
     def process(self, ctx: CalculatorContext) -> None:
