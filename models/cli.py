@@ -66,14 +66,24 @@ def list_models(cache_dir: CacheDirOption = None) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"Models in {directory}", title_justify="left")
-        for column in ("name", "size", "cached", "from wheel", "path"):
+        per_wheel: dict[str, list[str]] = {}
+        for st in rows:
+            per_wheel.setdefault(source_of(st.spec).requirement, []).append(st.spec.name)
+        caption = "from " + "; ".join(
+            f"{wheel}: {', '.join(names)}" for wheel, names in per_wheel.items()
+        )
+        table = Table(
+            title=f"Models in {directory}",
+            title_justify="left",
+            caption=caption,
+            caption_justify="left",
+        )
+        for column in ("name", "size", "cached", "path"):
             table.add_column(column, justify="right" if column == "size" else "left")
         style = {"ok": "green", "missing": "yellow", "corrupt": "bold red"}
         for st in rows:
             cached = f"[{style[st.state]}]{_STATE_TEXT[st.state]}[/]"
-            wheel = source_of(st.spec).requirement
-            table.add_row(st.spec.name, _human(st.spec.size), cached, wheel, str(st.path))
+            table.add_row(st.spec.name, _human(st.spec.size), cached, str(st.path))
         Console().print(table)
         return
     # Plain, tab-separated and unwrapped when piped, so it can be grepped or cut.
