@@ -227,3 +227,21 @@ def test_face_dict_matches_face_landmarks_to_dict(astronaut_face: FaceLandmarks)
     reference = astronaut_face.to_dict(640, 480)
     assert full["keypoints"] == reference["keypoints"]
     assert full["box"] == reference["box"]
+
+
+def test_face_mesh_facade_results_are_written_like_graph_faces(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    import cv2
+    from facegraph import FaceMesh
+
+    rgb = np.ascontiguousarray(cv2.imread(str(FIXTURES / "faces" / "astronaut.png"))[:, :, ::-1])
+    with FaceMesh(static_image_mode=True) as mesh:
+        faces = mesh.process(rgb)
+    assert len(faces) == 1
+    out = tmp_path / "facade.jsonl"
+    with LandmarksWriter(out) as writer:
+        writer.write(info(0), faces)
+    (face,) = json.loads(out.read_text())["faces"]
+    check_face_schema(face, faces[0].raw, 512, 512)
+    assert face["score"] == pytest.approx(faces[0].score, abs=1e-6)
