@@ -899,11 +899,6 @@ def test_stream_to_side_packet_keeps_the_first_value() -> None:
     assert graph.side_packet("first") == "a"
 
 
-@pytest.mark.xfail(
-    reason="scheduler bug: an idle immediate node with process_on_bounds is called over and "
-    "over (Scheduler._readiness starts `best` at NONE == 0, so BOUND(-1) is always ready)",
-    strict=False,
-)
 def test_idle_loopback_is_not_called_again_and_again() -> None:
     graph, got = build(fold_graph(), mode="threads")
     graph.start({})
