@@ -17,8 +17,11 @@ import numpy as np
 import pytest
 from facegraph import Graph, graph_from_yaml, load_graph
 from facegraph.calculators.face import synthetic
+from facegraph.calculators.live import LiveServer
 from facegraph.calculators.media import open_source
-from facegraph.calculators.render import VideoRenderer
+from facegraph.calculators.media_loop import FrameResult, faces_stream_of, run_frames
+from facegraph.calculators.render import VideoRenderer, open_renderer
+from facegraph.calculators.writers import LandmarksWriter
 from facegraph.config import shipped_graphs
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -118,3 +121,75 @@ def test_video_to_jsonl_and_overlay_video(
     assert face_diff > 10  # the mesh lines (codec noise alone is ~1-2 levels)
     no_face_diff = np.abs(drawn[9].astype(int) - original[9]).mean()
     assert no_face_diff < 4  # frames without a face pass unchanged (up to re-encoding)
+
+
+# -- the Python loop (run_frames) -----------------------------------------------------------------
+
+
+def test_faces_stream_of_the_shipped_graphs() -> None:
+    assert faces_stream_of(load_graph("face_mesh")) == "faces"
+    assert faces_stream_of(load_graph("face_detection")) == "detections"
+
+
+def test_run_frames_writes_renders_and_serves_every_frame(
+    model_cache: Path, clip: Path, tmp_path: Path
+) -> None:
+    jsonl, video = tmp_path / "loop.jsonl", tmp_path / "loop.mp4"
+    seen: list[FrameResult] = []
+    spec = load_graph("face_mesh")
+    with (
+        open_source(str(clip)) as source,
+        LandmarksWriter(jsonl) as writer,
+        open_renderer(video, fps=source.fps) as renderer,
+        LiveServer("127.0.0.1", 0) as server,
+    ):
+        graph = Graph(spec).start()
+        n = run_frames(
+            graph,
+            source,
+            faces_stream=faces_stream_of(spec),
+            writer=writer,
+            renderer=renderer,
+            server=server,
+            on_frame=seen.append,
+        )
+        graph.close_all_inputs()
+        graph.wait_until_done(timeout=60)
+        stats = server.stats()
+    assert n == 10 and len(seen) == 10
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [len(r["faces"]) for r in records] == [1] * 8 + [0, 0]
+    assert [len(s.faces) for s in seen] == [1] * 8 + [0, 0]
+    assert stats["frames"] == 10 and stats["faces"] == 0
+    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) == 10
+    # The drawn frame differs from the input where the face is, not elsewhere.
+    first = seen[0]
+    assert first.drawn is not None
+    assert (first.drawn != first.frame.image).any()
+    np.testing.assert_array_equal(seen[9].drawn, seen[9].frame.image)
+
+
+def test_run_frames_stops_at_max_frames_and_ctrl_c_keeps_a_complete_file(
+    model_cache: Path, clip: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "limited.json"
+    with open_source(str(clip)) as source, LandmarksWriter(out) as writer:
+        graph = Graph(load_graph("face_mesh")).start()
+        assert run_frames(graph, source, writer=writer, max_frames=3) == 3
+        graph.cancel()
+    assert [r["frame"] for r in json.loads(out.read_text())] == [0, 1, 2]
+
+    def interrupt(result: FrameResult) -> None:
+        if result.frame.info.index == 1:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "interrupted.json"
+    graph = Graph(load_graph("face_mesh")).start()
+    with (
+        pytest.raises(KeyboardInterrupt),
+        open_source(str(clip)) as source,
+        LandmarksWriter(out) as writer,
+    ):
+        run_frames(graph, source, writer=writer, on_frame=interrupt)
+    graph.cancel()
+    assert [r["frame"] for r in json.loads(out.read_text())] == [0, 1]

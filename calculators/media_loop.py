@@ -1,0 +1,126 @@
+"""Drive a started graph with frames from a source and hand each frame's faces to the outputs.
+
+The loop behind ``facegraph run GRAPH --input SRC --output F --render F --show --serve P``::
+
+    from facegraph import Graph, load_graph
+    from facegraph.calculators.media import open_source
+    from facegraph.calculators.media_loop import faces_stream_of, run_frames
+    from facegraph.calculators.writers import LandmarksWriter
+
+    spec = load_graph("face_mesh")
+    with open_source("clip.mp4") as source, LandmarksWriter("out.jsonl") as writer:
+        graph = Graph(spec).start()
+        n = run_frames(graph, source, faces_stream=faces_stream_of(spec), writer=writer)
+        graph.close_all_inputs()
+        graph.wait_until_done()
+
+Each frame goes in with ``Graph.run_once`` at the frame's own timestamp, which returns as
+soon as every graph output has settled that timestamp; so the frame's record is complete
+(``"faces": []`` when the graph emitted no faces packet, MediaPipe's convention for "no
+face") and outputs come in frame order. Frames are processed one at a time, which is
+also what a tracking graph needs (frame t+1 uses frame t's landmarks). With a camera the
+source always hands over its newest frame, so a slow graph drops frames instead of lagging.
+
+Ctrl-C raises ``KeyboardInterrupt`` out of :func:`run_frames`; the ``with`` blocks of the
+caller then finish every output (JSONL lines are already on disk, ``.json`` is completed,
+the video is finalised). Closing the ``--show`` window ends the loop normally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .annotate import Annotator, default_annotators
+from .media import Frame
+
+if TYPE_CHECKING:
+    from facegraph import Graph, GraphSpec
+
+    from .live import LiveServer, LiveWindow
+    from .render import Renderer
+    from .writers import LandmarksWriter
+
+__all__ = ["FrameResult", "faces_stream_of", "run_frames"]
+
+#: Graph output streams that carry faces, in order of preference.
+FACE_STREAMS: tuple[str, ...] = ("faces", "detections")
+
+
+@dataclass(slots=True)
+class FrameResult:
+    """One processed frame: the frame, its faces, every graph output at its timestamp."""
+
+    frame: Frame
+    faces: list[Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    drawn: np.ndarray | None = None
+
+
+def faces_stream_of(spec: GraphSpec) -> str | None:
+    """The graph output that carries faces: ``faces``, else ``detections``, else None."""
+    for name in FACE_STREAMS:
+        if name in spec.output_streams:
+            return name
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def run_frames(
+    graph: Graph,
+    frames: Iterable[Frame],
+    *,
+    input_stream: str = "image",
+    faces_stream: str | None = "faces",
+    writer: LandmarksWriter | None = None,
+    renderer: Renderer | None = None,
+    server: LiveServer | None = None,
+    window: LiveWindow | None = None,
+    overlay: Annotator | None = None,
+    max_frames: int | None = None,
+    on_frame: Callable[[FrameResult], object] | None = None,
+) -> int:
+    """Feed ``frames`` into a started ``graph``; write, draw, show each result. Returns the count.
+
+    ``overlay`` (default: mesh, contours, irises, boxes) draws the faces for the renderer,
+    the web page and the window; nothing is drawn when none of them is given.
+    ``on_frame`` is called after each frame (progress bars). Stops after ``max_frames``,
+    at the end of the source, or when the window is closed.
+    """
+    drawing = renderer is not None or server is not None or window is not None
+    if drawing and overlay is None:
+        overlay = default_annotators()
+    count = 0
+    for frame in frames:
+        if max_frames is not None and count >= max_frames:
+            break
+        outputs = graph.run_once({input_stream: frame.image}, timestamp=frame.info.timestamp_us)
+        faces = _as_list(outputs.get(faces_stream)) if faces_stream else []
+        result = FrameResult(frame, faces, outputs)
+        if writer is not None:
+            writer.write(frame.info, faces)
+        if drawing:
+            assert overlay is not None
+            drawn = overlay.annotate(frame.image, faces)
+            drawn.flags.writeable = False
+            result.drawn = drawn
+            if renderer is not None:
+                renderer.write(drawn, frame.info)
+            if server is not None:
+                server.publish(drawn, faces=len(faces))
+        count += 1
+        if on_frame is not None:
+            on_frame(result)
+        if window is not None and result.drawn is not None and not window.show(result.drawn):
+            break
+    return count
