@@ -30,8 +30,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -224,10 +224,11 @@ class LandmarksWriter:
             if self.format == "jsonl":
                 self._file = open(target, "w", encoding="utf-8")  # noqa: SIM115 - kept open
             else:
-                fd, self._tmp = tempfile.mkstemp(
-                    prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-                )
-                self._file = os.fdopen(fd, "w", encoding="utf-8")
+                # Not mkstemp: its 0600 mode would survive os.replace; "x" mode gets the
+                # umask's permissions like any other output and never clobbers a file.
+                tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+                self._file = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - kept open
+                self._tmp = str(tmp)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         if self.format == "json":

@@ -119,6 +119,9 @@ def test_json_is_one_array_written_atomically(
     assert isinstance(data, list) and [r["frame"] for r in data] == [0, 1]
     check_face_schema(data[0]["faces"][0], astronaut_face, 512, 512)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]  # no temp file left
+    # Same permissions as any other new output file (the temporary file's are kept).
+    LandmarksWriter(tmp_path / "plain.jsonl").close()
+    assert out.stat().st_mode == (tmp_path / "plain.jsonl").stat().st_mode
 
 
 def test_json_is_complete_after_ctrl_c(tmp_path: Path) -> None:
