@@ -1,0 +1,438 @@
+"""Run a graph over one input (images, a video or a camera) into outputs: the core of ``run``.
+
+::
+
+    from facegraph.calculators.runner import run_source
+
+    summary = run_source("face_mesh", "clip.mp4", output="out.jsonl", render="out.mp4")
+    print(summary.frames, summary.faces, summary.fps, summary.errors)
+
+:func:`run_source` is what ``facegraph run`` and ``facegraph batch`` call for each input,
+so both write identical files. It opens the source (:func:`~.media.open_source`
+spelling: ``"0"``, ``"photo.jpg"``, ``"dir/"``, ``"*.png"``, ``"clip.mp4"``), loads and
+starts the graph, feeds each frame with ``Graph.run_once`` at the frame's timestamp
+(:func:`~.media_loop.run_frames`), writes the faces (JSONL/JSON/stdout), renders the
+overlay (video, image or folder), and optionally shows it (window) or serves it (web
+page). Cameras keep only their newest frame (a flow limiter: a slow graph drops frames,
+counted in :attr:`RunSummary.dropped`, instead of lagging behind).
+
+Stopping: ``stop`` (a :class:`threading.Event`) ends the run after the current frame as
+if the input had ended; :func:`stop_on_signals` sets one on Ctrl-C and SIGTERM. A
+``KeyboardInterrupt`` also ends it. Either way every output is finished: JSONL lines are
+on disk, a ``.json`` array is closed and moved into place, the video is finalised, and
+the summary says ``stopped``. Files of a directory that cannot be read are skipped (named
+on stderr) and listed in :attr:`RunSummary.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from facegraph import FacegraphError
+
+if TYPE_CHECKING:
+    from facegraph import GraphSpec
+    from facegraph.profiler import GraphStats
+
+    from .media import Frame, FrameSource
+    from .media_loop import FrameResult
+
+__all__ = [
+    "SAMPLE_VIDEO",
+    "RunError",
+    "RunSummary",
+    "default_input",
+    "run_source",
+    "sample_video",
+    "stop_on_signals",
+]
+
+Mode = Literal["threads", "deterministic"]
+
+#: The bundled sample clip, inside the ``facegraph.graphs`` package.
+SAMPLE_VIDEO = "samples/face_sample.mp4"
+
+
+class RunError(FacegraphError):
+    """The run cannot be set up (graph without an input stream, bad option combination)."""
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What one :func:`run_source` call did."""
+
+    graph: str
+    """The graph's name."""
+    source: str
+    """The input, as given (or the sample's path)."""
+    frames: int = 0
+    """Frames processed."""
+    faces: int = 0
+    """Faces found, summed over frames."""
+    frames_with_faces: int = 0
+    """Frames with at least one face."""
+    elapsed: float = 0.0
+    """Seconds from the first frame requested to the last one finished (graph start excluded)."""
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    """``(path, reason)`` of every input file that was skipped."""
+    dropped: int = 0
+    """Camera frames dropped by the flow limiter (the graph was busy)."""
+    outputs: list[str] = field(default_factory=list)
+    """Files or folders written (landmarks first, then the rendering); ``-`` for stdout."""
+    stopped: str = "end"
+    """Why the run ended: ``end`` (input exhausted), ``max_frames``, ``stop`` (stop event:
+    Ctrl-C or SIGTERM), ``interrupt`` (KeyboardInterrupt) or ``window`` (closed)."""
+    stats: GraphStats | None = None
+    """Per-node timings (``profile=True``) and queue stats, taken at the end."""
+    live: bool = False
+    """The input was a camera."""
+    url: str | None = None
+    """The live page's address when serving."""
+
+    @property
+    def fps(self) -> float:
+        """Frames processed per second of :attr:`elapsed`."""
+        return self.frames / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def sample_video() -> contextlib.AbstractContextManager[Path]:
+    """The bundled sample clip as a file path (a context manager, as importlib.resources)."""
+    from importlib.resources import as_file, files
+
+    resource = files("facegraph.graphs").joinpath(*SAMPLE_VIDEO.split("/"))
+    return as_file(resource)
+
+
+def _camera_candidates() -> bool:
+    """Whether looking for a camera is worth it (Linux: a /dev/video* node exists)."""
+    if os.environ.get("FACEGRAPH_NO_CAMERA", "").strip() not in ("", "0"):
+        return False
+    if sys.platform.startswith("linux"):
+        return any(Path("/dev").glob("video*"))
+    return True
+
+
+def _probe_camera(index: int, timeout: float) -> FrameSource | None:
+    """Open camera ``index`` within ``timeout`` s and wait for its first frame, else None."""
+    import cv2
+
+    from .media import CameraSource, SourceError
+
+    result: list[Any] = []
+
+    def attempt() -> None:
+        log = cv2.utils.logging
+        level = log.getLogLevel()
+        try:
+            log.setLogLevel(log.LOG_LEVEL_ERROR)  # "no camera" is expected here, not a warning
+            cap = cv2.VideoCapture(index)
+            if cap.isOpened() and cap.grab():
+                result.append(cap)
+            else:
+                cap.release()
+        except Exception:  # a broken backend means "no camera" here
+            pass
+        finally:
+            log.setLogLevel(level)
+
+    thread = threading.Thread(target=attempt, name="camera probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive() or not result:
+        return None  # a hung driver: give up on it (the daemon thread is abandoned)
+    try:
+        return CameraSource.from_capture(result[0], f"camera:{index}")
+    except SourceError:
+        return None
+
+
+def default_input(*, camera_timeout: float = 3.0) -> tuple[FrameSource | None, str]:
+    """The input when none is given: camera 0 if it opens and delivers, else the sample.
+
+    Returns ``(opened camera or None, description)``; with None the caller runs
+    :func:`sample_video`. Set ``FACEGRAPH_NO_CAMERA=1`` to skip the camera.
+    """
+    if _camera_candidates():
+        camera = _probe_camera(0, camera_timeout)
+        if camera is not None:
+            return camera, "camera 0"
+        return None, "no camera could be opened"
+    return None, "no camera found"
+
+
+def stop_on_signals(
+    event: threading.Event | None = None,
+    *,
+    on_stop: Callable[[str], object] | None = None,
+) -> contextlib.AbstractContextManager[threading.Event]:
+    """Within the block, Ctrl-C and SIGTERM set ``event`` (a second Ctrl-C interrupts hard).
+
+    ``on_stop(signal_name)`` is called from the handler (a message such as "stopping
+    after this frame"). Outside the main thread this does nothing but yield the event.
+    """
+    return _stop_on_signals(event if event is not None else threading.Event(), on_stop)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(
+    event: threading.Event, on_stop: Callable[[str], object] | None
+) -> Iterator[threading.Event]:
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        if event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # the user insists: stop now (outputs still closed)
+        event.set()
+        if on_stop is not None:
+            on_stop(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield event
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+def _frames_until(
+    source: FrameSource, stop: threading.Event | None, state: dict[str, str]
+) -> Iterator[Frame]:
+    """The source's frames, ending early (cleanly) once ``stop`` is set."""
+    for frame in source:
+        if stop is not None and stop.is_set():
+            state["stopped"] = "stop"
+            return
+        yield frame
+    if stop is not None and stop.is_set():
+        state["stopped"] = "stop"
+
+
+def _input_stream(spec: GraphSpec) -> str:
+    if "image" in spec.input_streams:
+        return "image"
+    if len(spec.input_streams) == 1:
+        return spec.input_streams[0]
+    if not spec.input_streams:
+        raise RunError(
+            f"graph '{spec.name}' has no input stream, so it cannot take --input "
+            "(it runs its own sources: run it without --input)"
+        )
+    raise RunError(
+        f"graph '{spec.name}' has several input streams ({', '.join(spec.input_streams)}) "
+        "and none is named 'image'; cannot tell where frames go"
+    )
+
+
+class _Progress:
+    """A rich progress bar on stderr (frames, frames/s, ETA) for file inputs on a terminal."""
+
+    def __init__(self, total: int | None, description: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>6.1f} frames/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._progress.add_task(description, total=total, rate=0.0)
+        self._t0 = time.perf_counter()
+        self._n = 0
+        self._progress.start()
+
+    def advance(self) -> None:
+        self._n += 1
+        dt = time.perf_counter() - self._t0
+        self._progress.update(self._task, advance=1, rate=self._n / dt if dt > 0 else 0.0)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _want_progress(source: FrameSource) -> bool:
+    if source.live or not source.frame_count or source.frame_count < 2:
+        return False
+    return sys.stderr.isatty() and sys.stdout.isatty()
+
+
+def run_source(
+    graph: str | os.PathLike[str] | GraphSpec,
+    source: str | os.PathLike[str] | FrameSource,
+    *,
+    output: str | os.PathLike[str] | None = None,
+    render: str | os.PathLike[str] | None = None,
+    side_packets: Mapping[str, Any] | None = None,
+    max_frames: int | None = None,
+    progress: bool = False,
+    mode: Mode = "threads",
+    profile: bool = False,
+    trace: str | os.PathLike[str] | None = None,
+    on_frame: Callable[[FrameResult], object] | None = None,
+    show: bool = False,
+    serve: str | int | None = None,
+    stop: threading.Event | None = None,
+    allow_imports: bool = False,
+    fps: float | None = None,
+    on_start: Callable[[RunSummary], object] | None = None,
+) -> RunSummary:
+    """Run ``graph`` over every frame of ``source``; write, render, show; return a summary.
+
+    - ``graph``: a shipped graph name, a YAML path or a loaded :class:`~facegraph.GraphSpec`;
+      frames go to its ``image`` input (or its only input), faces come from ``faces`` (or
+      ``detections``).
+    - ``source``: an input spelling for :func:`~.media.open_source` or an opened
+      :class:`~.media.FrameSource` (closed at the end either way).
+    - ``output``: ``.jsonl``, ``.json`` or ``"-"`` (stdout); ``render``: a video file, an
+      image file (one frame) or a folder.
+    - ``progress``: show a bar on stderr when both stdout and stderr are terminals and the
+      input is a file with a known length.
+    - ``on_frame(result)`` after each frame; ``on_start(summary)`` once everything is
+      open (``summary.url`` is set when serving).
+    - ``serve``: ``PORT`` or ``HOST:PORT`` for the live page (loopback by default);
+      ``show``: an OpenCV window (needs a GUI build of OpenCV).
+    - ``fps``: frame rate used for the timestamps of image inputs (default 30).
+
+    Raises :class:`~facegraph.FacegraphError` subclasses with one-line messages (missing
+    input, unwritable output, graph problems). A failing graph raises after every output
+    has been finished with the frames done so far; ``KeyboardInterrupt`` is not raised but
+    reported as ``stopped == "interrupt"``.
+    """
+    from facegraph import Graph, GraphSpec, load_graph
+
+    from .media import FrameSource, ImageFiles, open_source
+    from .media_loop import faces_stream_of, run_frames
+
+    spec = graph if isinstance(graph, GraphSpec) else load_graph(graph, allow_imports=allow_imports)
+    input_stream = _input_stream(spec)
+    faces_stream = faces_stream_of(spec)
+
+    with contextlib.ExitStack() as stack:
+        if isinstance(source, FrameSource):
+            frames_source = source
+        else:
+            frames_source = open_source(os.fspath(source), fps=fps)
+        stack.callback(frames_source.close)
+        summary = RunSummary(
+            graph=spec.name, source=frames_source.name or str(source), live=frames_source.live
+        )
+
+        renderer = None
+        if render is not None:
+            from .render import open_renderer
+
+            renderer = stack.enter_context(open_renderer(render, fps=frames_source.fps))
+            summary.outputs.append(os.fspath(render))
+        window = None
+        if show:
+            from .live import LiveWindow
+
+            window = LiveWindow(f"facegraph: {spec.name}")
+            stack.callback(window.close)
+
+        g = Graph(
+            spec, mode=mode, profile=profile, trace=None if trace is None else os.fspath(trace)
+        )
+        server = None
+        if serve is not None:
+            from .live import LiveServer, graph_stats_dict, parse_serve_address
+
+            host, port = parse_serve_address(serve)
+            server = stack.enter_context(
+                LiveServer(host, port, stats=lambda: graph_stats_dict(g.stats()))
+            )
+            summary.url = server.url
+        writer = None
+        if output is not None:
+            from .writers import LandmarksWriter
+
+            # Opened last (after everything that may refuse to open) and closed first.
+            writer = stack.enter_context(LandmarksWriter(output))
+            summary.outputs.insert(0, writer.path)
+
+        bar = None
+        if progress and _want_progress(frames_source):
+            bar = _Progress(frames_source.frame_count, Path(summary.source).name or "frames")
+            stack.callback(bar.close)
+
+        def frame_done(result: FrameResult) -> None:
+            n = len(result.faces)
+            summary.faces += n
+            summary.frames_with_faces += n > 0
+            summary.frames += 1
+            summary.elapsed = time.perf_counter() - t0
+            if bar is not None:
+                bar.advance()
+            if on_frame is not None:
+                on_frame(result)
+
+        state = {"stopped": "end"}
+        g.start(side_packets or {})
+        if on_start is not None:
+            on_start(summary)
+        t0 = time.perf_counter()
+        failed = True
+        try:
+            count = run_frames(
+                g,
+                _frames_until(frames_source, stop, state),
+                input_stream=input_stream,
+                faces_stream=faces_stream,
+                writer=writer,
+                renderer=renderer,
+                server=server,
+                window=window,
+                max_frames=max_frames,
+                on_frame=frame_done,
+            )
+            failed = False
+        except KeyboardInterrupt:
+            state["stopped"] = "interrupt"
+            failed = False
+            count = summary.frames
+        finally:
+            summary.elapsed = time.perf_counter() - t0
+            if failed:
+                g.cancel()
+            summary.errors = list(getattr(frames_source, "skipped", []))
+            summary.dropped = int(getattr(frames_source, "dropped", 0))
+        if state["stopped"] == "end":
+            if max_frames is not None and count >= max_frames:
+                state["stopped"] = "max_frames"
+            elif window is not None and not getattr(window, "_open", True):
+                state["stopped"] = "window"
+        summary.stopped = state["stopped"]
+        if summary.stopped == "interrupt":
+            g.cancel()
+        else:
+            g.close_all_inputs()
+            g.wait_until_done()
+        summary.stats = g.stats()
+        if isinstance(frames_source, ImageFiles):
+            summary.errors = list(frames_source.skipped)
+    return summary
