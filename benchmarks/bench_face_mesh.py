@@ -13,22 +13,27 @@ OpenCV and resizes it to 640×480. Frames are fed with ``Graph.run_once`` (what
 one warm-up pass; the per-node table comes from a separate profiled pass (profiling adds
 two clock reads per call, so it is not used for the headline figures).
 
-"Pure LiteRT" is ``TfLiteModel.run`` alone on the crops the graph feeds the models:
-tracking = mesh model per face + detector on the frames where it ran; static = detector
-+ mesh per face. The graph/LiteRT ratio is what the rest of the pipeline costs (crops,
-decoding, ROIs, scheduling).
+"LiteRT alone" is ``TfLiteModel.run`` of the same models on the same inputs the graph
+used on that frame (the mesh model per ROI, the detector when it ran; crops made outside
+the timing). The facegraph/LiteRT ratio is what the rest of the pipeline costs (crops,
+decoding, ROIs, scheduling). MediaPipe runs in a subprocess of its venv that times one
+``FaceMesh.process`` per request. Every contender is timed twice: *solo* (alone, as a user
+runs it) and *interleaved* (all contenders on frame i before any moves to frame i + 1, so
+they share the machine's load on a busy machine; they also evict each other's caches,
+which makes everyone slower).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,127 +79,118 @@ def summary(ms: list[float]) -> dict[str, float]:
     }
 
 
-def time_graph(
-    name: str, frames: list[np.ndarray], repeat: int, mode: str
-) -> tuple[dict[str, float], Any, list[int]]:
-    """Headline per-frame times (unprofiled), then a profiled pass for the node table.
+class GraphContender:
+    """A shipped graph fed one frame per step (what facegraph.FaceMesh does)."""
 
-    Also returns, per frame of the profiled pass, the number of faces, and whether the
-    detector ran (from the graph's detections output) as the last element list."""
-    from facegraph import Graph, load_graph
+    def __init__(self, name: str, frames: list[np.ndarray], mode: str) -> None:
+        from facegraph import Graph, load_graph
 
-    spec = load_graph(name)
-    graph = Graph(spec, mode=mode)  # type: ignore[arg-type]
-    graph.start({})
-    for f in frames:  # warm-up pass
-        graph.run_once({"image": f})
-    times: list[float] = []
-    for _ in range(repeat):
-        for f in frames:
-            t0 = time.perf_counter()
-            graph.run_once({"image": f})
-            times.append((time.perf_counter() - t0) * 1e3)
-    graph.close_all_inputs()
-    graph.wait_until_done()
+        self.frames = frames
+        self.graph = Graph(load_graph(name), mode=mode)  # type: ignore[arg-type]
+        self.graph.start({})
+        self.outputs: list[dict[str, Any]] = [{} for _ in frames]
 
-    profiled = Graph(spec, mode=mode, profile=True)  # type: ignore[arg-type]
-    profiled.start({})
-    info: list[int] = []
-    for f in frames:
-        out = profiled.run_once({"image": f})
-        info.append(len(out.get("faces", [])) * 2 + ("detections" in out))
-    stats = profiled.stats()
-    profiled.close_all_inputs()
-    profiled.wait_until_done()
-    return summary(times), stats, info
-
-
-def pure_litert(frames: list[np.ndarray], info: list[int], repeat: int) -> dict[str, float]:
-    """Model time per frame for the same work the graph did (see module doc)."""
-    from facegraph.calculators.face.detection import SHORT_RANGE
-    from facegraph.calculators.face.image_to_tensor import image_to_tensor
-    from facegraph.calculators.face.rois import detection_to_roi
-    from facegraph.models import model_path
-    from facegraph.models.inference import TfLiteModel
-
-    det = TfLiteModel(model_path("face_detection_short_range"))
-    mesh = TfLiteModel(model_path("face_landmark_with_attention"))
-    det_in = image_to_tensor(frames[0], None, 128, 128, (-1.0, 1.0), "zero", True).tensor
-    from facegraph.calculators.face.detection import postprocess_detections
-
-    outs = list(det.run(det_in).values())
-    d = postprocess_detections(outs[0], outs[1], SHORT_RANGE, np.eye(4, dtype=np.float32))
-    roi = detection_to_roi(d[0], 640, 480) if d else None
-    mesh_in = image_to_tensor(frames[0], roi, 192, 192).tensor
-    for _ in range(20):
-        det.run(det_in)
-        mesh.run(mesh_in)
-    det_ms, mesh_ms = [], []
-    for _ in range(repeat * 50):
+    def step(self, i: int) -> float:
         t0 = time.perf_counter()
-        det.run(det_in)
-        t1 = time.perf_counter()
-        mesh.run(mesh_in)
-        t2 = time.perf_counter()
-        det_ms.append((t1 - t0) * 1e3)
-        mesh_ms.append((t2 - t1) * 1e3)
-    d50, m50 = statistics.median(det_ms), statistics.median(mesh_ms)
-    n = len(info)
-    faces = sum(i // 2 for i in info) / n
-    det_frac = sum(i % 2 for i in info) / n
-    return {
-        "detector_ms": d50,
-        "mesh_ms": m50,
-        "tracking_ms": faces * m50 + det_frac * d50,
-        "static_ms": d50 + faces * m50,
-    }
+        out = self.graph.run_once({"image": self.frames[i]})
+        ms = (time.perf_counter() - t0) * 1e3
+        self.outputs[i] = out
+        return ms
+
+    def close(self) -> None:
+        self.graph.close_all_inputs()
+        self.graph.wait_until_done()
 
 
-MP_SCRIPT = textwrap.dedent(
+class LiteRtContender:
+    """Only the model invocations a graph made on frame i: the mesh model on the crop of
+    each of its ROIs, plus the detector when it ran. Crops are made outside the timing."""
+
+    def __init__(self, graph: GraphContender) -> None:
+        from facegraph.models import model_path
+        from facegraph.models.inference import TfLiteModel
+
+        self.graph = graph
+        self.det = TfLiteModel(model_path("face_detection_short_range"))
+        self.mesh = TfLiteModel(model_path("face_landmark_with_attention"))
+
+    def step(self, i: int) -> float:
+        from facegraph.calculators.face.image_to_tensor import image_to_tensor
+
+        frame, out = self.graph.frames[i], self.graph.outputs[i]
+        inputs = [
+            (self.mesh, image_to_tensor(frame, r, 192, 192).tensor) for r in out.get("rois", [])
+        ]
+        if "detections" in out:
+            det_in = image_to_tensor(frame, None, 128, 128, (-1.0, 1.0), "zero", True).tensor
+            inputs.append((self.det, det_in))
+        t0 = time.perf_counter()
+        for model, x in inputs:
+            model.run(x)
+        return (time.perf_counter() - t0) * 1e3
+
+
+MP_SERVER = textwrap.dedent(
     """
-    import json, statistics, sys, time
+    import sys, time
     import numpy as np
     import mediapipe as mp
     frames = np.load(sys.argv[1])
-    repeat = int(sys.argv[2])
-    res = {}
-    for static in (False, True):
-        with mp.solutions.face_mesh.FaceMesh(static_image_mode=static, max_num_faces=1,
-                                             refine_landmarks=True) as fm:
-            for f in frames:
-                fm.process(f)
-            ms = []
-            for _ in range(repeat):
-                for f in frames:
-                    t0 = time.perf_counter()
-                    fm.process(f)
-                    ms.append((time.perf_counter() - t0) * 1e3)
-        s = sorted(ms)
-        res["static" if static else "tracking"] = {
-            "mean": statistics.fmean(s), "p50": statistics.median(s),
-            "p99": s[min(len(s) - 1, int(0.99 * len(s)))], "min": s[0]}
-    print(json.dumps(res))
+    meshes = {
+        kind: mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=kind == "static", max_num_faces=1, refine_landmarks=True)
+        for kind in ("tracking", "static")
+    }
+    print("ready", flush=True)
+    for line in sys.stdin:
+        kind, i = line.split()
+        t0 = time.perf_counter()
+        meshes[kind].process(frames[int(i)])
+        print((time.perf_counter() - t0) * 1e3, flush=True)
     """
 )
 
 
-def mediapipe_times(python: Path, frames: list[np.ndarray], repeat: int) -> dict[str, Any] | None:
-    if not python.exists():
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "frames.npy"
+class MediaPipeServer:
+    """MediaPipe 0.10.14 in its own venv, timing ``FaceMesh.process`` on request, so its
+    frames interleave with ours and see the same machine load."""
+
+    def __init__(self, python: Path, frames: list[np.ndarray], tmp: Path) -> None:
+        path = tmp / "frames.npy"
         np.save(path, np.stack(frames))
-        proc = subprocess.run(
-            [str(python), "-c", MP_SCRIPT, str(path), str(repeat)],
-            capture_output=True,
+        self.proc = subprocess.Popen(
+            [str(python), "-c", MP_SERVER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            check=False,
         )
-    if proc.returncode != 0:
-        print(f"(mediapipe baseline failed: {proc.stderr.strip().splitlines()[-1:]})")
-        return None
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        if self.stdout.readline().strip() != "ready":
+            raise RuntimeError("mediapipe subprocess did not start")
+
+    def step(self, kind: str, i: int) -> float:
+        self.stdin.write(f"{kind} {i}\n")
+        self.stdin.flush()
+        return float(self.stdout.readline())
+
+    def close(self) -> None:
+        self.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def profiled_pass(name: str, frames: list[np.ndarray], mode: str) -> Any:
+    from facegraph import Graph, load_graph
+
+    graph = Graph(load_graph(name), mode=mode, profile=True)  # type: ignore[arg-type]
+    graph.start({})
+    for f in frames:
+        graph.run_once({"image": f})
+    stats = graph.stats()
+    graph.close_all_inputs()
+    graph.wait_until_done()
+    return stats
 
 
 def fmt(s: dict[str, float]) -> str:
@@ -227,36 +223,79 @@ def main() -> None:
     source = args.video or f"synthetic moving face ({PHOTO.name})"
     print(f"{len(frames)} frames 640x480 from {source}; mode {args.mode}; repeat {args.repeat}")
 
-    results: dict[str, dict[str, float]] = {}
-    infos: dict[str, list[int]] = {}
-    for name in ("face_mesh", "face_mesh_static"):
-        s, stats, info = time_graph(name, frames, args.repeat, args.mode)
-        results[name], infos[name] = s, info
-        faces = sum(i // 2 for i in info) / len(info)
-        det_runs = sum(i % 2 for i in info)
-        print(f"\n{name}: {fmt(s)}")
-        print(f"  faces/frame {faces:.2f}; detector ran on {det_runs}/{len(info)} frames")
-        node_table(stats, len(frames))
+    ours = {k: GraphContender(g, frames, args.mode) for k, g in GRAPHS.items()}
+    litert = {k: LiteRtContender(g) for k, g in ours.items()}
+    steps: dict[str, Callable[[int], float]] = {}
+    for k in GRAPHS:
+        steps[f"facegraph {k}"] = ours[k].step
+    for k in GRAPHS:
+        steps[f"litert {k}"] = litert[k].step
+    with tempfile.TemporaryDirectory() as tmp:
+        mp = None
+        if not args.no_mediapipe and args.mediapipe.exists():
+            try:
+                mp = MediaPipeServer(args.mediapipe, frames, Path(tmp))
+            except (OSError, RuntimeError) as exc:
+                print(f"(no mediapipe baseline: {exc})")
+        if mp is not None:
+            for k in GRAPHS:
+                steps[f"mediapipe {k}"] = functools.partial(mp.step, k)
+        n = len(frames)
+        # Solo: each contender alone, as a user runs it (first pass warms up).
+        solo: dict[str, list[float]] = {name: [] for name in steps}
+        for name, step in steps.items():
+            for rep in range(1 + args.repeat):
+                for i in range(n):
+                    ms = step(i)
+                    if rep:
+                        solo[name].append(ms)
+        # Interleaved: every contender on frame i before any goes to frame i + 1, so all
+        # see the same machine load (they also evict each other's caches: slower, fairer).
+        mixed: dict[str, list[float]] = {name: [] for name in steps}
+        for rep in range(1 + args.repeat):
+            for i in range(n):
+                for name, step in steps.items():
+                    ms = step(i)
+                    if rep:
+                        mixed[name].append(ms)
+        if mp is not None:
+            mp.close()
+    info = {
+        k: [(len(o.get("faces", [])), "detections" in o) for o in g.outputs]
+        for k, g in ours.items()
+    }
+    for g in ours.values():
+        g.close()
 
-    pure = pure_litert(frames, infos["face_mesh"], args.repeat)
-    print(
-        f"\npure LiteRT (p50): detector {pure['detector_ms']:.2f} ms, attention mesh "
-        f"{pure['mesh_ms']:.2f} ms -> tracking {pure['tracking_ms']:.2f}, "
-        f"static {pure['static_ms']:.2f} ms/frame"
-    )
-    mp = None if args.no_mediapipe else mediapipe_times(args.mediapipe, frames, args.repeat)
-    print("\nsummary (p50 ms/frame; ratios of p50s)")
-    for name, key, target in (("face_mesh", "tracking", 2.5), ("face_mesh_static", "static", 3.8)):
-        ours = results[name]["p50"]
+    print("\nper-frame ms: solo (each alone) | interleaved (same load for all)")
+    for name in steps:
+        print(f"  {name:20s} {fmt(summary(solo[name]))} | p50 {summary(mixed[name])['p50']:6.2f}")
+    for k, name in GRAPHS.items():
+        faces = sum(f for f, _ in info[k]) / n
+        det_runs = sum(d for _, d in info[k])
+        print(f"\n{name} ({k}): faces/frame {faces:.2f}; detector ran on {det_runs}/{n} frames")
+        print("  per node (separate profiled pass):")
+        node_table(profiled_pass(name, frames, args.mode), n)
+
+    print("\nsummary (p50 ms/frame; ratios of p50s, solo / interleaved)")
+    for k, target in (("tracking", 2.5), ("static", 3.8)):
+        o, lr = summary(solo[f"facegraph {k}"]), summary(solo[f"litert {k}"])
+        om, lm = summary(mixed[f"facegraph {k}"]), summary(mixed[f"litert {k}"])
         line = (
-            f"  {key:9s} facegraph {ours:6.2f} (mean {results[name]['mean']:.2f}, target "
-            f"{target})  pure LiteRT {pure[key + '_ms']:5.2f}  graph/LiteRT "
-            f"{ours / pure[key + '_ms']:.2f}"
+            f"  {k:9s} facegraph {o['p50']:5.2f} (target {target})  LiteRT alone "
+            f"{lr['p50']:5.2f}  facegraph/LiteRT {o['p50'] / lr['p50']:.2f} / "
+            f"{om['p50'] / lm['p50']:.2f}"
         )
         if mp is not None:
-            theirs = mp[key]["p50"]
-            line += f"  mediapipe {theirs:5.2f}  facegraph/mediapipe {ours / theirs:.2f}"
+            m, mm = summary(solo[f"mediapipe {k}"]), summary(mixed[f"mediapipe {k}"])
+            line += (
+                f"  mediapipe {m['p50']:5.2f}  facegraph/mediapipe {o['p50'] / m['p50']:.2f} / "
+                f"{om['p50'] / mm['p50']:.2f}"
+            )
         print(line)
+
+
+GRAPHS = {"tracking": "face_mesh", "static": "face_mesh_static"}
 
 
 if __name__ == "__main__":
