@@ -196,3 +196,20 @@ def test_concurrent_callers_are_serialised(static_mesh: FaceMesh) -> None:
         t.join()
     assert not errors and len(results) == 12
     assert all(np.array_equal(r, want.landmarks) for r in results)
+
+
+def test_full_range_detector_finds_small_faces(model_cache: Path) -> None:
+    """A ~65 px face in a 1280x720 frame: MediaPipe's face-mesh detector (short range,
+    128x128 input) misses it; `detector="full_range"` finds it and the mesh follows."""
+    from facegraph.calculators.face import synthetic
+
+    placement = synthetic.FacePlacement(400, 300, 0.2, 0.0)
+    frame = synthetic.render_frame([image("face_detection_expected")], [placement], 1280, 720)
+    with FaceMesh(static_image_mode=True) as short:
+        assert short.process(frame) == []
+    with FaceMesh(static_image_mode=True, detector="full_range") as full:
+        (face,) = full.process(frame)
+    xmin, ymin, xmax, ymax = face.box
+    assert 50 < xmax - xmin < 80 and face.score > 0.5
+    # The face's centre lands where it was placed (the photo's face is a bit off-centre).
+    assert abs((xmin + xmax) / 2 - 400) < 25 and abs((ymin + ymax) / 2 - 300) < 40
