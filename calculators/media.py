@@ -20,7 +20,8 @@ Every source yields :class:`Frame` values with strictly increasing ``timestamp_u
   presentation time (``CAP_PROP_POS_MSEC``) when it is later than the previous frame's,
   otherwise ``index * 1e6 / fps`` (kept above the previous timestamp), so broken or
   missing container times never yield a non-increasing timestamp. ``fps`` is the
-  container's, or 30 when it reports none.
+  container's, or 30 when it reports none. Frames that cannot be decoded (corrupt data
+  mid-file) are skipped and reported in one line on stderr; the rest are still read.
 - **Cameras** (an integer index): a background thread reads continuously and keeps only
   the newest frame, so a slow consumer always gets the latest picture (older ones are
   dropped and counted). Timestamps are microseconds of the monotonic clock since the
@@ -276,7 +277,15 @@ def read_image_bgr(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, str
 
 
 class VideoFile(FrameSource):
-    """A video file decoded with OpenCV's ``VideoCapture`` (FFmpeg backend)."""
+    """A video file decoded with OpenCV's ``VideoCapture`` (FFmpeg backend).
+
+    A frame that cannot be decoded (damaged data in the middle of the file) is skipped
+    and counted in ``undecodable``; the reading goes on, and one warning line names the
+    file at the end. ``max_failed_reads`` failed reads in a row end the video.
+    """
+
+    #: Failed reads in a row taken as the end of the file (a damaged stretch is shorter).
+    max_failed_reads: int = 25
 
     def __init__(self, path: str | os.PathLike[str], *, stderr: TextIO | None = None) -> None:
         import cv2
@@ -299,6 +308,8 @@ class VideoFile(FrameSource):
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count = count if count > 0 else None
         self._used = False
+        #: Frames skipped because they could not be decoded (corrupt data mid-file).
+        self.undecodable = 0
 
     def frames(self) -> Iterator[Frame]:
         import cv2
@@ -309,17 +320,33 @@ class VideoFile(FrameSource):
         step = 1e6 / (self.fps or DEFAULT_FPS)
         last = -1
         index = 0
+        failures = 0  # failed reads in a row
         try:
             while True:
-                ok, image = self._cap.read()
+                try:
+                    ok, image = self._cap.read()
+                except cv2.error:  # a backend error is a failed read, not a crash
+                    ok, image = False, None
                 if not ok or image is None:
-                    break
+                    # FFmpeg fails a read on a damaged packet and then decodes the next
+                    # ones; only a run of failures means the end of the file.
+                    failures += 1
+                    if failures >= self.max_failed_reads:
+                        break
+                    continue
+                self.undecodable += failures
+                failures = 0
                 ts = video_timestamp_us(self._cap.get(cv2.CAP_PROP_POS_MSEC), index, step, last)
                 last = ts
                 yield _rgb_frame(image, index, ts, self.path)
                 index += 1
         finally:
             self.close()
+        if self.undecodable:
+            self.warn(
+                f"warning: {self.path}: skipped {self.undecodable} frame(s) that could not "
+                f"be decoded (corrupt data); {index} frame(s) read"
+            )
 
     def close(self) -> None:
         self._cap.release()

@@ -8,6 +8,7 @@ ordinary ones, and the CMYK JPEG and the EXIF-rotated JPEG are assembled byte by
 
 from __future__ import annotations
 
+import itertools
 import resource
 import struct
 import time
@@ -160,7 +161,7 @@ def test_every_bad_file_is_skipped_with_one_line_and_the_rest_are_decoded(
     ordered = sorted(frames.values(), key=lambda f: f.info.index)
     assert [f.info.index for f in ordered] == list(range(7))
     ts = [f.info.timestamp_us for f in ordered]
-    assert all(b > a for a, b in zip(ts, ts[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(ts))
 
     assert frames["05_one.png"].image.tolist() == [[[77, 77, 77]]]
     # 16-bit: scaled to 8 bits (40000 / 256 = 156), red stays red (RGB order).
@@ -259,6 +260,5 @@ def test_facemesh_tiny_images_give_no_face_not_an_error(image: np.ndarray, stati
 def test_facemesh_rejects_16bit_arrays_with_a_clear_message() -> None:
     from facegraph import FaceMesh
 
-    with FaceMesh(static_image_mode=True) as mesh:
-        with pytest.raises(TypeError, match="uint8.*uint16"):
-            mesh.process(np.zeros((8, 8, 3), np.uint16))
+    with FaceMesh(static_image_mode=True) as mesh, pytest.raises(TypeError, match=r"uint8.*uint16"):
+        mesh.process(np.zeros((8, 8, 3), np.uint16))
