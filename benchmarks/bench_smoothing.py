@@ -174,13 +174,13 @@ def lag(raw: np.ndarray, smoothed: np.ndarray, max_lag: float = 4.0) -> tuple[fl
 
 def main() -> None:
     from facegraph import load_graph
+    from facegraph.calculators.cli import parse_side_packets
     from facegraph.calculators.face import nodes as _nodes  # registers the face nodes
     from facegraph.calculators.face.smoothing import (
         DEFAULT_BETA,
         DEFAULT_D_CUTOFF,
         DEFAULT_MIN_CUTOFF,
     )
-    from facegraph.cli_run import parse_side_packets
 
     assert _nodes
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

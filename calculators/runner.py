@@ -342,6 +342,11 @@ def run_source(
             graph=spec.name, source=frames_source.name or str(source), live=frames_source.live
         )
 
+        for target in (output, render):
+            # "out/landmarks.jsonl" works without creating "out/" first.
+            text = None if target is None else os.fspath(target)
+            if text is not None and text != "-" and not Path(text).parent.exists():
+                Path(text).parent.mkdir(parents=True, exist_ok=True)
         renderer = None
         if render is not None:
             from .render import open_renderer

@@ -21,7 +21,7 @@ app = typer.Typer(
 
 # Modules that contribute commands, in the order they appear in --help.
 _COMMAND_MODULES = (
-    "facegraph.cli_run",  # run
+    "facegraph.calculators.cli",  # run
     "facegraph.cli_graph",  # validate, show, calculators
     "facegraph.models.cli",  # models list|fetch|verify|path
     "facegraph.calculators.face.cli",  # eval, compare

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from facegraph.calculators.cli import parse_side_packets
 from facegraph.cli import app
-from facegraph.cli_run import parse_side_packets
 from typer.testing import CliRunner
 
 DEMO = """

@@ -80,7 +80,7 @@ def eval_command(
     """Landmark error of a face graph against annotations: IOD MAE per image, mean, std,
     per region (lips, eyes, irises, face oval); NME over 68 points for .pts annotations."""
     from facegraph import FacegraphError, GraphConfigError, load_graph
-    from facegraph.cli_run import parse_side_packets
+    from facegraph.calculators.cli import parse_side_packets
 
     from . import nodes as _nodes  # registers the face nodes
     from .evaluation import (

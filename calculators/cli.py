@@ -1,0 +1,405 @@
+"""``facegraph run GRAPH``: run a graph over images, a video or a camera into files and views.
+
+Two kinds of graph:
+
+- a graph with an input stream (``image``, as the face graphs): frames come from
+  ``--input`` (image, folder, glob, video, camera index) or, without it, from the first
+  camera if one opens, else from the bundled sample clip. Each frame's faces go to
+  ``--output`` (JSONL, JSON or stdout), the overlay to ``--render`` / ``--show`` /
+  ``--serve``. The work is :func:`facegraph.calculators.runner.run_source`.
+- a graph without input streams (its own source nodes): started with the side packets and
+  run to completion; ``--max-frames`` stops its sources after N timestamps.
+
+Side packets come from ``--side NAME=VALUE`` (values parsed as YAML scalars: ``3`` is an
+int, ``0.5`` a float, ``true`` a bool, anything else a string). Ctrl-C and SIGTERM stop
+after the current frame and finish every output. Errors print one clear message and exit
+non-zero, without a Python traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from facegraph import GraphSpec
+    from facegraph.graph import Mode
+    from rich.console import Console
+
+    from .runner import RunSummary
+
+_ALLOW_IMPORTS_HELP = (
+    "Allow 'module:Class' calculator names in the graph to import Python code "
+    "(off by default: a graph file from elsewhere must not run code by itself)."
+)
+
+EPILOG = """\
+Examples:
+
+  facegraph run face_mesh --output out/landmarks.jsonl --render out/overlay.mp4
+      camera 0 if one opens, else the bundled sample clip; JSONL + overlay video
+
+  facegraph run face_mesh --input 0 --show                 live camera in a window
+  facegraph run face_mesh --input 0 --serve 8080           live page: http://127.0.0.1:8080/
+  facegraph run face_mesh --input clip.mp4 --output faces.json --max-frames 100
+  facegraph run face_mesh_static --input photos/ --output - --render overlays/
+  facegraph run face_mesh_static --input 'shots/*.jpg' --output faces.jsonl
+  facegraph run face_mesh_iris --input clip.mp4 --side num_faces=2 --profile
+  facegraph run my_graph.yaml --input clip.mp4 --trace trace.json   (open in ui.perfetto.dev)
+
+--input sample is the bundled clip; FACEGRAPH_NO_CAMERA=1 skips the camera probe.
+Use face_mesh_static for unrelated photos (face_mesh tracks faces from frame to frame).
+"""
+
+
+def parse_side_packets(items: list[str]) -> dict[str, Any]:
+    """``["num_faces=2", "name=cam"]`` → ``{"num_faces": 2, "name": "cam"}``.
+
+    Raises ValueError naming the bad item.
+    """
+    import yaml
+
+    result: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ValueError(f"--side expects NAME=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        if not isinstance(value, (int, float, bool, str)) or value is None:
+            value = text  # lists, maps, null: keep the literal text
+        result[name] = value
+    return result
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    _console(stderr=True).print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+# -- graphs with their own sources -------------------------------------------------------------
+
+
+def _run_self_sourced(
+    spec: GraphSpec,
+    side_packets: dict[str, Any],
+    *,
+    mode: Mode,
+    profile: bool,
+    trace: Path | None,
+    max_frames: int | None,
+) -> None:
+    """Start a graph without input streams, run its sources to completion, summarize."""
+    from facegraph import FacegraphError, Graph
+    from facegraph.profiler import stats_table
+
+    out = _console()
+    err = _console(stderr=True)
+    counts: dict[str, int] = {s: 0 for s in spec.output_streams}
+    frames = {"frames": 0, "last": -(2**63)}
+    graph: Graph | None = None
+    t0 = time.perf_counter()
+    try:
+        graph = Graph(spec, mode=mode, profile=profile, trace=trace)
+        for stream in spec.output_streams:
+
+            def count(_: Any, stream: str = stream) -> None:
+                counts[stream] += 1
+
+            graph.observe(stream, count)
+        if max_frames is not None:
+            _limit_frames(graph, spec, max_frames, frames)
+        graph.start(side_packets)
+        graph.close_all_inputs()
+        graph.wait_until_done()
+    except KeyboardInterrupt:
+        if graph is not None:
+            graph.cancel()
+        err.print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+    except FacegraphError as exc:
+        err.print(f"error: {exc}", markup=False)
+        if graph is not None and graph.close_errors:
+            err.print("also while closing:", markup=False)
+            for extra in graph.close_errors:
+                err.print(f"  - {str(extra).splitlines()[0]}", markup=False)
+        raise typer.Exit(1) from None
+    elapsed = time.perf_counter() - t0
+
+    out.print(
+        f"ran graph '{spec.name}' ({len(spec.nodes)} nodes, {mode}) in {elapsed:.3f} s",
+        markup=False,
+    )
+    if max_frames is not None:
+        out.print(f"  frames: {frames['frames']}", markup=False)
+    for stream, n in counts.items():
+        out.print(f"  output '{stream}': {n} packet{'s' if n != 1 else ''}", markup=False)
+    if profile:
+        out.print(stats_table(graph.stats()))
+    if trace is not None:
+        out.print(f"  trace written to {trace}", markup=False)
+
+
+def _limit_frames(graph: Any, spec: GraphSpec, max_frames: int, state: dict[str, int]) -> None:
+    """Observe the sources' outputs; after ``max_frames`` distinct timestamps, stop them."""
+    streams = [b.stream for n in spec.nodes if not n.inputs for b in n.outputs]
+
+    def on_packet(packet: Any) -> None:
+        if packet.timestamp > state["last"]:
+            state["last"] = packet.timestamp
+            state["frames"] += 1
+            if state["frames"] >= max_frames:
+                graph.stop_sources()
+
+    for stream in streams:
+        graph.observe(stream, on_packet)
+
+
+# -- graphs fed with frames --------------------------------------------------------------------
+
+
+def _print_summary(
+    console: Console, summary: RunSummary, *, mode: str, profile: bool, trace: Path | None
+) -> None:
+    from facegraph.profiler import stats_table
+
+    labels = ("landmarks", "rendering")
+    for label, path in zip(labels, summary.outputs, strict=False):
+        where = "stdout" if path == "-" else path
+        console.print(f"{label}: {where}", markup=False)
+    if trace is not None:
+        console.print(f"trace: {trace}", markup=False)
+    ended = {
+        "max_frames": " (--max-frames reached)",
+        "stop": " (stopped by signal)",
+        "interrupt": " (interrupted)",
+        "window": " (window closed)",
+    }.get(summary.stopped, "")
+    console.print(
+        f"{summary.frames} frame{'s' if summary.frames != 1 else ''}{ended}, "
+        f"{summary.faces} face{'s' if summary.faces != 1 else ''} "
+        f"(faces on {summary.frames_with_faces} frames), "
+        f"{summary.fps:.1f} frames/s ({summary.elapsed:.2f} s, graph '{summary.graph}', {mode})",
+        markup=False,
+    )
+    if summary.live and summary.dropped:
+        console.print(
+            f"camera frames dropped while the graph was busy: {summary.dropped}", markup=False
+        )
+    if summary.errors:
+        console.print(f"skipped {len(summary.errors)} unreadable file(s):", markup=False)
+        for path, reason in summary.errors:
+            console.print(f"  - {path}: {reason}", markup=False)
+    if profile and summary.stats is not None:
+        console.print(stats_table(summary.stats))
+
+
+@contextlib.contextmanager
+def _input(input_: str | None, err: Console) -> Iterator[Any]:
+    """The source to run: ``--input`` as given, camera 0, or the bundled sample's path."""
+    from .runner import default_input, sample_video
+
+    if input_ is not None and not (input_.strip() == "sample" and not Path("sample").exists()):
+        yield input_
+        return
+    if input_ is None:
+        camera, why = default_input()
+        if camera is not None:
+            err.print("input: camera 0 (first camera found; Ctrl-C to stop)", markup=False)
+            yield camera
+            return
+    else:
+        why = "--input sample"
+    with sample_video() as path:
+        if not path.is_file():
+            raise _fail(f"the bundled sample video is missing from this install ({path})")
+        err.print(f"input: bundled sample video {path} ({why})", markup=False)
+        yield str(path)
+
+
+def run_command(
+    graph_source: Annotated[
+        str, typer.Argument(metavar="GRAPH", help="Shipped graph name (face_mesh, ...) or .yaml.")
+    ],
+    input_: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="SRC",
+            help="Image, folder or glob of images, video file, or camera index (0). "
+            "Default: camera 0 if one opens, else the bundled sample clip.",
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Faces per frame: .jsonl (one object per line), .json (one array) or - (stdout).",
+        ),
+    ] = None,
+    render: Annotated[
+        str | None,
+        typer.Option(
+            "--render",
+            "-r",
+            metavar="FILE",
+            help="Overlay (mesh, contours, irises, boxes): a video (.mp4/.avi), "
+            "an image (one frame) or a folder (one image per frame).",
+        ),
+    ] = None,
+    show: Annotated[
+        bool, typer.Option("--show", help="Show the overlay in a window (GUI OpenCV builds).")
+    ] = False,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            metavar="[HOST:]PORT",
+            help="Serve the live overlay, FPS and node timings as a web page (loopback "
+            "unless HOST is given).",
+        ),
+    ] = None,
+    side: Annotated[
+        list[str] | None,
+        typer.Option("--side", "-s", metavar="NAME=VALUE", help="Input side packet (repeatable)."),
+    ] = None,
+    trace: Annotated[
+        Path | None,
+        typer.Option("--trace", metavar="FILE", help="Write a Chrome-trace/Perfetto JSON."),
+    ] = None,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Print per-node timings and queue stats.")
+    ] = False,
+    max_frames: Annotated[
+        int | None,
+        typer.Option("--max-frames", metavar="N", min=1, help="Stop after N frames."),
+    ] = None,
+    deterministic: Annotated[
+        bool,
+        typer.Option("--deterministic", help="Run every node on this thread, in a fixed order."),
+    ] = False,
+    allow_imports: Annotated[
+        bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
+    ] = False,
+) -> None:
+    """Run a graph over images, a video or a camera; write faces, render, show or serve them."""
+    from facegraph import FacegraphError, GraphConfigError, load_graph
+
+    err = _console(stderr=True)
+    try:
+        side_packets = parse_side_packets(side or [])
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    try:
+        spec = load_graph(graph_source, allow_imports=allow_imports)
+    except GraphConfigError as exc:
+        err.print(f"FAIL {graph_source}: {len(exc.problems)} problem(s)", markup=False)
+        for problem in exc.problems:
+            err.print(f"  - {problem}", markup=False)
+        raise typer.Exit(1) from None
+    except FacegraphError as exc:
+        raise _fail(str(exc)) from None
+    mode: Mode = "deterministic" if deterministic else "threads"
+
+    if not spec.input_streams:
+        extra = [
+            flag
+            for flag, value in (
+                ("--input", input_),
+                ("--output", output),
+                ("--render", render),
+                ("--serve", serve),
+                ("--show", show or None),
+            )
+            if value is not None
+        ]
+        if extra:
+            raise _fail(
+                f"graph '{spec.name}' has no input stream (it runs its own sources), so "
+                f"{', '.join(extra)} cannot apply; run it without {' / '.join(extra)}"
+            )
+        _run_self_sourced(
+            spec, side_packets, mode=mode, profile=profile, trace=trace, max_frames=max_frames
+        )
+        return
+
+    from .runner import run_source, stop_on_signals
+
+    # JSON on stdout: the summary goes to stderr so the stream stays parseable.
+    out = err if output == "-" else _console()
+    received: list[str] = []
+
+    def on_stop(name: str) -> None:
+        received.append(name)
+        print(
+            f"{name}: stopping after this frame and finishing the outputs"
+            + (" (Ctrl-C again to abort)" if name == "SIGINT" else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    started: list[bool] = []
+
+    def on_start(summary: RunSummary) -> None:
+        started.append(True)
+        if summary.url:
+            err.print(f"live view: {summary.url}", markup=False)
+
+    try:
+        with _input(input_, err) as source, stop_on_signals(on_stop=on_stop) as stop:
+            summary = run_source(
+                spec,
+                source,
+                output=output,
+                render=render,
+                side_packets=side_packets,
+                max_frames=max_frames,
+                progress=True,
+                mode=mode,
+                profile=profile,
+                trace=trace,
+                show=show,
+                serve=serve,
+                stop=stop,
+                on_start=on_start,
+            )
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+    except FacegraphError as exc:
+        err.print(f"error: {exc}", markup=False)
+        if started and (output is not None or render is not None):
+            err.print("(outputs were finished with the frames done before the error)", markup=False)
+        raise typer.Exit(1) from None
+
+    _print_summary(out, summary, mode=mode, profile=profile, trace=trace)
+    if summary.stopped == "interrupt" or received[:1] == ["SIGINT"]:
+        raise typer.Exit(130)
+    if received[:1] == ["SIGTERM"]:
+        raise typer.Exit(128 + signal.SIGTERM)
+    if summary.frames == 0 and summary.errors:
+        raise _fail("no input file could be read")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` command to the ``facegraph`` app."""
+    app.command("run", epilog=EPILOG)(run_command)
