@@ -11,9 +11,10 @@ Warp decision
 MediaPipe 0.10.14's wheel links OpenCV 3.4.10, whose ``warpPerspective`` on uint8 samples in
 1/32-pixel fixed point with integer bilinear weights (opencv-python 4.10 still does). The cv2
 5.0 installed here computes the warp differently: 34 % of output values differ by ±1 on our
-random crops (56 % on the spec's images, §7) and landmarks move by 0.01–0.02 px on average. Pinning ``opencv-python<=4.10`` would
-fix it but ties the project to an old OpenCV forever and breaks silently whenever a user has
-a newer cv2. We therefore **emulate the 3.4 algorithm in numpy** (our own code, written
+random crops (56 % on the spec's images, §7) and landmarks move by 0.01–0.02 px on average.
+Pinning ``opencv-python<=4.10`` would fix it but ties the project to an old OpenCV forever
+and breaks silently whenever a user has a newer cv2. We therefore **emulate the 3.4
+algorithm in numpy** (our own code, written
 from the description of ``imgwarp.cpp``):
 
 1. For destination pixel (x, y), OpenCV evaluates, in double, ``X = M0·xb + M1·y + M2``
@@ -342,30 +343,35 @@ def _source_coords(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel source coordinates ×``scale``, rounded like ``cvRound`` (int32, HxW).
 
-    Same operations in the same order as OpenCV (so the same double roundings), done in
-    place to keep the 192×192 case well under a millisecond.
+    Same operations in the same order as OpenCV (so the same double roundings). OpenCV
+    evaluates ``(M0·xb + M1·y) + M2`` per row and column *block* (``xb`` = the block's
+    first column) and then adds ``M0·(x − xb)``; we do the same: the per-block part on a
+    small (H, blocks) array, the sum in one broadcast pass over an (H, blocks, block width)
+    view. Fewer full-size passes and temporaries than a per-pixel evaluation (this runs
+    between two model invocations, with cold caches).
     """
     bh0 = min(_BLOCK // 2, out_height)
     bw0 = min(_BLOCK * _BLOCK // bh0, out_width)
-    x = np.arange(out_width, dtype=np.float64)
-    xb = np.floor_divide(x, bw0) * bw0  # block start of every column
-    x1 = x - xb
+    n_blocks = -(-out_width // bw0)
+    padded = n_blocks * bw0
+    xb = np.arange(n_blocks, dtype=np.float64) * bw0  # block starts
+    x1 = np.arange(bw0, dtype=np.float64)  # column offset inside a block
     y = np.arange(out_height, dtype=np.float64)[:, None]
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = (float(v) for v in m.ravel())
-    # X = ((M0·xb + M1·y) + M2) + M0·x1, and likewise Y and W.
-    fx = np.add(m00 * xb, m01 * y)
-    fx += m02
-    fx += m00 * x1
-    fy = np.add(m10 * xb, m11 * y)
-    fy += m12
-    fy += m10 * x1
-    w = np.add(m20 * xb, m21 * y)
-    w += m22
-    w += m20 * x1
-    zero = w == 0
-    with np.errstate(divide="ignore"):
+
+    def coord(a: float, b: float, c: float) -> np.ndarray:
+        base = np.add(a * xb, b * y)  # (H, blocks): M0·xb + M1·y
+        base += c  # ... + M2
+        full = np.add(base[:, :, None], (a * x1)[None, None, :])  # ... + M0·(x − xb)
+        return full.reshape(out_height, padded)
+
+    fx, fy, w = coord(m00, m01, m02), coord(m10, m11, m12), coord(m20, m21, m22)
+    if w.all():
         np.divide(scale, w, out=w)
-    if zero.any():
+    else:  # W == 0 → OpenCV uses 0 for that pixel's X and Y
+        zero = w == 0
+        with np.errstate(divide="ignore"):
+            np.divide(scale, w, out=w)
         w[zero] = 0.0
     fx *= w
     fy *= w
@@ -374,7 +380,7 @@ def _source_coords(
         np.rint(v, out=v)
         if not (v.min() >= -2147483648.0 and v.max() <= 2147483647.0):  # also catches NaN
             np.clip(np.nan_to_num(v, nan=0.0), -2147483648.0, 2147483647.0, out=v)
-        out.append(v.astype(np.int32))
+        out.append(v[:, :out_width].astype(np.int32))
     return out[0], out[1]
 
 
@@ -422,8 +428,10 @@ def _remap_opencv(
     map1 = np.empty((*fx.shape, 2), np.int16)
     map1[..., 0] = _saturate_int16(fx >> _INTER_BITS)
     map1[..., 1] = _saturate_int16(fy >> _INTER_BITS)
-    map2 = ((fy & (_INTER_TAB - 1)) << _INTER_BITS) | (fx & (_INTER_TAB - 1))
-    map2 = map2.astype(np.uint16)
+    frac = fy & (_INTER_TAB - 1)
+    frac <<= _INTER_BITS
+    frac |= fx & (_INTER_TAB - 1)
+    map2 = frac.astype(np.uint16)
     mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
     out = cv2.remap(image, map1, map2, cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
     return out.reshape(*fx.shape, image.shape[2])
