@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import custom_ops as _custom_ops
+from . import reuse as _reuse
 from .tflite_graph import (
     CustomStep,
     Segment,
@@ -175,6 +176,11 @@ class TfLiteModel:
             raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
         self.path = Path(path)
         self.threads = threads
+        donor = _reuse.claim(self.path, threads)
+        if donor is not None:
+            # Reuse enabled (batch workers) and an earlier, finished run loaded this model.
+            self.__dict__.update(donor.__dict__)
+            return
         graph = TfLiteGraph.from_file(self.path)
         for k, sg in enumerate(graph.model.subgraphs[1:], start=1):
             for op in sg.operators or []:
@@ -247,6 +253,7 @@ class TfLiteModel:
         self.steps: tuple[StepInfo, ...] = tuple(step_infos)
         first = self._steps[0]
         self._plain = first if not self.is_split and isinstance(first, _LiteRtStep) else None
+        _reuse.offer(self.path, threads, self)
 
     def __repr__(self) -> str:
         kind = f"split into {len(self.steps)} steps" if self.is_split else "plain"
