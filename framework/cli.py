@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "facegraph.cli_graph",  # validate, show, calculators
     "facegraph.models.cli",  # models list|fetch|verify|path
     "facegraph.calculators.face.cli",  # eval, compare
+    "facegraph.calculators.batch_cli",  # batch
 )
 
 
