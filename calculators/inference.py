@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from facegraph import Calculator, CalculatorContext, Input, Output, register
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .core import StrictOptions
 
@@ -43,6 +43,18 @@ class TfLiteInference(Calculator):
             "first use) or the path of a .tflite file",
         )
         threads: int = Field(1, ge=1, description="LiteRT/XNNPACK threads for this node")
+
+        @field_validator("model")
+        @classmethod
+        def _model_exists(cls, value: str) -> str:
+            # Fail at load (``facegraph validate``), naming the file, rather than when
+            # the graph starts: an unknown name or a missing file can never work.
+            from facegraph.models.store import model_reference_problem
+
+            problem = model_reference_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+            return value
 
     TENSORS_IN: Input[Any] = Input(
         "TENSORS", optional=True, doc="all inputs: dict name→array, list, or one array"

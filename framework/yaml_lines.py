@@ -52,6 +52,8 @@ def load_yaml(text: str, file: str = "<string>") -> tuple[LoadedYaml | None, lis
             root = loader.get_single_node()
         except yaml.YAMLError as exc:
             return None, [_yaml_problem(exc, file)]
+        except RecursionError:  # PyYAML's composer recurses once per nesting level
+            return None, [Problem(f"YAML nested deeper than Python can parse: {_TOO_DEEP}", file)]
         builder = _Builder(loader, file)
         if root is None:
             return LoadedYaml(None, file, {(): 1}), []
@@ -59,6 +61,8 @@ def load_yaml(text: str, file: str = "<string>") -> tuple[LoadedYaml | None, lis
             data = builder.build(root, ())
         except yaml.YAMLError as exc:  # e.g. an invalid timestamp scalar
             return None, [*builder.problems, _yaml_problem(exc, file)]
+        except _TooComplexError as exc:
+            return None, [*builder.problems, exc.problem]
         builder.lines.setdefault((), root.start_mark.line + 1)
         return LoadedYaml(data, file, builder.lines), builder.problems
     finally:
@@ -76,6 +80,19 @@ def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
     return Problem(f"invalid YAML: {text}", file, line)
 
 
+#: Limits that keep a hostile or broken file from exhausting memory or the stack: an
+#: "alias bomb" (nested anchors, a few hundred bytes that expand to billions of values)
+#: or a self-referencing alias. A 2,000-node graph has ~30,000 values and 6 levels.
+MAX_VALUES = 1_000_000
+MAX_DEPTH = 64
+_TOO_DEEP = "a graph file is at most a few levels deep (is an alias inside itself?)"
+
+
+class _TooComplexError(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
 class _Builder:
     """Turns a composed node tree into Python data, recording lines on the way."""
 
@@ -84,8 +101,23 @@ class _Builder:
         self.file = file
         self.lines: dict[Path, int] = {}
         self.problems: list[Problem] = []
+        self.count = 0
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _TooComplexError(
+                Problem(
+                    f"more than {MAX_VALUES:,} values once aliases are expanded (an alias "
+                    "bomb?); graph files do not need that many",
+                    self.file,
+                    _line(node),
+                )
+            )
+        if len(path) > MAX_DEPTH:
+            raise _TooComplexError(
+                Problem(f"nested more than {MAX_DEPTH} levels: {_TOO_DEEP}", self.file, _line(node))
+            )
         expected = _PLAIN_TAGS.get(type(node))
         if expected is not None and node.tag != expected:
             # The safe constructor would reject it; composing by hand must too (a

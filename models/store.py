@@ -614,6 +614,21 @@ def model_path(
     return _user_file(name_or_path)
 
 
+def model_reference_problem(name_or_path: PathLike) -> str | None:
+    """Why ``name_or_path`` can never be a model (unknown name, missing file), else None.
+
+    A cheap check for graph validation: no download, no hashing. A manifest name is
+    accepted whether or not it is cached yet (it is fetched on first use).
+    """
+    if isinstance(name_or_path, str) and name_or_path in MODELS:
+        return None
+    try:
+        _user_file(name_or_path)
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
 def _user_file(name_or_path: PathLike) -> Path:
     raw = os.fspath(name_or_path)
     path = Path(raw).expanduser()
