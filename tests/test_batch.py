@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from facegraph.calculators.batch import (
     BatchError,
     BatchInput,
     discover_inputs,
     run_batch,
 )
+from typer.testing import CliRunner
 
 # face_mesh loads two LiteRT models: the BlazeFace detector and the Attention Mesh.
 FACE_MESH_MODELS = 2
@@ -43,7 +42,6 @@ def _write_video(path: Path, frames: list[np.ndarray]) -> None:
 def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """a/clip.mp4, b/clip.mp4 (same name, other folder), c.mp4 and stills/ (2 images)."""
     import cv2
-
     from facegraph.calculators.runner import sample_video
 
     with sample_video() as sample:
