@@ -186,7 +186,15 @@ class DetectorCalculator(Calculator):
         if image is None:
             return
         rgb = as_rgb(image, f"{ctx.node_name}: IMAGE at {ctx.timestamp}")
-        ctx.emit(self.DETECTIONS, self._detector.detect(rgb))
+        ctx.emit(self.DETECTIONS, self.select(self._detector.detect(rgb), rgb))
+
+    def select(self, detections: list[Detection], image: np.ndarray) -> list[Detection]:
+        """Hook for subclasses: filter or reorder the backend's detections (best first).
+
+        The face graphs track the first ``num_faces`` detections, so the order decides
+        which faces are tracked; the default keeps the backend's score order.
+        """
+        return detections
 
 
 @register("FaceDetector")
