@@ -199,6 +199,8 @@ def _stop_on_signals(
             on_stop(signal.Signals(signum).name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is signal.SIG_IGN:
+            continue  # ignored by whoever started us (nohup, a background job): keep it so
         previous[sig] = signal.signal(sig, handler)
     try:
         yield event
@@ -384,10 +386,7 @@ def run_source(
             writer = stack.enter_context(LandmarksWriter(output))
             summary.outputs.insert(0, writer.path)
 
-        bar = None
-        if progress and _want_progress(frames_source):
-            bar = _Progress(frames_source.frame_count, Path(summary.source).name or "frames")
-            stack.callback(bar.close)
+        bar: _Progress | None = None
 
         def frame_done(result: FrameResult) -> None:
             n = len(result.faces)
@@ -404,6 +403,12 @@ def run_source(
         g.start(side_packets or {})
         if on_start is not None:
             on_start(summary)
+        if progress and _want_progress(frames_source):
+            total = frames_source.frame_count
+            if total is not None and max_frames is not None:
+                total = min(total, max_frames)
+            bar = _Progress(total, Path(summary.source).name or "frames")
+            stack.callback(bar.close)
         t0 = time.perf_counter()
         failed = True
         try:
