@@ -171,9 +171,17 @@ class Graph:
         """Wait until every node has closed; raise the run's first error, if any."""
         self._scheduler.wait_until_done(timeout)
 
-    def cancel(self) -> None:
-        """Stop scheduling, close every opened calculator, end the run (no error)."""
-        self._scheduler.cancel()
+    def cancel(self, timeout: float | None = None) -> None:
+        """Stop scheduling, close every opened calculator, end the run (no error).
+
+        Calls in progress finish first. With ``timeout`` (seconds), a call still running
+        after it raises ``TimeoutError`` with a report naming the node, the timestamp and
+        how long it has run; the run then ends when that call returns. From an observer
+        callback it does not wait. Not from a signal handler (the handler may interrupt
+        this thread inside the graph's lock): start a thread there instead, e.g.
+        ``signal.signal(SIGTERM, lambda *_: threading.Thread(target=graph.cancel).start())``.
+        """
+        self._scheduler.cancel(timeout)
 
     def __enter__(self) -> Graph:
         return self

@@ -85,7 +85,6 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .calculator import STOP, Calculator
@@ -112,6 +111,7 @@ from .timestamp import (
     is_allowed_in_stream,
     next_allowed,
 )
+from .workers import WorkerPool
 
 # Kinds of readiness / invocation.
 NONE, PACKET, BOUND, CLOSE, PROPAGATE, SOURCE = range(6)
@@ -215,7 +215,7 @@ class _Executor:
         self.name = name
         self.size = size
         self.busy = 0
-        self.pool: ThreadPoolExecutor | None = None
+        self.pool: WorkerPool | None = None
 
 
 class NodeState:
@@ -223,6 +223,9 @@ class NodeState:
 
     __slots__ = (
         "calc",
+        "call_kind",
+        "call_started",
+        "call_ts",
         "calls",
         "closed",
         "ctx",
@@ -272,6 +275,10 @@ class NodeState:
         self.last_ts: Timestamp = UNSTARTED
         self.seen: list[Timestamp] = []
         self.calls = 0
+        # The call in progress (for reports about a node that does not return).
+        self.call_kind = NONE
+        self.call_ts: Timestamp = UNSTARTED
+        self.call_started = 0.0
 
 
 class Scheduler:
@@ -508,9 +515,7 @@ class Scheduler:
             self._open_count = len(self.nodes)
             if self.threads:
                 for ex in self.executors.values():
-                    ex.pool = ThreadPoolExecutor(
-                        max_workers=ex.size, thread_name_prefix=f"facegraph-{ex.name}"
-                    )
+                    ex.pool = WorkerPool(ex.size, f"facegraph-{ex.name}")
             self._evaluate_locked([n for n in self.nodes if not n.is_source])
             self._kick_locked()
         self._after_unlock()
@@ -817,6 +822,7 @@ class Scheduler:
         ctx.ts = ts
         calc = node.calc
         assert calc is not None
+        node.call_kind, node.call_ts, node.call_started = kind, ts, time.monotonic()
         result: Any = None
         error: CalculatorError | None = None
         t0 = time.perf_counter_ns() if self._timing else 0
@@ -1036,7 +1042,16 @@ class Scheduler:
             if node.closed:
                 continue
             where = node.spec.where()
-            state = "running" if node.running else ("ready" if node.scheduled else "waiting")
+            if node.running:
+                state = "running"
+                if node.call_kind in _PHASE:
+                    took = time.monotonic() - node.call_started
+                    state = (
+                        f"running {_PHASE[node.call_kind]} at timestamp "
+                        f"{describe(node.call_ts)} for {took:.1f} s"
+                    )
+            else:
+                state = "ready" if node.scheduled else "waiting"
             lines.append(f"  {where} [{node.spec.calculator_name}, {state}]")
             if node.is_source:
                 full = [
@@ -1384,7 +1399,7 @@ class Scheduler:
         if self._error is not None:
             raise self._error
 
-    def cancel(self) -> None:
+    def cancel(self, timeout: float | None = None) -> None:
         in_worker = threading.current_thread().name.startswith("facegraph-")
         with self._lock:
             if self._done:
@@ -1399,11 +1414,22 @@ class Scheduler:
         self._after_unlock()
         if in_worker:
             return  # called from a callback: the run ends when the current call returns
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._done:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    # A call that never returns cannot be interrupted in Python: say which
+                    # one; the run ends (closing every calculator) if it ever returns.
+                    raise TimeoutError(
+                        self.report_locked(
+                            f"cancelled, but a call did not return within {timeout} s; the "
+                            "run ends when it returns"
+                        )
+                    )
                 self._waiters += 1
                 try:
-                    self._cond.wait()
+                    self._cond.wait(remaining)
                 finally:
                     self._waiters -= 1
         self._join_pools()
