@@ -45,6 +45,7 @@ import glob as globlib
 import hashlib
 import json
 import os
+import threading
 import time
 import traceback
 from collections import deque
@@ -234,6 +235,28 @@ def _fingerprint(path: str) -> dict[str, Any]:
         return {"images": count, "digest": digest.hexdigest()}
     st = p.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _count_frames(items: list[BatchInput], result: list[int | None]) -> None:
+    """Sum the inputs' frame counts (container counts, image files) into ``result[0]``.
+
+    Run on a thread of the driver for the frames bar's total; an input whose count is not
+    known leaves the total unknown (None).
+    """
+    from .media import open_source
+
+    total = 0
+    with open(os.devnull, "w") as quiet:
+        for item in items:
+            try:
+                with open_source(item.path, stderr=quiet) as source:
+                    count = source.frame_count
+            except Exception:
+                count = None
+            if not count:
+                return
+            total += count
+    result[0] = total
 
 
 # ------------------------------------------------------------------------------ the work
@@ -722,12 +745,20 @@ class _Bar:
         self._frames = self._progress.add_task("frames", total=None, info="")
         self._progress.start()
 
-    def update(self, files: int, failed: int, frames: int, fps: float) -> None:
+    def update(
+        self, files: int, failed: int, frames: int, fps: float, total_frames: int | None
+    ) -> None:
         if self._progress is None:
             return
         info = f"[red]{failed} failed[/]" if failed else ""
         self._progress.update(self._files, completed=files, info=info)
-        self._progress.update(self._frames, completed=frames, info=f"{fps:7.1f} frames/s")
+        self._progress.update(
+            self._frames, completed=frames, total=total_frames, info=f"{fps:7.1f} frames/s"
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self._progress is not None
 
     def close(self) -> None:
         if self._progress is not None:
@@ -814,7 +845,12 @@ def run_batch(
     live: dict[str, int] = {}  # frames reported by running attempts, by output name
     attempts: dict[str, int] = {}  # failed attempts, by output name
     bar = _Bar(len(items), progress)
-    bar.update(summary.skipped, 0, 0, 0.0)
+    bar.update(summary.skipped, 0, 0, 0.0, None)
+    total_frames: list[int | None] = [None]
+    if bar.enabled:
+        threading.Thread(
+            target=_count_frames, args=(todo, total_frames), name="count frames", daemon=True
+        ).start()
     try:
         while pending or in_flight:
             while pending and executor.capacity() > 0:
@@ -859,6 +895,7 @@ def run_batch(
                 summary.failed,
                 frames,
                 frames / elapsed if elapsed > 0 else 0.0,
+                total_frames[0],
             )
     except KeyboardInterrupt:
         summary.interrupted = True
