@@ -194,7 +194,7 @@ def _print_summary(
     console.print(
         f"{summary.frames} frame{'s' if summary.frames != 1 else ''}{ended}, "
         f"{summary.faces} face{'s' if summary.faces != 1 else ''} "
-        f"(faces on {summary.frames_with_faces} frames), "
+        f"(on {summary.frames_with_faces} of {summary.frames} frames), "
         f"{summary.fps:.1f} frames/s ({summary.elapsed:.2f} s, graph '{summary.graph}', {mode})",
         markup=False,
     )
@@ -231,6 +231,17 @@ def _input(input_: str | None, err: Console) -> Iterator[Any]:
             raise _fail(f"the bundled sample video is missing from this install ({path})")
         err.print(f"input: bundled sample video {path} ({why})", markup=False)
         yield str(path)
+
+
+def _quiet_opencv() -> None:
+    """OpenCV's own warnings ("can't open camera by index", backend notes) only as errors.
+
+    The command reports what went wrong in one line of its own; OpenCV's log lines in
+    front of it would only look like a crash.
+    """
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _note_first_download(spec: GraphSpec, err: Console) -> None:
@@ -364,6 +375,7 @@ def run_command(
     from .runner import run_source, stop_on_signals
 
     _note_first_download(spec, err)
+    _quiet_opencv()
 
     # JSON on stdout: the summary goes to stderr so the stream stays parseable.
     out = err if output == "-" else _console()
