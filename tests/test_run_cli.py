@@ -334,3 +334,18 @@ def test_a_camera_that_stops_ends_the_run_cleanly_keeping_the_outputs(
     stamps = [r["timestamp_us"] for r in records]
     assert stamps == sorted(set(stamps))
     assert "camera:test stopped delivering frames" in capfd.readouterr().err
+
+
+def test_help_shows_every_option_with_examples() -> None:
+    from facegraph.cli import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--input", "--output", "--render", "--show", "--serve", "--side", "--trace"):
+        assert option in result.stdout
+    assert "Examples" in result.stdout
+    assert "facegraph run face_mesh --input 0 --serve 8080" in result.stdout
+    assert "facegraph run face_mesh_static --input photos/ --output - --render overlays/" in (
+        result.stdout
+    )
