@@ -21,9 +21,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from facegraph import Calculator, CalculatorContext, CalculatorError, Input, Output, graph_from_yaml
 from facegraph.calculators.media import CameraSource, open_source
 from facegraph.calculators.runner import RunSummary, run_source, sample_video
 from facegraph.config import shipped_graphs
+from pydantic import BaseModel
 
 pytestmark = pytest.mark.skipif(
     "face_mesh" not in shipped_graphs(), reason="face_mesh graph not shipped"
@@ -99,11 +101,12 @@ def sample_frames() -> list[np.ndarray]:
 
 @pytest.fixture
 def photo_dir(tmp_path: Path, sample_frames: list[np.ndarray]) -> Path:
-    """Three frames of the sample as PNG files and one corrupt "JPEG"."""
+    """Three frames of the sample as PNG files, a blank one and a corrupt "JPEG"."""
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in (0, 40, 80):
         cv2.imwrite(str(folder / f"frame{i}.png"), sample_frames[i][:, :, ::-1])
+    cv2.imwrite(str(folder / "zblank.png"), np.full((300, 400, 3), 90, np.uint8))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     return folder
 
@@ -158,15 +161,12 @@ def test_image_folder_with_a_corrupt_file_reports_it_and_runs_the_rest(
     assert proc.returncode == 0, proc.stderr
     assert "broken.jpg" in proc.stderr and "Traceback" not in proc.stderr
     records = json.loads((tmp_path / "faces.json").read_text())  # one JSON array
-    assert [Path(r["source"]).name for r in records] == ["frame0.png", "frame40.png", "frame80.png"]
+    names = ["frame0.png", "frame40.png", "frame80.png", "zblank.png"]
+    assert [Path(r["source"]).name for r in records] == names
     for i, record in enumerate(records):
         check_record(record, i)
-        assert len(record["faces"]) == 1
-    assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == [
-        "frame0.png",
-        "frame40.png",
-        "frame80.png",
-    ]
+    assert [len(r["faces"]) for r in records] == [1, 1, 1, 0]  # no face: "faces": []
+    assert sorted(p.name for p in (tmp_path / "overlays").iterdir()) == names
     assert "skipped 1 unreadable file(s)" in proc.stdout and "broken.jpg" in proc.stdout
     assert not list(tmp_path.glob(".faces.json*"))  # no temporary file left behind
 
@@ -349,3 +349,41 @@ def test_help_shows_every_option_with_examples() -> None:
     assert "facegraph run face_mesh_static --input photos/ --output - --render overlays/" in (
         result.stdout
     )
+
+
+class FailOnFrame(Calculator):
+    """Passes frames on as an empty face list; raises on the frame numbered ``at``."""
+
+    class Options(BaseModel):
+        at: int = 3
+
+    IN = Input("IN", np.ndarray)
+    OUT = Output("OUT", list)
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self.seen = 0
+
+    def process(self, ctx: CalculatorContext) -> None:
+        if self.seen == self.options.at:
+            raise ValueError(f"broken on frame {self.seen}")
+        self.seen += 1
+        ctx.emit(self.OUT, [])
+
+
+def test_a_failing_graph_raises_after_finishing_the_outputs(tmp_path: Path) -> None:
+    spec = graph_from_yaml(
+        """
+name: fails
+inputs: [image]
+outputs: [faces]
+nodes:
+  - {calculator: "tests.test_run_cli:FailOnFrame", options: {at: 3},
+     inputs: {IN: image}, outputs: {OUT: faces}}
+""",
+        allow_imports=True,
+    )
+    with sample_video() as path, pytest.raises(CalculatorError, match="broken on frame 3"):
+        run_source(spec, path, output=tmp_path / "f.json", render=tmp_path / "f.mp4")
+    records = json.loads((tmp_path / "f.json").read_text())  # closed, valid, moved in place
+    assert [r["frame"] for r in records] == [0, 1, 2]
+    assert len(video_frames(tmp_path / "f.mp4")) == 3
