@@ -48,7 +48,7 @@ import os
 import threading
 import time
 import traceback
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -298,6 +298,8 @@ class TaskResult:
     """Models this attempt loaded from their files (0 when all were reused)."""
     model_reuses: int = 0
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    crashed: bool = False
+    """The worker process died (this input, or another one running with it, killed it)."""
 
 
 def _done_path(output: Path) -> Path:
@@ -397,6 +399,8 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
     from facegraph.models import reuse
 
     state = _worker_state()
+    if state.report is not None:
+        state.report(("start", item.output))
     result = TaskResult(item, ok=False, worker=_worker_name())
     output = Path(config.output_dir) / item.output
     tmp = output.with_name(f".{output.stem}.{os.getpid()}-{attempt}.tmp.jsonl")
@@ -421,7 +425,7 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
             now = time.perf_counter()
             if report is not None and now - last[0] >= _REPORT_EVERY:
                 last[0] = now
-                report((item.output, attempt, counts[0], counts[1]))
+                report(("frames", item.output, counts[0]))
 
         reuse.next_run()  # the previous input's graph is done: its models are free again
         summary = run_source(
@@ -542,7 +546,9 @@ class _LocalExecutor:
                 results.append(future.result())
             except BrokenProcessPool:
                 broken = True
-                results.append(TaskResult(item, ok=False, error="a worker process died"))
+                results.append(
+                    TaskResult(item, ok=False, error="a worker process died", crashed=True)
+                )
             except Exception as exc:
                 results.append(TaskResult(item, ok=False, error=_describe(exc)))
         if broken:  # every other task of the dead pool fails with it; start a new pool
@@ -648,7 +654,12 @@ class _RayExecutor:
             except Exception as exc:  # the actor died (restarted by Ray) or could not run
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 results.append(
-                    TaskResult(item, ok=False, error=f"{type(exc).__name__}: {first}"[:500])
+                    TaskResult(
+                        item,
+                        ok=False,
+                        error=f"a Ray worker died ({type(exc).__name__}: {first})"[:500],
+                        crashed=True,
+                    )
                 )
         return results
 
@@ -844,6 +855,8 @@ def run_batch(
     in_flight = 0
     live: dict[str, int] = {}  # frames reported by running attempts, by output name
     attempts: dict[str, int] = {}  # failed attempts, by output name
+    started: set[str] = set()  # inputs a worker has begun and not finished
+    spared: Counter[str] = Counter()  # crashes not counted against an input
     bar = _Bar(len(items), progress)
     bar.update(summary.skipped, 0, 0, 0.0, None)
     total_frames: list[int | None] = [None]
@@ -859,12 +872,22 @@ def run_batch(
                 in_flight += 1
                 live[item.output] = 0
             results = executor.collect(timeout=0.2)
-            for name, _attempt, frames, _faces in executor.progress():
-                if name in live:
-                    live[name] = max(live[name], frames)
+            for message in executor.progress():
+                if message[0] == "start":
+                    started.add(message[1])
+                elif message[1] in live:
+                    live[message[1]] = max(live[message[1]], message[2])
             for result in results:
                 in_flight -= 1
                 live.pop(result.input.output, None)
+                was_running = result.input.output in started
+                started.discard(result.input.output)
+                if result.crashed and not was_running and spared[result.input.output] < 3:
+                    # Queued behind the input that killed the worker: not its fault, no try used
+                    # (a few times: a worker that dies before starting anything is no one's).
+                    spared[result.input.output] += 1
+                    pending.appendleft((result.input, attempts.get(result.input.output, 0)))
+                    continue
                 summary.model_loads += result.model_loads
                 summary.model_reuses += result.model_reuses
                 if on_result is not None:

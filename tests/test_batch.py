@@ -270,3 +270,41 @@ def test_ray_actors_write_what_run_source_writes(
     assert (summary.done, summary.failed) == (4, 0)
     assert _outputs(out) == references
     assert summary.model_loads == FACE_MESH_MODELS * len(summary.worker_processes)
+
+
+CRASHING_GRAPH = """\
+name: exit_on_dark_frame
+inputs: [image]
+outputs: [faces]
+nodes:
+  - calculator: tests.batch_plugins:ExitOnDarkFrame
+    inputs: {IMAGE: image}
+    outputs: {FACES: faces}
+"""
+
+
+def test_a_worker_that_dies_is_replaced_and_only_its_input_fails(
+    collection: Path, tmp_path: Path
+) -> None:
+    import cv2
+
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    shutil.copy(collection / "c.mp4", inputs / "bright.mp4")
+    _write_video(inputs / "dark.mp4", [np.zeros((120, 160, 3), np.uint8)] * 5)
+    shutil.copy(collection / "a" / "clip.mp4", inputs / "later.mp4")
+    graph = tmp_path / "crash.yaml"
+    graph.write_text(CRASHING_GRAPH)
+    assert cv2.VideoCapture(str(inputs / "dark.mp4")).isOpened()
+
+    out = tmp_path / "out"
+    summary = run_batch(graph, inputs, out, workers=1, retries=1, allow_imports=True)
+    assert (summary.done, summary.failed) == (2, 1)
+    assert [(f.output, f.attempts, f.error) for f in summary.failures] == [
+        ("dark.mp4.jsonl", 2, "a worker process died")
+    ]
+    assert len(summary.worker_processes) >= 1
+    for name in ("bright.mp4.jsonl", "later.mp4.jsonl"):
+        lines = (out / name).read_text().splitlines()
+        assert len(lines) == FRAMES_PER_CLIP
+        assert json.loads(lines[0])["faces"] == []
