@@ -46,9 +46,11 @@ whose back edge can only close after the loopback itself.
 graph's roots, back edges excluded: nodes nearer the outputs), then lower
 timestamp, then name. So the graph drains before admitting new input. Sources
 run only when no other node is ready, the one with the lowest output bound first;
-a source is throttled while any consumer queue of its outputs holds
-``max_queue_size`` packets. Graph inputs block (threads) or run scheduler steps
-(deterministic) while a consumer queue of that stream is full; ``keep_latest``
+a source is throttled while any queue downstream of it (fed, directly or through
+other nodes, by its packets; back edges excluded) holds ``max_queue_size`` packets,
+so a slow sink bounds the memory of the whole pipeline. Graph inputs block
+(threads) or run scheduler steps (deterministic) while a consumer queue of that
+stream is full; ``keep_latest``
 queues never block, they drop their oldest packet instead (counted).
 
 **Executors.** In threads mode each executor of the GraphSpec is a thread pool;
@@ -384,7 +386,34 @@ class Scheduler:
                     if q.node.index not in seen:
                         seen.add(q.node.index)
                         node.downstream.append(q.node)
+        self._throttle_queues: dict[int, list[InputQueue]] = {
+            n.index: self._queues_fed_by(n) for n in self.nodes if n.is_source
+        }
         self._rank()
+
+    def _queues_fed_by(self, source: NodeState) -> list[InputQueue]:
+        """Every limited queue that receives packets derived from ``source``'s outputs.
+
+        A full queue anywhere downstream throttles the source, not only a full queue of
+        its direct consumers: otherwise a fast node between the source and a slow sink
+        moves the backlog into the sink's queue, which then grows without limit.
+        Back edges are not followed (a loop's queues drain by themselves).
+        """
+        found: list[InputQueue] = []
+        visited = {source.index}
+        todo = [source]
+        while todo:
+            node = todo.pop()
+            for st in node.outputs:
+                for q in st.consumers:
+                    if q.back_edge:
+                        continue
+                    if q.limited:
+                        found.append(q)
+                    if q.node.index not in visited:
+                        visited.add(q.node.index)
+                        todo.append(q.node)
+        return found
 
     def _rank(self) -> None:
         """rank = longest path from a root, back edges excluded; order = tie-break by name."""
@@ -718,10 +747,9 @@ class Scheduler:
 
     def _throttled(self, node: NodeState) -> bool:
         limit = self.max_queue
-        for st in node.outputs:
-            for q in st.consumers:
-                if q.limited and not q.closed and len(q.packets) >= limit:
-                    return True
+        for q in self._throttle_queues[node.index]:
+            if not q.closed and len(q.packets) >= limit:
+                return True
         return False
 
     def _runnable_sources(self) -> list[NodeState]:
@@ -1056,9 +1084,8 @@ class Scheduler:
             if node.is_source:
                 full = [
                     f"'{q.stream}' -> {q.node.name}.{q.port} ({len(q.packets)}/{self.max_queue})"
-                    for st in node.outputs
-                    for q in st.consumers
-                    if q.limited and not q.closed and len(q.packets) >= self.max_queue
+                    for q in self._throttle_queues[node.index]
+                    if not q.closed and len(q.packets) >= self.max_queue
                 ]
                 if full:
                     lines.append(f"    source throttled by full queue(s): {', '.join(full)}")

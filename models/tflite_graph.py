@@ -141,7 +141,10 @@ class TfLiteGraph:
         except TfLiteModelError:
             raise
         except Exception as exc:  # the generated reader raises bare struct/index errors
-            raise TfLiteModelError(f"{source}: cannot parse flatbuffer: {exc}") from exc
+            raise TfLiteModelError(
+                f"{source}: not a valid TFLite model: the file is truncated or corrupt "
+                f"({len(data)} bytes; the flatbuffer reader said: {exc})"
+            ) from exc
         if not self.model.subgraphs:
             raise TfLiteModelError(f"{source}: model has no subgraph")
         self._sub = self.model.subgraphs[0]

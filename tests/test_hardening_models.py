@@ -1,0 +1,106 @@
+"""Hardening: damaged model files and the wrong model given to a node.
+
+Cached manifest models are copied to ``tmp_path`` before being damaged (the session's
+cache is read-only for tests). Each error must name the file and say what was expected.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from facegraph import CalculatorError, Graph, graph_from_yaml
+from facegraph.models import MODELS, ModelError, model_path
+from facegraph.models.inference import TfLiteModel
+from facegraph.models.tflite_graph import TfLiteModelError
+
+
+@pytest.fixture
+def damaged_cache(model_cache: Path, tmp_path: Path) -> Path:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name in ("face_landmark", "iris_landmark"):
+        shutil.copy(model_cache / MODELS[name].file, cache / MODELS[name].file)
+    return cache
+
+
+def test_checksum_mismatch_in_the_cache_names_file_hashes_and_the_fix(
+    damaged_cache: Path,
+) -> None:
+    path = damaged_cache / MODELS["face_landmark"].file
+    data = bytearray(path.read_bytes())
+    data[5000] ^= 0xFF  # same size, different bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError) as info:
+        model_path("face_landmark", cache_dir=damaged_cache, fetch=False)
+    msg = str(info.value)
+    assert str(path) in msg and "corrupt" in msg
+    assert MODELS["face_landmark"].sha256 in msg
+    assert "facegraph models fetch --force face_landmark" in msg
+
+
+def test_truncated_cached_model_is_never_loaded(damaged_cache: Path) -> None:
+    path = damaged_cache / MODELS["iris_landmark"].file
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ModelError, match=r"iris_landmark\.tflite is corrupt or truncated"):
+        model_path("iris_landmark", cache_dir=damaged_cache, fetch=False)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (lambda data: data[: len(data) // 2], "truncated or corrupt"),
+        (lambda data: b"hello, not a model", "missing 'TFL3'"),
+        (lambda data: b"", "missing 'TFL3'"),
+    ],
+    ids=["half", "text", "empty"],
+)
+def test_a_damaged_user_model_file_is_a_clear_error(
+    model_cache: Path, tmp_path: Path, content: object, fragment: str
+) -> None:
+    original = (model_cache / MODELS["face_landmark"].file).read_bytes()
+    path = tmp_path / "my_model.tflite"
+    path.write_bytes(content(original))  # type: ignore[operator]
+    with pytest.raises(TfLiteModelError) as info:
+        TfLiteModel(path)
+    msg = str(info.value)
+    assert "my_model.tflite" in msg and fragment in msg
+    assert "\n" not in msg  # one line, no traceback text
+
+
+@pytest.mark.parametrize(
+    ("calculator", "port", "model", "sent", "expected"),
+    [
+        # The mesh node given the iris model: 64x64 input instead of 192x192.
+        ("FaceLandmarkModel", "TENSOR", "iris_landmark", (1, 192, 192, 3), "[1, 64, 64, 3]"),
+        # ... or the detector.
+        (
+            "FaceLandmarkModel",
+            "TENSOR",
+            "face_detection_short_range",
+            (1, 192, 192, 3),
+            "[1, 128, 128, 3]",
+        ),
+        # A generic inference node fed detector-sized tensors but given the mesh model.
+        ("TfLiteInference", "TENSORS", "face_landmark", (1, 128, 128, 3), "[1, 192, 192, 3]"),
+    ],
+)
+def test_the_wrong_model_for_a_node_names_node_file_and_expected_shape(
+    model_cache: Path, calculator: str, port: str, model: str, sent: tuple[int, ...], expected: str
+) -> None:
+    spec = graph_from_yaml(
+        "inputs: [t]\noutputs: [o]\nnodes:\n"
+        f"  - calculator: {calculator}\n    name: mesh\n    inputs: {{{port}: t}}\n"
+        f"    outputs: {{TENSORS: o}}\n    options: {{model: {model}}}\n"
+    )
+    graph = Graph(spec, mode="deterministic").start()
+    with pytest.raises(CalculatorError) as info:
+        graph.run_once({"t": np.zeros(sent, np.float32)})
+    err = info.value
+    assert err.node == "mesh"
+    first = str(err).splitlines()[0]
+    assert f"{MODELS[model].file}" in first
+    assert f"expects shape {expected}" in first
+    assert str(list(sent)) in first
