@@ -1,6 +1,6 @@
 """Throughput of ``facegraph batch`` with 1 and 2 local workers (target: ≥ 1.8× with 2 on 2 cores).
 
-    python benchmarks/bench_batch.py                      # 8 clips x 60 frames of the sample
+    python benchmarks/bench_batch.py                      # 8 clips x 300 frames of the sample
     python benchmarks/bench_batch.py --clips 8 --frames 125 --workers 1 2
     python benchmarks/bench_batch.py --video clip.mp4     # cut the clips from another video
     python benchmarks/bench_batch.py --ray                # Ray actors instead of processes
@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--graph", default="face_mesh")
     parser.add_argument("--clips", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=60, help="frames per clip")
+    parser.add_argument("--frames", type=int, default=300, help="frames per clip")
     parser.add_argument("--video", help="cut the clips from this video (default: the sample)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--ray", action="store_true", help="Ray actors on a local Ray instance")
