@@ -45,6 +45,7 @@ import glob as globlib
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import traceback
@@ -414,8 +415,10 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
         from .runner import run_source
 
         output.parent.mkdir(parents=True, exist_ok=True)
+        ours = re.compile(rf"\.{re.escape(output.stem)}\.\d+-\d+\.tmp\.jsonl")
         for stale in output.parent.glob(f".{globlib.escape(output.stem)}.*.tmp.jsonl"):
-            stale.unlink(missing_ok=True)  # left by a worker that died mid-input
+            if ours.fullmatch(stale.name):  # left by a worker that died mid-input
+                stale.unlink(missing_ok=True)
         _done_path(output).unlink(missing_ok=True)
         spec = state.spec(config)
         fingerprint = _fingerprint(item.path)

@@ -233,8 +233,15 @@ def test_a_changed_side_packet_makes_outputs_stale(collection: Path, tmp_path: P
 
     item = BatchInput(str(collection / "c.mp4"), "c.mp4.jsonl")
     out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".c.mp4.4242-0.tmp.jsonl"  # left by a worker that died on this input
+    stale.write_text("{}\n")
+    other = out / ".c.4242-0.tmp.jsonl"  # another input's ("c/" image folder) temporary
+    other.write_text("{}\n")
     summary = run_batch("face_mesh", [item], out, workers=1)
     assert summary.done == 1
+    assert not stale.exists()
+    assert other.exists()
     assert is_complete(BatchConfig("face_mesh", str(out)), item)
     assert not is_complete(BatchConfig("face_mesh", str(out), {"num_faces": 2}), item)
     assert not is_complete(BatchConfig("face_mesh_static", str(out)), item)
