@@ -48,8 +48,10 @@ timestamp, then name. So the graph drains before admitting new input. Sources
 run only when no other node is ready, the one with the lowest output bound first;
 a source is throttled while any queue downstream of it (fed, directly or through
 other nodes, by its packets; back edges excluded) holds ``max_queue_size`` packets,
-so a slow sink bounds the memory of the whole pipeline. Graph inputs block
-(threads) or run scheduler steps (deterministic) while a consumer queue of that
+so a slow sink bounds the memory of the whole pipeline. Nodes between a source and
+a full queue are not paused, so a queue may exceed ``max_queue_size`` by the packets
+already admitted upstream of it (at most ``max_queue_size`` per upstream queue). Graph inputs block
+(threads) or run scheduler steps (deterministic) while a queue downstream of that
 stream is full; ``keep_latest``
 queues never block, they drop their oldest packet instead (counted).
 
@@ -387,32 +389,34 @@ class Scheduler:
                         seen.add(q.node.index)
                         node.downstream.append(q.node)
         self._throttle_queues: dict[int, list[InputQueue]] = {
-            n.index: self._queues_fed_by(n) for n in self.nodes if n.is_source
+            n.index: self._queues_fed_by(n.outputs) for n in self.nodes if n.is_source
+        }
+        self._input_throttle_queues: dict[str, list[InputQueue]] = {
+            st.name: self._queues_fed_by([st]) for st in self.streams.values() if st.graph_input
         }
         self._rank()
 
-    def _queues_fed_by(self, source: NodeState) -> list[InputQueue]:
-        """Every limited queue that receives packets derived from ``source``'s outputs.
+    def _queues_fed_by(self, streams: list[StreamState]) -> list[InputQueue]:
+        """Every limited queue that receives packets derived from ``streams``.
 
-        A full queue anywhere downstream throttles the source, not only a full queue of
-        its direct consumers: otherwise a fast node between the source and a slow sink
-        moves the backlog into the sink's queue, which then grows without limit.
-        Back edges are not followed (a loop's queues drain by themselves).
+        A full queue anywhere downstream throttles a source (or blocks a graph input),
+        not only a full queue of its direct consumers: otherwise a fast node between the
+        source and a slow sink moves the backlog into the sink's queue, which then grows
+        without limit. Back edges are not followed (a loop's queues drain by themselves).
         """
         found: list[InputQueue] = []
-        visited = {source.index}
-        todo = [source]
+        visited: set[int] = set()
+        todo = list(streams)
         while todo:
-            node = todo.pop()
-            for st in node.outputs:
-                for q in st.consumers:
-                    if q.back_edge:
-                        continue
-                    if q.limited:
-                        found.append(q)
-                    if q.node.index not in visited:
-                        visited.add(q.node.index)
-                        todo.append(q.node)
+            st = todo.pop()
+            for q in st.consumers:
+                if q.back_edge:
+                    continue
+                if q.limited:
+                    found.append(q)
+                if q.node.index not in visited:
+                    visited.add(q.node.index)
+                    todo.extend(q.node.outputs)
         return found
 
     def _rank(self) -> None:
@@ -1150,7 +1154,8 @@ class Scheduler:
 
     def _full(self, st: StreamState) -> bool:
         limit = self.max_queue
-        return any(q.limited and not q.closed and len(q.packets) >= limit for q in st.consumers)
+        queues = self._input_throttle_queues.get(st.name, st.consumers)
+        return any(q.limited and not q.closed and len(q.packets) >= limit for q in queues)
 
     def add_packet(self, name: str, value: Any, timestamp: Timestamp) -> None:
         st = self._input_stream(name)
@@ -1186,7 +1191,7 @@ class Scheduler:
                     if self._running == 0 and not self._heap and not self._runnable_sources():
                         stall = GraphStalledError(
                             self.report_locked(
-                                f"add_packet('{name}') would block forever: a consumer queue is "
+                                f"add_packet('{name}') would block forever: a queue it feeds is "
                                 f"full ({self.max_queue} packets) and no node can run"
                             )
                         )
@@ -1207,7 +1212,7 @@ class Scheduler:
                 with self._lock:
                     stall = GraphStalledError(
                         self.report_locked(
-                            f"add_packet('{name}') cannot make room: a consumer queue is full "
+                            f"add_packet('{name}') cannot make room: a queue it feeds is full "
                             f"({self.max_queue} packets) and no node can run"
                         )
                     )
