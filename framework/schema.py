@@ -1,6 +1,6 @@
 """JSON Schema of graph files, generated from the pydantic models that validate them.
 
-The shipped copy (``facegraph/schema/graph.schema.json``) lets editors check
+The shipped copy (``facegraph/graph.schema.json``) lets editors check
 graph files while typing, e.g. with the YAML language server::
 
     # yaml-language-server: $schema=<path to>/graph.schema.json
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SCHEMA_FILE = Path(__file__).resolve().parent / "schema" / "graph.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parent / "graph.schema.json"
 
 
 def graph_schema() -> dict[str, Any]:
@@ -61,7 +61,7 @@ def shipped_schema_text() -> str:
 
     return (
         importlib.resources.files("facegraph")
-        .joinpath("schema/graph.schema.json")
+        .joinpath("graph.schema.json")
         .read_text(encoding="utf-8")
     )
 
