@@ -311,7 +311,7 @@ def _read_source(source: str | os.PathLike[str]) -> tuple[str, str, Path | None]
     )
     if path.is_file() or looks_like_path:
         try:
-            return path.read_text(encoding="utf-8"), text_source, path.parent
+            return _read_graph_text(path), text_source, path.parent
         except FileNotFoundError:
             raise GraphConfigError(
                 [Problem(f"graph file not found: {text_source}", text_source)]
@@ -332,6 +332,22 @@ def _read_source(source: str | os.PathLike[str]) -> tuple[str, str, Path | None]
             ]
         )
     return shipped[0], shipped[1], None
+
+
+#: Larger files are refused before parsing: a 2,000-node graph is ~150 kB.
+MAX_GRAPH_FILE_BYTES = 32 * 1024 * 1024
+
+
+def _read_graph_text(path: Path) -> str:
+    """The file's text; a device, FIFO or huge file is an OSError (never read unbounded)."""
+    if path.exists() and not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise OSError(f"{path} is {kind}")
+    with open(path, "rb") as f:
+        data = f.read(MAX_GRAPH_FILE_BYTES + 1)
+    if len(data) > MAX_GRAPH_FILE_BYTES:
+        raise OSError(f"{path} is larger than {MAX_GRAPH_FILE_BYTES // 2**20} MB; not a graph file")
+    return data.decode("utf-8")
 
 
 def _read_shipped(name: str) -> tuple[str, str] | None:

@@ -211,3 +211,20 @@ def test_manifest_file_names_cannot_leave_the_cache(hostile: str) -> None:
             sha256="0" * 64,
             description="",
         )
+
+
+def test_devices_directories_and_huge_files_are_refused_without_reading_them(
+    tmp_path: Path,
+) -> None:
+    zero = tmp_path / "zero.yaml"
+    zero.symlink_to("/dev/zero")  # used to be read until memory ran out
+    with pytest.raises(GraphConfigError, match="not a regular file"):
+        load_graph(zero)
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(GraphConfigError, match="is a directory"):
+        load_graph(folder)
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (33 * 2**20))
+    with pytest.raises(GraphConfigError, match="larger than 32 MB"):
+        load_graph(big)
