@@ -45,6 +45,7 @@ import glob as globlib
 import math
 import os
 import re
+import struct
 import sys
 import threading
 import time
@@ -257,6 +258,43 @@ class ImageFiles(FrameSource):
             index += 1
 
 
+#: Images declaring more pixels are skipped before decoding: a few-MB PNG of zeros can
+#: declare 30000x30000 and would take 2.7 GB (and again as much for the RGB copy).
+#: 250 megapixels leaves room for any camera (a 10000x10000 image is 100 MP).
+MAX_IMAGE_PIXELS = 250_000_000
+
+_JPEG_SOF = frozenset(
+    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+)
+
+
+def declared_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header, without decoding; None if not found."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+        w, h = struct.unpack(">II", head[16:24])
+        return int(w), int(h)
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in _JPEG_SOF:
+            if i + 9 > len(head):
+                return None
+            h, w = struct.unpack(">HH", head[i + 5 : i + 9])
+            return int(w), int(h)
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        i += 2 + struct.unpack(">H", head[i + 2 : i + 4])[0]
+    return None
+
+
 def read_image_bgr(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, str]:
     """Read and decode one image file as OpenCV BGR; ``(None, reason)`` when it fails."""
     import cv2
@@ -267,6 +305,13 @@ def read_image_bgr(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, str
         return None, f"cannot read the file ({exc.strerror or exc})"
     if data.size == 0:
         return None, "the file is empty"
+    size = declared_size(data[: 1 << 18].tobytes())
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        w, h = size
+        return None, (
+            f"the image declares {w}x{h} pixels ({w * h / 1e6:.0f} MP), over the "
+            f"{MAX_IMAGE_PIXELS // 1_000_000} MP limit (a decompression bomb?)"
+        )
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:  # some codecs raise instead of returning None

@@ -262,3 +262,46 @@ def test_facemesh_rejects_16bit_arrays_with_a_clear_message() -> None:
 
     with FaceMesh(static_image_mode=True) as mesh, pytest.raises(TypeError, match=r"uint8.*uint16"):
         mesh.process(np.zeros((8, 8, 3), np.uint16))
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid 8-bit grayscale PNG of zeros: a few hundred kB declaring width x height."""
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+    comp = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0 + zeros
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_decompression_bombs_are_skipped_before_decoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from facegraph.calculators.media import declared_size
+
+    bomb = png_bomb(20000, 20000)  # 400 MP, 1.2 GB once decoded as BGR
+    assert len(bomb) < 2_000_000
+    (tmp_path / "a_bomb.png").write_bytes(bomb)
+    jpg = bytearray(with_exif_orientation(encode(".jpg", quadrants()), 6))
+    sof = jpg.index(b"\xff\xc0")
+    jpg[sof + 5 : sof + 9] = struct.pack(">HH", 30000, 30000)  # header claims 900 MP
+    (tmp_path / "b_bomb.jpg").write_bytes(bytes(jpg))
+    (tmp_path / "c_ok.png").write_bytes(encode(".png", quadrants()))
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    frames = list(open_source(str(tmp_path)))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before < 300e6
+    assert [Path(f.info.source).name for f in frames] == ["c_ok.png"]
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert "a_bomb.png" in err[0] and "20000x20000" in err[0] and "limit" in err[0]
+    assert "b_bomb.jpg" in err[1] and "30000x30000" in err[1]
+    # The header reader agrees with OpenCV on ordinary files (with an EXIF segment too).
+    assert declared_size(encode(".png", quadrants(40, 80))) == (80, 40)
+    assert declared_size(with_exif_orientation(encode(".jpg", quadrants(40, 80)), 1)) == (80, 40)
+    assert declared_size(b"GIF89a") is None
