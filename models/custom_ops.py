@@ -179,37 +179,45 @@ def landmarks_to_transform_matrix_v2(op: CustomOp) -> Kernel:
     shift_y = f32(-1.0 * (out_h / 2.0))
     grid_w, grid_h = f32(out_w), f32(out_h)
     two = f32(2)
+    # Flat positions of the subset's x and y in the [N·3] landmark buffer: one take.
+    subset_xy = np.stack((subset * 3, subset * 3 + 1))
+    rot_x, rot_y = np.empty((4, 1), dtype=f32), np.empty((4, 1), dtype=f32)
+    out_template = np.eye(4, dtype=f32).reshape(1, 4, 4)
 
     def run(landmarks: np.ndarray) -> np.ndarray:
-        lm = landmarks.reshape(-1, 3)
-        lx, ly = lm[left, 0], lm[left, 1]
-        rx, ry = lm[right, 0], lm[right, 1]
+        flat = landmarks.reshape(-1)
+        lx, ly = flat[3 * left], flat[3 * left + 1]
+        rx, ry = flat[3 * right], flat[3 * right + 1]
         rho = target - np.arctan2(ry - ly, rx - lx)  # float32 scalars throughout
         c, s = np.cos(rho), np.sin(rho)
-        pts = lm[subset, :2].T  # (2, n)
-        # R(ρ)·(x, y): c·x + (−s)·y and s·x + c·y, each summed left to right as in Mat3.
-        rot = np.array([[c, -s], [s, c]], dtype=f32)
-        rotated = rot[:, 0:1] * pts[0] + rot[:, 1:2] * pts[1]
-        hi, lo = rotated.max(axis=1), rotated.min(axis=1)
-        crop_w, crop_h = hi[0] - lo[0], hi[1] - lo[1]
-        mid_x, mid_y = (lo[0] + hi[0]) / two, (lo[1] + hi[1]) / two
-        ci, si = np.cos(-rho), np.sin(-rho)
-        crop_x = ci * mid_x + (-si) * mid_y
-        crop_y = si * mid_x + ci * mid_y
+        ca, sa = np.cos(-rho), np.sin(-rho)  # α = −ρ
+        pts = flat.take(subset_xy)  # (2, n): x row, y row
+        # R(ρ)·(x, y): c·x + (−s)·y and s·x + c·y, each summed left to right as in Mat3;
+        # rows 2–3 are the same with both factors negated, i.e. exactly −R(ρ)·(x, y)
+        # (rounding is symmetric), so one max gives (max x', max y', −min x', −min y').
+        rot_x[:, 0] = c, s, -c, -s
+        rot_y[:, 0] = -s, c, s, -c
+        rotated = rot_x * pts[0]  # contiguous (4, 1) factors broadcast fastest
+        rotated += rot_y * pts[1]
+        hi_x, hi_y, nlo_x, nlo_y = rotated.max(axis=1).tolist()
+        hi_x, hi_y, lo_x, lo_y = f32(hi_x), f32(hi_y), f32(-nlo_x), f32(-nlo_y)
+        crop_w, crop_h = hi_x - lo_x, hi_y - lo_y
+        mid_x, mid_y = (lo_x + hi_x) / two, (lo_y + hi_y) / two
+        crop_x = ca * mid_x + (-sa) * mid_y
+        crop_y = sa * mid_x + ca * mid_y
         # T = Shift(c)·Rot(α)·Scale(a, b)·Shift(−OW/2, −OH/2) with α = −ρ. MediaPipe forms
         # it by 4×4 float products; every entry but the translation is a single product
         # there (the other terms are exact zeros), and the translation is
         # ((t00·sx' + t01·sy') + c), summed in that order. Written out, same roundings:
-        ca, sa = np.cos(-rho), np.sin(-rho)
         a = scale_x * crop_w / grid_w
         b = scale_y * crop_h / grid_h
         t00, t01 = ca * a, (-sa) * b
         t10, t11 = sa * a, ca * b
-        t03 = (t00 * shift_x + t01 * shift_y) + crop_x
-        t13 = (t10 * shift_x + t11 * shift_y) + crop_y
-        return np.array(
-            [[[t00, t01, 0, t03], [t10, t11, 0, t13], [0, 0, 1, 0], [0, 0, 0, 1]]], dtype=f32
-        )
+        out = out_template.copy()
+        m = out[0]
+        m[0, 0], m[0, 1], m[0, 3] = t00, t01, (t00 * shift_x + t01 * shift_y) + crop_x
+        m[1, 0], m[1, 1], m[1, 3] = t10, t11, (t10 * shift_x + t11 * shift_y) + crop_y
+        return out
 
     return run
 
@@ -241,46 +249,65 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
     if H < 2 or W < 2:
         raise op.error(f"data input must be at least 2x2, got {op.inputs[0].describe()}")
     # The output size comes from the output tensor's shape, as in MediaPipe's CPU kernel.
+    # Everything that depends only on the shapes is built once, here.
     grid_y, grid_x = np.meshgrid(
         np.arange(OH, dtype=np.float32), np.arange(OW, dtype=np.float32), indexing="ij"
     )
     ox, oy = grid_x.reshape(-1), grid_y.reshape(-1)
+    n = OH * OW
     last = np.array([[W - 1], [H - 1]], dtype=np.float32)  # largest valid x, y
-    # Offsets of the 4 corners (x0,y0) (x0+1,y0) (x0,y0+1) (x0+1,y0+1) in the flat image.
-    corners = np.array([0, 1, W, W + 1], dtype=np.intp)
+    lo_clip, hi_clip = np.float32(-1), last + np.float32(1)
+    last_base = last - np.float32(1)
+    # Flat offset of (x, y) is x + y·W; the 4 corners (x0,y0) (x0+1,y0) (x0,y0+1)
+    # (x0+1,y0+1) add 0, 1, W, W+1. Small integers: exact in float32.
+    row_step = np.array([1, W], dtype=np.float32)
+    corners = np.array([0, 1, W, W + 1], dtype=np.float32)
     one = np.float32(1)
+    # Scratch reused by every call (a loaded model runs one inference at a time, like
+    # its LiteRT interpreters; results never alias it):
+    # pairs[0] = (1−fx, 1−fy), pairs[1] = (fx, fy); the 4 flat tap indices per sample.
+    pairs = np.empty((2, 2, n), dtype=np.float32)
+    taps = np.empty((n, 4), dtype=np.intp)
 
     def run(data: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        m = matrix.reshape(-1)[:8].reshape(2, 4)
         x0, x1, _, x3, y0, y1, _, y3 = matrix.reshape(-1)[:8].tolist()
         # Half-pixel correction: C++ evaluates it in double (0.5 is a double literal), like
         # Python floats here, then stores it back as float.
-        shift = np.array(
-            [[x3 + (x0 * 0.5 + x1 * 0.5 - 0.5)], [y3 + (y0 * 0.5 + y1 * 0.5 - 0.5)]],
+        # (Contiguous (2, 1) columns: broadcasting from strided views is twice as slow.)
+        col_x, col_y, shift = np.array(
+            [
+                [[x0], [y0]],
+                [[x1], [y1]],
+                [[x3 + (x0 * 0.5 + x1 * 0.5 - 0.5)], [y3 + (y0 * 0.5 + y1 * 0.5 - 0.5)]],
+            ],
             dtype=np.float32,
         )
         # Sample positions: row 0 is x, row 1 is y; (t0·ox + t1·oy) + t3 like DotProduct.
-        t = m[:, 0:1] * ox
-        t += m[:, 1:2] * oy
+        t = col_x * ox
+        t += col_y * oy
         t += shift
-        ok = (t >= 0) & (t <= last)
+        ok = t >= 0
+        ok &= t <= last
         inside = ok[0] & ok[1]
+        if not max(map(abs, (x0, x1, x3, y0, y1, y3))) <= 1e30:
+            # Positions may overflow to ±inf (whose weights would be 0·inf = NaN): clip to
+            # [−1, last + 1], which keeps every outside sample outside and finite (0, as in
+            # MediaPipe) and leaves inside ones alone. With entries ≤ 1e30 a position is
+            # at most 1e30·(OW + OH + 1), far below float32's 3.4e38: no clip needed.
+            np.clip(t, lo_clip, hi_clip, out=t)
         base = np.floor(t)
-        frac = t - base
         # A sample exactly on the last row/column would read its +1 neighbour outside the
-        # tensor (as 0, with weight 0): step back one pixel with weight 1 instead.
-        on_last = base >= last
-        frac[on_last] = one
-        ix = (base - on_last).astype(np.intp)
-        flat_index = ix[1] * W
-        flat_index += ix[0]
-        flat_index[~inside] = 0  # any valid index: the weights are 0 there
-        # Weights: (1−fy, fy) ⊗ (1−fx, fx) per sample, zero outside; shape (P, 1, 4) in
-        # corner order.
-        pairs = np.stack((one - frac, frac))  # (2: 1−f | f, 2: x | y, P)
-        wy = pairs[:, 1] * inside
-        weights = (wy.T[:, :, None] * pairs[:, 0].T[:, None, :]).reshape(-1, 1, 4)
-        q = np.take(data.reshape(H * W, C), flat_index[:, None] + corners, axis=0)
+        # tensor (as 0, with weight 0): step back one pixel with fraction 1 instead.
+        np.minimum(base, last_base, out=base)
+        frac = np.subtract(t, base, out=pairs[1])  # exact (Sterbenz)
+        np.subtract(one, frac, out=pairs[0])
+        wy = pairs[:, 1]
+        wy *= inside  # (1−fy, fy), zero outside
+        # (1−fy, fy) ⊗ (1−fx, fx) in corner order, as a (P, 1, 4) row per sample.
+        weights = (wy.T[:, :, None] * pairs[:, 0].T[:, None, :]).reshape(n, 1, 4)
+        np.add(np.dot(row_step, base)[:, None], corners, out=taps, casting="unsafe")
+        # Outside samples may point before the tensor: "clip" keeps them readable.
+        q = np.take(data.reshape(H * W, C), taps, axis=0, mode="clip")
         return np.matmul(weights, q).reshape(1, OH, OW, C)
 
     return run
