@@ -22,6 +22,7 @@ from facegraph.calculators.face.detection import (
 from facegraph.calculators.face.image_to_tensor import (
     _remap_numpy,
     _remap_opencv,
+    _rounded_coords,
     _source_coords,
     as_rgb,
     crop_matrix,
@@ -444,6 +445,31 @@ def test_warp_backends_agree_and_integer_translation_is_a_copy() -> None:
     rect = NormalizedRect((10 + 16) / 80, (5 + 12) / 60, 32 / 80, 24 / 60, 0.0)
     out = image_to_tensor(img, rect, 32, 24, (0, 255))
     assert np.array_equal(out.tensor[0], img[5:29, 10:42].astype(np.float32))
+
+
+def test_float_map_route_equals_the_integer_maps_on_crops() -> None:
+    # warp_perspective_u8 hands rounded coordinates to cv2.convertMaps when a bound proves
+    # them small; the result must be the integer-map remap's, byte for byte.
+    rng = np.random.default_rng(11)
+    img = rng.integers(0, 256, (120, 160, 3), np.uint8)
+    for k in range(40):
+        rect = NormalizedRect(
+            rng.uniform(-0.3, 1.3), rng.uniform(-0.3, 1.3), rng.uniform(0.05, 2.5),
+            rng.uniform(0.05, 2.5), rng.uniform(-4, 4) if k % 4 else 0.0,
+        )  # fmt: skip
+        m = crop_matrix(roi_in_pixels(rect, 160, 120), 64, 48)
+        assert _rounded_coords(m, 64, 48, 32.0)[2]  # typical crops take the fast route
+        fx, fy = _source_coords(m, 64, 48, 32.0)
+        for border in ("replicate", "zero"):
+            want = _remap_numpy(img, fx, fy, border)
+            assert np.array_equal(warp_perspective_u8(img, m, 64, 48, border), want)
+    # Coordinates beyond what float32 holds exactly take the integer route, same result.
+    huge = np.array([[1e6, 0.5, 3e6], [0.0, 1e6, -2e6], [0.0, 0.0, 1.0]])
+    assert not _rounded_coords(huge, 16, 8, 32.0)[2]
+    fx, fy = _source_coords(huge, 16, 8, 32.0)
+    assert np.array_equal(
+        warp_perspective_u8(img, huge, 16, 8), _remap_numpy(img, fx, fy, "replicate")
+    )
 
 
 def test_source_coordinates_follow_opencv_block_order() -> None:

@@ -41,8 +41,9 @@ borders, INTER_LINEAR and INTER_NEAREST) and on every matrix of 300 random ROIs;
 MediaPipe 0.10.14 itself, landmarks given MediaPipe's ROI agree to ≤ 0.002 px and the
 detector (incl. the tie-heavy 150×225 full-range case) to ≤ 3e-7. cv2 5.0's own
 ``warpPerspective`` differs from it in 34 % of values. Timing on this 2-core machine:
-192×192 crop ≈ 0.5 ms, 128×128 ≈ 0.3 ms (coordinates in numpy, integer interpolation in
-``cv2.remap`` after a one-time bit-exactness self-check, else numpy ≈ 3-6 ms).
+192×192 crop ≈ 0.35 ms hot, 128×128 ≈ 0.2 ms (coordinates in numpy, fixed-point maps by
+``cv2.convertMaps`` and integer interpolation in ``cv2.remap``, each after a one-time
+bit-exactness self-check, else numpy ≈ 3-6 ms).
 
 INTER_NEAREST (used by the iris path's ``ImageCroppingCalculator``) is emulated the same
 way: ``round_half_even(X/W)`` per pixel, REPLICATE clamp.
@@ -338,10 +339,19 @@ def _bilinear_table() -> np.ndarray:
 _TAB = _bilinear_table()
 
 
-def _source_coords(
+#: Rounded coordinates (×32) whose magnitude stays below this are exact in float32 after
+#: division by 32, which the float-map route into ``cv2.convertMaps`` relies on.
+_F32_EXACT = float(2**22)
+
+
+def _rounded_coords(
     m: np.ndarray, out_width: int, out_height: int, scale: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel source coordinates ×``scale``, rounded like ``cvRound`` (int32, HxW).
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per-pixel source coordinates ×``scale``, rounded half-even like ``cvRound``.
+
+    Returns float64 (H, padded width) arrays (columns past ``out_width`` are padding) and
+    whether every value is known to be finite with magnitude < ``_F32_EXACT`` (from a
+    bound on small arrays; ``False`` only means "not proven").
 
     Same operations in the same order as OpenCV (so the same double roundings). OpenCV
     evaluates ``(M0·xb + M1·y) + M2`` per row and column *block* (``xb`` = the block's
@@ -359,13 +369,24 @@ def _source_coords(
     y = np.arange(out_height, dtype=np.float64)[:, None]
     m00, m01, m02, m10, m11, m12, m20, m21, m22 = (float(v) for v in m.ravel())
 
-    def coord(a: float, b: float, c: float) -> np.ndarray:
+    def block_base(a: float, b: float, c: float) -> np.ndarray:
         base = np.add(a * xb, b * y)  # (H, blocks): M0·xb + M1·y
         base += c  # ... + M2
+        return base
+
+    def coord(base: np.ndarray, a: float) -> np.ndarray:
         full = np.add(base[:, :, None], (a * x1)[None, None, :])  # ... + M0·(x − xb)
         return full.reshape(out_height, padded)
 
-    fx, fy, w = coord(m00, m01, m02), coord(m10, m11, m12), coord(m20, m21, m22)
+    bx, by, bw = block_base(m00, m01, m02), block_base(m10, m11, m12), block_base(m20, m21, m22)
+    # A crop matrix's perspective row is (~1e-19, ~1e-27, ~1): adding M6·(x − xb) to a
+    # block's W then rounds back to that W, so W is exactly constant along each block row.
+    # Proof obligation: |M6·(x − xb)| < spacing(|W|)/4 rounds away whatever the binade; the
+    # products are bounded by |M6|·(bw0 − 1) (rounding is monotone). NaN fails the test.
+    w_step = abs(m20) * (bw0 - 1)
+    w_block_min = float(np.abs(bw).min())
+    w_per_block = w_step < float(np.spacing(w_block_min)) / 4
+    w = bw if w_per_block else coord(bw, m20)
     if w.all():
         np.divide(scale, w, out=w)
     else:  # W == 0 → OpenCV uses 0 for that pixel's X and Y
@@ -373,12 +394,42 @@ def _source_coords(
         with np.errstate(divide="ignore"):
             np.divide(scale, w, out=w)
         w[zero] = 0.0
-    fx *= w
-    fy *= w
+    fx, fy = coord(bx, m00), coord(by, m10)
+    if w_per_block:
+        for v in (fx, fy):
+            blocks = v.reshape(out_height, n_blocks, bw0)  # a view
+            blocks *= w[:, :, None]
+    else:
+        fx *= w
+        fy *= w
+    # Bound from the small arrays: every |W| ≥ min|W_block| − |M6|·(bw0 − 1) = w_lo, so
+    # |X·scale/W| ≤ (max|X_block| + |M0|·(bw0 − 1))·scale/w_lo (1.001: rounding slack).
+    # Finite and small proves the same of every pixel; NaN or inf fails the comparisons.
+    w_lo = w_block_min - w_step
+    bounded = w_lo > 0 and all(
+        (float(np.abs(b).max()) + abs(a) * (bw0 - 1)) * (abs(scale) / w_lo) * 1.001 + 1.0
+        < _F32_EXACT
+        for b, a in ((bx, m00), (by, m10))
+    )
+    np.rint(fx, out=fx)
+    np.rint(fy, out=fy)
+    return fx, fy, bounded
+
+
+def _source_coords(
+    m: np.ndarray, out_width: int, out_height: int, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel source coordinates ×``scale``, rounded like ``cvRound`` (int32, HxW)."""
+    return _as_int32(*_rounded_coords(m, out_width, out_height, scale), out_width)
+
+
+def _as_int32(
+    fx: np.ndarray, fy: np.ndarray, bounded: bool, out_width: int
+) -> tuple[np.ndarray, np.ndarray]:
     out = []
     for v in (fx, fy):
-        np.rint(v, out=v)
-        if not (v.min() >= -2147483648.0 and v.max() <= 2147483647.0):  # also catches NaN
+        if not bounded and not (v.min() >= -2147483648.0 and v.max() <= 2147483647.0):
+            # Also catches NaN: cvRound saturates, NaN reads as 0 here.
             np.clip(np.nan_to_num(v, nan=0.0), -2147483648.0, 2147483647.0, out=v)
         out.append(v[:, :out_width].astype(np.int32))
     return out[0], out[1]
@@ -437,7 +488,41 @@ def _remap_opencv(
     return out.reshape(*fx.shape, image.shape[2])
 
 
+def _remap_opencv_rounded(
+    image: np.ndarray, fx: np.ndarray, fy: np.ndarray, border: BorderMode
+) -> np.ndarray:
+    """:func:`_remap_opencv` from rounded float64 coordinates in 1/32 px (any width ≥ the
+    output's, extra columns ignored) whose magnitudes are below ``_F32_EXACT``.
+
+    ``cv2.convertMaps`` turns float maps into the fixed-point pair with ``cvRound(v·32)``;
+    fed with ``v = X/32`` (exact in float32 for these magnitudes) it returns exactly the
+    maps :func:`_remap_opencv` builds from the integers, in one C pass instead of about
+    ten numpy passes. :func:`_opencv_maps_are_exact` checks that once.
+    """
+    import cv2
+
+    maps = []
+    for v in (fx, fy):
+        m32 = np.empty(v.shape, np.float32)
+        np.multiply(v, 1.0 / _INTER_TAB, out=m32, casting="same_kind")
+        maps.append(m32)
+    map1, map2 = cv2.convertMaps(maps[0], maps[1], cv2.CV_16SC2)
+    mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
+    out = cv2.remap(image, map1, map2, cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    return out.reshape(*fx.shape, image.shape[2])
+
+
 _OPENCV_REMAP_EXACT: bool | None = None
+_OPENCV_MAPS_EXACT: bool | None = None
+
+
+def _self_check_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(12345)
+    img = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    # Coordinates in 1/32 px spanning well beyond the image on every side.
+    fx = rng.integers(-20 * 32, 75 * 32, (41, 43), dtype=np.int64)
+    fy = rng.integers(-20 * 32, 60 * 32, (41, 43), dtype=np.int64)
+    return img, fx, fy
 
 
 def _opencv_remap_is_exact() -> bool:
@@ -445,11 +530,7 @@ def _opencv_remap_is_exact() -> bool:
     global _OPENCV_REMAP_EXACT
     if _OPENCV_REMAP_EXACT is None:
         try:
-            rng = np.random.default_rng(12345)
-            img = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
-            # Coordinates in 1/32 px spanning well beyond the image on every side.
-            fx = rng.integers(-20 * 32, 75 * 32, (41, 43), dtype=np.int64)
-            fy = rng.integers(-20 * 32, 60 * 32, (41, 43), dtype=np.int64)
+            img, fx, fy = _self_check_data()
             _OPENCV_REMAP_EXACT = all(
                 np.array_equal(_remap_opencv(img, fx, fy, b), _remap_numpy(img, fx, fy, b))
                 for b in ("replicate", "zero")
@@ -457,6 +538,39 @@ def _opencv_remap_is_exact() -> bool:
         except Exception:  # no cv2, or a cv2 that rejects the maps: use numpy
             _OPENCV_REMAP_EXACT = False
     return _OPENCV_REMAP_EXACT
+
+
+def _opencv_maps_are_exact() -> bool:
+    """Whether :func:`_remap_opencv_rounded` equals :func:`_remap_numpy` (checked once; the
+    maps themselves are compared too, including coordinates near ``_F32_EXACT``)."""
+    global _OPENCV_MAPS_EXACT
+    if _OPENCV_MAPS_EXACT is None:
+        try:
+            import cv2
+
+            img, fx, fy = _self_check_data()
+            ok = _opencv_remap_is_exact() and all(
+                np.array_equal(
+                    _remap_opencv_rounded(img, fx.astype(np.float64), fy.astype(np.float64), b),
+                    _remap_numpy(img, fx, fy, b),
+                )
+                for b in ("replicate", "zero")
+            )
+            big = np.array([[-_F32_EXACT + 1, -5.0, -1.0, 0.0, 31.0, 33.0, _F32_EXACT - 1]])
+            m1, m2 = cv2.convertMaps(
+                (big / _INTER_TAB).astype(np.float32),
+                (big[:, ::-1] / _INTER_TAB).astype(np.float32),
+                cv2.CV_16SC2,
+            )
+            ix, iy = big.astype(np.int64), big[:, ::-1].astype(np.int64)
+            want1 = np.stack([ix >> _INTER_BITS, iy >> _INTER_BITS], axis=-1)
+            want2 = (iy & (_INTER_TAB - 1)) * _INTER_TAB + (ix & (_INTER_TAB - 1))
+            _OPENCV_MAPS_EXACT = bool(
+                ok and np.array_equal(m1, want1) and np.array_equal(m2, want2)
+            )
+        except Exception:  # no cv2, or a cv2 without convertMaps: use the integer maps
+            _OPENCV_MAPS_EXACT = False
+    return _OPENCV_MAPS_EXACT
 
 
 def warp_perspective_u8(
@@ -498,9 +612,13 @@ def warp_perspective_u8(
         return out
     if interpolation != "linear":
         raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
-    fx, fy = _source_coords(dst_to_src, out_width, out_height, float(_INTER_TAB))
     use_cv = backend == "opencv" or (backend == "auto" and _opencv_remap_is_exact())
-    if use_cv and image.flags.c_contiguous:
+    use_cv = use_cv and image.flags.c_contiguous
+    rx, ry, bounded = _rounded_coords(dst_to_src, out_width, out_height, float(_INTER_TAB))
+    if use_cv and bounded and (backend == "opencv" or _opencv_maps_are_exact()):
+        return _remap_opencv_rounded(image, rx[:, :out_width], ry[:, :out_width], border)
+    fx, fy = _as_int32(rx, ry, bounded, out_width)
+    if use_cv:
         return _remap_opencv(image, fx, fy, border)
     return _remap_numpy(np.ascontiguousarray(image), fx, fy, border)
 
