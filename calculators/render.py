@@ -135,7 +135,8 @@ class VideoRenderer(Renderer):
         bgr = _bgr(image)
         h, w = bgr.shape[:2]
         if self._writer is None:
-            self._open(w, h)
+            # Encoders refuse a 1-pixel side (a 1x1 image first in a folder): use 2.
+            self._open(max(w, 2), max(h, 2))
         assert self.size is not None
         if (w, h) != self.size:
             # A video has one frame size; later frames of another size are scaled to it.

@@ -305,3 +305,27 @@ def test_decompression_bombs_are_skipped_before_decoding(
     assert declared_size(encode(".png", quadrants(40, 80))) == (80, 40)
     assert declared_size(with_exif_orientation(encode(".jpg", quadrants(40, 80)), 1)) == (80, 40)
     assert declared_size(b"GIF89a") is None
+
+
+@pytest.mark.parametrize("output", ["out.mp4", "out.avi", "rendered/"])
+def test_the_odd_directory_renders_to_a_video_or_a_folder(zoo: Path, output: str) -> None:
+    """Every decodable file of the directory is rendered, whatever its size (the 1x1
+    image comes first: a video used to fail to open at that size)."""
+    from facegraph.calculators.render import open_renderer
+
+    target = zoo.parent / output
+    with open_source(str(zoo)) as source, open_renderer(str(target), fps=source.fps) as out:
+        frames = list(source)
+        for frame in frames:
+            out.write(frame.image, frame.info)
+    assert len(frames) == 7
+    if output.endswith("/"):
+        written = sorted(p.name for p in target.iterdir())
+        assert written == sorted(Path(f.info.source).stem + ".png" for f in frames)
+    else:
+        cap = cv2.VideoCapture(str(target))
+        count = 0
+        while cap.read()[0]:
+            count += 1
+        cap.release()
+        assert count == len(frames)
