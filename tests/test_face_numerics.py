@@ -33,6 +33,7 @@ from facegraph.calculators.face.image_to_tensor import (
 )
 from facegraph.calculators.face.landmarks import (
     ATTENTION_REFINEMENTS,
+    LandmarkAssembler,
     Refinement,
     crop_eye,
     decode_iris_outputs,
@@ -304,6 +305,32 @@ def test_refinement_covers_0_to_477_and_applies_z_rules() -> None:
     assert np.allclose(pts[473:478, 2], mesh[list(ix.RIGHT_EYE[:16]), 2].mean(), rtol=1e-6)
     covered = sorted({i for r in ATTENTION_REFINEMENTS for i in r.indices})
     assert covered == list(range(478))
+
+
+def test_fused_assembler_equals_decode_then_refine_bit_for_bit() -> None:
+    # RefineLandmarks uses LandmarkAssembler per frame; it must be the unfused result.
+    rng = np.random.default_rng(1)
+    asm = LandmarkAssembler(ATTENTION_REFINEMENTS)
+    for _ in range(20):
+        outs = _attention_outputs(rng)
+        assert np.array_equal(
+            asm(outs).view(np.uint32), refine_attention_outputs(outs).view(np.uint32)
+        )
+    # Custom rules: overlapping sets, a 2-D "copy" (z = 0), an average over earlier z.
+    refs = (
+        Refinement(tuple(range(6)), "copy"),
+        Refinement((4, 1), "copy"),
+        Refinement((5,), "average", (0, 1, 2)),
+    )
+    outs = [
+        rng.normal(size=18).astype(F32),
+        rng.normal(size=(2, 2)).astype(F32),
+        rng.normal(size=2).astype(F32),
+    ]
+    sets = [decode_landmarks(t, len(r.indices), 50, 40) for t, r in zip(outs, refs, strict=True)]
+    assert np.array_equal(LandmarkAssembler(refs, 50, 40)(outs), refine_landmarks(sets, refs))
+    with pytest.raises(ValueError, match="not a multiple of 468 landmarks"):
+        asm([o.reshape(-1)[:-1] for o in _attention_outputs(rng)])
 
 
 def test_refinement_rejects_gaps_and_size_mismatch() -> None:

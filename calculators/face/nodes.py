@@ -31,8 +31,8 @@ from .detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
 from .image_to_tensor import as_rgb, image_to_tensor
 from .landmarks import (
     ATTENTION_REFINEMENTS,
+    LandmarkAssembler,
     Refinement,
-    decode_landmarks,
     face_passes,
     face_presence,
     project_landmarks,
@@ -336,6 +336,11 @@ class RefineLandmarks(Calculator):
         refine_landmarks(  # validates index coverage now rather than on the first frame
             [np.zeros((len(r.indices), 3)) for _, r in self._plan], [r for _, r in self._plan]
         )
+        self._assemble = self._assembler()
+
+    def _assembler(self) -> LandmarkAssembler:
+        size = self.options.input_size
+        return LandmarkAssembler([r for _, r in self._plan], size, size)
 
     def process(self, ctx: CalculatorContext) -> None:
         tensors = ctx.get(self.TENSORS)
@@ -347,13 +352,12 @@ class RefineLandmarks(Calculator):
             self._auto = False
             if len(outs) >= len(ATTENTION_REFINEMENTS):
                 self._plan = list(enumerate(ATTENTION_REFINEMENTS))
-        size = self.options.input_size
-        sets = []
-        for t, ref in self._plan:
+                self._assemble = self._assembler()
+        for t, _ in self._plan:
             if t >= len(outs):
                 raise ValueError(f"{ctx.node_name}: no model output {t} (got {len(outs)})")
-            sets.append(decode_landmarks(outs[t], len(ref.indices), size, size))
-        ctx.emit(self.LANDMARKS, refine_landmarks(sets, [r for _, r in self._plan]))
+        # = refine_landmarks of decode_landmarks per set, fused (same bits).
+        ctx.emit(self.LANDMARKS, self._assemble([outs[t] for t, _ in self._plan]))
 
 
 @register("FacePresence")
