@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "facegraph.models.cli",  # models list|fetch|verify|path
     "facegraph.calculators.face.cli",  # eval, compare
     "facegraph.calculators.batch_cli",  # batch
+    "facegraph.calculators.face.bench_cli",  # bench
 )
 
 

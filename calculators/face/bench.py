@@ -1,0 +1,745 @@
+"""Face-graph benchmark library behind ``facegraph bench`` (and ``benchmarks/bench_face_mesh.py``).
+
+What is measured, on frames decoded up front (decoding is not timed):
+
+- **ours**: wall time of ``Graph.run_once`` per frame (what ``facegraph.FaceMesh`` does), on a
+  graph built without profiling; CPU time of this process over the same calls
+  (``time.process_time``: all threads, so scheduler workers count); the process's peak
+  RSS (``VmHWM`` of /proc/self/status, see :func:`peak_rss_mb`; it includes the interpreter,
+  the models and the decoded frames held for the run; the baseline worker reports its own);
+- **per node**: a second pass over the same frames with ``profile=True`` (profiling adds
+  clock reads per call, so it is kept out of the headline figures), ``Graph.stats()``;
+- **inference floor**: ``TfLiteModel.run`` of the graph's models alone, on the same inputs the
+  graph used on each frame (the landmark model on the crop of each ROI the graph saw, the
+  detector on frames where it ran); crops are made outside the timing;
+- **baseline** (optional): MediaPipe 0.10.14's legacy ``FaceMesh`` (``refine_landmarks=True``,
+  ``static_image_mode`` matching the graph) on the same frames, in this interpreter when
+  ``mediapipe`` imports, else in a worker of another interpreter (``baseline_python``) fed
+  over a pipe from a shared ``.npy`` of the frames. Ours and theirs alternate in blocks of
+  ``block`` frames so both see the same machine load.
+
+:func:`run_scaling` times a graph over synthetic frames with 1..N faces, several frame
+sizes and LiteRT thread counts (set on every node whose options have ``threads``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from facegraph.spec import GraphSpec
+
+__all__ = [
+    "BenchConfig",
+    "BenchError",
+    "GraphContender",
+    "InferenceFloor",
+    "MediaPipeBaseline",
+    "baseline_for",
+    "graph_models",
+    "grid_photo_frames",
+    "peak_rss_mb",
+    "read_frames",
+    "run_bench",
+    "run_scaling",
+    "summarize",
+    "with_threads",
+    "write_plot",
+]
+
+PHOTO = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "faces" / "astronaut.png"
+INSTALL_HINT = (
+    "the mediapipe baseline needs mediapipe 0.10.14: install it with "
+    "`pip install 'facegraph[reference]'` (Python <= 3.12), or point --baseline-python at "
+    "the python of a venv that has it (e.g. /work/mpvenv/bin/python)"
+)
+
+
+class BenchError(Exception):
+    """A benchmark that cannot run (bad input, missing baseline, ...); the message says why."""
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def summarize(ms: Sequence[float]) -> dict[str, float]:
+    """mean, p50, p99 (nearest rank), min, max of per-frame milliseconds, and FPS (1000/mean)."""
+    if not ms:
+        return {"mean_ms": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "min_ms": 0.0, "max_ms": 0.0}
+    s = sorted(ms)
+    rank = max(0, min(len(s) - 1, int(np.ceil(0.99 * len(s))) - 1))
+    mean = statistics.fmean(s)
+    return {
+        "mean_ms": mean,
+        "p50_ms": statistics.median(s),
+        "p99_ms": s[rank],
+        "min_ms": s[0],
+        "max_ms": s[-1],
+        "fps": 1e3 / mean if mean > 0 else 0.0,
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MiB: ``VmHWM`` of /proc/self/status (the high-water mark of
+    this program's own memory), else ``ru_maxrss`` (on Linux that one also counts the parent's
+    RSS at fork time, so a child started by a big process reports at least the parent's)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    if size is None or (frame.shape[1], frame.shape[0]) == size:
+        return np.ascontiguousarray(frame)
+    import cv2
+
+    return np.ascontiguousarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+
+
+def read_frames(source: str, n: int, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """The first ``n`` RGB frames of ``source`` (anything ``open_source`` opens), optionally
+    resized to ``size`` = (width, height). A source with fewer frames is replayed from its
+    start until there are ``n`` (an image gives ``n`` copies)."""
+    from facegraph.calculators.media import SourceError, open_source
+
+    frames: list[np.ndarray] = []
+    try:
+        with open_source(source, stderr=sys.stderr) as src:
+            for frame in src:
+                frames.append(_resize(frame.image, size))
+                if len(frames) >= n:
+                    break
+    except SourceError as exc:
+        raise BenchError(str(exc)) from None
+    if not frames:
+        raise BenchError(f"no frames could be read from {source}")
+    k = len(frames)
+    return [frames[i % k] for i in range(n)]
+
+
+def _face_crop(photo: np.ndarray) -> np.ndarray:
+    """The photo cropped to a square about 1.5x the face (found with face_mesh_static), so
+    several faces fit in one frame at a size the short-range detector finds."""
+    from facegraph import Graph, load_graph
+
+    graph = Graph(load_graph("face_mesh_static"), mode="deterministic")
+    graph.start({})
+    try:
+        faces = graph.run_once({"image": photo}).get("faces") or []
+    finally:
+        graph.close_all_inputs()
+        graph.wait_until_done()
+    if not faces:
+        return photo
+    h, w = photo.shape[:2]
+    pts = np.asarray(faces[0].pixels(w, h))[:, :2]
+    cx, cy = (pts.min(0) + pts.max(0)) / 2
+    half = 0.75 * float((pts.max(0) - pts.min(0)).max())
+    x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
+    x1, y1 = min(w, int(cx + half)), min(h, int(cy + half))
+    return np.ascontiguousarray(photo[y0:y1, x0:x1])
+
+
+def grid_photo_frames(
+    n: int, width: int, height: int, faces: int, photo: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """``n`` synthetic frames with ``faces`` copies of a face photo on a grid (1, 2 side by
+    side, 3-4 on 2x2), each drifting and turning slightly (``synthetic.render_frame``)."""
+    import math
+
+    from .synthetic import FacePlacement, render_frame
+
+    if photo is None:
+        photo = _default_photo()
+    cols = 1 if faces == 1 else 2
+    rows = 1 if faces <= 2 else 2
+    cell_w, cell_h = width / cols, height / rows
+    scale = 0.95 * min(cell_w, cell_h) / max(photo.shape[:2])
+    frames = []
+    for i in range(n):
+        t = i / max(n, 1)
+        placements = []
+        for k in range(faces):
+            r, c = divmod(k, cols)
+            phase = 2 * math.pi * (t + k / 4)
+            placements.append(
+                FacePlacement(
+                    center_x=(c + 0.5) * cell_w + 0.05 * cell_w * math.sin(phase),
+                    center_y=(r + 0.5) * cell_h + 0.05 * cell_h * math.cos(phase),
+                    scale=scale * (1.0 + 0.05 * math.sin(phase)),
+                    angle_deg=10 * math.sin(phase),
+                )
+            )
+        frames.append(render_frame([photo] * faces, placements, width, height))
+    return frames
+
+
+_PHOTO_CACHE: list[np.ndarray] = []
+
+
+def _default_photo() -> np.ndarray:
+    if not _PHOTO_CACHE:
+        import cv2
+
+        bgr = cv2.imread(str(PHOTO), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise BenchError(f"cannot read the synthetic-face photo {PHOTO}")
+        _PHOTO_CACHE.append(_face_crop(np.ascontiguousarray(bgr[:, :, ::-1])))
+    return _PHOTO_CACHE[0]
+
+
+# ----------------------------------------------------------------------------- graphs
+
+
+def with_threads(spec: GraphSpec, threads: int) -> GraphSpec:
+    """A copy of ``spec`` whose nodes with a ``threads`` option (the LiteRT nodes:
+    ``FaceLandmarkModel``, ``TfLiteInference``, ``IrisLandmarks``) use ``threads``."""
+    nodes = []
+    for node in spec.nodes:
+        if "threads" in type(node.options).model_fields:
+            options = node.options.model_copy(update={"threads": threads})
+            nodes.append(dataclasses.replace(node, options=options))
+        else:
+            nodes.append(node)
+    return dataclasses.replace(spec, nodes=tuple(nodes))
+
+
+def threaded_nodes(spec: GraphSpec) -> list[str]:
+    """Names of the nodes :func:`with_threads` changes."""
+    return [n.name for n in spec.nodes if "threads" in type(n.options).model_fields]
+
+
+class GraphContender:
+    """A graph fed one frame per ``run_once`` (what ``facegraph.FaceMesh`` does)."""
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        side_packets: Mapping[str, Any],
+        mode: str = "deterministic",
+        profile: bool = False,
+    ) -> None:
+        from facegraph import Graph
+
+        self.graph = Graph(spec, mode=mode, profile=profile)  # type: ignore[arg-type]
+        self.graph.start(dict(side_packets))
+
+    def step(self, frame: np.ndarray) -> tuple[float, dict[str, Any]]:
+        """Run one frame: (wall ms, outputs)."""
+        t0 = time.perf_counter()
+        out = self.graph.run_once({"image": frame})
+        return (time.perf_counter() - t0) * 1e3, out
+
+    def close(self) -> None:
+        self.graph.close_all_inputs()
+        self.graph.wait_until_done()
+
+
+@dataclass
+class GraphModels:
+    """The models a face graph runs, as :class:`InferenceFloor` needs them."""
+
+    landmark: str | None
+    detector: str | None  # short_range / full_range (BlazeFace), None if another backend
+    detector_config: Any = None
+    threads: int = 1
+    notes: list[str] = field(default_factory=list)
+
+
+def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModels:
+    """Which landmark model and detector ``spec`` runs with these side packets."""
+    from .detection import FULL_RANGE, SHORT_RANGE
+    from .landmark_nodes import ATTENTION_MODEL, MESH_MODEL, FaceLandmarkModel
+
+    def side(name: str) -> Any:
+        if name in side_packets:
+            return side_packets[name]
+        decl = spec.side_inputs.get(name)
+        return decl.default if decl is not None else None
+
+    models = GraphModels(landmark=None, detector=None)
+    for node in spec.nodes:
+        if node.calculator is FaceLandmarkModel:
+            opts: Any = node.options
+            attention = side("with_attention")
+            attention = opts.with_attention if attention is None else bool(attention)
+            models.landmark = opts.model or (ATTENTION_MODEL if attention else MESH_MODEL)
+            models.threads = int(opts.threads)
+        elif node.calculator_name in ("FaceDetector", "BlazeFaceDetector"):
+            name = side("detector") or getattr(node.options, "detector", None)
+            name = name or getattr(node.options, "model", None) or "short_range"
+            configs = {"short_range": SHORT_RANGE, "full_range": FULL_RANGE}
+            if name in configs:
+                models.detector, models.detector_config = name, configs[name]
+            else:
+                models.notes.append(f"detector {name!r} is not BlazeFace: not in the floor")
+    if models.landmark is None:
+        models.notes.append("no FaceLandmarkModel node: landmark model not in the floor")
+    return models
+
+
+class InferenceFloor:
+    """Only the model invocations the graph made on a frame: the landmark model on the crop
+    of each ROI it saw, plus the detector when it ran. Crops are made outside the timing."""
+
+    def __init__(self, models: GraphModels) -> None:
+        from facegraph.models import model_path
+        from facegraph.models.inference import TfLiteModel
+
+        self.models = models
+        self.mesh = (
+            TfLiteModel(model_path(models.landmark), threads=models.threads)
+            if models.landmark
+            else None
+        )
+        self.det = None
+        if models.detector_config is not None:
+            file = models.detector_config.model_file[: -len(".tflite")]
+            # The detector backends run with one thread (they take no thread option).
+            self.det = TfLiteModel(model_path(file), threads=1)
+
+    def step(self, frame: np.ndarray, out: Mapping[str, Any]) -> float:
+        """ms of the model calls the graph made for ``frame`` (given its outputs)."""
+        from .image_to_tensor import image_to_tensor
+
+        calls: list[tuple[Any, np.ndarray]] = []
+        if self.mesh is not None:
+            for roi in out.get("rois") or []:
+                calls.append((self.mesh, image_to_tensor(frame, roi, 192, 192).tensor))
+        if self.det is not None and "detections" in out:
+            size = self.models.detector_config.input_size
+            crop = image_to_tensor(frame, None, size, size, (-1.0, 1.0), "zero", True)
+            calls.append((self.det, crop.tensor))
+        t0 = time.perf_counter()
+        for model, x in calls:
+            model.run(x)
+        return (time.perf_counter() - t0) * 1e3
+
+
+# ----------------------------------------------------------------------------- baseline
+
+
+class MediaPipeBaseline:
+    """MediaPipe's legacy FaceMesh on the benchmark frames, in-process or in a worker."""
+
+    def __init__(
+        self,
+        frames: Sequence[np.ndarray],
+        static: bool,
+        max_faces: int,
+        python: str | None,
+        tmp: Path,
+    ) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._local: Any = None
+        if python is None:
+            from .mediapipe_worker import MediaPipeFaceMesh
+
+            self._local = MediaPipeFaceMesh(np.stack(frames), static, max_faces)
+            self.version = self._local.version
+            self.where = "in-process"
+            return
+        if not Path(python).exists():
+            raise BenchError(f"--baseline-python {python}: no such file. {INSTALL_HINT}")
+        path = tmp / "frames.npy"
+        np.save(path, np.stack(frames))
+        worker = Path(__file__).with_name("mediapipe_worker.py")
+        # -I -c + run_path: the worker's folder (which has a types.py) must not go on
+        # sys.path, where it would shadow the standard library's types module.
+        boot = (
+            "import runpy, sys; sys.argv[:] = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')"
+        )
+        args = [str(worker), str(path), "1" if static else "0", str(max_faces)]
+        self._proc = subprocess.Popen(
+            [python, "-I", "-c", boot, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        hello = self._request(None)
+        self.version = str(hello.get("version", "?"))
+        self.where = f"worker ({python})"
+
+    def _request(self, line: str | None) -> dict[str, Any]:
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        if line is not None:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+        reply = proc.stdout.readline()
+        if not reply:
+            proc.wait(timeout=10)
+            err = proc.stderr.read() if proc.stderr else ""
+            tail = " ".join(err.strip().splitlines()[-3:])
+            if "No module named 'mediapipe'" in err:
+                raise BenchError(f"no mediapipe in the baseline interpreter. {INSTALL_HINT}")
+            raise BenchError(f"the mediapipe baseline worker exited: {tail or 'no message'}")
+        data: dict[str, Any] = json.loads(reply)
+        if "error" in data:
+            raise BenchError(f"mediapipe baseline worker: {data['error']}")
+        return data
+
+    def run(self, start: int, stop: int) -> dict[str, Any]:
+        """Frames ``start..stop-1``: {"ms": [...], "faces": [...], "cpu_ms": float}."""
+        if self._local is not None:
+            result: dict[str, Any] = self._local.run(start, stop)
+            return result
+        return self._request(f"run {start} {stop}")
+
+    def peak_rss_mb(self) -> float | None:
+        """The worker's RSS high-water mark (None in-process: it is ours)."""
+        if self._proc is None:
+            return None
+        return float(self._request("stats")["peak_rss_mb"])
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
+        if self._proc is not None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+
+def baseline_for(
+    name: str, python: str | None
+) -> Callable[[Sequence[np.ndarray], bool, int, Path], MediaPipeBaseline]:
+    """Factory of the named baseline; fails early (before any timing) with an install hint."""
+    if name != "mediapipe":
+        raise BenchError(f"unknown baseline {name!r}; the only baseline is 'mediapipe'")
+    if python is None:
+        try:
+            import mediapipe  # noqa: F401
+        except ImportError:
+            raise BenchError(f"mediapipe is not importable here. {INSTALL_HINT}") from None
+
+    def make(frames: Sequence[np.ndarray], static: bool, faces: int, tmp: Path) -> Any:
+        return MediaPipeBaseline(frames, static, faces, python, tmp)
+
+    return make
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class BenchConfig:
+    """Options of :func:`run_bench` (the ``facegraph bench`` flags)."""
+
+    graph: str
+    input: str
+    frames: int = 100
+    warmup: int = 10
+    side_packets: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None
+    mode: str = "deterministic"
+    baseline: str | None = None
+    baseline_python: str | None = None
+    block: int = 10
+    size: tuple[int, int] | None = None
+    profile_pass: bool = True
+    allow_imports: bool = False
+
+
+def _static_mode(spec: GraphSpec) -> bool:
+    """MediaPipe's static_image_mode for a face graph: no tracking back edge → static."""
+    return not any(b.back_edge for n in spec.nodes for b in n.inputs)
+
+
+def _blocks(n: int, size: int) -> Iterable[tuple[int, int]]:
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the JSON-ready result (see ``facegraph bench --help``)."""
+    from facegraph import load_graph
+    from facegraph.errors import FacegraphError
+
+    say = progress or (lambda _msg: None)
+    try:
+        spec = load_graph(config.graph, allow_imports=config.allow_imports)
+    except (FacegraphError, OSError) as exc:
+        raise BenchError(f"cannot load graph {config.graph}: {exc}") from None
+    if config.threads is not None:
+        if not threaded_nodes(spec):
+            raise BenchError(f"graph {spec.name} has no node with a threads option")
+        spec = with_threads(spec, config.threads)
+    if "image" not in spec.input_streams:
+        raise BenchError(f"graph {spec.name} has no 'image' input stream")
+    n, warm = config.frames, config.warmup
+    frames = _input_frames(config, n + warm)
+    timed = frames[warm:]
+    h, w = timed[0].shape[:2]
+    static = _static_mode(spec)
+    max_faces = int(config.side_packets.get("num_faces", _side_default(spec, "num_faces", 1)))
+    make_baseline = (
+        baseline_for(config.baseline, config.baseline_python) if config.baseline else None
+    )
+
+    say(f"opening {spec.name}")
+    ours = GraphContender(spec, config.side_packets, config.mode)
+    models = graph_models(spec, config.side_packets)
+    floor = InferenceFloor(models)
+    ours_ms: list[float] = []
+    outputs: list[dict[str, Any]] = []
+    cpu_ms = 0.0
+    base_ms: list[float] = []
+    base_faces: list[int] = []
+    base_cpu = 0.0
+    base_info: dict[str, Any] | None = None
+    with tempfile.TemporaryDirectory(prefix="facegraph-bench-") as tmp:
+        baseline = None
+        try:
+            if make_baseline is not None:
+                say("starting the mediapipe baseline")
+                baseline = make_baseline(frames, static, max_faces, Path(tmp))
+            # Warm-up: both contenders on the warm-up frames, untimed.
+            for f in frames[:warm]:
+                ours.step(f)
+            if baseline is not None and warm:
+                baseline.run(0, warm)
+            say(f"timing {n} frames")
+            # Alternating blocks: ours then theirs on the same frames, so both see the
+            # same machine load (a shared machine's load drifts over seconds).
+            for start, stop in _blocks(n, config.block if baseline is not None else n):
+                c0 = time.process_time()
+                for f in timed[start:stop]:
+                    ms, out = ours.step(f)
+                    ours_ms.append(ms)
+                    outputs.append(out)
+                cpu_ms += (time.process_time() - c0) * 1e3
+                if baseline is not None:
+                    r = baseline.run(warm + start, warm + stop)
+                    base_ms += r["ms"]
+                    base_faces += r["faces"]
+                    base_cpu += r["cpu_ms"]
+            if baseline is not None:
+                base_info = {
+                    "name": "mediapipe",
+                    "version": baseline.version,
+                    "where": baseline.where,
+                    "static_image_mode": static,
+                    "refine_landmarks": True,
+                    "max_num_faces": max_faces,
+                    **summarize(base_ms),
+                    "cpu_ms_per_frame": base_cpu / n,
+                    "peak_rss_mb": baseline.peak_rss_mb(),
+                    "faces_per_frame": sum(base_faces) / n,
+                    "per_frame_ms": base_ms,
+                }
+        finally:
+            ours.close()
+            if baseline is not None:
+                baseline.close()
+    ours_rss = peak_rss_mb()
+
+    say("inference floor")
+    floor_ms = [floor.step(f, out) for f, out in zip(timed, outputs, strict=True)]
+    nodes: list[dict[str, Any]] = []
+    if config.profile_pass:
+        say("profiled pass (per-node breakdown)")
+        prof = GraphContender(spec, config.side_packets, config.mode, profile=True)
+        try:
+            for f in frames:
+                prof.step(f)
+            stats = prof.graph.stats()
+        finally:
+            prof.close()
+        for s in sorted(stats.nodes, key=lambda s: -s.total_ms):
+            if s.timed_calls:
+                nodes.append(
+                    {
+                        "node": s.node,
+                        "calculator": s.calculator,
+                        "calls": s.timed_calls,
+                        "mean_ms": s.mean_ms,
+                        "p50_ms": s.p50_ms,
+                        "p99_ms": s.p99_ms,
+                        "ms_per_frame": s.total_ms / len(frames),
+                    }
+                )
+
+    faces = [len(o.get("faces") or []) for o in outputs]
+    result: dict[str, Any] = {
+        "graph": spec.name,
+        "input": config.input,
+        "frame_size": [w, h],
+        "frames": n,
+        "warmup": warm,
+        "mode": config.mode,
+        "threads": config.threads if config.threads is not None else models.threads,
+        "side_packets": config.side_packets,
+        "static_image_mode": static,
+        "block": config.block if base_info is not None else None,
+        "load_average": list(os.getloadavg()),
+        "cpu_count": os.cpu_count(),
+        "ours": {
+            **summarize(ours_ms),
+            "cpu_ms_per_frame": cpu_ms / n,
+            "peak_rss_mb": ours_rss,
+            "faces_per_frame": sum(faces) / n,
+            "detector_frames": sum("detections" in o for o in outputs),
+            "per_frame_ms": ours_ms,
+        },
+        "nodes": nodes,
+        "floor": {
+            "landmark_model": models.landmark,
+            "detector": models.detector,
+            "model_threads": models.threads,
+            "notes": models.notes,
+            **summarize(floor_ms),
+            "per_frame_ms": floor_ms,
+        },
+        "baseline": base_info,
+        "ratio": None,
+    }
+    o = result["ours"]
+    result["floor"]["share_of_ours_p50"] = (
+        result["floor"]["p50_ms"] / o["p50_ms"] if o["p50_ms"] else None
+    )
+    if base_info is not None:
+        result["ratio"] = {
+            "p50": o["p50_ms"] / base_info["p50_ms"],
+            "mean": o["mean_ms"] / base_info["mean_ms"],
+            "p99": o["p99_ms"] / base_info["p99_ms"],
+            "cpu": o["cpu_ms_per_frame"] / base_info["cpu_ms_per_frame"]
+            if base_info["cpu_ms_per_frame"]
+            else None,
+        }
+    return result
+
+
+def _input_frames(config: BenchConfig, n: int) -> list[np.ndarray]:
+    """``synthetic`` / ``synthetic:K``: K (default num_faces or 1) faces on a grid at
+    ``size`` (default 640x480); anything else goes to :func:`read_frames`."""
+    kind, _, count = config.input.partition(":")
+    if kind != "synthetic":
+        return read_frames(config.input, n, config.size)
+    if count and not count.isdigit():
+        raise BenchError(f"synthetic input: expected synthetic:FACES, got {config.input!r}")
+    faces = int(count) if count else int(config.side_packets.get("num_faces", 1))
+    w, h = config.size or (640, 480)
+    return grid_photo_frames(n, w, h, max(1, faces))
+
+
+def _side_default(spec: GraphSpec, name: str, fallback: Any) -> Any:
+    decl = spec.side_inputs.get(name)
+    return decl.default if decl is not None and decl.default is not None else fallback
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def write_plot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """PNG of per-frame latency over the timed frames: ours, the baseline, the floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    series = [("facegraph " + result["graph"], result["ours"]["per_frame_ms"])]
+    if result.get("baseline"):
+        b = result["baseline"]
+        series.append((f"MediaPipe {b['version']} FaceMesh", b["per_frame_ms"]))
+    series.append(("LiteRT inference floor", result["floor"]["per_frame_ms"]))
+    for label, ms in series:
+        p50 = statistics.median(ms) if ms else 0.0
+        ax.plot(range(len(ms)), ms, linewidth=0.9, label=f"{label} (p50 {p50:.2f} ms)")
+    w, h = result["frame_size"]
+    ax.set_title(
+        f"{result['graph']} on {Path(str(result['input'])).name} ({w}x{h}), per-frame latency"
+    )
+    ax.set_xlabel("frame")
+    ax.set_ylabel("ms")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(str(path), format="png")
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- scaling
+
+
+SCALING_SIZES: tuple[tuple[int, int], ...] = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
+
+
+def run_scaling(
+    graph: str,
+    *,
+    faces: Sequence[int] = (1, 2, 3, 4),
+    sizes: Sequence[tuple[int, int]] = SCALING_SIZES,
+    threads: Sequence[int] = (1, 2),
+    frames: int = 30,
+    warmup: int = 5,
+    mode: str = "deterministic",
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """ms/frame of ``graph`` on synthetic frames for every (faces, size, threads).
+
+    Each row: faces, width, height, threads, faces_found (mean per frame), and the
+    :func:`summarize` figures. ``num_faces`` is set to the number of faces drawn.
+    """
+    from facegraph import load_graph
+
+    base = load_graph(graph)
+    rows: list[dict[str, Any]] = []
+    for k in faces:
+        for w, h in sizes:
+            clip = grid_photo_frames(frames + warmup, w, h, k)
+            for t in threads:
+                if progress:
+                    progress(f"{k} face(s) {w}x{h} threads {t}")
+                g = GraphContender(with_threads(base, t), {"num_faces": k}, mode)
+                try:
+                    for f in clip[:warmup]:
+                        g.step(f)
+                    ms, found = [], []
+                    for f in clip[warmup:]:
+                        dt, out = g.step(f)
+                        ms.append(dt)
+                        found.append(len(out.get("faces") or []))
+                finally:
+                    g.close()
+                rows.append(
+                    {
+                        "faces": k,
+                        "width": w,
+                        "height": h,
+                        "threads": t,
+                        "faces_found": sum(found) / len(found),
+                        **summarize(ms),
+                    }
+                )
+    return rows

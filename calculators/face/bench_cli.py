@@ -1,0 +1,270 @@
+"""``facegraph bench``: per-frame time, CPU, memory, per-node breakdown and inference floor of
+a face graph, optionally against MediaPipe's FaceMesh on the same frames; ``--scaling`` for
+the faces × frame size × threads table. The work is in :mod:`facegraph.calculators.face.bench`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _console(stderr: bool = False) -> Console:
+    import os
+    import sys
+
+    from rich.console import Console
+
+    # Piped output: wide enough for the per-node table's names (rich defaults to 80).
+    stream = sys.stderr if stderr else sys.stdout
+    wide = None if stream.isatty() or "COLUMNS" in os.environ else 160
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=wide)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 16 or int(h) < 16:
+        raise typer.BadParameter(f"expected WIDTHxHEIGHT (e.g. 640x480), got {text!r}")
+    return int(w), int(h)
+
+
+def _stat_row(label: str, s: dict[str, Any], extra: str = "") -> tuple[str, ...]:
+    return (
+        label,
+        f"{s['mean_ms']:.2f}",
+        f"{s['p50_ms']:.2f}",
+        f"{s['p99_ms']:.2f}",
+        f"{s.get('fps', 0.0):.1f}",
+        extra,
+    )
+
+
+def print_report(result: dict[str, Any], console: Console) -> None:
+    """The human-readable report of :func:`~facegraph.calculators.face.bench.run_bench`."""
+    from rich.table import Table
+
+    w, h = result["frame_size"]
+    load = ", ".join(f"{x:.2f}" for x in result["load_average"])
+    console.print(
+        f"[b]{result['graph']}[/b] on {result['input']} ({w}x{h}): {result['frames']} frames "
+        f"after {result['warmup']} warm-up; mode {result['mode']}; LiteRT threads "
+        f"{result['threads']}; load average {load} on {result['cpu_count']} CPUs"
+    )
+    o, b, fl = result["ours"], result["baseline"], result["floor"]
+    table = Table(title="per-frame time (ms, wall clock)")
+    for col in ("", "mean", "p50", "p99", "FPS", "CPU ms/frame"):
+        table.add_column(col, justify="left" if not col else "right")
+    table.add_row(*_stat_row("facegraph", o, f"{o['cpu_ms_per_frame']:.2f}"))
+    if b is not None:
+        table.add_row(*_stat_row(f"MediaPipe {b['version']}", b, f"{b['cpu_ms_per_frame']:.2f}"))
+    table.add_row(*_stat_row("LiteRT floor", fl, ""))
+    console.print(table)
+    console.print(
+        f"faces/frame {o['faces_per_frame']:.2f}; detector ran on {o['detector_frames']}/"
+        f"{result['frames']} frames"
+        + (f"; MediaPipe faces/frame {b['faces_per_frame']:.2f}" if b is not None else "")
+    )
+    mem = (
+        "peak RSS (VmHWM, whole process incl. models and decoded frames): "
+        f"facegraph {o['peak_rss_mb']:.0f} MiB"
+    )
+    if b is not None and b.get("peak_rss_mb") is not None:
+        mem += f", MediaPipe worker {b['peak_rss_mb']:.0f} MiB"
+    console.print(mem)
+    share = fl.get("share_of_ours_p50")
+    console.print(
+        f"inference floor ({fl['landmark_model']}"
+        + (f" + {fl['detector']} detector" if fl["detector"] else "")
+        + f", {fl['model_threads']} thread(s)): p50 {fl['p50_ms']:.2f} ms"
+        + (f" = {100 * share:.0f}% of facegraph's p50" if share else "")
+    )
+    for note in fl["notes"]:
+        console.print(f"  note: {note}")
+    if result["nodes"]:
+        nodes = Table(title="per node (separate profiled pass, ms)")
+        for col in ("node", "calculator", "calls", "mean", "p50", "p99", "ms/frame"):
+            nodes.add_column(col, justify="left" if col in ("node", "calculator") else "right")
+        for n in result["nodes"]:
+            nodes.add_row(
+                n["node"],
+                n["calculator"],
+                str(n["calls"]),
+                f"{n['mean_ms']:.3f}",
+                f"{n['p50_ms']:.3f}",
+                f"{n['p99_ms']:.3f}",
+                f"{n['ms_per_frame']:.3f}",
+            )
+        console.print(nodes)
+    r = result["ratio"]
+    if r is not None:
+        console.print(
+            f"[b]facegraph / MediaPipe[/b] (same frames, alternating blocks of "
+            f"{result['block']}): p50 {r['p50']:.2f}x, mean {r['mean']:.2f}x, "
+            f"p99 {r['p99']:.2f}x"
+            + (f", CPU {r['cpu']:.2f}x" if r["cpu"] else "")
+            + "  (< 1: facegraph is faster)"
+        )
+
+
+def print_scaling(rows: list[dict[str, Any]], graph: str, console: Console) -> None:
+    """The scaling rows as a table: one line per (faces, size), one column per thread count."""
+    from rich.table import Table
+
+    threads = sorted({r["threads"] for r in rows})
+    table = Table(title=f"{graph}: p50 ms/frame (mean in brackets) on synthetic frames")
+    for col in ("faces", "size", "found", *(f"{t} thread(s)" for t in threads)):
+        table.add_column(col, justify="right")
+    keys: dict[tuple[int, int, int], dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        keys.setdefault((r["faces"], r["width"], r["height"]), {})[r["threads"]] = r
+    for (k, w, h), by_t in keys.items():
+        found = min(r["faces_found"] for r in by_t.values())
+        cells = [
+            f"{by_t[t]['p50_ms']:.2f} ({by_t[t]['mean_ms']:.2f})" if t in by_t else "-"
+            for t in threads
+        ]
+        table.add_row(str(k), f"{w}x{h}", f"{found:.2f}", *cells)
+    console.print(table)
+
+
+def bench_command(
+    graph_source: Annotated[
+        str, typer.Argument(metavar="GRAPH", help="Face graph file (.yaml) or shipped graph name.")
+    ] = "face_mesh",
+    input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="SRC",
+            help="Video, image(s), directory, glob, camera index, or synthetic[:FACES].",
+        ),
+    ] = None,
+    frames: Annotated[int, typer.Option("--frames", "-n", min=1, help="Timed frames.")] = 100,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed frames first.")] = 10,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="'mediapipe': MediaPipe 0.10.14 FaceMesh, same frames."),
+    ] = None,
+    baseline_python: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline-python",
+            metavar="PYTHON",
+            help="Python of a venv with mediapipe (when it is not importable here).",
+        ),
+    ] = None,
+    block: Annotated[
+        int, typer.Option("--block", min=1, help="Frames per alternating block with a baseline.")
+    ] = 10,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", metavar="FILE.png", help="Latency-over-time PNG.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", metavar="FILE", help="Write all figures as JSON.")
+    ] = None,
+    side: Annotated[
+        list[str] | None,
+        typer.Option("--side", "-s", metavar="NAME=VALUE", help="Input side packet (repeatable)."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="LiteRT threads of the graph's model nodes."),
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option("--size", metavar="WxH", help="Resize input frames first.")
+    ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="Scheduler: deterministic (FaceMesh's) or threads.")
+    ] = "deterministic",
+    no_profile: Annotated[
+        bool, typer.Option("--no-profile", help="Skip the per-node (profiled) pass.")
+    ] = False,
+    scaling: Annotated[
+        bool,
+        typer.Option(
+            "--scaling",
+            help="Instead: table over 1-4 synthetic faces, 320x240..1920x1080, 1 vs 2 threads.",
+        ),
+    ] = False,
+    allow_imports: Annotated[
+        bool, typer.Option("--allow-imports", help="Allow 'module:Class' calculator names.")
+    ] = False,
+) -> None:
+    """Time a face graph per frame: mean/p50/p99, FPS, CPU per frame, peak RSS, per-node
+    breakdown and the pure LiteRT floor; with --baseline mediapipe, MediaPipe's FaceMesh on
+    the same frames in alternating blocks, and the ratio.
+
+    Examples:
+
+      facegraph bench face_mesh --input graphs/samples/face_sample.mp4 --frames 100
+
+      facegraph bench face_mesh_static --input clip.mp4 --baseline mediapipe
+      --baseline-python /work/mpvenv/bin/python --plot latency.png --json bench.json
+
+      facegraph bench face_mesh --scaling --frames 30
+    """
+    from facegraph.calculators.cli import parse_side_packets
+
+    from .bench import BenchConfig, BenchError, run_bench, run_scaling, write_plot
+
+    err = _console(stderr=True)
+    out = _console()
+    if mode not in ("deterministic", "threads"):
+        raise typer.BadParameter("--mode must be deterministic or threads")
+    try:
+        if scaling:
+            rows = run_scaling(
+                graph_source,
+                frames=frames,
+                warmup=min(warmup, 5),
+                mode=mode,
+                progress=lambda m: err.print(f"[dim]{m}[/dim]"),
+            )
+            print_scaling(rows, graph_source, out)
+            if json_out is not None:
+                json_out.write_text(json.dumps({"graph": graph_source, "rows": rows}, indent=1))
+            return
+        if input is None:
+            raise BenchError("--input is required (or use --scaling)")
+        config = BenchConfig(
+            graph=graph_source,
+            input=input,
+            frames=frames,
+            warmup=warmup,
+            side_packets=parse_side_packets(side or []),
+            threads=threads,
+            mode=mode,
+            baseline=baseline,
+            baseline_python=baseline_python,
+            block=block,
+            size=_parse_size(size),
+            profile_pass=not no_profile,
+            allow_imports=allow_imports,
+        )
+        result = run_bench(config, progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    except (BenchError, ValueError) as exc:
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    print_report(result, out)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=1))
+        out.print(f"JSON: {json_out}")
+    if plot is not None:
+        write_plot(result, plot)
+        out.print(f"plot: {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``bench`` to the ``facegraph`` app."""
+    app.command("bench")(bench_command)

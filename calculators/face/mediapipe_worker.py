@@ -1,0 +1,93 @@
+"""MediaPipe 0.10.14's legacy FaceMesh as a benchmark contender (``facegraph bench``).
+
+Used two ways:
+
+- in-process, when ``mediapipe`` is importable: :class:`MediaPipeFaceMesh`;
+- as a script run by another interpreter (a venv that has mediapipe), over a pipe:
+  ``python mediapipe_worker.py FRAMES.npy STATIC MAX_FACES``. It answers one JSON line per
+  request line: ``run A B`` times frames ``A..B-1``; ``stats`` reports its peak RSS.
+
+This file imports only numpy and mediapipe (never facegraph), so a foreign interpreter can
+run it by path.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MediaPipeFaceMesh", "main"]
+
+
+class MediaPipeFaceMesh:
+    """``mp.solutions.face_mesh.FaceMesh`` (refine_landmarks=True) timed per frame."""
+
+    def __init__(self, frames: np.ndarray, static: bool, max_faces: int) -> None:
+        import mediapipe as mp
+
+        self.frames = frames
+        self.version = str(getattr(mp, "__version__", "?"))
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True
+        )
+
+    def run(self, start: int, stop: int) -> dict[str, Any]:
+        """Process frames ``start..stop-1``: wall ms per frame, faces found, CPU ms."""
+        ms: list[float] = []
+        faces: list[int] = []
+        cpu0 = time.process_time()
+        for i in range(start, stop):
+            frame = np.ascontiguousarray(self.frames[i])
+            t0 = time.perf_counter()
+            result = self._mesh.process(frame)
+            ms.append((time.perf_counter() - t0) * 1e3)
+            found = result.multi_face_landmarks
+            faces.append(len(found) if found else 0)
+        return {"ms": ms, "faces": faces, "cpu_ms": (time.process_time() - cpu0) * 1e3}
+
+    def close(self) -> None:
+        self._mesh.close()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS in MiB: ``VmHWM`` of /proc/self/status (the high-water mark of
+    this program's own memory), else ``ru_maxrss`` (on Linux that one also counts the parent's
+    RSS at fork time, so a child started by a big process reports at least the parent's)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str]) -> int:
+    """Pipe server: see the module docstring (``argv`` after the script name)."""
+    path, static, max_faces = argv[0], argv[1] == "1", int(argv[2])
+    frames = np.load(path, mmap_mode="r")
+    mesh = MediaPipeFaceMesh(frames, static, max_faces)
+    print(json.dumps({"ready": True, "version": mesh.version}), flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "run":
+            reply = mesh.run(int(words[1]), int(words[2]))
+        elif words[0] == "stats":
+            reply = {"peak_rss_mb": peak_rss_mb()}
+        else:
+            reply = {"error": f"unknown request {line.strip()!r}"}
+        print(json.dumps(reply), flush=True)
+    mesh.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

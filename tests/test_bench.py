@@ -1,0 +1,174 @@
+"""``facegraph bench`` and its library (facegraph.calculators.face.bench) on real models."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import pytest
+from facegraph import Graph, load_graph
+from facegraph.calculators.face.bench import (
+    BenchConfig,
+    grid_photo_frames,
+    run_bench,
+    run_scaling,
+    with_threads,
+)
+from facegraph.calculators.runner import sample_video
+from facegraph.cli import app
+from typer.testing import CliRunner
+
+MP_PYTHON = Path("/work/mpvenv/bin/python")
+HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
+
+# Documented keys of the --json output (see bench_cli / README "Benchmarks").
+TOP_KEYS = {
+    "graph",
+    "input",
+    "frame_size",
+    "frames",
+    "warmup",
+    "mode",
+    "threads",
+    "side_packets",
+    "static_image_mode",
+    "load_average",
+    "ours",
+    "nodes",
+    "floor",
+    "baseline",
+    "ratio",
+}
+STAT_KEYS = {"mean_ms", "p50_ms", "p99_ms", "fps", "per_frame_ms"}
+
+
+@pytest.fixture(scope="module")
+def sample() -> Iterator[str]:
+    with sample_video() as path:
+        yield str(path)
+
+
+def bench(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["bench", *args], env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def test_bench_command_report_json_and_plot(sample: str, tmp_path: Path) -> None:
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    code, text = bench(
+        "face_mesh",
+        "--input",
+        sample,
+        "--frames",
+        "10",
+        "--warmup",
+        "2",
+        "--json",
+        str(out_json),
+        "--plot",
+        str(out_png),
+    )
+    assert code == 0, text
+    for section in ("per-frame time", "CPU ms/frame", "peak RSS", "inference floor", "per node"):
+        assert section in text
+    assert "landmarks/model" in text  # the per-node breakdown names the graph's nodes
+    data = json.loads(out_json.read_text())
+    assert data.keys() >= TOP_KEYS
+    assert data["ours"].keys() >= STAT_KEYS and data["floor"].keys() >= STAT_KEYS
+    assert data["frames"] == 10 and len(data["ours"]["per_frame_ms"]) == 10
+    assert data["frame_size"] == [400, 300] and data["static_image_mode"] is False
+    assert data["ours"]["faces_per_frame"] == 1.0  # one face in every sample frame
+    assert data["ours"]["cpu_ms_per_frame"] > 0 and data["ours"]["peak_rss_mb"] > 50
+    assert data["baseline"] is None and data["ratio"] is None
+    # The floor is a subset of the graph's work (its model calls only).
+    assert sum(data["floor"]["per_frame_ms"]) < sum(data["ours"]["per_frame_ms"])
+    model = next(n for n in data["nodes"] if n["node"] == "landmarks/model")
+    assert model["calls"] == 12  # warm-up + timed frames, one face each
+    png = cv2.imread(str(out_png))
+    assert png is not None and png.shape[0] > 100 and png.shape[1] > 100
+
+
+@pytest.mark.skipif(HAS_MEDIAPIPE, reason="mediapipe is importable here")
+def test_baseline_without_mediapipe_says_how_to_install(sample: str) -> None:
+    code, text = bench("face_mesh", "--input", sample, "--frames", "2", "--baseline", "mediapipe")
+    assert code == 2
+    assert "mediapipe is not importable" in text
+    assert "facegraph[reference]" in text and "--baseline-python" in text
+
+
+def test_baseline_python_missing_file(sample: str, tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "python"
+    code, text = bench(
+        "face_mesh",
+        "--input",
+        sample,
+        "--frames",
+        "2",
+        "--baseline",
+        "mediapipe",
+        "--baseline-python",
+        str(missing),
+    )
+    assert code == 2 and "no such file" in text
+
+
+def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
+    code, text = bench("face_mesh", "--input", str(tmp_path / "nothing.mp4"), "--frames", "2")
+    assert code == 2 and "input not found" in text
+
+
+@pytest.mark.skipif(not MP_PYTHON.exists(), reason="no mediapipe venv at /work/mpvenv")
+def test_mediapipe_baseline_in_a_worker(sample: str) -> None:
+    result = run_bench(
+        BenchConfig(
+            graph="face_mesh_static",
+            input=sample,
+            frames=6,
+            warmup=1,
+            baseline="mediapipe",
+            baseline_python=str(MP_PYTHON),
+            block=3,
+            profile_pass=False,
+        )
+    )
+    base = result["baseline"]
+    assert base["version"] == "0.10.14" and base["static_image_mode"] is True
+    assert len(base["per_frame_ms"]) == 6 and base["faces_per_frame"] == 1.0
+    assert result["ours"]["detector_frames"] == 6  # static graph: detector on every frame
+    ratio = result["ratio"]
+    assert ratio["p50"] == pytest.approx(result["ours"]["p50_ms"] / base["p50_ms"])
+
+
+def test_with_threads_sets_model_nodes_only() -> None:
+    spec = load_graph("face_mesh")
+    two = with_threads(spec, 2)
+    assert two.node("landmarks/model").options.threads == 2  # type: ignore[attr-defined]
+    assert spec.node("landmarks/model").options.threads == 1  # type: ignore[attr-defined]
+    assert two.node("landmarks/crop").options == spec.node("landmarks/crop").options
+    graph = Graph(two, mode="deterministic")
+    graph.start({})
+    frame = grid_photo_frames(1, 320, 240, 1)[0]
+    assert len(graph.run_once({"image": frame}).get("faces") or []) == 1
+    graph.close_all_inputs()
+    graph.wait_until_done()
+
+
+def test_grid_frames_hold_the_requested_faces() -> None:
+    frame = grid_photo_frames(1, 640, 480, 4)[0]
+    assert frame.shape == (480, 640, 3)
+    graph = Graph(load_graph("face_mesh_static"), mode="deterministic")
+    graph.start({"num_faces": 4})
+    assert len(graph.run_once({"image": frame}).get("faces") or []) == 4
+    graph.close_all_inputs()
+    graph.wait_until_done()
+
+
+def test_scaling_rows() -> None:
+    rows = run_scaling(
+        "face_mesh", faces=(2,), sizes=((320, 240),), threads=(1, 2), frames=3, warmup=1
+    )
+    assert [(r["faces"], r["threads"]) for r in rows] == [(2, 1), (2, 2)]
+    assert all(r["faces_found"] == 2 and r["p50_ms"] > 0 for r in rows)
