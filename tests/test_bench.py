@@ -172,3 +172,21 @@ def test_scaling_rows() -> None:
     )
     assert [(r["faces"], r["threads"]) for r in rows] == [(2, 1), (2, 2)]
     assert all(r["faces_found"] == 2 and r["p50_ms"] > 0 for r in rows)
+
+
+def test_synthetic_input_with_side_packets() -> None:
+    result = run_bench(
+        BenchConfig(
+            graph="face_mesh",
+            input="synthetic:2",
+            frames=4,
+            warmup=1,
+            side_packets={"num_faces": 2},
+            size=(320, 240),
+            threads=2,
+            profile_pass=False,
+        )
+    )
+    assert result["frame_size"] == [320, 240] and result["threads"] == 2
+    assert result["floor"]["model_threads"] == 2
+    assert result["ours"]["faces_per_frame"] == 2.0

@@ -163,7 +163,10 @@ def bench_command(
         ),
     ] = None,
     block: Annotated[
-        int, typer.Option("--block", min=1, help="Frames per alternating block with a baseline.")
+        int,
+        typer.Option(
+            "--block", min=1, help="Frames per alternating block (ours, floor, baseline)."
+        ),
     ] = 10,
     plot: Annotated[
         Path | None, typer.Option("--plot", metavar="FILE.png", help="Latency-over-time PNG.")
@@ -226,6 +229,7 @@ def bench_command(
                 graph_source,
                 frames=frames,
                 warmup=min(warmup, 5),
+                block=block,
                 mode=mode,
                 progress=lambda m: err.print(f"[dim]{m}[/dim]"),
             )

@@ -17,6 +17,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ __all__ = ["MediaPipeFaceMesh", "main"]
 class MediaPipeFaceMesh:
     """``mp.solutions.face_mesh.FaceMesh`` (refine_landmarks=True) timed per frame."""
 
-    def __init__(self, frames: np.ndarray, static: bool, max_faces: int) -> None:
+    def __init__(self, frames: Sequence[np.ndarray], static: bool, max_faces: int) -> None:
         import mediapipe as mp
 
         self.frames = frames
