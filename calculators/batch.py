@@ -33,9 +33,9 @@ input path):
   :attr:`BatchSummary.model_loads`). Each worker runs LiteRT and OpenCV on one thread:
   parallelism comes from the workers.
 - **Executors**: a local pool of spawned processes (default: one per CPU), or Ray actors
-  (``ray_address="local"`` starts a local Ray instance; ``"auto"`` or ``"HOST:PORT"`` joins
-  a cluster; an already initialised Ray is used as is). Ray is optional:
-  ``pip install "facegraph[ray]"``.
+  (``ray_address="local"`` starts a local Ray instance, or joins ``$RAY_ADDRESS`` when
+  set; ``"auto"`` or ``"HOST:PORT"`` joins a cluster; an already initialised Ray is used
+  as is). Ray is optional: ``pip install "facegraph[ray]"``.
 """
 
 from __future__ import annotations
@@ -610,6 +610,8 @@ class _RayExecutor:
         self._ray = ray
         self.config = config
         self._owns_ray = not ray.is_initialized()
+        if address == "local" and os.environ.get("RAY_ADDRESS"):
+            address = os.environ["RAY_ADDRESS"]  # Ray's own convention: join that cluster
         if self._owns_ray:
             kwargs: dict[str, Any] = {
                 "include_dashboard": False,

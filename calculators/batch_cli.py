@@ -105,7 +105,11 @@ def batch_command(
     ] = None,
     ray: Annotated[
         bool,
-        typer.Option("--ray", help="Run the workers as Ray actors on a local Ray instance."),
+        typer.Option(
+            "--ray",
+            help="Run the workers as Ray actors on a local Ray instance (or on the cluster "
+            "named by $RAY_ADDRESS).",
+        ),
     ] = False,
     ray_address: Annotated[
         str | None,
