@@ -39,8 +39,11 @@ def _write_video(path: Path, frames: list[np.ndarray]) -> None:
 
 
 @pytest.fixture(scope="module")
-def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """a/clip.mp4, b/clip.mp4 (same name, other folder), c.mp4 and stills/ (2 images)."""
+def collection(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Path:
+    """a/clip.mp4, b/clip.mp4 (same name, other folder), c.mp4 and stills/ (2 images).
+
+    Depends on ``model_cache`` so the models are fetched once, before any worker starts.
+    """
     import cv2
     from facegraph.calculators.runner import sample_video
 
