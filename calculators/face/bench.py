@@ -364,15 +364,20 @@ class MediaPipeBaseline:
             return
         if not Path(python).exists():
             raise BenchError(f"--baseline-python {python}: no such file. {INSTALL_HINT}")
+        if len({f.shape for f in frames}) > 1:
+            raise BenchError("the input's frames differ in size; give --size WxH")
         path = tmp / "frames.npy"
-        # Written frame by frame (no stacked copy: it would inflate our peak RSS).
-        shared = np.lib.format.open_memmap(
-            path, mode="w+", dtype=np.uint8, shape=(len(frames), *frames[0].shape)
-        )
-        for i, frame in enumerate(frames):
-            shared[i] = frame
-        shared.flush()
-        del shared
+        # Written frame by frame with plain writes: a stacked copy or a writable memmap would
+        # add the whole clip to our peak RSS.
+        with open(path, "wb") as file:
+            header = {
+                "descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)),
+                "fortran_order": False,
+                "shape": (len(frames), *frames[0].shape),
+            }
+            np.lib.format.write_array_header_1_0(file, header)
+            for frame in frames:
+                file.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
         worker = Path(__file__).with_name("mediapipe_worker.py")
         # -I -c + run_path: the worker's folder (which has a types.py) must not go on
         # sys.path, where it would shadow the standard library's types module.
