@@ -493,7 +493,21 @@ def _blocks(n: int, size: int) -> Iterable[tuple[int, int]]:
 
 
 def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the JSON-ready result (see ``facegraph bench --help``)."""
+    """Run the benchmark; returns the JSON-ready result (what ``facegraph bench --json`` writes).
+
+    Keys: ``graph``, ``input``, ``frame_size`` [w, h], ``frames``, ``warmup``, ``mode``,
+    ``threads``, ``side_packets``, ``static_image_mode``, ``block``, ``load_average`` (1, 5,
+    15 min), ``cpu_count``; ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``,
+    ``p99_ms``, ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
+    ``faces_per_frame``, ``detector_frames``, ``per_frame_ms``; ``nodes``: per node
+    ``node``, ``calculator``, ``calls``, ``mean_ms``, ``p50_ms``, ``p99_ms``,
+    ``ms_per_frame`` (empty without the profiled pass); ``floor``: ``landmark_model``,
+    ``detector``, ``model_threads``, ``notes``, the summary figures, ``per_frame_ms``,
+    ``share_of_ours_p50``; ``baseline``: None, or ``name``, ``version``, ``where``,
+    ``static_image_mode``, ``refine_landmarks``, ``max_num_faces``, the summary figures,
+    ``cpu_ms_per_frame``, ``peak_rss_mb``, ``faces_per_frame``, ``per_frame_ms``;
+    ``ratio``: None, or ours / baseline for ``p50``, ``mean``, ``p99``, ``cpu``.
+    """
     from facegraph import load_graph
     from facegraph.errors import FacegraphError
 

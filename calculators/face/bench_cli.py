@@ -172,7 +172,12 @@ def bench_command(
         Path | None, typer.Option("--plot", metavar="FILE.png", help="Latency-over-time PNG.")
     ] = None,
     json_out: Annotated[
-        Path | None, typer.Option("--json", metavar="FILE", help="Write all figures as JSON.")
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Write all figures as JSON (keys: bench.run_bench docstring; README).",
+        ),
     ] = None,
     side: Annotated[
         list[str] | None,
