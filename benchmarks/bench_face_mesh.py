@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 
 from facegraph.calculators.face.bench import BenchConfig, run_bench
-from facegraph.calculators.face.bench_cli import _console, print_report
+from facegraph.calculators.face.bench_cli import print_report
+from rich.console import Console
 
 MP_PYTHON = Path("/work/mpvenv/bin/python")
 GRAPHS = ("face_mesh", "face_mesh_static")
@@ -35,7 +36,7 @@ def main() -> None:
     args = ap.parse_args()
 
     use_mp = not args.no_mediapipe and args.mediapipe.exists()
-    console = _console()
+    console = Console(highlight=False)
     summary = []
     for graph in GRAPHS:
         result = run_bench(
