@@ -503,6 +503,23 @@ def test_float_map_route_equals_the_integer_maps_on_crops() -> None:
     )
 
 
+def test_whole_image_crop_reuses_its_plan_and_matches_the_general_path() -> None:
+    # rect=None (the detectors) caches matrix and maps per size; every frame must still
+    # be the general crop of that frame, whatever the memory layout.
+    rng = np.random.default_rng(12)
+    for keep, border in ((True, "zero"), (False, "replicate")):
+        roi, pad = pad_roi(roi_in_pixels(None, 90, 70), 32, 32, keep)
+        m = crop_matrix(roi, 32, 32)
+        for k in range(3):
+            img = rng.integers(0, 256, (70, 90, 3), np.uint8)
+            img = np.asfortranarray(img) if k == 2 else img
+            got = image_to_tensor(img, None, 32, 32, (0, 255), border, keep)  # type: ignore[arg-type]
+            want = warp_perspective_u8(img, m, 32, 32, border, backend="numpy")  # type: ignore[arg-type]
+            assert np.array_equal(got.tensor[0], want.astype(np.float32))
+            assert got.padding == pad and got.roi == roi
+            got.matrix[:] = 0  # the caller's copy: the next frame is unaffected
+
+
 def test_source_coordinates_follow_opencv_block_order() -> None:
     # A pure scale by 1/3 has no exact binary representation: every pixel's coordinate is
     # computed from its block start, as OpenCV does, and stays within 1/32 px of the truth.

@@ -488,20 +488,28 @@ def _remap_opencv(
     return out.reshape(*fx.shape, image.shape[2])
 
 
-def _remap_opencv_rounded(
-    image: np.ndarray, fx: np.ndarray, fy: np.ndarray, border: BorderMode
-) -> np.ndarray:
-    """:func:`_remap_opencv` from rounded float64 coordinates in 1/32 px (any width ≥ the
-    output's, extra columns ignored) whose magnitudes are below ``_F32_EXACT``.
+@dataclass(frozen=True, slots=True)
+class _FixedMaps:
+    """OpenCV fixed-point remap maps for one output, relative to a source window."""
+
+    window: tuple[int, int, int, int] | None  # x0, y0, x1, y1 (inclusive); None = all
+    map1: np.ndarray  # int16 (H, W, 2): integer source x, y
+    map2: np.ndarray  # uint16 (H, W): 32·fy + fx table index
+
+
+def _fixed_maps(image_hw: tuple[int, int], fx: np.ndarray, fy: np.ndarray) -> _FixedMaps:
+    """The maps :func:`_remap_opencv` builds from the integers, from rounded float64
+    coordinates in 1/32 px (HxW) whose magnitudes are below ``_F32_EXACT``.
 
     ``cv2.convertMaps`` turns float maps into the fixed-point pair with ``cvRound(v·32)``;
-    fed with ``v = X/32`` (exact in float32 for these magnitudes) it returns exactly the
-    maps :func:`_remap_opencv` builds from the integers, in one C pass instead of about
-    ten numpy passes. :func:`_opencv_maps_are_exact` checks that once.
+    fed with ``v = X/32`` (exact in float32 for these magnitudes) it returns exactly those
+    maps, in one C pass instead of about ten numpy passes. :func:`_opencv_maps_are_exact`
+    checks that once.
     """
     import cv2
 
-    image, (x0, y0) = _source_window(image, fx, fy)
+    window = _source_window(image_hw, fx, fy)
+    x0, y0 = (0, 0) if window is None else window[:2]
     maps = []
     for v, origin in ((fx, x0), (fy, y0)):
         m32 = np.empty(v.shape, np.float32)
@@ -510,16 +518,34 @@ def _remap_opencv_rounded(
             m32 -= origin  # exact: |v/32| < 2^17 with 5 fraction bits
         maps.append(m32)
     map1, map2 = cv2.convertMaps(maps[0], maps[1], cv2.CV_16SC2)
+    return _FixedMaps(window, map1, map2)
+
+
+def _remap_fixed(image: np.ndarray, maps: _FixedMaps, border: BorderMode) -> np.ndarray:
+    """``cv2.remap`` through :class:`_FixedMaps` (copying the window first, see
+    :func:`_source_window`)."""
+    import cv2
+
+    if maps.window is not None:
+        x0, y0, x1, y1 = maps.window
+        image = np.ascontiguousarray(image[y0 : y1 + 1, x0 : x1 + 1])
     mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    out = cv2.remap(image, map1, map2, cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
-    return out.reshape(*fx.shape, image.shape[2])
+    out = cv2.remap(image, maps.map1, maps.map2, cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    return out.reshape(*maps.map2.shape, image.shape[2])
+
+
+def _remap_opencv_rounded(
+    image: np.ndarray, fx: np.ndarray, fy: np.ndarray, border: BorderMode
+) -> np.ndarray:
+    """:func:`_remap_opencv` from rounded float64 coordinates (see :func:`_fixed_maps`)."""
+    return _remap_fixed(image, _fixed_maps(image.shape[:2], fx, fy), border)
 
 
 def _source_window(
-    image: np.ndarray, fx: np.ndarray, fy: np.ndarray
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """The part of ``image`` that the remap can read, copied, and its origin; or the image
-    itself and (0, 0) when that part is more than half of it.
+    image_hw: tuple[int, int], fx: np.ndarray, fy: np.ndarray
+) -> tuple[int, int, int, int] | None:
+    """The part (x0, y0, x1, y1, inclusive) of an image that the remap can read, to be
+    copied before the remap; ``None`` when that part is more than half of the image.
 
     Why: a rotated crop walks the source diagonally, and on a frame that is not in cache
     (a new video frame, or after a model run) every source cache line is a separate
@@ -534,9 +560,9 @@ def _source_window(
     1/32-px fraction. Images wider or taller than int16 (where map saturation would read
     a pixel) are not windowed.
     """
-    h, w = image.shape[:2]
+    h, w = image_hw
     if max(h, w) > 32767:
-        return image, (0, 0)
+        return None
     xs = (fx[0, 0], fx[0, -1], fx[-1, 0], fx[-1, -1])
     ys = (fy[0, 0], fy[0, -1], fy[-1, 0], fy[-1, -1])
     x0 = min(max(math.floor(min(xs) / _INTER_TAB) - 2, 0), w - 1)
@@ -544,8 +570,8 @@ def _source_window(
     y0 = min(max(math.floor(min(ys) / _INTER_TAB) - 2, 0), h - 1)
     y1 = min(max(math.floor(max(ys) / _INTER_TAB) + 3, 0), h - 1)
     if 2 * (x1 - x0 + 1) * (y1 - y0 + 1) > h * w:
-        return image, (0, 0)
-    return np.ascontiguousarray(image[y0 : y1 + 1, x0 : x1 + 1]), (x0, y0)
+        return None
+    return x0, y0, x1, y1
 
 
 _OPENCV_REMAP_EXACT: bool | None = None
@@ -719,18 +745,63 @@ def image_to_tensor(
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an HxWx3 uint8 RGB array, got {image.dtype} {image.shape}")
     ih, iw = image.shape[:2]
-    roi = roi_in_pixels(rect, iw, ih)
-    if not (roi.width > 0 and roi.height > 0) or any(
-        math.isnan(v) for v in (roi.center_x, roi.center_y, roi.rotation)
-    ):
-        raise ValueError(f"cannot crop an empty or NaN ROI: {rect}")
-    roi, padding = pad_roi(roi, out_width, out_height, keep_aspect)
-    warped = warp_perspective_u8(
-        image, crop_matrix(roi, out_width, out_height), out_width, out_height, border
-    )
+    if rect is None and ih and iw:
+        # The whole image (the detectors' input): everything but the pixels depends only
+        # on the sizes, so the plan, maps included, is made once per size.
+        plan = _whole_image_plan(iw, ih, out_width, out_height, keep_aspect)
+        roi, padding = plan.roi, plan.padding
+        if plan.maps is not None and image.flags.c_contiguous:
+            warped = _remap_fixed(image, plan.maps, border)
+        else:
+            warped = warp_perspective_u8(image, plan.dst_to_src, out_width, out_height, border)
+        matrix = plan.matrix.copy()  # the caller's to keep
+    else:
+        roi = roi_in_pixels(rect, iw, ih)
+        if not (roi.width > 0 and roi.height > 0) or any(
+            math.isnan(v) for v in (roi.center_x, roi.center_y, roi.rotation)
+        ):
+            raise ValueError(f"cannot crop an empty or NaN ROI: {rect}")
+        roi, padding = pad_roi(roi, out_width, out_height, keep_aspect)
+        warped = warp_perspective_u8(
+            image, crop_matrix(roi, out_width, out_height), out_width, out_height, border
+        )
+        matrix = rotated_subrect_to_rect_matrix(roi, iw, ih)
     scale, offset = _value_range_transform(*value_range)
     # float32 multiply then add, like OpenCV's convertTo(CV_32F, scale, offset).
     tensor = warped[None].astype(np.float32)
     tensor *= scale
     tensor += offset
-    return CropResult(tensor, roi, padding, rotated_subrect_to_rect_matrix(roi, iw, ih))
+    return CropResult(tensor, roi, padding, matrix)
+
+
+@dataclass(frozen=True, slots=True)
+class _WholeImagePlan:
+    roi: RotatedRect
+    padding: tuple[float, float, float, float]
+    dst_to_src: np.ndarray
+    matrix: np.ndarray  # rotated_subrect_to_rect_matrix
+    maps: _FixedMaps | None  # None: not the float-map route (warp_perspective_u8 decides)
+
+
+_WHOLE_IMAGE_PLANS: dict[tuple[int, int, int, int, bool], _WholeImagePlan] = {}
+
+
+def _whole_image_plan(
+    iw: int, ih: int, out_width: int, out_height: int, keep_aspect: bool
+) -> _WholeImagePlan:
+    key = (iw, ih, out_width, out_height, keep_aspect)
+    plan = _WHOLE_IMAGE_PLANS.get(key)
+    if plan is None:
+        roi, padding = pad_roi(roi_in_pixels(None, iw, ih), out_width, out_height, keep_aspect)
+        m = crop_matrix(roi, out_width, out_height)
+        maps = None
+        if _opencv_remap_is_exact() and _opencv_maps_are_exact():
+            rx, ry, bounded = _rounded_coords(m, out_width, out_height, float(_INTER_TAB))
+            if bounded:
+                maps = _fixed_maps((ih, iw), rx[:, :out_width], ry[:, :out_width])
+                maps.map1.flags.writeable = maps.map2.flags.writeable = False  # shared
+        plan = _WholeImagePlan(roi, padding, m, rotated_subrect_to_rect_matrix(roi, iw, ih), maps)
+        if len(_WHOLE_IMAGE_PLANS) >= 16:  # a few sizes in practice; never grow unbounded
+            _WHOLE_IMAGE_PLANS.clear()
+        _WHOLE_IMAGE_PLANS[key] = plan
+    return plan
