@@ -208,8 +208,8 @@ class LandmarkAssembler:
         z = out[:, 2]
         for k, rule, idx, avg_idx in self._z_steps:
             if rule == "copy":
-                raw = raws[k]
-                z[idx] = raw[:, 2] / self._w if raw.shape[1] > 2 else _F32(0.0)
+                values = raws[k]
+                z[idx] = values[:, 2] / self._w if values.shape[1] > 2 else _F32(0.0)
             else:  # average: sum in double (np.sum's own order), divide, store as float
                 avg = float(np.add.reduce(z.take(avg_idx).astype(np.float64)))
                 z[idx] = _F32(avg / len(avg_idx))
