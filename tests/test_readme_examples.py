@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from facegraph import registry
 
 README = Path(__file__).resolve().parent.parent / "README.md"
