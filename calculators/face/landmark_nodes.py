@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, register
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..core import StrictOptions
 from . import indices as ix
@@ -29,6 +29,35 @@ __all__ = ["FaceLandmarkModel", "IrisLandmarks"]
 
 ATTENTION_MODEL = "face_landmark_with_attention"
 MESH_MODEL = "face_landmark"
+
+
+def _check_model_option(value: str | None) -> str | None:
+    # Fail at load (``facegraph validate``) rather than at start: an unknown name or a
+    # missing file can never work.
+    if value is not None:
+        from facegraph.models.store import model_reference_problem
+
+        problem = model_reference_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+def _load_model(name: str, threads: int, shape: tuple[int, ...], expected: str, node: str) -> Any:
+    """A TfLiteModel whose single input has ``shape``; else an error naming the file."""
+    from facegraph.models import model_path
+    from facegraph.models.inference import TfLiteModel
+
+    path = model_path(name)
+    model = TfLiteModel(path, threads=threads)
+    inputs = model.input_details
+    if len(inputs) != 1 or tuple(inputs[0].shape) != shape:
+        got = ", ".join(f"{d.name} {tuple(d.shape)}" for d in inputs)
+        raise ValueError(
+            f"node '{node}': model {path} has input(s) {got}, but this node needs one input "
+            f"of shape {shape}: use {expected}"
+        )
+    return model
 
 
 @register("FaceLandmarkModel")
@@ -46,6 +75,8 @@ class FaceLandmarkModel(Calculator):
         threads: int = Field(1, ge=1)
         """LiteRT/XNNPACK threads."""
 
+        _model_exists = field_validator("model")(_check_model_option)
+
     TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, 192, 192, 3)")
     TENSORS: Output[dict[str, np.ndarray]] = Output(
         "TENSORS", dict, doc="model outputs, name → array, in model order"
@@ -55,9 +86,6 @@ class FaceLandmarkModel(Calculator):
     )
 
     def open(self, ctx: CalculatorContext) -> None:
-        from facegraph.models import model_path
-        from facegraph.models.inference import TfLiteModel
-
         attention = self.options.with_attention
         if ctx.count(self.WITH_ATTENTION):
             side = ctx.side(self.WITH_ATTENTION)
@@ -67,7 +95,13 @@ class FaceLandmarkModel(Calculator):
                 attention = bool(side)
         name = self.options.model or (ATTENTION_MODEL if attention else MESH_MODEL)
         self.model_name = name
-        self._model = TfLiteModel(model_path(name), threads=self.options.threads)
+        self._model = _load_model(
+            name,
+            self.options.threads,
+            (1, 192, 192, 3),
+            f"'{ATTENTION_MODEL}' or '{MESH_MODEL}'",
+            ctx.node_name,
+        )
 
     def process(self, ctx: CalculatorContext) -> None:
         tensor = ctx.get(self.TENSOR)
@@ -90,15 +124,20 @@ class IrisLandmarks(Calculator):
         """Iris model name or path."""
         threads: int = Field(1, ge=1)
 
+        _model_exists = field_validator("model")(_check_model_option)
+
     FACE_IN: Input[FaceLandmarks] = Input("FACE", FaceLandmarks, doc="468-point face")
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="the frame the face is in")
     FACE_OUT: Output[FaceLandmarks] = Output("FACE", FaceLandmarks, doc="478-point face")
 
     def open(self, ctx: CalculatorContext) -> None:
-        from facegraph.models import model_path
-        from facegraph.models.inference import TfLiteModel
-
-        self._model = TfLiteModel(model_path(self.options.model), threads=self.options.threads)
+        self._model = _load_model(
+            self.options.model,
+            self.options.threads,
+            (1, 64, 64, 3),
+            "'iris_landmark'",
+            ctx.node_name,
+        )
 
     def _eye(self, image: np.ndarray, roi: Any, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         crop = crop_eye(image, roi, flip)
