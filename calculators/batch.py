@@ -632,13 +632,13 @@ class _RayExecutor:
         where = "local Ray" if address == "local" else f"Ray cluster {address}"
         self.description = f"{self.workers} Ray actor{'s' if self.workers != 1 else ''} ({where})"
         self._queue = Queue()
-        env = {"OMP_NUM_THREADS": "1"}
+        options: dict[str, Any] = {}
         if os.environ.get("FACEGRAPH_CACHE_DIR"):
-            env["FACEGRAPH_CACHE_DIR"] = os.environ["FACEGRAPH_CACHE_DIR"]
+            # Only when needed: a runtime_env costs seconds of actor start-up.
+            cache = {"FACEGRAPH_CACHE_DIR": os.environ["FACEGRAPH_CACHE_DIR"]}
+            options["runtime_env"] = {"env_vars": cache}
         actor_class = ray.remote(num_cpus=1, max_restarts=-1)(_RayWorker)
-        self._actors = [
-            actor_class.options(runtime_env={"env_vars": env}).remote() for _ in range(self.workers)
-        ]
+        self._actors = [actor_class.options(**options).remote() for _ in range(self.workers)]
         self._busy: dict[int, int] = {i: 0 for i in range(self.workers)}
         self._refs: dict[Any, tuple[BatchInput, int, int]] = {}
 
