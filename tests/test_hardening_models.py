@@ -71,36 +71,46 @@ def test_a_damaged_user_model_file_is_a_clear_error(
 
 
 @pytest.mark.parametrize(
-    ("calculator", "port", "model", "sent", "expected"),
+    ("model", "actual"),
     [
-        # The mesh node given the iris model: 64x64 input instead of 192x192.
-        ("FaceLandmarkModel", "TENSOR", "iris_landmark", (1, 192, 192, 3), "[1, 64, 64, 3]"),
-        # ... or the detector.
-        (
-            "FaceLandmarkModel",
-            "TENSOR",
-            "face_detection_short_range",
-            (1, 192, 192, 3),
-            "[1, 128, 128, 3]",
-        ),
-        # A generic inference node fed detector-sized tensors but given the mesh model.
-        ("TfLiteInference", "TENSORS", "face_landmark", (1, 128, 128, 3), "[1, 192, 192, 3]"),
+        ("iris_landmark", "(1, 64, 64, 3)"),  # the mesh node given the iris model
+        ("face_detection_short_range", "(1, 128, 128, 3)"),  # ... or the detector
     ],
 )
-def test_the_wrong_model_for_a_node_names_node_file_and_expected_shape(
-    model_cache: Path, calculator: str, port: str, model: str, sent: tuple[int, ...], expected: str
+def test_the_wrong_model_for_the_mesh_node_fails_at_start_naming_file_and_fix(
+    model_cache: Path, model: str, actual: str
 ) -> None:
+    """FaceLandmarkModel knows its input shape, so a wrong model fails before any frame."""
     spec = graph_from_yaml(
         "inputs: [t]\noutputs: [o]\nnodes:\n"
-        f"  - calculator: {calculator}\n    name: mesh\n    inputs: {{{port}: t}}\n"
+        "  - calculator: FaceLandmarkModel\n    name: mesh\n    inputs: {TENSOR: t}\n"
         f"    outputs: {{TENSORS: o}}\n    options: {{model: {model}}}\n"
     )
+    with pytest.raises(CalculatorError) as info:
+        Graph(spec, mode="deterministic").start()
+    err = info.value
+    assert err.node == "mesh" and err.phase == "open"
+    message = str(err.original)
+    assert MODELS[model].file in message and actual in message
+    assert "(1, 192, 192, 3)" in message and "face_landmark_with_attention" in message
+
+
+def test_the_wrong_model_for_a_generic_node_names_node_file_and_expected_shape(
+    model_cache: Path,
+) -> None:
+    """A generic inference node fed detector-sized tensors but given the mesh model."""
+    spec = graph_from_yaml(
+        "inputs: [t]\noutputs: [o]\nnodes:\n"
+        "  - calculator: TfLiteInference\n    name: mesh\n    inputs: {TENSORS: t}\n"
+        "    outputs: {TENSORS: o}\n    options: {model: face_landmark}\n"
+    )
     graph = Graph(spec, mode="deterministic").start()
+    sent = (1, 128, 128, 3)
     with pytest.raises(CalculatorError) as info:
         graph.run_once({"t": np.zeros(sent, np.float32)})
     err = info.value
     assert err.node == "mesh"
     first = str(err).splitlines()[0]
-    assert f"{MODELS[model].file}" in first
-    assert f"expects shape {expected}" in first
+    assert f"{MODELS['face_landmark'].file}" in first
+    assert "expects shape [1, 192, 192, 3]" in first
     assert str(list(sent)) in first
