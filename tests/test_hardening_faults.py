@@ -124,7 +124,12 @@ def test_a_calculator_that_raises_on_one_frame_stops_the_run_naming_node_and_tim
     err = info.value
     assert (err.node, err.phase) == ("bad_frame", "process")
     assert "5000" in err.timestamp and "cannot handle frame 5" in str(err)
-    assert got == [0, 1, 2, 3, 4]  # frames before the bad one were delivered, in order
+    if mode == "deterministic":
+        assert got == [0, 1, 2, 3, 4]  # frames before the bad one were delivered, in order
+    else:
+        # With a thread pool, frame 4 may still be between nodes when frame 5 fails and
+        # scheduling stops; what was delivered is in order and never past the bad frame.
+        assert got == [0, 1, 2, 3, 4][: len(got)]
     assert g.done and facegraph_threads() <= before
 
 
