@@ -133,10 +133,9 @@ def batch_command(
     ] = False,
 ) -> None:
     """Run a graph over every video / image folder of a collection, in parallel; resumable."""
-    from facegraph import FacegraphError, GraphConfigError
 
     from .batch import run_batch
-    from .cli import parse_side_packets
+    from .cli import exit_on_graph_errors, parse_side_packets
 
     err = _console(stderr=True)
     try:
@@ -145,7 +144,7 @@ def batch_command(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
     address = ray_address if ray_address is not None else ("local" if ray else None)
-    try:
+    with exit_on_graph_errors(graph_source):
         summary = run_batch(
             graph_source,
             inputs,
@@ -157,14 +156,6 @@ def batch_command(
             allow_imports=allow_imports,
             progress=True,
         )
-    except GraphConfigError as exc:
-        err.print(f"FAIL {graph_source}: {len(exc.problems)} problem(s)", markup=False)
-        for problem in exc.problems:
-            err.print(f"  - {problem}", markup=False)
-        raise typer.Exit(1) from None
-    except FacegraphError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
     _print_summary(_console(), summary, output_dir)
     if summary.interrupted:
         raise typer.Exit(130)

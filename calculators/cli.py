@@ -93,6 +93,28 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextlib.contextmanager
+def exit_on_graph_errors(graph_source: str) -> Iterator[None]:
+    """Turn facegraph's own errors into the commands' messages and exit code 1.
+
+    A graph that fails validation lists every problem (file:line, node); any other
+    FacegraphError is one line. Shared by run, batch, eval and bench so that every
+    command reports a bad graph the same way, never with a traceback.
+    """
+    from facegraph import FacegraphError, GraphConfigError
+
+    try:
+        yield
+    except GraphConfigError as exc:
+        err = _console(stderr=True)
+        err.print(f"FAIL {graph_source}: {len(exc.problems)} problem(s)", markup=False)
+        for problem in exc.problems:
+            err.print(f"  - {problem}", markup=False)
+        raise typer.Exit(1) from None
+    except FacegraphError as exc:
+        raise _fail(str(exc)) from None
+
+
 # -- graphs with their own sources -------------------------------------------------------------
 
 
@@ -332,22 +354,15 @@ def run_command(
     ] = False,
 ) -> None:
     """Run a graph over images, a video or a camera; write faces, render, show or serve them."""
-    from facegraph import FacegraphError, GraphConfigError, load_graph
+    from facegraph import FacegraphError, load_graph
 
     err = _console(stderr=True)
     try:
         side_packets = parse_side_packets(side or [])
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
-    try:
+    with exit_on_graph_errors(graph_source):
         spec = load_graph(graph_source, allow_imports=allow_imports)
-    except GraphConfigError as exc:
-        err.print(f"FAIL {graph_source}: {len(exc.problems)} problem(s)", markup=False)
-        for problem in exc.problems:
-            err.print(f"  - {problem}", markup=False)
-        raise typer.Exit(1) from None
-    except FacegraphError as exc:
-        raise _fail(str(exc)) from None
     mode: Mode = "deterministic" if deterministic else "threads"
 
     if not spec.input_streams:

@@ -79,8 +79,8 @@ def eval_command(
 ) -> None:
     """Landmark error of a face graph against annotations: IOD MAE per image, mean, std,
     per region (lips, eyes, irises, face oval); NME over 68 points for .pts annotations."""
-    from facegraph import FacegraphError, GraphConfigError, load_graph
-    from facegraph.calculators.cli import parse_side_packets
+    from facegraph import FacegraphError, load_graph
+    from facegraph.calculators.cli import exit_on_graph_errors, parse_side_packets
 
     from . import nodes as _nodes  # registers the face nodes
     from .evaluation import (
@@ -113,16 +113,8 @@ def eval_command(
     if not images.exists():
         err.print(f"error: {images}: no such file or directory", markup=False)
         raise typer.Exit(2)
-    try:
+    with exit_on_graph_errors(graph_source):
         spec = load_graph(graph_source, allow_imports=allow_imports)
-    except GraphConfigError as exc:
-        err.print(f"FAIL {graph_source}: {len(exc.problems)} problem(s)", markup=False)
-        for problem in exc.problems:
-            err.print(f"  - {problem}", markup=False)
-        raise typer.Exit(1) from None
-    except FacegraphError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
 
     evaluation = Evaluation()
     files = list(iter_images(images))
