@@ -12,16 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from facegraph.cli_support import ALLOW_IMPORTS_HELP as _ALLOW_IMPORTS_HELP
+from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from .batch import BatchSummary
 
-_ALLOW_IMPORTS_HELP = (
-    "Allow 'module:Class' calculator names in the graph to import Python code "
-    "(off by default: a graph file from elsewhere must not run code by itself)."
-)
 
 EPILOG = """\
 Examples:
@@ -38,12 +36,6 @@ Examples:
 
 Rerunning the same command skips the inputs whose output is complete and up to date.
 """
-
-
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _print_summary(out: Console, summary: BatchSummary, output_dir: str) -> None:

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from facegraph.cli_support import ALLOW_IMPORTS_HELP as _ALLOW_IMPORTS_HELP
+from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
     from facegraph import GraphSpec
@@ -35,10 +37,6 @@ if TYPE_CHECKING:
 
     from .runner import RunSummary
 
-_ALLOW_IMPORTS_HELP = (
-    "Allow 'module:Class' calculator names in the graph to import Python code "
-    "(off by default: a graph file from elsewhere must not run code by itself)."
-)
 
 EPILOG = """\
 Examples:
@@ -80,12 +78,6 @@ def parse_side_packets(items: list[str]) -> dict[str, Any]:
             value = text  # lists, maps, null: keep the literal text
         result[name] = value
     return result
-
-
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

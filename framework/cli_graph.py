@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .cli_support import ALLOW_IMPORTS_HELP as _ALLOW_IMPORTS_HELP
+from .cli_support import console as _console
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -37,17 +40,6 @@ _SUFFIX_FORMATS = {
     ".svg": DrawFormat.svg,
     ".png": DrawFormat.png,
 }
-
-_ALLOW_IMPORTS_HELP = (
-    "Allow 'module:Class' calculator names in the graph to import Python code "
-    "(off by default: a graph file from elsewhere must not run code by itself)."
-)
-
-
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _print_problems(console: Console, problems: list[Problem]) -> None:

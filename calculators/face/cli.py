@@ -12,17 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from .evaluation import Evaluation
-
-
-def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _read_rgb(path: Path) -> Any:
