@@ -36,7 +36,7 @@ def _load() -> str:
 def make_collection(folder: Path, video: str | None, clips: int, frames: int) -> int:
     """``clips`` videos of ``frames`` frames each in ``folder``; returns the frame count."""
     import cv2
-    from facegraph.calculators.runner import sample_video
+    from facegraph.app.runner import sample_video
 
     def read(path: str) -> list:
         cap = cv2.VideoCapture(path)
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--ray", action="store_true", help="Ray actors on a local Ray instance")
     args = parser.parse_args()
 
-    from facegraph.calculators.batch import run_batch
+    from facegraph.app.batch import run_batch
 
     print(f"load average before: {_load()}; CPUs: {os.cpu_count()}")
     with tempfile.TemporaryDirectory(prefix="bench_batch_") as tmp:

@@ -1,5 +1,5 @@
 """Both shipped face graphs (face_mesh, face_mesh_static) against MediaPipe 0.10.14 on the
-same frames: a thin wrapper over ``facegraph.calculators.face.bench`` (what
+same frames: a thin wrapper over ``facegraph.app.bench`` (what
 ``facegraph bench`` runs), printing the two reports and a summary line.
 
     /work/venv/bin/python benchmarks/bench_face_mesh.py [--frames 120] [--warmup 10]
@@ -16,8 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-from facegraph.calculators.face.bench import BenchConfig, run_bench
-from facegraph.calculators.face.bench_cli import print_report
+from facegraph.app.bench import BenchConfig, run_bench
+from facegraph.app.bench_cli import print_report
 from rich.console import Console
 
 MP_PYTHON = Path("/work/mpvenv/bin/python")

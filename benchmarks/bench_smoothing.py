@@ -5,7 +5,7 @@ Run::
     python benchmarks/bench_smoothing.py [--graph face_mesh] [--noise 4] [--frames 90]
 
 Inputs are synthetic frames made from a real photo (``tests/fixtures/faces/astronaut.png``)
-with :mod:`facegraph.calculators.face.synthetic`, plus independent Gaussian pixel noise on
+with :mod:`facegraph.app.synthetic`, plus independent Gaussian pixel noise on
 every frame (sensor-like; ``--noise`` = sigma in 8-bit levels), run through the face graph in
 tracking mode. Then, on the same landmark sequence:
 
@@ -49,7 +49,7 @@ def load_photo(path: Path) -> np.ndarray:
 
 
 def still_frames(photo: np.ndarray, n: int, noise: float, seed: int = 0) -> list[np.ndarray]:
-    from facegraph.calculators.face.synthetic import FacePlacement, render_frame
+    from facegraph.app.synthetic import FacePlacement, render_frame
 
     base = render_frame([photo], [FacePlacement(320, 260, 0.9, 0.0)]).astype(np.float32)
     rng = np.random.default_rng(seed)
@@ -59,7 +59,7 @@ def still_frames(photo: np.ndarray, n: int, noise: float, seed: int = 0) -> list
 def sliding_frames(
     photo: np.ndarray, n: int, noise: float, px_per_frame: float, seed: int = 1
 ) -> list[np.ndarray]:
-    from facegraph.calculators.face.synthetic import FacePlacement, render_frame
+    from facegraph.app.synthetic import FacePlacement, render_frame
 
     rng = np.random.default_rng(seed)
     x0 = 320 - px_per_frame * (n - 1) / 2
@@ -76,7 +76,7 @@ def sliding_frames(
 
 
 def moving_frames(photo: np.ndarray, n: int, noise: float, seed: int = 2) -> list[np.ndarray]:
-    from facegraph.calculators.face.synthetic import moving_face_video
+    from facegraph.app.synthetic import moving_face_video
 
     rng = np.random.default_rng(seed)
     return [
@@ -120,7 +120,7 @@ def run_graph(spec: Any, frames: list[np.ndarray], sides: dict[str, Any]) -> np.
 
 
 def smooth(seq: np.ndarray, params: tuple[float, float, float]) -> np.ndarray:
-    from facegraph.calculators.face.smoothing import MultiFaceSmoother
+    from facegraph.vision.face.filters import MultiFaceSmoother
 
     sm = MultiFaceSmoother(*params)
     out = np.full_like(seq, np.nan)
@@ -133,7 +133,7 @@ def smooth(seq: np.ndarray, params: tuple[float, float, float]) -> np.ndarray:
 
 
 def iod(pts: np.ndarray) -> float:
-    from facegraph.calculators.face.smoothing import face_scale
+    from facegraph.vision.face.filters import face_scale
 
     return face_scale(pts)
 
@@ -174,13 +174,9 @@ def lag(raw: np.ndarray, smoothed: np.ndarray, max_lag: float = 4.0) -> tuple[fl
 
 def main() -> None:
     from facegraph import load_graph
-    from facegraph.calculators.cli import parse_side_packets
+    from facegraph.app.run_cli import parse_side_packets
     from facegraph.calculators.face import nodes as _nodes  # registers the face nodes
-    from facegraph.calculators.face.smoothing import (
-        DEFAULT_BETA,
-        DEFAULT_D_CUTOFF,
-        DEFAULT_MIN_CUTOFF,
-    )
+    from facegraph.vision.face.filters import DEFAULT_BETA, DEFAULT_D_CUTOFF, DEFAULT_MIN_CUTOFF
 
     assert _nodes
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

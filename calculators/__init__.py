@@ -7,7 +7,7 @@ first name lookup). They are pure Python; nodes with heavy dependencies
 
 from __future__ import annotations
 
-from . import (
+from facegraph.calculators import (
     annotate,
     core,
     flow,
@@ -21,9 +21,9 @@ from . import (
     vectors,
     writers,
 )
-from .face import nodes as face_nodes
-from .face import smoothing as face_smoothing
-from .face import yunet as face_yunet
+from facegraph.calculators.face import nodes as face_nodes
+from facegraph.calculators.face import smoothing as face_smoothing
+from facegraph.calculators.face import yunet as face_yunet
 
 __all__ = [
     "annotate",

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, SideOutput, register
-from pydantic import BaseModel, ConfigDict
-
-
-class StrictOptions(BaseModel):
-    """Base of the built-in options models: unknown keys are errors (typos must show)."""
-
-    # Attribute docstrings become field descriptions (shown by `facegraph calculators`).
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+from facegraph import (
+    Calculator,
+    CalculatorContext,
+    Input,
+    Output,
+    SideInput,
+    SideOutput,
+    StrictOptions,
+    register,
+)
 
 
 @register("PassThrough")

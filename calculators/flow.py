@@ -16,11 +16,18 @@ import logging
 from collections import deque
 from typing import Any, ClassVar
 
-from facegraph import Calculator, CalculatorContext, Input, Output, Packet, SideInput, register
+from facegraph import (
+    Calculator,
+    CalculatorContext,
+    Input,
+    Output,
+    Packet,
+    SideInput,
+    StrictOptions,
+    register,
+)
 from facegraph.timestamp import DONE, UNSTARTED, Timestamp
 from pydantic import Field
-
-from .core import StrictOptions
 
 logger = logging.getLogger(__name__)
 

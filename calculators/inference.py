@@ -18,10 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from facegraph import Calculator, CalculatorContext, Input, Output, register
+from facegraph import Calculator, CalculatorContext, Input, Output, StrictOptions, register
 from pydantic import Field, field_validator
-
-from .core import StrictOptions
 
 
 @register("TfLiteInference")

@@ -6,10 +6,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from facegraph import Calculator, CalculatorContext, Input, Packet, SideInput, register
+from facegraph import (
+    Calculator,
+    CalculatorContext,
+    Input,
+    Packet,
+    SideInput,
+    StrictOptions,
+    register,
+)
 from facegraph.timestamp import describe
-
-from .core import StrictOptions
 
 logger = logging.getLogger(__name__)
 

@@ -12,13 +12,12 @@ from facegraph import (
     Output,
     SideInput,
     SideOutput,
+    StrictOptions,
     register,
 )
 from facegraph.calculator import Signal
 from facegraph.timestamp import MAX, MIN, POST_STREAM, PRE_STREAM
 from pydantic import Field
-
-from .core import StrictOptions
 
 
 @register("CountSource")

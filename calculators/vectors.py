@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, register
+from facegraph import (
+    Calculator,
+    CalculatorContext,
+    Input,
+    Output,
+    SideInput,
+    StrictOptions,
+    register,
+)
 from pydantic import Field, model_validator
-
-from .core import StrictOptions
 
 
 def _as_sequence(value: Any, node: str, port: str) -> Sequence[Any]:

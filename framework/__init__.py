@@ -4,10 +4,9 @@ MediaPipe's Attention Mesh face pipeline as the flagship graph.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from .calculator import STOP, Calculator, CalculatorContext, NoOptions
+from .calculator import STOP, Calculator, CalculatorContext, NoOptions, StrictOptions
 from .config import graph_from_yaml, load_graph
 from .errors import (
     CalculatorError,
@@ -21,6 +20,7 @@ from .errors import (
 )
 from .graph import Graph
 from .packet import Packet
+from .plugins import api_target
 from .ports import Input, Output, SideInput, SideOutput
 from .registry import register
 from .spec import GraphSpec, NodeSpec
@@ -48,6 +48,7 @@ __all__ = [
     "RegistryError",
     "SideInput",
     "SideOutput",
+    "StrictOptions",
     "TimestampError",
     "__version__",
     "graph_from_yaml",
@@ -56,16 +57,13 @@ __all__ = [
 ]
 
 
-# Public names that live outside the engine, imported on first access so that
-# ``import facegraph`` stays free of OpenCV/LiteRT (the engine never imports calculators
-# at import time).
-_LAZY = {"FaceMesh": "facegraph.calculators.face.facade"}
-
-
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    # Public names that live outside the engine (FaceMesh, ...) are ``facegraph.api``
+    # entry points, imported on first access: ``import facegraph`` stays free of
+    # OpenCV and LiteRT, and the engine names no module of the application.
+    ep = api_target(name)
+    if ep is None:
         raise AttributeError(f"module 'facegraph' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = ep.load()
     globals()[name] = value
     return value

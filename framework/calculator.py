@@ -61,6 +61,15 @@ class Signal(enum.Enum):
 STOP = Signal.STOP
 
 
+class StrictOptions(BaseModel):
+    """Base for options models: unknown keys are errors (typos in YAML must show).
+
+    Attribute docstrings become field descriptions (shown by ``facegraph calculators``).
+    """
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
 class NoOptions(BaseModel):
     """Options model of calculators that take none (rejects any key)."""
 

@@ -1,15 +1,18 @@
 """The ``facegraph`` command line.
 
 Each command group lives in its own module and adds itself to the one Typer
-app via a ``register(app)`` function, so that ``facegraph --help`` stays fast:
-heavy imports (OpenCV, LiteRT) happen inside the commands, not here.
+app via a ``register(app)`` function, found through the ``facegraph.commands``
+entry points, so that ``facegraph --help`` stays fast: heavy imports (OpenCV,
+LiteRT) happen inside the commands, not here.
 """
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 import typer
+
+from .plugins import COMMANDS, entry_points
 
 app = typer.Typer(
     name="facegraph",
@@ -19,21 +22,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Modules that contribute commands, in the order they appear in --help.
-_COMMAND_MODULES = (
-    "facegraph.calculators.cli",  # run
-    "facegraph.cli_graph",  # validate, show, calculators
-    "facegraph.models.cli",  # models list|fetch|verify|path
-    "facegraph.calculators.face.cli",  # eval, compare
-    "facegraph.calculators.batch_cli",  # batch
-    "facegraph.calculators.face.bench_cli",  # bench
-)
-
 
 def _register_commands() -> None:
-    for name in _COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(app)
+    # Every ``facegraph.commands`` entry point, in name order: the engine's own graph
+    # commands and the application's run/batch/bench/eval/models alike. A broken
+    # plugin must not take the whole tool down: say which, and go on.
+    for ep in entry_points(COMMANDS):
+        try:
+            ep.load()(app)
+        except Exception as exc:
+            print(
+                f"facegraph: command plugin {ep.name!r} ({ep.value}) failed: {exc}", file=sys.stderr
+            )
 
 
 _register_commands()

@@ -80,6 +80,7 @@ from pydantic import (
 from . import registry
 from .calculator import Calculator
 from .errors import GraphConfigError, Problem, RegistryError
+from .plugins import graph_packages
 from .ports import Port
 from .spec import (
     DEFAULT_EXECUTOR,
@@ -104,7 +105,6 @@ __all__ = [
 NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TAG_KEY_RE = r"^[A-Z][A-Z0-9_]*(:[0-9]+)?$"
 PORT_RE = r"^([A-Z][A-Z0-9_]*:)?[A-Za-z_][A-Za-z0-9_]*$"
-SHIPPED_PACKAGE = "facegraph.graphs"
 _PORT_FIELDS = frozenset({"inputs", "outputs", "side_inputs", "side_outputs"})
 
 Name = Annotated[str, StringConstraints(pattern=NAME_RE)]
@@ -287,16 +287,19 @@ def graph_from_yaml(
 
 
 def shipped_graphs() -> list[str]:
-    """Names of the graphs shipped in ``facegraph.graphs``."""
-    try:
-        root = importlib.resources.files(SHIPPED_PACKAGE)
-    except ModuleNotFoundError:
-        return []
-    return sorted(
-        entry.name[: -len(".yaml")]
-        for entry in root.iterdir()
-        if entry.name.endswith(".yaml") and entry.is_file()
-    )
+    """Names of the graphs in the packages declared as ``facegraph.graphs`` entry points."""
+    names: set[str] = set()
+    for package in graph_packages():
+        try:
+            root = importlib.resources.files(package)
+        except ModuleNotFoundError:
+            continue
+        names.update(
+            entry.name[: -len(".yaml")]
+            for entry in root.iterdir()
+            if entry.name.endswith(".yaml") and entry.is_file()
+        )
+    return sorted(names)
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,13 +356,14 @@ def _read_graph_text(path: Path) -> str:
 def _read_shipped(name: str) -> tuple[str, str] | None:
     if not re.match(NAME_RE, name):
         return None
-    try:
-        entry = importlib.resources.files(SHIPPED_PACKAGE).joinpath(f"{name}.yaml")
-    except ModuleNotFoundError:
-        return None
-    if not entry.is_file():
-        return None
-    return entry.read_text(encoding="utf-8"), str(entry)
+    for package in graph_packages():
+        try:
+            entry = importlib.resources.files(package).joinpath(f"{name}.yaml")
+        except ModuleNotFoundError:
+            continue
+        if entry.is_file():
+            return entry.read_text(encoding="utf-8"), str(entry)
+    return None
 
 
 def _origin_key(file: str, base_dir: Path | None) -> str:

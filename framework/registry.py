@@ -2,9 +2,9 @@
 
 Three ways a name resolves, in order:
 
-1. A class registered with :func:`register` (the built-in nodes in
-   ``facegraph.calculators``, and any module the user imported).
-2. A third-party package's entry point in the ``facegraph.calculators`` group;
+1. A class registered with :func:`register` (any module the user imported).
+2. An entry point in the ``facegraph.calculators`` group, the built-in nodes'
+   included (facegraph's own ``pyproject.toml`` declares them like any plugin);
    its target module is imported on first lookup (or the target is a class,
    registered under the entry point's name).
 3. ``module:Class`` import paths, only when the caller passes
@@ -23,9 +23,8 @@ from typing import TypeVar
 
 from .calculator import Calculator
 from .errors import RegistryError
+from .plugins import CALCULATORS, entry_points
 
-ENTRY_POINT_GROUP = "facegraph.calculators"
-BUILTIN_MODULE = "facegraph.calculators"
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 C = TypeVar("C", bound=type[Calculator])
@@ -68,7 +67,7 @@ def _qualname(cls: type) -> str:
 
 
 def load_plugins(*, force: bool = False) -> None:
-    """Import the built-in calculators and every ``facegraph.calculators`` entry point.
+    """Import every ``facegraph.calculators`` entry point (the built-in nodes among them).
 
     Runs once per process on the first lookup; ``force=True`` rescans entry points
     (after installing a plugin package into a running interpreter).
@@ -79,8 +78,9 @@ def load_plugins(*, force: bool = False) -> None:
             return
         _plugins_loaded = True
         _plugin_errors.clear()
-        importlib.import_module(BUILTIN_MODULE)
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if force:
+            entry_points.cache_clear()
+        for ep in entry_points(CALCULATORS):
             try:
                 target = ep.load()
             except Exception as exc:  # a broken plugin must not break the tool

@@ -28,7 +28,7 @@ import sys, time
 import cv2
 import numpy as np
 from facegraph.calculators.annotate import default_annotators
-from facegraph.calculators.face.types import FaceLandmarks
+from facegraph.vision.face.types import FaceLandmarks
 from facegraph.calculators.live import LiveServer
 
 root, port = sys.argv[1], int(sys.argv[2])

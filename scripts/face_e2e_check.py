@@ -20,20 +20,20 @@ from typing import Any
 
 import cv2
 import numpy as np
-from facegraph.calculators.face import synthetic
-from facegraph.calculators.face.detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
-from facegraph.calculators.face.image_to_tensor import image_to_tensor
-from facegraph.calculators.face.landmarks import (
+from facegraph.app import synthetic
+from facegraph.models import resolve_cache_dir
+from facegraph.models.inference import TfLiteModel
+from facegraph.vision.face.detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
+from facegraph.vision.face.image_to_tensor import image_to_tensor
+from facegraph.vision.face.landmarks import (
     decode_landmarks,
     face_passes,
     face_presence,
     project_landmarks,
     refine_attention_outputs,
 )
-from facegraph.calculators.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
-from facegraph.calculators.face.types import NormalizedRect
-from facegraph.models import resolve_cache_dir
-from facegraph.models.inference import TfLiteModel
+from facegraph.vision.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
+from facegraph.vision.face.types import NormalizedRect
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests" / "fixtures"

@@ -15,8 +15,8 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from facegraph.calculators.media import VideoFile
-from facegraph.calculators.render import VideoRenderer
+from facegraph.vision.media import VideoFile
+from facegraph.vision.render import VideoRenderer
 
 
 def main() -> int:

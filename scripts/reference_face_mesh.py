@@ -242,7 +242,7 @@ def main() -> None:
         frames = list(synthetic.moving_face_video(crops, kind, n, FRAME_W, FRAME_H))
         videos[name] = frames
         manifest["videos"][name] = {
-            "generator": "facegraph.calculators.face.synthetic.moving_face_video",
+            "generator": "facegraph.app.synthetic.moving_face_video",
             "photos": [{"image": p, "crop_y0_y1_x0_x1": c} for p, c in photos],
             "kind": kind,
             "n_frames": n,

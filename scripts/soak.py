@@ -108,7 +108,7 @@ def soak(
 ) -> SoakResult:
     """Loop ``video`` through ``FaceMesh`` (the face_mesh graph) for ``seconds``."""
     from facegraph import FaceMesh
-    from facegraph.calculators.media import open_source
+    from facegraph.vision.media import open_source
 
     frames = passes = 0
     warmup_rss: float | None = None

@@ -25,6 +25,8 @@ MAPPING = {
     "facegraph/calculators": "calculators",
     "facegraph/graphs": "graphs",
     "facegraph/models": "models",
+    "facegraph/vision": "vision",
+    "facegraph/app": "app",
 }
 
 

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph
-from facegraph.calculators.annotate import (
+from facegraph.config import graph_from_yaml
+from facegraph.vision.annotate import (
     BoxAnnotator,
     Compose,
     ContourAnnotator,
@@ -20,9 +21,8 @@ from facegraph.calculators.annotate import (
     TextAnnotator,
     default_annotators,
 )
-from facegraph.calculators.face import connections
-from facegraph.calculators.face.types import Detection, FaceLandmarks
-from facegraph.config import graph_from_yaml
+from facegraph.vision.face import connections
+from facegraph.vision.face.types import Detection, FaceLandmarks
 
 FIXTURES = Path(__file__).parent / "fixtures"
 W = H = 512

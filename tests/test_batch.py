@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from facegraph.calculators.batch import (
+from facegraph.app.batch import (
     BatchError,
     BatchInput,
     discover_inputs,
@@ -45,7 +45,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> P
     Depends on ``model_cache`` so the models are fetched once, before any worker starts.
     """
     import cv2
-    from facegraph.calculators.runner import sample_video
+    from facegraph.app.runner import sample_video
 
     with sample_video() as sample:
         cap = cv2.VideoCapture(str(sample))
@@ -74,7 +74,7 @@ EXPECTED_OUTPUTS = {"a/clip.mp4.jsonl", "b/clip.mp4.jsonl", "c.mp4.jsonl", "stil
 @pytest.fixture(scope="module")
 def references(collection: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """run_source's JSONL for each input of the collection (what facegraph run writes)."""
-    from facegraph.calculators.runner import run_source
+    from facegraph.app.runner import run_source
 
     out = tmp_path_factory.mktemp("reference")
     refs: dict[str, bytes] = {}
@@ -232,7 +232,7 @@ def test_a_corrupt_video_is_retried_reported_and_the_rest_completes_and_reruns_s
 
 
 def test_a_changed_side_packet_makes_outputs_stale(collection: Path, tmp_path: Path) -> None:
-    from facegraph.calculators.batch import BatchConfig, is_complete
+    from facegraph.app.batch import BatchConfig, is_complete
 
     item = BatchInput(str(collection / "c.mp4"), "c.mp4.jsonl")
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""``facegraph bench`` and its library (facegraph.calculators.face.bench) on real models."""
+"""``facegraph bench`` and its library (facegraph.app.bench) on real models."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import cv2
 import pytest
 from facegraph import Graph, load_graph
-from facegraph.calculators.face.bench import (
+from facegraph.app.bench import (
     BenchConfig,
     grid_photo_frames,
     run_bench,
     run_scaling,
     with_threads,
 )
-from facegraph.calculators.runner import sample_video
+from facegraph.app.runner import sample_video
 from facegraph.cli import app
 from typer.testing import CliRunner
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from facegraph import GraphConfigError, NoOptions, load_graph
-from facegraph.config import GraphFile, NodeConfig
+from facegraph import GraphConfigError, NoOptions, load_graph, plugins
+from facegraph.config import GraphFile, NodeConfig, shipped_graphs
 from facegraph.schema import graph_schema, schema_text, shipped_schema_text
 from facegraph.yaml_lines import load_yaml
 
@@ -138,13 +138,25 @@ def test_shipped_graph_is_loaded_by_name(tmp_path: Path, monkeypatch: pytest.Mon
     (package / "tiny.yaml").write_text(
         "inputs: [a]\nnodes:\n  - {calculator: TgText, inputs: {IN: a}}\n"
     )
+    # A real distribution on sys.path declaring its graph package as an entry point,
+    # exactly as a third-party package would in its pyproject.toml.
+    dist = tmp_path / "fake_shipped_graphs-1.0.dist-info"
+    dist.mkdir()
+    meta = "Metadata-Version: 2.1\nName: fake-shipped-graphs\nVersion: 1.0\n"
+    (dist / "METADATA").write_text(meta)
+    (dist / "entry_points.txt").write_text("[facegraph.graphs]\nfake = fake_shipped_graphs\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr("facegraph.config.SHIPPED_PACKAGE", "fake_shipped_graphs")
-    spec = load_graph("tiny")
-    assert spec.name == "tiny" and spec.nodes[0].calculator_name == "TgText"
-    with pytest.raises(GraphConfigError, match=r"did you mean 'tiny'.*shipped graphs: tiny"):
-        load_graph("tinny")
-    sys.modules.pop("fake_shipped_graphs", None)
+    plugins.entry_points.cache_clear()
+    try:
+        spec = load_graph("tiny")
+        assert spec.name == "tiny" and spec.nodes[0].calculator_name == "TgText"
+        with pytest.raises(GraphConfigError, match=r"did you mean 'tiny'.*shipped graphs:.*tiny"):
+            load_graph("tinny")
+        assert "face_mesh" in shipped_graphs()  # the built-in package is still found
+    finally:
+        sys.modules.pop("fake_shipped_graphs", None)
+        monkeypatch.undo()
+        plugins.entry_points.cache_clear()
 
 
 def test_missing_file_is_a_problem_not_a_traceback(tmp_path: Path) -> None:

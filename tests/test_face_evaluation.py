@@ -12,10 +12,9 @@ import cv2
 import numpy as np
 import pytest
 import typer
-from facegraph.calculators.face import cli as face_cli
-from facegraph.calculators.face import indices as ix
-from facegraph.calculators.face.compare import compare_runs, read_run_output
-from facegraph.calculators.face.evaluation import (
+from facegraph.app import eval_cli as face_cli
+from facegraph.app.compare import compare_runs, read_run_output
+from facegraph.app.evaluation import (
     MESH_REGIONS,
     AnnotatedFace,
     AnnotationError,
@@ -28,7 +27,7 @@ from facegraph.calculators.face.evaluation import (
     nme68,
     write_report,
 )
-from facegraph.calculators.face.pts import (
+from facegraph.app.pts import (
     IBUG68_TO_MESH,
     TAKEO_RESIDUALS_PX,
     PtsError,
@@ -36,6 +35,7 @@ from facegraph.calculators.face.pts import (
     read_pts,
     write_pts,
 )
+from facegraph.vision.face import indices as ix
 from typer.testing import CliRunner
 
 FACES = Path(__file__).parent / "fixtures" / "faces"
@@ -286,7 +286,7 @@ def test_takeo_mapping_residuals(model_cache: Path) -> None:
     """Our static graph on takeo reproduces the residuals recorded from MediaPipe 0.10.14
     (tolerance: the static parity bound, 0.5 px per point and 0.05 px on the mean)."""
     from facegraph import load_graph
-    from facegraph.calculators.face.evaluation import face_points_px, predict_faces
+    from facegraph.app.evaluation import face_points_px, predict_faces
 
     rgb = cv2.imread(str(FACES / "takeo.ppm"))[:, :, ::-1].copy()
     faces = predict_faces(load_graph("face_mesh_static"), rgb)
@@ -346,8 +346,8 @@ def test_eval_against_our_own_run_output_is_zero(model_cache: Path, tmp_path: Pa
     """Annotations in the format ``facegraph run --output`` writes (the real writer): the
     same graph scores ~0 against its own output (coordinates are rounded to 0.001 px)."""
     from facegraph import load_graph
-    from facegraph.calculators.face.evaluation import predict_faces
-    from facegraph.calculators.writers import face_to_dict
+    from facegraph.app.evaluation import predict_faces
+    from facegraph.vision.writers import face_to_dict
 
     images = tmp_path / "images"
     images.mkdir()

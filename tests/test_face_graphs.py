@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 from facegraph import Graph, load_graph
-from facegraph.calculators.face import detectors as _detectors
-from facegraph.calculators.face import indices as ix
-from facegraph.calculators.face import synthetic
-from facegraph.calculators.face.types import Detection, FaceLandmarks, NormalizedRect
+from facegraph.app import synthetic
 from facegraph.config import shipped_graphs
 from facegraph.draw import to_dot
+from facegraph.vision.face import detectors as _detectors
+from facegraph.vision.face import indices as ix
+from facegraph.vision.face.types import Detection, FaceLandmarks, NormalizedRect
 
 from .test_face_reference import REFERENCE, STATIC_CASES, case, frames_of, image
 

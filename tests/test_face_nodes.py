@@ -13,8 +13,8 @@ import pytest
 from facegraph import Graph, GraphConfigError
 from facegraph.calculators import inference as _inference  # registers TfLiteInference
 from facegraph.calculators.face import nodes as _nodes  # registers the face nodes
-from facegraph.calculators.face.types import Detection, FaceLandmarks, NormalizedRect
 from facegraph.config import graph_from_yaml
+from facegraph.vision.face.types import Detection, FaceLandmarks, NormalizedRect
 
 from .test_face_reference import REFERENCE, case, frames_of
 

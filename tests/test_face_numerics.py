@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from facegraph.calculators.face import indices as ix
-from facegraph.calculators.face.detection import (
+from facegraph.vision.face import indices as ix
+from facegraph.vision.face.detection import (
     FULL_RANGE,
     SHORT_RANGE,
     DetectionArrays,
@@ -19,7 +19,7 @@ from facegraph.calculators.face.detection import (
     ssd_anchors,
     weighted_nms,
 )
-from facegraph.calculators.face.image_to_tensor import (
+from facegraph.vision.face.image_to_tensor import (
     _opencv_maps_are_exact,
     _opencv_remap_is_exact,
     _remap_numpy,
@@ -33,7 +33,7 @@ from facegraph.calculators.face.image_to_tensor import (
     roi_in_pixels,
     warp_perspective_u8,
 )
-from facegraph.calculators.face.landmarks import (
+from facegraph.vision.face.landmarks import (
     ATTENTION_REFINEMENTS,
     LandmarkAssembler,
     Refinement,
@@ -49,7 +49,7 @@ from facegraph.calculators.face.landmarks import (
     refine_landmarks,
     remove_letterbox,
 )
-from facegraph.calculators.face.rois import (
+from facegraph.vision.face.rois import (
     associate_rects,
     detection_to_roi,
     landmarks_to_detection,
@@ -57,7 +57,7 @@ from facegraph.calculators.face.rois import (
     normalize_radians,
     rect_iou,
 )
-from facegraph.calculators.face.types import Detection, FaceLandmarks, NormalizedRect
+from facegraph.vision.face.types import Detection, FaceLandmarks, NormalizedRect
 
 F32 = np.float32
 

@@ -21,24 +21,24 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from facegraph.calculators.face import synthetic
-from facegraph.calculators.face.detection import (
+from facegraph.app import synthetic
+from facegraph.models.inference import TfLiteModel
+from facegraph.vision.face.detection import (
     FULL_RANGE,
     SHORT_RANGE,
     DetectorConfig,
     postprocess_detections,
 )
-from facegraph.calculators.face.image_to_tensor import image_to_tensor
-from facegraph.calculators.face.landmarks import (
+from facegraph.vision.face.image_to_tensor import image_to_tensor
+from facegraph.vision.face.landmarks import (
     decode_landmarks,
     face_passes,
     face_presence,
     project_landmarks,
     refine_attention_outputs,
 )
-from facegraph.calculators.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
-from facegraph.calculators.face.types import Detection, NormalizedRect
-from facegraph.models.inference import TfLiteModel
+from facegraph.vision.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
+from facegraph.vision.face.types import Detection, NormalizedRect
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = FIXTURES / "reference"

@@ -14,16 +14,12 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph, load_graph
+from facegraph.app.synthetic import FacePlacement, render_frame
 from facegraph.calculators.face import nodes as _nodes  # registers the face nodes
-from facegraph.calculators.face.smoothing import (
-    LandmarksSmoothing,
-    MultiFaceSmoother,
-    OneEuroFilter,
-    face_scale,
-)
-from facegraph.calculators.face.synthetic import FacePlacement, render_frame
-from facegraph.calculators.face.types import FaceLandmarks
+from facegraph.calculators.face.smoothing import LandmarksSmoothing
 from facegraph.config import graph_from_yaml
+from facegraph.vision.face.filters import MultiFaceSmoother, OneEuroFilter, face_scale
+from facegraph.vision.face.types import FaceLandmarks
 
 assert _nodes and LandmarksSmoothing
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import facegraph
 import numpy as np
 import pytest
-from facegraph.calculators.face.facade import Face, FaceMesh
+from facegraph.app.face_mesh import Face, FaceMesh
 
 from .test_face_reference import REFERENCE, case, frames_of, image
 
@@ -201,7 +201,7 @@ def test_concurrent_callers_are_serialised(static_mesh: FaceMesh) -> None:
 def test_full_range_detector_finds_small_faces(model_cache: Path) -> None:
     """A ~65 px face in a 1280x720 frame: MediaPipe's face-mesh detector (short range,
     128x128 input) misses it; `detector="full_range"` finds it and the mesh follows."""
-    from facegraph.calculators.face import synthetic
+    from facegraph.app import synthetic
 
     placement = synthetic.FacePlacement(400, 300, 0.2, 0.0)
     frame = synthetic.render_frame([image("face_detection_expected")], [placement], 1280, 720)

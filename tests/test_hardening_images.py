@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from facegraph.calculators.media import ImageFiles, open_source, read_image_bgr
+from facegraph.vision.media import ImageFiles, open_source, read_image_bgr
 
 FACES = Path(__file__).parent / "fixtures" / "faces"
 
@@ -282,7 +282,7 @@ def png_bomb(width: int, height: int) -> bytes:
 def test_decompression_bombs_are_skipped_before_decoding(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from facegraph.calculators.media import declared_size
+    from facegraph.vision.media import declared_size
 
     bomb = png_bomb(20000, 20000)  # 400 MP, 1.2 GB once decoded as BGR
     assert len(bomb) < 2_000_000
@@ -311,7 +311,7 @@ def test_decompression_bombs_are_skipped_before_decoding(
 def test_the_odd_directory_renders_to_a_video_or_a_folder(zoo: Path, output: str) -> None:
     """Every decodable file of the directory is rendered, whatever its size (the 1x1
     image comes first: a video used to fail to open at that size)."""
-    from facegraph.calculators.render import open_renderer
+    from facegraph.vision.render import open_renderer
 
     target = zoo.parent / output
     with open_source(str(zoo)) as source, open_renderer(str(target), fps=source.fps) as out:

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph
-from facegraph.calculators.media import SourceError, VideoFile, open_source
 from facegraph.config import graph_from_yaml
+from facegraph.vision.media import SourceError, VideoFile, open_source
 
 _CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
 

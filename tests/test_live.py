@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph
-from facegraph.calculators.live import (
+from facegraph.config import graph_from_yaml
+from facegraph.vision.live import (
     LiveServer,
     LiveViewError,
     LiveWindow,
@@ -24,7 +25,6 @@ from facegraph.calculators.live import (
     gui_available,
     parse_serve_address,
 )
-from facegraph.config import graph_from_yaml
 
 TIMEOUT = 5.0
 

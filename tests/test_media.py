@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph
-from facegraph.calculators.media import (
+from facegraph.config import graph_from_yaml
+from facegraph.vision.media import (
     CameraSource,
     FrameInfo,
     ImageFiles,
@@ -21,7 +22,6 @@ from facegraph.calculators.media import (
     open_source,
     video_timestamp_us,
 )
-from facegraph.config import graph_from_yaml
 
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:

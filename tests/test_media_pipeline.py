@@ -16,13 +16,13 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph, graph_from_yaml, load_graph
-from facegraph.calculators.face import synthetic
-from facegraph.calculators.live import LiveServer
-from facegraph.calculators.media import open_source
-from facegraph.calculators.media_loop import FrameResult, faces_stream_of, run_frames
-from facegraph.calculators.render import VideoRenderer, open_renderer
-from facegraph.calculators.writers import LandmarksWriter
+from facegraph.app import synthetic
+from facegraph.app.media_loop import FrameResult, faces_stream_of, run_frames
 from facegraph.config import shipped_graphs
+from facegraph.vision.live import LiveServer
+from facegraph.vision.media import open_source
+from facegraph.vision.render import VideoRenderer, open_renderer
+from facegraph.vision.writers import LandmarksWriter
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -9,14 +9,9 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph
-from facegraph.calculators.media import FrameInfo, open_source
-from facegraph.calculators.render import (
-    ImageRenderer,
-    RenderError,
-    VideoRenderer,
-    open_renderer,
-)
 from facegraph.config import graph_from_yaml
+from facegraph.vision.media import FrameInfo, open_source
+from facegraph.vision.render import ImageRenderer, RenderError, VideoRenderer, open_renderer
 
 
 def gray(value: int, h: int = 48, w: int = 64) -> np.ndarray:

@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Calculator, CalculatorContext, CalculatorError, Input, Output, graph_from_yaml
-from facegraph.calculators.media import CameraSource, open_source
-from facegraph.calculators.runner import RunSummary, run_source, sample_video
+from facegraph.app.runner import RunSummary, run_source, sample_video
 from facegraph.config import shipped_graphs
+from facegraph.vision.media import CameraSource, open_source
 from pydantic import BaseModel
 
 pytestmark = pytest.mark.skipif(

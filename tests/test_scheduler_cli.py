@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from facegraph.calculators.cli import parse_side_packets
+from facegraph.app.run_cli import parse_side_packets
 from facegraph.cli import app
 from typer.testing import CliRunner
 

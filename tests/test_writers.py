@@ -10,15 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from facegraph import Graph
-from facegraph.calculators.face.types import Detection, FaceLandmarks
-from facegraph.calculators.media import FrameInfo
-from facegraph.calculators.writers import (
-    LandmarksWriter,
-    OutputError,
-    detection_to_dict,
-    face_to_dict,
-)
 from facegraph.config import graph_from_yaml
+from facegraph.vision.face.types import Detection, FaceLandmarks
+from facegraph.vision.media import FrameInfo
+from facegraph.vision.writers import LandmarksWriter, OutputError, detection_to_dict, face_to_dict
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REGIONS = {

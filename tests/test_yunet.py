@@ -22,18 +22,18 @@ import cv2
 import numpy as np
 import pytest
 from facegraph import Graph, GraphConfigError
-from facegraph.calculators.face.rois import detection_to_roi, landmarks_to_roi
-from facegraph.calculators.face.types import Detection, NormalizedRect
-from facegraph.calculators.face.yunet import (
+from facegraph.calculators.face.yunet import YuNetFaceDetector
+from facegraph.config import graph_from_yaml
+from facegraph.models import ModelError
+from facegraph.vision.face.rois import detection_to_roi, landmarks_to_roi
+from facegraph.vision.face.types import Detection, NormalizedRect
+from facegraph.vision.face.yunet import (
     BLAZEFACE_BOX_SCALE,
     BLAZEFACE_BOX_SHIFT,
     TRAGION_ALONG,
     YuNetDetector,
-    YuNetFaceDetector,
     yunet_to_detections,
 )
-from facegraph.config import graph_from_yaml
-from facegraph.models import ModelError
 
 from .test_face_reference import REFERENCE, FrontPipeline, image, pixel_errors
 

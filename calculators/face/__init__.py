@@ -1,1 +1,1 @@
-"""Face pipeline numerics and nodes: BlazeFace detection, ROIs, crops, mesh decoding, refinement."""
+"""Face pipeline nodes: detectors, the per-face landmark model, refinement, ROIs, smoothing."""

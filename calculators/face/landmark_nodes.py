@@ -16,14 +16,25 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, register
+from facegraph import (
+    Calculator,
+    CalculatorContext,
+    Input,
+    Output,
+    SideInput,
+    StrictOptions,
+    register,
+)
+from facegraph.vision.face import indices as ix
+from facegraph.vision.face.image_to_tensor import as_rgb
+from facegraph.vision.face.landmarks import (
+    crop_eye,
+    decode_iris_outputs,
+    eye_rois,
+    merge_iris_into_mesh,
+)
+from facegraph.vision.face.types import FaceLandmarks
 from pydantic import Field, field_validator
-
-from ..core import StrictOptions
-from . import indices as ix
-from .image_to_tensor import as_rgb
-from .landmarks import crop_eye, decode_iris_outputs, eye_rois, merge_iris_into_mesh
-from .types import FaceLandmarks
 
 __all__ = ["FaceLandmarkModel", "IrisLandmarks"]
 

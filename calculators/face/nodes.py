@@ -20,16 +20,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-from facegraph import Calculator, CalculatorContext, Input, Output, SideInput, register
-from pydantic import Field, model_validator
-
-from ..core import StrictOptions
-from . import detectors as _detectors  # noqa: F401  registers FaceDetector, BlazeFaceDetector
-from . import indices as ix
-from . import landmark_nodes as _landmark_nodes  # noqa: F401  registers FaceLandmarkModel, IrisLandmarks
-from .detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
-from .image_to_tensor import as_rgb, image_to_tensor
-from .landmarks import (
+from facegraph import (
+    Calculator,
+    CalculatorContext,
+    Input,
+    Output,
+    SideInput,
+    StrictOptions,
+    register,
+)
+from facegraph.calculators.face import detectors as _detectors  # noqa: F401  registers FaceDetector, BlazeFaceDetector
+from facegraph.calculators.face import landmark_nodes as _landmark_nodes  # noqa: F401  registers FaceLandmarkModel, IrisLandmarks
+from facegraph.vision.face import indices as ix
+from facegraph.vision.face.detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
+from facegraph.vision.face.image_to_tensor import as_rgb, image_to_tensor
+from facegraph.vision.face.landmarks import (
     ATTENTION_REFINEMENTS,
     LandmarkAssembler,
     Refinement,
@@ -38,8 +43,9 @@ from .landmarks import (
     project_landmarks,
     refine_landmarks,
 )
-from .rois import associate_rects, detection_to_roi, landmarks_to_roi
-from .types import Detection, FaceLandmarks, NormalizedRect
+from facegraph.vision.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
+from facegraph.vision.face.types import Detection, FaceLandmarks, NormalizedRect
+from pydantic import Field, model_validator
 
 __all__ = [
     "AssociateRois",

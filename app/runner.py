@@ -2,7 +2,7 @@
 
 ::
 
-    from facegraph.calculators.runner import run_source
+    from facegraph.app.runner import run_source
 
     summary = run_source("face_mesh", "clip.mp4", output="out.jsonl", render="out.mp4")
     print(summary.frames, summary.faces, summary.fps, summary.errors)
@@ -41,10 +41,9 @@ from facegraph import FacegraphError
 
 if TYPE_CHECKING:
     from facegraph import GraphSpec
+    from facegraph.app.media_loop import FrameResult
     from facegraph.profiler import GraphStats
-
-    from .media import Frame, FrameSource
-    from .media_loop import FrameResult
+    from facegraph.vision.media import Frame, FrameSource
 
 __all__ = [
     "SAMPLE_VIDEO",
@@ -124,8 +123,7 @@ def _camera_candidates() -> bool:
 def _probe_camera(index: int, timeout: float) -> FrameSource | None:
     """Open camera ``index`` within ``timeout`` s and wait for its first frame, else None."""
     import cv2
-
-    from .media import CameraSource, SourceError
+    from facegraph.vision.media import CameraSource, SourceError
 
     result: list[Any] = []
 
@@ -326,9 +324,8 @@ def run_source(
     reported as ``stopped == "interrupt"``.
     """
     from facegraph import Graph, GraphSpec, load_graph
-
-    from .media import FrameSource, ImageFiles, open_source
-    from .media_loop import faces_stream_of, run_frames
+    from facegraph.app.media_loop import faces_stream_of, run_frames
+    from facegraph.vision.media import FrameSource, ImageFiles, open_source
 
     spec = graph if isinstance(graph, GraphSpec) else load_graph(graph, allow_imports=allow_imports)
     input_stream = _input_stream(spec)
@@ -351,13 +348,13 @@ def run_source(
                 Path(text).parent.mkdir(parents=True, exist_ok=True)
         renderer = None
         if render is not None:
-            from .render import open_renderer
+            from facegraph.vision.render import open_renderer
 
             renderer = stack.enter_context(open_renderer(render, fps=frames_source.fps))
             summary.outputs.append(os.fspath(render))
         window = None
         if show:
-            from .live import LiveWindow
+            from facegraph.vision.live import LiveWindow
 
             window = LiveWindow(f"facegraph: {spec.name}")
             stack.callback(window.close)
@@ -371,7 +368,7 @@ def run_source(
         )
         server = None
         if serve is not None:
-            from .live import LiveServer, graph_stats_dict, parse_serve_address
+            from facegraph.vision.live import LiveServer, graph_stats_dict, parse_serve_address
 
             host, port = parse_serve_address(serve)
             server = stack.enter_context(
@@ -380,7 +377,7 @@ def run_source(
             summary.url = server.url
         writer = None
         if output is not None:
-            from .writers import LandmarksWriter
+            from facegraph.vision.writers import LandmarksWriter
 
             # Opened last (after everything that may refuse to open) and closed first.
             writer = stack.enter_context(LandmarksWriter(output))

@@ -57,8 +57,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-
-from .types import NormalizedRect
+from facegraph.vision.face.types import NormalizedRect
 
 __all__ = [
     "BorderMode",

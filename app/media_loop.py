@@ -3,9 +3,9 @@
 The loop behind ``facegraph run GRAPH --input SRC --output F --render F --show --serve P``::
 
     from facegraph import Graph, load_graph
-    from facegraph.calculators.media import open_source
-    from facegraph.calculators.media_loop import faces_stream_of, run_frames
-    from facegraph.calculators.writers import LandmarksWriter
+    from facegraph.vision.media import open_source
+    from facegraph.app.media_loop import faces_stream_of, run_frames
+    from facegraph.vision.writers import LandmarksWriter
 
     spec = load_graph("face_mesh")
     with open_source("clip.mp4") as source, LandmarksWriter("out.jsonl") as writer:
@@ -33,16 +33,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from .annotate import Annotator, default_annotators
-from .media import Frame
+from facegraph.vision.annotate import Annotator, default_annotators
+from facegraph.vision.media import Frame
 
 if TYPE_CHECKING:
     from facegraph import Graph, GraphSpec
-
-    from .live import LiveServer, LiveWindow
-    from .render import Renderer
-    from .writers import LandmarksWriter
+    from facegraph.vision.live import LiveServer, LiveWindow
+    from facegraph.vision.render import Renderer
+    from facegraph.vision.writers import LandmarksWriter
 
 __all__ = ["FrameResult", "faces_stream_of", "run_frames"]
 

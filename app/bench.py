@@ -62,7 +62,7 @@ __all__ = [
     "write_plot",
 ]
 
-PHOTO = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "faces" / "astronaut.png"
+PHOTO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces" / "astronaut.png"
 INSTALL_HINT = (
     "the mediapipe baseline needs mediapipe 0.10.14: install it with "
     "`pip install 'facegraph[reference]'` (Python <= 3.12), or point --baseline-python at "
@@ -123,7 +123,7 @@ def read_frames(source: str, n: int, size: tuple[int, int] | None = None) -> lis
     """The first ``n`` RGB frames of ``source`` (anything ``open_source`` opens), optionally
     resized to ``size`` = (width, height). A source with fewer frames is replayed from its
     start until there are ``n`` (an image gives ``n`` copies)."""
-    from facegraph.calculators.media import SourceError, open_source
+    from facegraph.vision.media import SourceError, open_source
 
     frames: list[np.ndarray] = []
     try:
@@ -170,7 +170,7 @@ def grid_photo_frames(
     side, 3-4 on 2x2), each drifting and turning slightly (``synthetic.render_frame``)."""
     import math
 
-    from .synthetic import FacePlacement, render_frame
+    from facegraph.app.synthetic import FacePlacement, render_frame
 
     if photo is None:
         photo = _default_photo()
@@ -271,8 +271,12 @@ class GraphModels:
 
 def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModels:
     """Which landmark model and detector ``spec`` runs with these side packets."""
-    from .detection import FULL_RANGE, SHORT_RANGE
-    from .landmark_nodes import ATTENTION_MODEL, MESH_MODEL, FaceLandmarkModel
+    from facegraph.calculators.face.landmark_nodes import (
+        ATTENTION_MODEL,
+        MESH_MODEL,
+        FaceLandmarkModel,
+    )
+    from facegraph.vision.face.detection import FULL_RANGE, SHORT_RANGE
 
     def side(name: str) -> Any:
         if name in side_packets:
@@ -323,7 +327,7 @@ class InferenceFloor:
 
     def step(self, frame: np.ndarray, out: Mapping[str, Any]) -> float:
         """ms of the model calls the graph made for ``frame`` (given its outputs)."""
-        from .image_to_tensor import image_to_tensor
+        from facegraph.vision.face.image_to_tensor import image_to_tensor
 
         calls: list[tuple[Any, np.ndarray]] = []
         if self.mesh is not None:
@@ -356,7 +360,7 @@ class MediaPipeBaseline:
         self._proc: subprocess.Popen[str] | None = None
         self._local: Any = None
         if python is None:
-            from .mediapipe_worker import MediaPipeFaceMesh
+            from facegraph.app.mediapipe_worker import MediaPipeFaceMesh
 
             self._local = MediaPipeFaceMesh(frames, static, max_faces)
             self.version = self._local.version

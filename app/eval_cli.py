@@ -15,9 +15,8 @@ import typer
 from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
+    from facegraph.app.evaluation import Evaluation
     from rich.console import Console
-
-    from .evaluation import Evaluation
 
 
 def _read_rgb(path: Path) -> Any:
@@ -75,10 +74,7 @@ def eval_command(
     """Landmark error of a face graph against annotations: IOD MAE per image, mean, std,
     per region (lips, eyes, irises, face oval); NME over 68 points for .pts annotations."""
     from facegraph import FacegraphError, load_graph
-    from facegraph.calculators.cli import exit_on_graph_errors, parse_side_packets
-
-    from . import nodes as _nodes  # registers the face nodes
-    from .evaluation import (
+    from facegraph.app.evaluation import (
         AnnotationError,
         Evaluation,
         evaluate_image,
@@ -88,6 +84,8 @@ def eval_command(
         predict_faces,
         write_report,
     )
+    from facegraph.app.run_cli import exit_on_graph_errors, parse_side_packets
+    from facegraph.calculators.face import nodes as _nodes  # registers the face nodes
 
     assert _nodes
     out, err = _console(), _console(stderr=True)
@@ -186,8 +184,8 @@ def compare_command(
     ] = None,
 ) -> None:
     """Landmark differences between two runs, per frame, in px and % IOD (of A's faces)."""
-    from .compare import compare_runs, read_run_output
-    from .evaluation import AnnotationError
+    from facegraph.app.compare import compare_runs, read_run_output
+    from facegraph.app.evaluation import AnnotationError
 
     out, err = _console(), _console(stderr=True)
     try:

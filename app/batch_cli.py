@@ -1,7 +1,7 @@
 """``facegraph batch GRAPH --inputs DIR|GLOB|LIST --output-dir DIR``: a collection, in parallel.
 
 Registered through ``register(app)`` like the other command modules. The work is
-:func:`facegraph.calculators.batch.run_batch`; this module parses options, shows the
+:func:`facegraph.app.batch.run_batch`; this module parses options, shows the
 progress bars and prints the summary. Exit status: 0 when every input is complete, 1
 when some failed (listed in ``OUTPUT_DIR/failures.jsonl``), 2 for bad options, 130 on
 Ctrl-C.
@@ -16,9 +16,8 @@ from facegraph.cli_support import ALLOW_IMPORTS_HELP as _ALLOW_IMPORTS_HELP
 from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
+    from facegraph.app.batch import BatchSummary
     from rich.console import Console
-
-    from .batch import BatchSummary
 
 
 EPILOG = """\
@@ -126,8 +125,8 @@ def batch_command(
 ) -> None:
     """Run a graph over every video / image folder of a collection, in parallel; resumable."""
 
-    from .batch import run_batch
-    from .cli import exit_on_graph_errors, parse_side_packets
+    from facegraph.app.batch import run_batch
+    from facegraph.app.run_cli import exit_on_graph_errors, parse_side_packets
 
     err = _console(stderr=True)
     try:

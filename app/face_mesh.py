@@ -26,9 +26,8 @@ from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
-
-from .image_to_tensor import as_rgb
-from .types import FaceLandmarks
+from facegraph.vision.face.image_to_tensor import as_rgb
+from facegraph.vision.face.types import FaceLandmarks
 
 __all__ = ["Face", "FaceMesh"]
 

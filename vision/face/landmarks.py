@@ -19,11 +19,10 @@ from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-
-from . import indices as ix
-from .image_to_tensor import RotatedRect, box_points, warp_perspective_u8
-from .rois import detection_to_roi, landmarks_to_detection
-from .types import NormalizedRect
+from facegraph.vision.face import indices as ix
+from facegraph.vision.face.image_to_tensor import RotatedRect, box_points, warp_perspective_u8
+from facegraph.vision.face.rois import detection_to_roi, landmarks_to_detection
+from facegraph.vision.face.types import NormalizedRect
 
 __all__ = [
     "ATTENTION_REFINEMENTS",

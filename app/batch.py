@@ -2,7 +2,7 @@
 
 ::
 
-    from facegraph.calculators.batch import run_batch
+    from facegraph.app.batch import run_batch
 
     summary = run_batch("face_mesh", "dataset/", "landmarks/", workers=2)
     summary = run_batch("face_mesh", "dataset/", "landmarks/", ray_address="auto")
@@ -114,7 +114,7 @@ class BatchInput:
 
 
 def _image_extensions() -> frozenset[str]:
-    from .media import IMAGE_EXTENSIONS
+    from facegraph.vision.media import IMAGE_EXTENSIONS
 
     return IMAGE_EXTENSIONS
 
@@ -244,7 +244,7 @@ def _count_frames(items: list[BatchInput], result: list[int | None]) -> None:
     Run on a thread of the driver for the frames bar's total; an input whose count is not
     known leaves the total unknown (None).
     """
-    from .media import open_source
+    from facegraph.vision.media import open_source
 
     total = 0
     with open(os.devnull, "w") as quiet:
@@ -412,7 +412,7 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
     before = reuse.stats()
     t0 = time.perf_counter()
     try:
-        from .runner import run_source
+        from facegraph.app.runner import run_source
 
         output.parent.mkdir(parents=True, exist_ok=True)
         ours = re.compile(rf"\.{re.escape(output.stem)}\.\d+-\d+\.tmp\.jsonl")

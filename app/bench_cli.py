@@ -1,6 +1,6 @@
 """``facegraph bench``: per-frame time, CPU, memory, per-node breakdown and inference floor of
 a face graph, optionally against MediaPipe's FaceMesh on the same frames; ``--scaling`` for
-the faces × frame size × threads table. The work is in :mod:`facegraph.calculators.face.bench`.
+the faces × frame size × threads table. The work is in :mod:`facegraph.app.bench`.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _stat_row(label: str, s: dict[str, Any], extra: str = "") -> tuple[str, ...]
 
 
 def print_report(result: dict[str, Any], console: Console) -> None:
-    """The human-readable report of :func:`~facegraph.calculators.face.bench.run_bench`."""
+    """The human-readable report of :func:`~facegraph.app.bench.run_bench`."""
     from rich.table import Table
 
     w, h = result["frame_size"]
@@ -220,9 +220,8 @@ def bench_command(
 
       facegraph bench face_mesh --scaling --frames 30
     """
-    from facegraph.calculators.cli import parse_side_packets
-
-    from .bench import BenchConfig, BenchError, run_bench, run_scaling, write_plot
+    from facegraph.app.bench import BenchConfig, BenchError, run_bench, run_scaling, write_plot
+    from facegraph.app.run_cli import parse_side_packets
 
     err = _console(stderr=True)
     out = _console()

@@ -15,8 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from .types import Detection
+from facegraph.vision.face.types import Detection
 
 __all__ = [
     "FULL_RANGE",

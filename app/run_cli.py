@@ -6,7 +6,7 @@ Two kinds of graph:
   ``--input`` (image, folder, glob, video, camera index) or, without it, from the first
   camera if one opens, else from the bundled sample clip. Each frame's faces go to
   ``--output`` (JSONL, JSON or stdout), the overlay to ``--render`` / ``--show`` /
-  ``--serve``. The work is :func:`facegraph.calculators.runner.run_source`.
+  ``--serve``. The work is :func:`facegraph.app.runner.run_source`.
 - a graph without input streams (its own source nodes): started with the side packets and
   run to completion; ``--max-frames`` stops its sources after N timestamps.
 
@@ -32,10 +32,9 @@ from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
     from facegraph import GraphSpec
+    from facegraph.app.runner import RunSummary
     from facegraph.graph import Mode
     from rich.console import Console
-
-    from .runner import RunSummary
 
 
 EPILOG = """\
@@ -227,7 +226,7 @@ def _print_summary(
 @contextlib.contextmanager
 def _input(input_: str | None, err: Console) -> Iterator[Any]:
     """The source to run: ``--input`` as given, camera 0, or the bundled sample's path."""
-    from .runner import default_input, sample_video
+    from facegraph.app.runner import default_input, sample_video
 
     if input_ is not None and not (input_.strip() == "sample" and not Path("sample").exists()):
         yield input_
@@ -379,7 +378,7 @@ def run_command(
         )
         return
 
-    from .runner import run_source, stop_on_signals
+    from facegraph.app.runner import run_source, stop_on_signals
 
     _note_first_download(spec, err)
     _quiet_opencv()

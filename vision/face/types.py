@@ -155,7 +155,7 @@ class FaceLandmarks:
         ("lips", "leftEye", "rightEye", "leftEyebrow", "rightEyebrow", "leftIris",
         "rightIris", "faceOval"; left/right = the subject's). z is in pixels (scaled like x).
         """
-        from .indices import region_names
+        from facegraph.vision.face.indices import region_names
 
         px = self.pixels(image_width, image_height).tolist()
         names = region_names(len(px))

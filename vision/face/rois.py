@@ -9,10 +9,9 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-
-from .detection import iou
-from .indices import ROI_ROTATION_END, ROI_ROTATION_START
-from .types import Detection, NormalizedRect
+from facegraph.vision.face.detection import iou
+from facegraph.vision.face.indices import ROI_ROTATION_END, ROI_ROTATION_START
+from facegraph.vision.face.types import Detection, NormalizedRect
 
 __all__ = [
     "associate_rects",

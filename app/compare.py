@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from .evaluation import AnnotationError, interocular_distance, landmark_errors, match_faces
+from facegraph.app.evaluation import (
+    AnnotationError,
+    interocular_distance,
+    landmark_errors,
+    match_faces,
+)
 
 __all__ = ["FrameDiff", "RunComparison", "compare_runs", "read_run_output"]
 

@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-
-from . import indices as ix
-from .pts import IBUG68_OUTER_EYE_CORNERS, IBUG68_REGIONS, mesh_to_ibug68, read_pts
+from facegraph.app.pts import IBUG68_OUTER_EYE_CORNERS, IBUG68_REGIONS, mesh_to_ibug68, read_pts
+from facegraph.vision.face import indices as ix
 
 __all__ = [
     "MESH_REGIONS",
@@ -198,7 +197,7 @@ def _add(
 def _load_file(path: Path, out: dict[str, list[AnnotatedFace]]) -> None:
     suffix = path.suffix.lower()
     if suffix == ".pts":
-        from .pts import PtsError
+        from facegraph.app.pts import PtsError
 
         try:
             pts = read_pts(path).points

@@ -1,0 +1,286 @@
+"""Landmark output files: JSON Lines (one object per frame), a JSON array, or stdout.
+
+::
+
+    from facegraph.vision.writers import LandmarksWriter
+
+    with LandmarksWriter("out.jsonl") as writer:      # "out.json", or "-" for stdout
+        writer.write(frame.info, faces)               # faces: FaceLandmarks or Detection
+
+One record per frame::
+
+    {"frame": 0, "timestamp_us": 0, "source": "clip.mp4", "width": 640, "height": 480,
+     "faces": [{"score": 0.99,
+                "box": {"xMin": .., "xMax": .., "yMin": .., "yMax": .., "width": .., "height": ..},
+                "keypoints": [{"x": .., "y": .., "z": .., "name": "lips"}, ...]}]}
+
+Faces use the seed's format (the JavaScript ``face-landmarks-detection`` result) in
+pixels; a frame without a face has ``"faces": []``. Detections (from a detector-only
+graph) have the same shape with their 6 keypoints named ``rightEye``, ``leftEye``,
+``noseTip``, ``mouthCenter``, ``rightEarTragion``, ``leftEarTragion`` and no ``z``.
+
+Durability: ``.jsonl`` (and ``-``) lines are flushed one by one, so a crash or Ctrl-C
+keeps every frame written so far. ``.json`` is one array, written to a temporary file
+beside the target and moved over it with ``os.replace`` on :meth:`LandmarksWriter.close`,
+so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal
+
+import numpy as np
+from facegraph import FacegraphError
+from facegraph.vision.face.indices import region_names
+from facegraph.vision.face.types import KEYPOINT_NAMES, Detection, FaceLandmarks
+from facegraph.vision.media import FrameInfo
+
+__all__ = [
+    "LandmarksWriter",
+    "OutputError",
+    "detection_to_dict",
+    "face_to_dict",
+    "faces_to_dicts",
+    "frame_record",
+]
+
+Format = Literal["jsonl", "json"]
+
+
+class OutputError(FacegraphError):
+    """An output file cannot be written (bad extension, missing folder, no permission)."""
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+#: BlazeFace keypoint names in the JavaScript ``face-detection`` spelling.
+DETECTION_KEYPOINT_NAMES: tuple[str, ...] = tuple(_camel(n) for n in KEYPOINT_NAMES)
+
+
+def _round(value: float, digits: int | None) -> float:
+    return value if digits is None else round(value, digits)
+
+
+def face_to_dict(
+    face: FaceLandmarks, width: int, height: int, *, digits: int | None = 3
+) -> dict[str, Any]:
+    """One face in the seed format, in pixels, with its presence ``score`` first.
+
+    The same keys and names as ``FaceLandmarks.to_dict``; ``digits`` rounds every
+    coordinate (3 = 0.001 px, far below the model's accuracy, and it halves the file
+    size; ``None`` keeps the float32 values exactly).
+    """
+    px = face.pixels(width, height).astype(np.float64)
+    if digits is not None:
+        px = np.round(px, digits)  # vectorised: Python's round() per value is 5x slower
+    names = _region_names(len(px))
+    keypoints: list[dict[str, Any]] = []
+    for (x, y, z), name in zip(px.tolist(), names, strict=True):
+        kp: dict[str, Any] = {"x": x, "y": y, "z": z}
+        if name is not None:
+            kp["name"] = name
+        keypoints.append(kp)
+    lo, hi = px[:, :2].min(axis=0), px[:, :2].max(axis=0)
+    box = {
+        "xMin": float(lo[0]),
+        "xMax": float(hi[0]),
+        "yMin": float(lo[1]),
+        "yMax": float(hi[1]),
+        "width": _round(float(hi[0] - lo[0]), digits),
+        "height": _round(float(hi[1] - lo[1]), digits),
+    }
+    score = _round(float(face.score), 6 if digits is not None else None)
+    return {"score": score, "box": box, "keypoints": keypoints}
+
+
+@functools.lru_cache(maxsize=4)
+def _region_names(n: int) -> tuple[str | None, ...]:
+    return tuple(region_names(n))
+
+
+def detection_to_dict(
+    detection: Detection, width: int, height: int, *, digits: int | None = 3
+) -> dict[str, Any]:
+    """One detection in the seed format (box and named keypoints, no z), in pixels."""
+    x, y, w, h = detection.box_pixels(width, height)
+    box = {"xMin": x, "xMax": x + w, "yMin": y, "yMax": y + h, "width": w, "height": h}
+    keypoints: list[dict[str, Any]] = []
+    for i, (kx, ky) in enumerate(detection.keypoints.tolist()):
+        kp: dict[str, Any] = {"x": _round(kx * width, digits), "y": _round(ky * height, digits)}
+        if len(detection.keypoints) == len(DETECTION_KEYPOINT_NAMES):
+            kp["name"] = DETECTION_KEYPOINT_NAMES[i]
+        keypoints.append(kp)
+    return {
+        "score": _round(float(detection.score), 6 if digits is not None else None),
+        "box": {k: _round(float(v), digits) for k, v in box.items()},
+        "keypoints": keypoints,
+    }
+
+
+def faces_to_dicts(
+    faces: Iterable[Any] | None, width: int, height: int, *, digits: int | None = 3
+) -> list[dict[str, Any]]:
+    """Faces (``FaceLandmarks`` or the façade's ``Face``), detections or ready dicts, as dicts.
+
+    ``None`` (no packet) is an empty list; a single face is accepted as well as a list.
+    """
+    if faces is None:
+        return []
+    if isinstance(faces, (FaceLandmarks, Detection, Mapping)):
+        faces = [faces]
+    out: list[dict[str, Any]] = []
+    for face in faces:
+        if isinstance(face, FaceLandmarks):
+            out.append(face_to_dict(face, width, height, digits=digits))
+        elif isinstance(face, Detection):
+            out.append(detection_to_dict(face, width, height, digits=digits))
+        elif isinstance(face, Mapping):
+            out.append(dict(face))
+        elif isinstance(getattr(face, "raw", None), FaceLandmarks):  # facegraph.FaceMesh's Face
+            out.append(face_to_dict(face.raw, width, height, digits=digits))
+        else:
+            raise TypeError(
+                f"cannot write {type(face).__name__} as a face: expected FaceLandmarks, "
+                "Detection or a dict"
+            )
+    return out
+
+
+def frame_record(
+    info: FrameInfo, faces: Iterable[Any] | None, *, digits: int | None = 3
+) -> dict[str, Any]:
+    """The output object for one frame."""
+    return {
+        "frame": info.index,
+        "timestamp_us": info.timestamp_us,
+        "source": info.source,
+        "width": info.width,
+        "height": info.height,
+        "faces": faces_to_dicts(faces, info.width, info.height, digits=digits),
+    }
+
+
+def _format_for(path: str, fmt: Format | None) -> Format:
+    if fmt is not None:
+        return fmt
+    if path == "-":
+        return "jsonl"
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        return "json"
+    raise OutputError(
+        f"cannot tell the output format of {path!r}: use a .jsonl (one object per frame), "
+        ".json (one array) or '-' (stdout) name"
+    )
+
+
+class LandmarksWriter:
+    """Writes one record per frame to ``.jsonl``, ``.json`` or ``-`` (stdout).
+
+    ``format`` overrides the choice by extension. Use as a context manager or call
+    :meth:`close`: for ``.json`` nothing appears at ``path`` before ``close``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: Format | None = None,
+        digits: int | None = 3,
+        stdout: IO[str] | None = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.format: Format = _format_for(self.path, format)
+        self.digits = digits
+        #: Frames written so far.
+        self.count = 0
+        self._closed = False
+        self._tmp: str | None = None
+        self._own = self.path != "-"
+        if not self._own:
+            self._file: IO[str] = stdout if stdout is not None else sys.stdout
+            return
+        target = Path(self.path)
+        if not target.parent.is_dir():
+            raise OutputError(f"cannot write {self.path}: folder {target.parent} does not exist")
+        try:
+            if self.format == "jsonl":
+                self._file = open(target, "w", encoding="utf-8")  # noqa: SIM115 - kept open
+            else:
+                # Not mkstemp: its 0600 mode would survive os.replace; "x" mode gets the
+                # umask's permissions like any other output and never clobbers a file.
+                tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+                self._file = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - kept open
+                self._tmp = str(tmp)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        if self.format == "json":
+            self._file.write("[")
+
+    def write(self, info: FrameInfo, faces: Iterable[Any] | None) -> dict[str, Any]:
+        """Write one frame's record (and return it)."""
+        record = frame_record(info, faces, digits=self.digits)
+        self.write_record(record)
+        return record
+
+    def write_record(self, record: Mapping[str, Any]) -> None:
+        """Write an already-built record."""
+        if self._closed:
+            raise OutputError(f"{self.path}: writer is closed")
+        text = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        if self.format == "jsonl":
+            self._file.write(text + "\n")
+            self._file.flush()  # a crash or Ctrl-C must keep every finished frame
+        else:
+            self._file.write(("\n" if self.count == 0 else ",\n") + text)
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the file (for ``.json``: close the array and move it into place)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.format == "json":
+            self._file.write("\n]\n" if self.count else "]\n")
+        if not self._own:
+            self._file.flush()
+            return
+        self._file.close()
+        if self._tmp is not None:
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+
+    def discard(self) -> None:
+        """Abandon a ``.json`` output (remove the temporary file); close anything else."""
+        if self._tmp is not None and not self._closed:
+            self._closed = True
+            self._file.close()
+            os.unlink(self._tmp)
+            self._tmp = None
+        else:
+            self.close()
+
+    def __enter__(self) -> LandmarksWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Ctrl-C must still produce a complete file of the frames done so far.
+        self.close()
