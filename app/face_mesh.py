@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
+from facegraph import Closeable
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.types import FaceLandmarks
 
@@ -90,7 +90,7 @@ def _confidence(name: str, value: Any) -> float:
     return float(value)
 
 
-class FaceMesh:
+class FaceMesh(Closeable):
     """Face landmarks of RGB frames through the ``face_mesh`` graphs (see module doc).
 
     One call to :meth:`process` at a time per instance (a lock serialises callers);
@@ -165,17 +165,6 @@ class FaceMesh:
             self._closed = True
             self._graph.close_all_inputs()
             self._graph.wait_until_done()
-
-    def __enter__(self) -> FaceMesh:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return (

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .calculator import STOP, Calculator, CalculatorContext, NoOptions, StrictOptions
+from .closeable import Closeable
 from .config import graph_from_yaml, load_graph
 from .errors import (
     CalculatorError,
@@ -19,6 +20,7 @@ from .errors import (
     TimestampError,
 )
 from .graph import Graph
+from .named_registry import Registry
 from .packet import Packet
 from .plugins import api_target
 from .ports import Input, Output, SideInput, SideOutput
@@ -32,6 +34,7 @@ __all__ = [
     "Calculator",
     "CalculatorContext",
     "CalculatorError",
+    "Closeable",
     "FaceMesh",
     "FacegraphError",
     "Graph",
@@ -45,6 +48,7 @@ __all__ = [
     "Output",
     "Packet",
     "Problem",
+    "Registry",
     "RegistryError",
     "SideInput",
     "SideOutput",

@@ -38,11 +38,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from facegraph import FacegraphError
+from facegraph import Closeable, FacegraphError
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
@@ -147,7 +146,7 @@ poll();setInterval(poll,1000);
 """
 
 
-class LiveServer:
+class LiveServer(Closeable):
     """A local web page with the live overlay (MJPEG), FPS, face count and node timings."""
 
     def __init__(
@@ -294,17 +293,6 @@ class LiveServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5.0)
-
-    def __enter__(self) -> LiveServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _make_handler(server: LiveServer, write_timeout: float) -> type[BaseHTTPRequestHandler]:

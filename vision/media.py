@@ -52,11 +52,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
 import numpy as np
 from facegraph import (
+    Closeable,
     FacegraphError,
 )
 
@@ -146,7 +146,7 @@ def _rgb_frame(bgr: np.ndarray, index: int, timestamp_us: int, source: str) -> F
     return Frame(rgb, FrameInfo(index, timestamp_us, source, w, h))
 
 
-class FrameSource:
+class FrameSource(Closeable):
     """Base of the sources: an iterator of :class:`Frame` and a context manager.
 
     Attributes: ``name`` (for messages), ``fps`` (frames per second, when known),
@@ -171,17 +171,6 @@ class FrameSource:
 
     def close(self) -> None:
         """Release the device or file handles (idempotent)."""
-
-    def __enter__(self) -> FrameSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def warn(self, message: str) -> None:
         """One line on stderr (the stream given at construction, else ``sys.stderr``)."""

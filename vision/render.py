@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
-from facegraph import FacegraphError
+from facegraph import Closeable, FacegraphError
 from facegraph.vision.media import DEFAULT_FPS, IMAGE_EXTENSIONS, FrameInfo
 
 __all__ = [
@@ -56,7 +55,7 @@ class RenderError(FacegraphError):
     """A rendered output cannot be written."""
 
 
-class Renderer:
+class Renderer(Closeable):
     """Base: ``write(image, info)`` per frame, ``close()`` at the end; a context manager."""
 
     path: str = ""
@@ -68,17 +67,6 @@ class Renderer:
 
     def close(self) -> None:
         """Finish the output (idempotent)."""
-
-    def __enter__(self) -> Renderer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:

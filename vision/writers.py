@@ -34,11 +34,10 @@ import secrets
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Literal
 
 import numpy as np
-from facegraph import FacegraphError
+from facegraph import Closeable, FacegraphError
 from facegraph.vision.face.indices import region_names
 from facegraph.vision.face.types import KEYPOINT_NAMES, Detection, FaceLandmarks
 from facegraph.vision.media import FrameInfo
@@ -187,7 +186,7 @@ def _format_for(path: str, fmt: Format | None) -> Format:
     )
 
 
-class LandmarksWriter:
+class LandmarksWriter(Closeable):
     """Writes one record per frame to ``.jsonl``, ``.json`` or ``-`` (stdout).
 
     ``format`` overrides the choice by extension. Use as a context manager or call
@@ -272,15 +271,3 @@ class LandmarksWriter:
             self._tmp = None
         else:
             self.close()
-
-    def __enter__(self) -> LandmarksWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # Ctrl-C must still produce a complete file of the frames done so far.
-        self.close()
