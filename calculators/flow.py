@@ -167,13 +167,10 @@ class FlowLimiter(Calculator):
                 f"FlowLimiter needs IN:0 and one OUT per IN (got {n_in} IN, {n_out} OUT)"
             )
         self._n = n_in
-        self._max_in_flight: int = self.options.max_in_flight
-        if ctx.count(self.MAX_IN_FLIGHT):
-            side = ctx.side(self.MAX_IN_FLIGHT)
-            if side is not None:
-                if int(side) < 1:
-                    raise ValueError(f"side packet MAX_IN_FLIGHT must be >= 1, got {side!r}")
-                self._max_in_flight = int(side)
+        side = ctx.side(self.MAX_IN_FLIGHT, default=self.options.max_in_flight)
+        if int(side) < 1:
+            raise ValueError(f"side packet MAX_IN_FLIGHT must be >= 1, got {side!r}")
+        self._max_in_flight = int(side)
         self._has_allow = ctx.count(self.ALLOW) > 0
         self._queues: list[deque[Packet[Any]]] = [deque() for _ in range(n_in)]
         self._in_flight: deque[Timestamp] = deque()

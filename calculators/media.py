@@ -48,8 +48,7 @@ class MediaSource(Calculator):
     timestamp_offset: ClassVar[int | None] = None
 
     def open(self, ctx: CalculatorContext) -> None:
-        spec = ctx.side(self.INPUT) if ctx.count(self.INPUT) else None
-        spec = str(spec) if spec is not None else self.options.input
+        spec = str(ctx.side(self.INPUT, default=self.options.input))
         if not spec:
             raise SourceError("MediaSource needs an input: set the 'input' option or INPUT")
         self._source = open_source(spec, fps=self.options.fps)

@@ -31,13 +31,9 @@ def _as_sequence(value: Any, node: str, port: str) -> Sequence[Any]:
 
 def _int_side(ctx: CalculatorContext, port: SideInput[int], default: int, minimum: int) -> int:
     """The side packet's value when connected and set, else ``default``; checked ≥ minimum."""
-    value = default
-    if ctx.count(port):
-        side = ctx.side(port)
-        if side is not None:
-            if isinstance(side, bool) or not isinstance(side, int):
-                raise TypeError(f"side packet {port.tag} must be an int, got {side!r}")
-            value = side
+    value = ctx.side(port, default=default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"side packet {port.tag} must be an int, got {value!r}")
     if value < minimum:
         raise ValueError(f"side packet {port.tag} must be >= {minimum}, got {value}")
     return value

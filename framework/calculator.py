@@ -37,7 +37,7 @@ from __future__ import annotations
 import abc
 import enum
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,6 +46,7 @@ from .ports import Input, Output, Port, SideInput, SideOutput
 from .timestamp import Timestamp
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 InputPolicy = Literal["sync", "immediate"]
 INPUT_POLICIES: tuple[str, ...] = ("sync", "immediate")
@@ -150,9 +151,21 @@ class CalculatorContext(abc.ABC):
     def input_bound(self, port: Input[Any], index: int = 0) -> Timestamp:
         """The current timestamp bound of an input stream (lowest timestamp still to come)."""
 
+    @overload
+    def side(self, port: SideInput[T], index: int = 0) -> T | None: ...
+
+    @overload
+    def side(self, port: SideInput[T], index: int = 0, *, default: D) -> T | D: ...
+
     @abc.abstractmethod
-    def side(self, port: SideInput[T], index: int = 0) -> T | None:
-        """The value of an input side packet, or None for an unconnected optional one."""
+    def side(self, port: SideInput[T], index: int = 0, *, default: Any = None) -> Any:
+        """The value of an input side packet; ``default`` when it is not given.
+
+        "Not given" is an unconnected optional port, or a side packet whose value is
+        None (a graph side input declared ``{default: null}`` the caller did not set),
+        so ``ctx.side(self.MIN_SCORE, default=self.options.min_score)`` is the whole
+        side-packet-overrides-option idiom.
+        """
 
     @abc.abstractmethod
     def set_side(self, port: SideOutput[T], value: T, index: int = 0) -> None:

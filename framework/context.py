@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from .calculator import CalculatorContext
 from .errors import FacegraphError, TimestampError
@@ -34,6 +34,7 @@ from .ports import Input, Output, Port, SideInput, SideOutput
 from .timestamp import DONE, PRE_STREAM, Timestamp, describe, is_allowed_in_stream, next_allowed
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 
 class QueueView:
@@ -181,14 +182,20 @@ class NodeContext(CalculatorContext):
 
     # -- side packets -------------------------------------------------------------------------
 
-    def side(self, port: SideInput[T], index: int = 0) -> T | None:
+    @overload
+    def side(self, port: SideInput[T], index: int = 0) -> T | None: ...
+
+    @overload
+    def side(self, port: SideInput[T], index: int = 0, *, default: D) -> T | D: ...
+
+    def side(self, port: SideInput[T], index: int = 0, *, default: Any = None) -> Any:
         values = self._side_in.get(port)
         if values is None:
             raise self._unknown_port(port, "side input")
         if index >= len(values):
-            return None
-        value: T | None = values[index]
-        return value
+            return default
+        value = values[index]
+        return default if value is None else value
 
     def set_side(self, port: SideOutput[T], value: T, index: int = 0) -> None:
         names = self._side_out.get(port)

@@ -9,61 +9,58 @@ Three ways a name resolves, in order:
    registered under the entry point's name).
 3. ``module:Class`` import paths, only when the caller passes
    ``allow_imports=True``: a YAML file from elsewhere must not run code by itself.
+
+The table is a :class:`~facegraph.Registry`, so collisions behave as for every
+other registry (custom ops, detector backends, encoders).
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import importlib.metadata
 import re
-import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from .calculator import Calculator
 from .errors import RegistryError
-from .plugins import CALCULATORS, entry_points
+from .named_registry import Registry, did_you_mean
+from .plugins import CALCULATORS
 
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 C = TypeVar("C", bound=type[Calculator])
 
-_lock = threading.RLock()
-_registry: dict[str, type[Calculator]] = {}
-_plugins_loaded = False
-_plugin_errors: list[str] = []
+
+def _is_calculator(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, Calculator)
 
 
-def register(name: str | None = None) -> Callable[[C], C]:
+_named = False
+
+CALCULATOR_REGISTRY: Registry[type[Calculator]] = Registry(
+    "calculator", entry_point_group=CALCULATORS, accept=_is_calculator
+)
+
+
+def register(name: str | None = None, *, replace: bool = False) -> Callable[[C], C]:
     """Class decorator: make a calculator usable in YAML as ``calculator: NAME``.
 
     ``name`` defaults to the class name. Registering a different class under a
-    taken name is an error (two plugins fighting over one name must be visible).
+    taken name is a :class:`RegistryError` (two plugins fighting over one name
+    must be visible); ``replace=True`` overrides on purpose.
     """
 
     def decorate(cls: C) -> C:
-        if not (isinstance(cls, type) and issubclass(cls, Calculator)):
+        if not _is_calculator(cls):
             raise RegistryError(f"@register expects a Calculator subclass, got {cls!r}")
         key = name or cls.__name__
         if not NAME_PATTERN.match(key):
             raise RegistryError(f"invalid calculator name {key!r}")
-        with _lock:
-            existing = _registry.get(key)
-            if existing is not None and _qualname(existing) != _qualname(cls):
-                raise RegistryError(
-                    f"calculator name {key!r} is already registered by {_qualname(existing)}; "
-                    f"cannot register {_qualname(cls)} under it"
-                )
-            _registry[key] = cls
-            cls.registered_name = key
+        CALCULATOR_REGISTRY.add(key, cls, replace=replace)
+        cls.registered_name = key
         return cls
 
     return decorate
-
-
-def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def load_plugins(*, force: bool = False) -> None:
@@ -72,63 +69,44 @@ def load_plugins(*, force: bool = False) -> None:
     Runs once per process on the first lookup; ``force=True`` rescans entry points
     (after installing a plugin package into a running interpreter).
     """
-    global _plugins_loaded
-    with _lock:
-        if _plugins_loaded and not force:
-            return
-        _plugins_loaded = True
-        _plugin_errors.clear()
-        if force:
-            entry_points.cache_clear()
-        for ep in entry_points(CALCULATORS):
-            try:
-                target = ep.load()
-            except Exception as exc:  # a broken plugin must not break the tool
-                _plugin_errors.append(
-                    f"plugin entry point {ep.name!r} ({ep.value}) failed to load: {exc}"
-                )
-                continue
-            if isinstance(target, type) and issubclass(target, Calculator):
-                register(ep.name)(target)
+    global _named
+    if _named and not force:
+        return
+    CALCULATOR_REGISTRY.load_entry_points(force=force)
+    # Classes given directly as entry points were added without @register.
+    for name, cls in CALCULATOR_REGISTRY.items():
+        if not cls.registered_name:
+            cls.registered_name = name
+    _named = True
 
 
 def plugin_errors() -> list[str]:
     """Messages for plugin entry points that failed to import."""
     load_plugins()
-    return list(_plugin_errors)
+    return CALCULATOR_REGISTRY.load_errors()
 
 
 def names() -> list[str]:
     """All registered calculator names, sorted."""
     load_plugins()
-    with _lock:
-        return sorted(_registry)
+    return CALCULATOR_REGISTRY.names()
 
 
 def items() -> Iterator[tuple[str, type[Calculator]]]:
     """(name, class) pairs, sorted by name."""
     load_plugins()
-    with _lock:
-        snapshot = sorted(_registry.items())
-    yield from snapshot
+    return CALCULATOR_REGISTRY.items()
 
 
 def suggest(name: str, candidates: list[str] | None = None) -> str:
     """ " (did you mean 'X'?)" for a near-miss name, else ""."""
-    pool = candidates if candidates is not None else names()
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in pool}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return did_you_mean(name, candidates if candidates is not None else names())
 
 
 def lookup(name: str, *, allow_imports: bool = False) -> type[Calculator]:
     """Resolve a calculator name; raise RegistryError with a did-you-mean otherwise."""
     load_plugins()
-    with _lock:
-        cls = _registry.get(name)
+    cls = CALCULATOR_REGISTRY.get(name)
     if cls is not None:
         return cls
     if ":" in name:
@@ -162,5 +140,4 @@ def _import_class(path: str) -> type[Calculator]:
 
 def unregister(name: str) -> None:
     """Remove a registration (tests and interactive sessions)."""
-    with _lock:
-        _registry.pop(name, None)
+    CALCULATOR_REGISTRY.remove(name)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from facegraph import Registry
 
 from .tflite_graph import TensorInfo, TfLiteModelError
 
@@ -41,7 +42,8 @@ Kernel = Callable[..., "np.ndarray | Sequence[np.ndarray]"]
 #: What :func:`register_custom_op` registers.
 KernelFactory = Callable[["CustomOp"], Kernel]
 
-_REGISTRY: dict[tuple[str, int | None], KernelFactory] = {}
+#: Kernel factories by "Name vN" (or "Name (any version)"); see :func:`register_custom_op`.
+CUSTOM_OPS: Registry[KernelFactory] = Registry("custom op kernel")
 
 
 class CustomOpError(TfLiteModelError):
@@ -83,38 +85,44 @@ class CustomOp:
                 raise self.error(f"tensor {t.describe()} must be float32")
 
 
+def _key(name: str, version: int | None) -> str:
+    # Registry keys are strings; one op name has a table entry per version (+ "any").
+    return f"{name} (any version)" if version is None else f"{name} v{version}"
+
+
 def register_custom_op(
     name: str, version: int | None = None, *, replace: bool = False
 ) -> Callable[[KernelFactory], KernelFactory]:
-    """Decorator registering a kernel factory for custom op ``name`` (see module doc)."""
-    key = (name, version)
+    """Decorator registering a kernel factory for custom op ``name`` (see module doc).
+
+    A different factory for a taken (name, version) is a
+    :class:`~facegraph.RegistryError`, as in every facegraph registry; ``replace=True``
+    overrides on purpose.
+    """
 
     def decorate(factory: KernelFactory) -> KernelFactory:
-        if key in _REGISTRY and not replace and _REGISTRY[key] is not factory:
-            which = "any version" if version is None else f"version {version}"
-            raise ValueError(
-                f"a kernel for custom op '{name}' ({which}) is already registered "
-                f"({_REGISTRY[key].__module__}.{_REGISTRY[key].__qualname__}); "
-                "pass replace=True to override it"
-            )
-        _REGISTRY[key] = factory
-        return factory
+        return CUSTOM_OPS.add(_key(name, version), factory, replace=replace)
 
     return decorate
 
 
 def unregister_custom_op(name: str, version: int | None = None) -> None:
     """Remove a registration (no error if there is none)."""
-    _REGISTRY.pop((name, version), None)
+    CUSTOM_OPS.remove(_key(name, version))
 
 
 def find_kernel(name: str, version: int) -> KernelFactory | None:
     """The factory for ``name`` at ``version``: an exact registration, else a version-less one."""
-    return _REGISTRY.get((name, version)) or _REGISTRY.get((name, None))
+    return CUSTOM_OPS.get(_key(name, version)) or CUSTOM_OPS.get(_key(name, None))
 
 
 def registered_custom_ops() -> list[tuple[str, int | None]]:
-    return sorted(_REGISTRY, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+    """(name, version) of every registered kernel; version None = any version."""
+    keys: list[tuple[str, int | None]] = []
+    for key in CUSTOM_OPS.names():
+        name, _, rest = key.partition(" ")
+        keys.append((name, None if rest == "(any version)" else int(rest[1:])))
+    return sorted(keys, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
 
 
 def decode_options(raw: bytes) -> dict[str, Any]:

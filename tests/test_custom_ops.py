@@ -7,13 +7,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from facegraph import RegistryError
 from facegraph.models.custom_ops import (
     CustomOp,
     CustomOpError,
     find_kernel,
     landmarks_to_transform_matrix_v2,
+    register_custom_op,
+    registered_custom_ops,
     transform_landmarks_v2,
     transform_tensor_bilinear_v2,
+    unregister_custom_op,
 )
 from facegraph.models.tflite_graph import TensorInfo
 
@@ -314,3 +318,29 @@ def test_mediapipe_kernels_are_registered_for_version_2_only() -> None:
     for name in ("Landmarks2TransformMatrix", "TransformTensorBilinear", "TransformLandmarks"):
         assert find_kernel(name, 2) is not None
         assert find_kernel(name, 1) is None
+
+
+def test_a_second_kernel_for_a_taken_op_is_a_registry_error_naming_both() -> None:
+    """Custom ops follow the one collision rule of every facegraph registry."""
+
+    def other_kernel(op: CustomOp) -> Any:
+        return lambda *arrays: arrays[0]
+
+    with pytest.raises(
+        RegistryError,
+        match=r"'TransformLandmarks v2' is already registered by .*transform_landmarks_v2.*"
+        r"other_kernel",
+    ):
+        register_custom_op("TransformLandmarks", version=2)(other_kernel)
+    assert find_kernel("TransformLandmarks", 2) is transform_landmarks_v2
+    # The same factory again is a no-op; an explicit replace overrides (and is undone).
+    register_custom_op("TransformLandmarks", version=2)(transform_landmarks_v2)
+    register_custom_op("FgTestAnyVersion")(other_kernel)
+    try:
+        assert find_kernel("FgTestAnyVersion", 7) is other_kernel
+        assert ("FgTestAnyVersion", None) in registered_custom_ops()
+        register_custom_op("FgTestAnyVersion", replace=True)(transform_landmarks_v2)
+        assert find_kernel("FgTestAnyVersion", 1) is transform_landmarks_v2
+    finally:
+        unregister_custom_op("FgTestAnyVersion")
+    assert find_kernel("FgTestAnyVersion", 1) is None

@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from facegraph import Graph, load_graph
+from facegraph import Graph, RegistryError, load_graph
 from facegraph.app import synthetic
 from facegraph.config import shipped_graphs
 from facegraph.draw import to_dot
 from facegraph.vision.face import detectors as _detectors
 from facegraph.vision.face import indices as ix
 from facegraph.vision.face.types import Detection, FaceLandmarks, NormalizedRect
+from facegraph.vision.face.yunet import yunet_backend
 
 from .test_face_reference import REFERENCE, STATIC_CASES, case, frames_of, image
 
@@ -358,9 +359,7 @@ def test_landmark_subgraph_alone(model_cache: Path) -> None:
         g.wait_until_done()
 
 
-def test_a_registered_backend_is_usable_by_name(
-    model_cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_registered_backend_is_usable_by_name(model_cache: Path) -> None:
     """One registration makes a new detector available to every shipped graph through
     the `detector` side packet. The backend here is real: BlazeFace run on the mirrored
     image, its detections mirrored back (eye keypoints swapped so 0 stays the image-left
@@ -380,15 +379,34 @@ def test_a_registered_backend_is_usable_by_name(
                 out.append(Detection(1.0 - d.xmax, d.ymin, d.width, d.height, d.score, kp))
             return out
 
-    monkeypatch.setitem(_detectors._BACKENDS, "mirrored_short_range", Mirrored)
-    assert "mirrored_short_range" in _detectors.detector_names()
-    frame = image("face_detection_expected")
-    run = Runner("face_mesh_static", detector="mirrored_short_range")
+    _detectors.register_detector("mirrored_short_range")(Mirrored)
     try:
-        (face,) = run(frame)["faces"]
+        assert "mirrored_short_range" in _detectors.detector_names()
+        frame = image("face_detection_expected")
+        run = Runner("face_mesh_static", detector="mirrored_short_range")
+        try:
+            (face,) = run(frame)["faces"]
+        finally:
+            run.close()
     finally:
-        run.close()
+        _detectors.DETECTORS.remove("mirrored_short_range")
     ref = np.load(REFERENCE / case("mesh_static_face_detection_expected_refine")["file"])
     # A slightly different ROI (the detector is not mirror-symmetric), same face:
     # measured 0.45 px mean on this ~300 px wide face.
     assert px_errors(face.points, ref["landmarks"][0, 0], 600, 600).mean() < 1.5
+
+
+def test_detector_registry_follows_the_one_collision_rule() -> None:
+    """Detector backends are a facegraph Registry: a second factory under a taken name is
+    a RegistryError naming both; yunet comes from its ``facegraph.detectors`` entry point;
+    an unknown name lists the known ones."""
+
+    def impostor(min_score: float | None, max_detections: int | None) -> Any:
+        raise AssertionError("never built")
+
+    with pytest.raises(RegistryError, match=r"'short_range' is already registered by .*impostor"):
+        _detectors.register_detector("short_range")(impostor)
+    assert "yunet" in _detectors.detector_names()
+    assert _detectors.DETECTORS.lookup("yunet") is yunet_backend
+    with pytest.raises(RegistryError, match=r"unknown face detector 'short_rnage' \(did you mean"):
+        _detectors.make_detector("short_rnage")

@@ -25,17 +25,8 @@ inputs: [image]
 outputs: [faces, detections]
 side_inputs: {num_faces: {}, min_tracking_confidence: {}}
 nodes:
-  - calculator: ImageToTensor
+  - calculator: FaceDetector
     inputs: {IMAGE: image}
-    outputs: {TENSOR: det_tensor, MATRIX: det_matrix}
-    options: {output_width: 128, output_height: 128, range_min: -1.0, range_max: 1.0,
-              border_mode: zero, keep_aspect_ratio: true}
-  - calculator: TfLiteInference
-    inputs: {TENSORS: det_tensor}
-    outputs: {TENSORS: det_outputs}
-    options: {model: face_detection_short_range}
-  - calculator: FaceDetectionsFromTensors
-    inputs: {TENSORS: det_outputs, MATRIX: det_matrix}
     outputs: {DETECTIONS: detections}
     side_inputs: {NUM_FACES: num_faces}
   - calculator: DetectionsToRois
@@ -131,7 +122,8 @@ def test_flag_gate_drops_faces_below_threshold(model_cache: Path) -> None:
 
 
 def test_node_options_are_validated() -> None:
-    bad_range = STATIC_MESH.replace("range_min: -1.0", "range_min: 2.0")
+    bad_range = STATIC_MESH.replace("output_height: 192}", "output_height: 192, range_min: 2.0}")
+    assert bad_range != STATIC_MESH
     with pytest.raises(GraphConfigError, match="range_min"):
         graph_from_yaml(textwrap.dedent(bad_range))
     bad_preset = STATIC_MESH.replace("MESH_MODEL", "face_landmark").replace("PRESET", "meshy")
@@ -195,17 +187,8 @@ nodes:
     inputs: {IN: image, DISALLOW: prev_has_enough}
     outputs: {OUT: det_image}
     options: {empty_packets_as_allow: true}
-  - calculator: ImageToTensor
+  - calculator: FaceDetector
     inputs: {IMAGE: det_image}
-    outputs: {TENSOR: det_tensor, MATRIX: det_matrix}
-    options: {output_width: 128, output_height: 128, range_min: -1.0, range_max: 1.0,
-              border_mode: zero, keep_aspect_ratio: true}
-  - calculator: TfLiteInference
-    inputs: {TENSORS: det_tensor}
-    outputs: {TENSORS: det_outputs}
-    options: {model: face_detection_short_range}
-  - calculator: FaceDetectionsFromTensors
-    inputs: {TENSORS: det_outputs, MATRIX: det_matrix}
     outputs: {DETECTIONS: detections}
     side_inputs: {NUM_FACES: num_faces}
   - calculator: DetectionsToRois

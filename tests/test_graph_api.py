@@ -291,3 +291,51 @@ def test_graph_load_reads_yaml(tmp_path: Any) -> None:
     assert g.spec.name == "counted"
     got = [(p.timestamp, p.value) for p in g.start().poll("n")]
     assert got == [(0, 0), (5, 1), (10, 2), (15, 3)]
+
+
+class OffsetBy(Calculator):
+    """Adds the OFFSET side packet, or 100 when it is not given."""
+
+    IN = Input("IN", int)
+    OUT = Output("OUT", int)
+    OFFSET = SideInput("OFFSET", int, optional=True)
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self.offset: int = ctx.side(self.OFFSET, default=100)
+
+    def process(self, ctx: CalculatorContext) -> None:
+        value = ctx.get(self.IN)
+        if value is not None:
+            ctx.emit(self.OUT, value + self.offset)
+
+
+@pytest.mark.parametrize(
+    ("connected", "side_packets", "expected"),
+    [
+        (False, {}, 101),  # unconnected optional port: the default
+        (True, {}, 101),  # connected, graph default null, caller gave none: the default
+        (True, {"offset": 7}, 8),  # given: the value
+        (True, {"offset": 0}, 1),  # a falsy value is a value, not "not given"
+    ],
+)
+def test_side_default_applies_when_the_side_packet_is_not_given(
+    connected: bool, side_packets: dict[str, int], expected: int
+) -> None:
+    spec = graph(
+        node(
+            "add",
+            OffsetBy,
+            inputs={"IN": "a"},
+            outputs={"OUT": "b"},
+            side_inputs={"OFFSET": "offset"} if connected else {},
+        ),
+        inputs=("a",),
+        outputs=("b",),
+        side={"offset": SidePacketSpec("offset", default=None, required=False)}
+        if connected
+        else {},
+    )
+    g = Graph(spec, mode="deterministic").start(side_packets=side_packets)
+    assert g.run_once({"a": 1}) == {"b": expected}
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 from facegraph import (
@@ -20,10 +20,6 @@ from facegraph.vision.face.detectors import (
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.types import Detection
 from pydantic import Field
-
-
-def _optional_side(ctx: CalculatorContext, port: SideInput[Any]) -> Any:
-    return ctx.side(port) if ctx.count(port) else None
 
 
 class DetectorCalculator(Calculator):
@@ -57,10 +53,10 @@ class DetectorCalculator(Calculator):
         return self.backend
 
     def open(self, ctx: CalculatorContext) -> None:
-        side_score = _optional_side(ctx, self.MIN_SCORE)
-        side_faces = _optional_side(ctx, self.NUM_FACES)
-        min_score = float(side_score) if side_score is not None else self.options.min_score
-        max_det = int(side_faces) if side_faces is not None else self.options.max_detections
+        score = ctx.side(self.MIN_SCORE, default=self.options.min_score)
+        faces = ctx.side(self.NUM_FACES, default=self.options.max_detections)
+        min_score = None if score is None else float(score)
+        max_det = None if faces is None else int(faces)
         if min_score is not None and not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_detection_confidence must be in [0, 1], got {min_score}")
         if max_det is not None and max_det < 0:
@@ -99,8 +95,7 @@ class FaceDetector(DetectorCalculator):
     )
 
     def backend_name(self, ctx: CalculatorContext) -> str:
-        side = _optional_side(ctx, self.DETECTOR)
-        return str(side) if side is not None else str(self.options.detector)
+        return str(ctx.side(self.DETECTOR, default=self.options.detector))
 
 
 @register("BlazeFaceDetector")

@@ -97,13 +97,10 @@ class FaceLandmarkModel(Calculator):
     )
 
     def open(self, ctx: CalculatorContext) -> None:
-        attention = self.options.with_attention
-        if ctx.count(self.WITH_ATTENTION):
-            side = ctx.side(self.WITH_ATTENTION)
-            if side is not None:
-                if not isinstance(side, (bool, np.bool_)):
-                    raise TypeError(f"side packet WITH_ATTENTION must be a bool, got {side!r}")
-                attention = bool(side)
+        side = ctx.side(self.WITH_ATTENTION, default=self.options.with_attention)
+        if not isinstance(side, (bool, np.bool_)):
+            raise TypeError(f"side packet WITH_ATTENTION must be a bool, got {side!r}")
+        attention = bool(side)
         name = self.options.model or (ATTENTION_MODEL if attention else MESH_MODEL)
         self.model_name = name
         self._model = _load_model(

@@ -1,9 +1,10 @@
-"""Face pipeline calculators: thin graph nodes over the numerics in this package.
+"""Face pipeline calculators: thin graph nodes over the numerics in :mod:`facegraph.vision.face`.
 
-A first cut, MediaPipe-shaped (one job per node, model inference left to the generic
-``TfLiteInference`` node), so the face graphs read like MediaPipe's::
+MediaPipe-shaped (one job per node, landmark-model inference left to the generic
+``TfLiteInference`` node or ``FaceLandmarkModel``; detection is the one ``FaceDetector``
+node of :mod:`.detectors`), so the face graphs read like MediaPipe's::
 
-    image ─ ImageToTensor ─ TfLiteInference ─ FaceDetectionsFromTensors ─ DetectionsToRois ─┐
+    image ─ FaceDetector ─ DetectionsToRois ──────────────────────────────────────────────┐
     (per ROI, in BeginLoop/EndLoop) ImageToTensor ─ TfLiteInference ─┬ RefineLandmarks ──┐  │
                                                                     └ FacePresence ─ FaceFlagGate
                                                          ─ ProjectLandmarks ─ LandmarksToRoi
@@ -32,7 +33,6 @@ from facegraph import (
 from facegraph.calculators.face import detectors as _detectors  # noqa: F401  registers FaceDetector, BlazeFaceDetector
 from facegraph.calculators.face import landmark_nodes as _landmark_nodes  # noqa: F401  registers FaceLandmarkModel, IrisLandmarks
 from facegraph.vision.face import indices as ix
-from facegraph.vision.face.detection import FULL_RANGE, SHORT_RANGE, postprocess_detections
 from facegraph.vision.face.image_to_tensor import as_rgb, image_to_tensor
 from facegraph.vision.face.landmarks import (
     ATTENTION_REFINEMENTS,
@@ -50,7 +50,6 @@ from pydantic import Field, model_validator
 __all__ = [
     "AssociateRois",
     "DetectionsToRois",
-    "FaceDetectionsFromTensors",
     "FaceFlagGate",
     "FacePresence",
     "ImageToTensor",
@@ -138,50 +137,6 @@ class ImageToTensor(Calculator):
             ctx.emit(self.MATRIX, crop.matrix)
         if ctx.count(self.LETTERBOX_PADDING):
             ctx.emit(self.LETTERBOX_PADDING, crop.padding)
-
-
-@register("FaceDetectionsFromTensors")
-class FaceDetectionsFromTensors(Calculator):
-    """BlazeFace post-processing: anchors, decoding, weighted NMS, letterbox removal.
-
-    TENSORS are the detector's outputs (regressors, classificators), MATRIX the detector
-    crop's matrix from ImageToTensor. Emits the detections (best first, possibly an empty
-    list). Side packets MIN_SCORE (``min_detection_confidence``) and NUM_FACES
-    (``num_faces``) override the options.
-    """
-
-    class Options(StrictOptions):
-        model: Literal["short_range", "full_range"] = "short_range"
-        min_score: float | None = Field(
-            None, ge=0.0, le=1.0, description="default: the model graph's (0.5 / 0.6)"
-        )
-        max_detections: int | None = Field(None, ge=0, description="keep the N best")
-
-    TENSORS: Input[Any] = Input("TENSORS", doc="detector outputs (dict, list)")
-    MATRIX: Input[np.ndarray] = Input("MATRIX", np.ndarray, doc="from ImageToTensor")
-    DETECTIONS: Output[list[Detection]] = Output("DETECTIONS", list, doc="list[Detection]")
-    MIN_SCORE: SideInput[float] = SideInput("MIN_SCORE", float, optional=True)
-    NUM_FACES: SideInput[int] = SideInput("NUM_FACES", int, optional=True)
-
-    def open(self, ctx: CalculatorContext) -> None:
-        self._config = FULL_RANGE if self.options.model == "full_range" else SHORT_RANGE
-        side_score = ctx.side(self.MIN_SCORE) if ctx.count(self.MIN_SCORE) else None
-        side_faces = ctx.side(self.NUM_FACES) if ctx.count(self.NUM_FACES) else None
-        self._min_score = side_score if side_score is not None else self.options.min_score
-        self._max = side_faces if side_faces is not None else self.options.max_detections
-        self._config.anchor_array()  # build the anchors now, not on the first frame
-
-    def process(self, ctx: CalculatorContext) -> None:
-        tensors, matrix = ctx.get(self.TENSORS), ctx.get(self.MATRIX)
-        if tensors is None or matrix is None:
-            return
-        outs = _tensor_list(tensors, ctx.node_name)
-        if len(outs) != 2:
-            raise ValueError(f"{ctx.node_name}: expected 2 detector tensors, got {len(outs)}")
-        dets = postprocess_detections(
-            outs[0], outs[1], self._config, matrix, self._min_score, self._max
-        )
-        ctx.emit(self.DETECTIONS, dets)
 
 
 @register("DetectionsToRois")
@@ -401,12 +356,9 @@ class FaceFlagGate(Calculator):
     )
 
     def open(self, ctx: CalculatorContext) -> None:
-        side = (
-            ctx.side(self.MIN_TRACKING_CONFIDENCE)
-            if ctx.count(self.MIN_TRACKING_CONFIDENCE)
-            else None
+        self._threshold = float(
+            ctx.side(self.MIN_TRACKING_CONFIDENCE, default=self.options.threshold)
         )
-        self._threshold = float(side) if side is not None else self.options.threshold
 
     def process(self, ctx: CalculatorContext) -> None:
         value, score = ctx.get(self.LANDMARKS_IN), ctx.get(self.SCORE)

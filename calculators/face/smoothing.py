@@ -57,8 +57,7 @@ class LandmarksSmoothing(Calculator):
 
     def open(self, ctx: CalculatorContext) -> None:
         o = self.options
-        side = ctx.side(self.ENABLED) if ctx.count(self.ENABLED) else None
-        self._enabled = bool(side) if side is not None else o.enabled
+        self._enabled = bool(ctx.side(self.ENABLED, default=o.enabled))
         self._smoother = MultiFaceSmoother(o.min_cutoff, o.beta, o.d_cutoff, o.min_iou, o.max_gap_s)
         self._has_image = ctx.count(self.IMAGE) > 0
 

@@ -30,11 +30,10 @@ from pydantic import Field
 class YuNetFaceDetector(Calculator):
     """YuNet face detector: IMAGE (RGB uint8) → DETECTIONS (BlazeFace-shaped, best first).
 
-    A drop-in for BlazeFace's ImageToTensor → TfLiteInference → FaceDetectionsFromTensors
-    chain: same detection type, same 6 named keypoints (ear tragions estimated, see the
-    module doc), same side packets (MIN_SCORE = ``min_detection_confidence``, NUM_FACES =
-    ``num_faces``). Emits an empty list when there is no face; nothing when IMAGE is
-    missing at a timestamp.
+    A drop-in for BlazeFace's ``FaceDetector``: same detection type, same 6 named
+    keypoints (ear tragions estimated, see the module doc), same side packets
+    (MIN_SCORE = ``min_detection_confidence``, NUM_FACES = ``num_faces``). Emits an
+    empty list when there is no face; nothing when IMAGE is missing at a timestamp.
     """
 
     class Options(StrictOptions):
@@ -72,9 +71,8 @@ class YuNetFaceDetector(Calculator):
 
     def open(self, ctx: CalculatorContext) -> None:
         o = self.options
-        side_score = ctx.side(self.MIN_SCORE) if ctx.count(self.MIN_SCORE) else None
-        side_faces = ctx.side(self.NUM_FACES) if ctx.count(self.NUM_FACES) else None
-        score = float(side_score) if side_score is not None else o.score_threshold
+        score = float(ctx.side(self.MIN_SCORE, default=o.score_threshold))
+        max_detections = ctx.side(self.NUM_FACES, default=o.max_detections)
         if not 0.0 <= score <= 1.0:
             raise ValueError(f"{ctx.node_name}: MIN_SCORE must be in [0, 1], got {score}")
         self._detector = YuNetDetector(
@@ -82,7 +80,7 @@ class YuNetFaceDetector(Calculator):
             score_threshold=score,
             nms_threshold=o.nms_threshold,
             top_k=o.top_k,
-            max_detections=int(side_faces) if side_faces is not None else o.max_detections,
+            max_detections=None if max_detections is None else int(max_detections),
             box=o.box,
             max_input_size=o.max_input_size,
         )
@@ -93,24 +91,3 @@ class YuNetFaceDetector(Calculator):
             return
         rgb = as_rgb(image, f"{ctx.node_name}: IMAGE at {ctx.timestamp}")
         ctx.emit(self.DETECTIONS, self._detector.detect(rgb))
-
-
-def yunet_backend(min_score: float | None, max_detections: int | None) -> YuNetDetector:
-    """Factory with the detector-backend signature of :mod:`.detectors`: YuNet with the
-    default model; ``min_score`` None means :data:`DEFAULT_SCORE_THRESHOLD`."""
-    score = DEFAULT_SCORE_THRESHOLD if min_score is None else min_score
-    return YuNetDetector(score_threshold=score, max_detections=max_detections)
-
-
-def _register_backend() -> None:
-    # ``FaceDetector`` (detectors.py) imports this module when a graph asks for
-    # ``detector: yunet``; registering here keeps YuNet's code in one place. Guarded so
-    # that this module also works where the backend registry is absent.
-    try:
-        from facegraph.vision.face.detectors import register_detector
-    except ImportError:
-        return
-    register_detector("yunet")(yunet_backend)
-
-
-_register_backend()

@@ -1,4 +1,4 @@
-"""Face detector nodes and the detector-backend registry.
+"""Face detector backends and their registry.
 
 A *backend* turns an RGB image into a list of :class:`~.types.Detection` (normalised box,
 score, keypoints 0 and 1 = the eyes, which the ROI rotation uses). Backends register
@@ -9,28 +9,24 @@ under a name::
         def __init__(self, min_score: float | None, max_detections: int | None) -> None: ...
         def detect(self, image: np.ndarray) -> list[Detection]: ...
 
-and are then usable two ways, both with the same ports (IMAGE → DETECTIONS, side inputs
-MIN_SCORE and NUM_FACES):
+or, from another package, as an entry point of the ``facegraph.detectors`` group
+(``name = "pkg.module:factory"``), which is imported on the first lookup, so a detector
+with heavy dependencies costs nothing until a graph asks for a detector. The graph nodes
+(:mod:`facegraph.calculators.face.detectors`) run any registered backend.
 
-- ``FaceDetector`` picks the backend from the ``DETECTOR`` side packet (the graphs'
-  ``detector`` side packet: ``--side detector=full_range``), falling back to its
-  ``detector`` option;
-- a dedicated calculator per backend (``BlazeFaceDetector`` here; make one for a new
-  backend by subclassing :class:`DetectorCalculator` and setting ``backend``), so
-  swapping the detector in a YAML file is a one-line ``calculator:`` edit.
-
-Built in: ``short_range`` and ``full_range`` (BlazeFace, spec §3). Backends living in
-other modules of this package are imported on first use by name (``_LAZY_BACKENDS``), so
-a detector with heavy dependencies costs nothing until a graph asks for it.
+Built in: ``short_range`` and ``full_range`` (BlazeFace, spec §3), and ``yunet``
+(OpenCV's YuNet, :mod:`.yunet`, declared as an entry point like a third-party backend).
+The table is a :class:`facegraph.Registry`: a different factory under a taken name is a
+:class:`~facegraph.RegistryError`, as in every facegraph registry.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
+from facegraph import Registry
 from facegraph.vision.face.detection import (
     FULL_RANGE,
     SHORT_RANGE,
@@ -41,12 +37,16 @@ from facegraph.vision.face.image_to_tensor import image_to_tensor
 from facegraph.vision.face.types import Detection
 
 __all__ = [
+    "DETECTORS",
     "BlazeFaceBackend",
     "DetectorBackend",
     "detector_names",
     "make_detector",
     "register_detector",
 ]
+
+#: Entry-point group of detector backends provided by other packages.
+DETECTOR_ENTRY_POINTS = "facegraph.detectors"
 
 
 class DetectorBackend(Protocol):
@@ -58,40 +58,29 @@ class DetectorBackend(Protocol):
 
 #: name → factory(min_score, max_detections) -> backend
 BackendFactory = Callable[[float | None, int | None], DetectorBackend]
-_BACKENDS: dict[str, BackendFactory] = {}
-#: Backends defined in modules imported only when their name is asked for.
-_LAZY_BACKENDS: dict[str, str] = {"yunet": "facegraph.calculators.face.yunet"}
+
+DETECTORS: Registry[BackendFactory] = Registry(
+    "face detector", entry_point_group=DETECTOR_ENTRY_POINTS, accept=callable
+)
 
 
-def register_detector(name: str) -> Callable[[BackendFactory], BackendFactory]:
+def register_detector(
+    name: str, *, replace: bool = False
+) -> Callable[[BackendFactory], BackendFactory]:
     """Class/function decorator: make a detector backend available under ``name``."""
-
-    def deco(factory: BackendFactory) -> BackendFactory:
-        if name in _BACKENDS and _BACKENDS[name] is not factory:
-            raise ValueError(f"a face detector named {name!r} is already registered")
-        _BACKENDS[name] = factory
-        return factory
-
-    return deco
+    return DETECTORS.register(name, replace=replace)
 
 
 def detector_names() -> list[str]:
-    """Names usable as the ``detector`` side packet (registered or importable on demand)."""
-    return sorted(set(_BACKENDS) | set(_LAZY_BACKENDS))
+    """Names usable as the ``detector`` side packet (registered or declared as entry points)."""
+    return DETECTORS.names()
 
 
 def make_detector(
     name: str, min_score: float | None = None, max_detections: int | None = None
 ) -> DetectorBackend:
-    """Instantiate the backend registered as ``name`` (importing its module if needed)."""
-    if name not in _BACKENDS and name in _LAZY_BACKENDS:
-        try:
-            importlib.import_module(_LAZY_BACKENDS[name])
-        except ImportError as exc:
-            raise ValueError(f"face detector {name!r} is not available: {exc}") from None
-    if name not in _BACKENDS:
-        raise ValueError(f"unknown face detector {name!r}; known: {', '.join(detector_names())}")
-    return _BACKENDS[name](min_score, max_detections)
+    """Instantiate the backend registered as ``name`` (RegistryError naming the known ones)."""
+    return DETECTORS.lookup(name)(min_score, max_detections)
 
 
 class BlazeFaceBackend:

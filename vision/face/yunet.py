@@ -69,6 +69,7 @@ __all__ = [
     "TRAGION_DOWN",
     "YUNET_MODEL",
     "YuNetDetector",
+    "yunet_backend",
     "yunet_to_detections",
 ]
 
@@ -270,6 +271,14 @@ class YuNetDetector:
             f"max_detections={self.max_detections}, box={self.box!r}, "
             f"max_input_size={self.max_input_size})"
         )
+
+
+def yunet_backend(min_score: float | None, max_detections: int | None) -> YuNetDetector:
+    """Factory with the detector-backend signature (:mod:`.detectors`; declared as the
+    ``yunet`` entry point of ``facegraph.detectors``): YuNet with the default model;
+    ``min_score`` None means :data:`DEFAULT_SCORE_THRESHOLD`."""
+    score = DEFAULT_SCORE_THRESHOLD if min_score is None else min_score
+    return YuNetDetector(score_threshold=score, max_detections=max_detections)
 
 
 def _quietly(make: Any) -> Any:
