@@ -13,7 +13,7 @@ from facegraph.vision.face.types import Detection, FaceLandmarks
 
 
 @register("Annotate")
-class Annotate(Calculator):
+class Annotate(Calculator["Annotate.Options"]):
     """Draws faces (mesh, contours, irises, boxes) and detections on IMAGE; emits IMAGE.
 
     FACES (list of FaceLandmarks) and DETECTIONS (list of Detection) are both optional;

@@ -14,6 +14,7 @@ from facegraph import (
     Calculator,
     CalculatorContext,
     Input,
+    NoOptions,
     Output,
     SideInput,
     SideOutput,
@@ -23,7 +24,7 @@ from facegraph import (
 
 
 @register("PassThrough")
-class PassThrough(Calculator):
+class PassThrough(Calculator[NoOptions]):
     """Forwards each IN:i packet to OUT:i unchanged (and side packet SIDE:i to SIDE:i).
 
     Useful to rename streams, to merge the timing of several streams into one
@@ -64,7 +65,7 @@ class PassThrough(Calculator):
 
 
 @register("Gate")
-class Gate(Calculator):
+class Gate(Calculator["Gate.Options"]):
     """Passes IN:i to OUT:i only while allowed by an ALLOW or DISALLOW stream or side packet.
 
     Exactly one control may be connected: the ``ALLOW`` or ``DISALLOW`` input

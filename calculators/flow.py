@@ -20,6 +20,7 @@ from facegraph import (
     Calculator,
     CalculatorContext,
     Input,
+    NoOptions,
     Output,
     Packet,
     SideInput,
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 @register("PreviousLoopback")
-class PreviousLoopback(Calculator):
+class PreviousLoopback(Calculator[NoOptions]):
     """Emits, at each MAIN timestamp, the LOOP value of the previous MAIN timestamp.
 
     The tracking idiom: ``LOOP`` is a back edge carrying a value computed from
@@ -121,7 +122,7 @@ class PreviousLoopback(Calculator):
 
 
 @register("FlowLimiter")
-class FlowLimiter(Calculator):
+class FlowLimiter(Calculator["FlowLimiter.Options"]):
     """Admits frames only while fewer than max_in_flight are being processed downstream.
 
     Put it in front of a slow section and feed that section's output back to

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 
 @register("TfLiteInference")
-class TfLiteInference(Calculator):
+class TfLiteInference(Calculator["TfLiteInference.Options"]):
     """Runs a .tflite model on each input packet; tensors addressed by name or position.
 
     Inputs (connect exactly one form): ``TENSORS`` carries all model inputs at once, as a

@@ -16,7 +16,7 @@ from pydantic import Field
 
 
 @register("LiveView")
-class LiveView(Calculator):
+class LiveView(Calculator["LiveView.Options"]):
     """Shows IMAGE live: in a local web page (``serve: "8080"``) and/or a window (``show``).
 
     FACES (optional, a list) sets the face count on the page. The page's FPS is the

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from facegraph import Calculator, CalculatorContext, Input, Output, register
+from facegraph import Calculator, CalculatorContext, Input, NoOptions, Output, register
 from facegraph.timestamp import DONE, MIN, UNSTARTED, Timestamp
 
 
 @register("BeginLoop")
-class BeginLoop(Calculator):
+class BeginLoop(Calculator[NoOptions]):
     """Emits each item of a list at its own loop timestamp, closing the batch with BATCH_END.
 
     Items of the list at T go out on ``ITEM`` at consecutive loop timestamps;
@@ -106,7 +106,7 @@ class BeginLoop(Calculator):
 
 
 @register("EndLoop")
-class EndLoop(Calculator):
+class EndLoop(Calculator[NoOptions]):
     """Collects the ITEM packets of one BeginLoop batch into a list emitted at the batch's T.
 
     Items dropped inside the loop (a gate, a failed check) are simply absent

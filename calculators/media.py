@@ -24,7 +24,7 @@ from pydantic import Field
 
 
 @register("MediaSource")
-class MediaSource(Calculator):
+class MediaSource(Calculator["MediaSource.Options"]):
     """Reads frames from images, a video or a camera; emits IMAGE and FRAME_INFO per frame.
 
     The input is the ``input`` option, or the INPUT side packet when connected (same

@@ -12,7 +12,7 @@ from pydantic import Field
 
 
 @register("Render")
-class Render(Calculator):
+class Render(Calculator["Render.Options"]):
     """Writes each IMAGE to a video file, an image file or a folder (the ``path`` option).
 
     FRAME_INFO (optional) names the per-frame image files after their sources. The

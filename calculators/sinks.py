@@ -10,6 +10,7 @@ from facegraph import (
     Calculator,
     CalculatorContext,
     Input,
+    NoOptions,
     Packet,
     SideInput,
     StrictOptions,
@@ -21,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 @register("Callback")
-class Callback(Calculator):
+class Callback(Calculator[NoOptions]):
     """Calls the CALLBACK side packet with every IN packet (a Packet: value and timestamp).
 
     The callback runs on the scheduler's thread for this node: keep it short,
@@ -47,7 +48,7 @@ class Callback(Calculator):
 
 
 @register("Log")
-class Log(Calculator):
+class Log(Calculator["Log.Options"]):
     """Logs every packet as "NAME @ TIMESTAMP: repr(value)".
 
     The logger is ``facegraph.calculators.sinks``.

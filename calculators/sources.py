@@ -9,6 +9,7 @@ from facegraph import (
     Calculator,
     CalculatorContext,
     Input,
+    NoOptions,
     Output,
     SideInput,
     SideOutput,
@@ -21,7 +22,7 @@ from pydantic import Field
 
 
 @register("CountSource")
-class CountSource(Calculator):
+class CountSource(Calculator["CountSource.Options"]):
     """Emits 0, 1, ..., count-1 on OUT at start_us + i * step_us, then stops.
 
     A test and demo source; the runtime calls it until it is done, with
@@ -56,7 +57,7 @@ class CountSource(Calculator):
 
 
 @register("SidePacketToStream")
-class SidePacketToStream(Calculator):
+class SidePacketToStream(Calculator["SidePacketToStream.Options"]):
     """Emits the VALUE side packet once on OUT: at timestamp_us, or pre-/post-stream.
 
     ``at: pre_stream`` makes a stream that holds one packet before every other
@@ -84,7 +85,7 @@ class SidePacketToStream(Calculator):
 
 
 @register("StreamToSidePacket")
-class StreamToSidePacket(Calculator):
+class StreamToSidePacket(Calculator[NoOptions]):
     """Publishes the first IN packet's value as the VALUE output side packet.
 
     Later packets are ignored. The runtime opens nodes before any packet

@@ -15,6 +15,7 @@ from facegraph import (
     Calculator,
     CalculatorContext,
     Input,
+    NoOptions,
     Output,
     SideInput,
     StrictOptions,
@@ -40,7 +41,7 @@ def _int_side(ctx: CalculatorContext, port: SideInput[int], default: int, minimu
 
 
 @register("ClipVector")
-class ClipVector(Calculator):
+class ClipVector(Calculator["ClipVector.Options"]):
     """Keeps the first max_size items of a list (all of it if shorter).
 
     The side packet ``MAX_SIZE`` overrides the option (e.g. ``num_faces``:
@@ -69,7 +70,7 @@ class ClipVector(Calculator):
 
 
 @register("SplitVector")
-class SplitVector(Calculator):
+class SplitVector(Calculator["SplitVector.Options"]):
     """Cuts a list into slices [begin, end), one output stream per range.
 
     ``ranges: [[0, 1], [1, 3]]`` sends ``items[0:1]`` to OUT:0 and
@@ -139,7 +140,7 @@ class SplitVector(Calculator):
 
 
 @register("ConcatVector")
-class ConcatVector(Calculator):
+class ConcatVector(Calculator["ConcatVector.Options"]):
     """Concatenates the lists on IN:0..n (in index order) into one list.
 
     Inputs without a packet at t are skipped; a non-list value is appended as
@@ -175,7 +176,7 @@ class ConcatVector(Calculator):
 
 
 @register("HasMinSize")
-class HasMinSize(Calculator):
+class HasMinSize(Calculator["HasMinSize.Options"]):
     """Emits len(IN) >= min_size for each list (the side packet MIN_SIZE overrides).
 
     The face graph uses it as "the previous frame already tracks num_faces
@@ -204,7 +205,7 @@ class HasMinSize(Calculator):
 
 
 @register("VectorSize")
-class VectorSize(Calculator):
+class VectorSize(Calculator[NoOptions]):
     """Emits the length of each list."""
 
     IN: Input[list[Any]] = Input("IN", list, doc="a list")

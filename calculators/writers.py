@@ -13,7 +13,7 @@ from pydantic import Field
 
 
 @register("LandmarksWriter")
-class LandmarksWriterNode(Calculator):
+class LandmarksWriterNode(Calculator["LandmarksWriterNode.Options"]):
     """Writes each frame's faces to a .jsonl / .json file or stdout (the ``path`` option).
 
     Runs once per FRAME_INFO timestamp; FACES (a list of FaceLandmarks or Detection)

@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import abc
 import enum
+import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, overload
+from typing import Any, ClassVar, Generic, Literal, overload
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from .packet import Packet
 from .ports import Input, Output, Port, SideInput, SideOutput
@@ -47,6 +49,8 @@ from .timestamp import Timestamp
 
 T = TypeVar("T")
 D = TypeVar("D")
+#: The options model of a calculator; ``Calculator`` alone leaves ``self.options`` untyped.
+OptionsT = TypeVar("OptionsT", bound=BaseModel, default=Any)
 
 InputPolicy = Literal["sync", "immediate"]
 INPUT_POLICIES: tuple[str, ...] = ("sync", "immediate")
@@ -172,8 +176,40 @@ class CalculatorContext(abc.ABC):
         """Set an output side packet (once per run)."""
 
 
-class Calculator:
+def _options_from_type_argument(cls: type[Calculator[Any]]) -> None:
+    """``class X(Calculator[M])``: ``Options`` defaults to ``M`` and must agree with it.
+
+    A string argument (``Calculator["X.Options"]``, the nested-class idiom) names the
+    class's own ``Options``; it is for the type checker and needs nothing here.
+    """
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = typing.get_origin(base)
+        if not (isinstance(origin, type) and issubclass(origin, Calculator)):
+            continue
+        args = typing.get_args(base)
+        model = args[0] if args else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        if "Options" not in vars(cls):
+            cls.Options = model
+        elif not issubclass(cls.Options, model):
+            raise TypeError(
+                f"{cls.__name__}: Options ({cls.Options.__qualname__}) is not the options "
+                f"model of its base Calculator[{model.__qualname__}]"
+            )
+
+
+class Calculator(Generic[OptionsT]):
     """Base class of every node. Subclasses declare ports as class attributes.
+
+    Generic over its options model, so that ``self.options`` is typed::
+
+        class Scale(Calculator["Scale.Options"]):
+            class Options(StrictOptions):
+                factor: float = 2.0
+
+    (``Calculator[ScaleOptions]`` with a module-level model works too, and then needs no
+    ``Options`` attribute: it is taken from the type argument.)
 
     Class attributes a subclass may override:
 
@@ -201,6 +237,7 @@ class Calculator:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _options_from_type_argument(cls)
         tables: dict[str, dict[str, Any]] = {
             "input": {},
             "output": {},
@@ -227,8 +264,8 @@ class Calculator:
             side_outputs=tables["side_output"],
         )
 
-    def __init__(self, options: BaseModel) -> None:
-        self.options: Any = options
+    def __init__(self, options: OptionsT) -> None:
+        self.options: OptionsT = options
 
     def open(self, ctx: CalculatorContext) -> None:
         """Called once before the first ``process``; side packets are available."""

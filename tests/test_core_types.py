@@ -5,7 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from facegraph import STOP, Calculator, CalculatorContext, Input, Output, Packet, SideInput
+from facegraph import (
+    STOP,
+    Calculator,
+    CalculatorContext,
+    GraphConfigError,
+    Input,
+    Output,
+    Packet,
+    SideInput,
+    StrictOptions,
+    graph_from_yaml,
+)
 from facegraph import timestamp as ts
 from facegraph.ports import types_compatible
 from pydantic import BaseModel
@@ -110,3 +121,40 @@ class _Circle(_Shape):
 )
 def test_port_type_compatibility(produced: Any, consumed: Any, ok: bool) -> None:
     assert types_compatible(produced, consumed) is ok
+
+
+class _Gain(StrictOptions):
+    gain: float = 2.0
+
+
+class _Amplify(Calculator[_Gain]):
+    """Options come from the type argument: no ``Options`` attribute needed."""
+
+    IN = Input("IN", float)
+    OUT = Output("OUT", float)
+
+
+def test_calculator_options_model_comes_from_its_type_argument() -> None:
+    assert _Amplify.Options is _Gain
+    spec = graph_from_yaml(
+        "inputs: [x]\nnodes:\n  - calculator: 'tests.test_core_types:_Amplify'\n"
+        "    inputs: {IN: x}\n    outputs: {OUT: y}\n    options: {gain: 3}\n",
+        allow_imports=True,
+    )
+    assert spec.nodes[0].options == _Gain(gain=3)
+    with pytest.raises(GraphConfigError, match="unknown option 'gian'"):
+        graph_from_yaml(
+            "inputs: [x]\nnodes:\n  - calculator: 'tests.test_core_types:_Amplify'\n"
+            "    inputs: {IN: x}\n    outputs: {OUT: y}\n    options: {gian: 3}\n",
+            allow_imports=True,
+        )
+
+
+def test_an_options_attribute_that_contradicts_the_type_argument_is_refused() -> None:
+    class Other(StrictOptions):
+        pass
+
+    with pytest.raises(TypeError, match=r"Options \(.*Other\) is not the options model"):
+
+        class Confused(Calculator[_Gain]):
+            Options = Other

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 from facegraph import (
@@ -22,7 +22,19 @@ from facegraph.vision.face.types import Detection
 from pydantic import Field
 
 
-class DetectorCalculator(Calculator):
+class DetectorOptions(StrictOptions):
+    """Options of every detector node."""
+
+    min_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="default: the detector's own (BlazeFace 0.5/0.6)"
+    )
+    max_detections: int | None = Field(None, ge=0, description="keep the N best")
+
+
+DetectorOptionsT = TypeVar("DetectorOptionsT", bound=DetectorOptions)
+
+
+class DetectorCalculator(Calculator[DetectorOptionsT]):
     """Base of the detector nodes: IMAGE → DETECTIONS through one backend.
 
     Emits a (possibly empty) list for every image. MIN_SCORE (``min_detection_confidence``)
@@ -31,12 +43,7 @@ class DetectorCalculator(Calculator):
     """
 
     backend: ClassVar[str] = ""
-
-    class Options(StrictOptions):
-        min_score: float | None = Field(
-            None, ge=0.0, le=1.0, description="default: the detector's own (BlazeFace 0.5/0.6)"
-        )
-        max_detections: int | None = Field(None, ge=0, description="keep the N best")
+    Options = DetectorOptions
 
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="HxWx3 uint8 RGB image")
     DETECTIONS: Output[list[Detection]] = Output(
@@ -81,13 +88,13 @@ class DetectorCalculator(Calculator):
 
 
 @register("FaceDetector")
-class FaceDetector(DetectorCalculator):
+class FaceDetector(DetectorCalculator["FaceDetector.Options"]):
     """Face detector chosen by name: the DETECTOR side packet (else the ``detector``
     option) picks a registered backend: ``short_range`` (BlazeFace 128, MediaPipe's face
     mesh detector), ``full_range`` (BlazeFace 192 sparse, small/distant faces), or any
     backend added with :func:`register_detector`."""
 
-    class Options(DetectorCalculator.Options):
+    class Options(DetectorOptions):
         detector: str = Field("short_range", min_length=1, description="backend name")
 
     DETECTOR: SideInput[str] = SideInput(
@@ -99,11 +106,11 @@ class FaceDetector(DetectorCalculator):
 
 
 @register("BlazeFaceDetector")
-class BlazeFaceDetector(DetectorCalculator):
+class BlazeFaceDetector(DetectorCalculator["BlazeFaceDetector.Options"]):
     """BlazeFace face detector (spec §3) as its own node; ``model``: short_range (128×128,
     896 anchors) or full_range (192×192, 2304 anchors)."""
 
-    class Options(DetectorCalculator.Options):
+    class Options(DetectorOptions):
         model: str = Field("short_range", pattern="^(short_range|full_range)$")
 
     def backend_name(self, ctx: CalculatorContext) -> str:

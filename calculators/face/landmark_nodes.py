@@ -72,7 +72,7 @@ def _load_model(name: str, threads: int, shape: tuple[int, ...], expected: str, 
 
 
 @register("FaceLandmarkModel")
-class FaceLandmarkModel(Calculator):
+class FaceLandmarkModel(Calculator["FaceLandmarkModel.Options"]):
     """Runs the face-landmark model on a 192×192 crop: the Attention Mesh (7 outputs, 478
     points after refinement) when WITH_ATTENTION is true, else the 468-point mesh (2
     outputs). The side packet overrides the ``with_attention`` option; ``model`` names
@@ -118,7 +118,7 @@ class FaceLandmarkModel(Calculator):
 
 
 @register("IrisLandmarks")
-class IrisLandmarks(Calculator):
+class IrisLandmarks(Calculator["IrisLandmarks.Options"]):
     """468-point face + image → 478 points with the iris model (spec §6).
 
     Per eye: ROI from the eye corners (33/133, 362/263) ×2.3, nearest-neighbour crop,

@@ -25,6 +25,7 @@ from facegraph import (
     Calculator,
     CalculatorContext,
     Input,
+    NoOptions,
     Output,
     SideInput,
     StrictOptions,
@@ -77,7 +78,7 @@ def _image_size(image: Any, node: str) -> tuple[int, int]:
 
 
 @register("ImageToTensor")
-class ImageToTensor(Calculator):
+class ImageToTensor(Calculator["ImageToTensor.Options"]):
     """Crops a rotated ROI (or the whole image) into a float32 model input tensor.
 
     MediaPipe's CPU ``ImageToTensorCalculator``, bit-exact with its OpenCV 3.4 warp (see
@@ -140,7 +141,7 @@ class ImageToTensor(Calculator):
 
 
 @register("DetectionsToRois")
-class DetectionsToRois(Calculator):
+class DetectionsToRois(Calculator["DetectionsToRois.Options"]):
     """Face-landmark ROI per detection (spec §4.1): box centre, eye-line rotation, square
     on the long side, scaled (1.5)."""
 
@@ -171,7 +172,7 @@ class DetectionsToRois(Calculator):
 
 
 @register("LandmarksToRoi")
-class LandmarksToRoi(Calculator):
+class LandmarksToRoi(Calculator["LandmarksToRoi.Options"]):
     """Tracking ROI from a face's landmarks (spec §4.2): bbox of all points, rotation from
     point 33 → 263, square on the long side, ×1.5. LANDMARKS may be one FaceLandmarks
     (→ NORM_RECT) or a list (→ NORM_RECTS)."""
@@ -207,7 +208,7 @@ class LandmarksToRoi(Calculator):
 
 
 @register("AssociateRois")
-class AssociateRois(Calculator):
+class AssociateRois(Calculator["AssociateRois.Options"]):
     """Merges ROI lists by IoU (spec §4.3 step 6): NORM_RECTS:0 has the lowest priority;
     a rect from a later stream replaces every earlier rect it overlaps (IoU > threshold).
     Missing inputs count as empty; the output is always emitted (possibly empty)."""
@@ -248,7 +249,7 @@ _NAMED: dict[str, tuple[int, ...]] = {
 
 
 @register("RefineLandmarks")
-class RefineLandmarks(Calculator):
+class RefineLandmarks(Calculator["RefineLandmarks.Options"]):
     """Decodes landmark tensors and assembles one landmark list (spec §2.4, §2.5).
 
     ``preset: attention_mesh`` builds the 478 points from the Attention Mesh model's
@@ -322,7 +323,7 @@ class RefineLandmarks(Calculator):
 
 
 @register("FacePresence")
-class FacePresence(Calculator):
+class FacePresence(Calculator["FacePresence.Options"]):
     """Face-presence probability: sigmoid of the face-flag logit (the model's last output
     unless ``tensor`` says otherwise)."""
 
@@ -340,7 +341,7 @@ class FacePresence(Calculator):
 
 
 @register("FaceFlagGate")
-class FaceFlagGate(Calculator):
+class FaceFlagGate(Calculator["FaceFlagGate.Options"]):
     """Passes LANDMARKS only when SCORE > threshold (strict), like MediaPipe's
     Thresholding + Gate; a dropped face yields no landmarks and no tracking ROI. Side
     packet MIN_TRACKING_CONFIDENCE overrides the option."""
@@ -367,7 +368,7 @@ class FaceFlagGate(Calculator):
 
 
 @register("ProjectLandmarks")
-class ProjectLandmarks(Calculator):
+class ProjectLandmarks(Calculator[NoOptions]):
     """Crop-normalised landmarks + their ROI → a :class:`FaceLandmarks` in image
     coordinates (spec §2.6); SCORE, when connected, is stored with them."""
 

@@ -38,7 +38,7 @@ class _SmoothingOptions(StrictOptions):
 
 
 @register("LandmarksSmoothing")
-class LandmarksSmoothing(Calculator):
+class LandmarksSmoothing(Calculator[_SmoothingOptions]):
     """One Euro smoothing of face landmarks, scaled by face size, per tracked face.
 
     FACES: list of :class:`FaceLandmarks` (no packet = no face: every track resets).
@@ -46,8 +46,6 @@ class LandmarksSmoothing(Calculator):
     square pixels and frames without faces reset the tracks. Scores and ROIs pass through.
     Side packet ENABLED (optional bool) overrides the ``enabled`` option.
     """
-
-    Options = _SmoothingOptions
 
     FACES_IN: Input[list[FaceLandmarks]] = Input("FACES", list, doc="list[FaceLandmarks]")
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, optional=True, doc="for the size")

@@ -27,7 +27,7 @@ from pydantic import Field
 
 
 @register("YuNetFaceDetector")
-class YuNetFaceDetector(Calculator):
+class YuNetFaceDetector(Calculator["YuNetFaceDetector.Options"]):
     """YuNet face detector: IMAGE (RGB uint8) → DETECTIONS (BlazeFace-shaped, best first).
 
     A drop-in for BlazeFace's ``FaceDetector``: same detection type, same 6 named
