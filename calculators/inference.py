@@ -61,7 +61,10 @@ class TfLiteInference(Calculator["TfLiteInference.Options"]):
         "TENSOR", np.ndarray, optional=True, multiple=True, doc="TENSOR:i = model input i"
     )
     TENSORS_OUT: Output[dict[str, np.ndarray]] = Output(
-        "TENSORS", dict, optional=True, doc="dict output name→array, in model output order"
+        "TENSORS",
+        dict[str, np.ndarray],
+        optional=True,
+        doc="dict output name→array, in model output order",
     )
     TENSOR_OUT: Output[np.ndarray] = Output(
         "TENSOR", np.ndarray, optional=True, multiple=True, doc="TENSOR:i = model output i"

@@ -38,7 +38,7 @@ class BeginLoop(Calculator[NoOptions]):
     batch, or at a fresh one when the list is empty or missing.
     """
 
-    ITERABLE: Input[list[Any]] = Input("ITERABLE", list, doc="the list to iterate (at T)")
+    ITERABLE: Input[list[Any]] = Input("ITERABLE", list[Any], doc="the list to iterate (at T)")
     CLONE_IN: Input[Any] = Input(
         "CLONE", optional=True, multiple=True, doc="values paired with every item"
     )
@@ -116,7 +116,7 @@ class EndLoop(Calculator[NoOptions]):
 
     ITEM: Input[Any] = Input("ITEM", doc="per-item results at loop timestamps")
     BATCH_END: Input[int] = Input("BATCH_END", int, doc="from BeginLoop: the batch's T")
-    ITERABLE: Output[list[Any]] = Output("ITERABLE", list, doc="the collected items, at T")
+    ITERABLE: Output[list[Any]] = Output("ITERABLE", list[Any], doc="the collected items, at T")
 
     timestamp_offset: ClassVar[int | None] = None
 

@@ -52,8 +52,8 @@ class ClipVector(Calculator["ClipVector.Options"]):
         max_size: int = Field(1, ge=0)
         """How many leading items to keep."""
 
-    IN: Input[list[Any]] = Input("IN", list, doc="a list")
-    OUT: Output[list[Any]] = Output("OUT", list, doc="its first max_size items")
+    IN: Input[list[Any]] = Input("IN", list[Any], doc="a list")
+    OUT: Output[list[Any]] = Output("OUT", list[Any], doc="its first max_size items")
     MAX_SIZE: SideInput[int] = SideInput(
         "MAX_SIZE", int, optional=True, doc="overrides the max_size option"
     )
@@ -102,7 +102,7 @@ class SplitVector(Calculator["SplitVector.Options"]):
                 raise ValueError("element_only and combine_outputs cannot both be set")
             return self
 
-    IN: Input[list[Any]] = Input("IN", list, doc="a list")
+    IN: Input[list[Any]] = Input("IN", list[Any], doc="a list")
     OUT: Output[Any] = Output("OUT", multiple=True, doc="slice i (or its item) on OUT:i")
 
     def open(self, ctx: CalculatorContext) -> None:
@@ -153,7 +153,7 @@ class ConcatVector(Calculator["ConcatVector.Options"]):
         """Emit only at timestamps where every input carries a packet."""
 
     IN: Input[Any] = Input("IN", multiple=True, doc="lists (or single items) to join")
-    OUT: Output[list[Any]] = Output("OUT", list, doc="their concatenation")
+    OUT: Output[list[Any]] = Output("OUT", list[Any], doc="their concatenation")
 
     def open(self, ctx: CalculatorContext) -> None:
         self._n = ctx.count(self.IN)
@@ -188,7 +188,7 @@ class HasMinSize(Calculator["HasMinSize.Options"]):
         min_size: int = Field(0, ge=0)
         """The size to reach."""
 
-    IN: Input[list[Any]] = Input("IN", list, doc="a list")
+    IN: Input[list[Any]] = Input("IN", list[Any], doc="a list")
     MIN_SIZE: SideInput[int] = SideInput(
         "MIN_SIZE", int, optional=True, doc="overrides the min_size option"
     )
@@ -208,7 +208,7 @@ class HasMinSize(Calculator["HasMinSize.Options"]):
 class VectorSize(Calculator[NoOptions]):
     """Emits the length of each list."""
 
-    IN: Input[list[Any]] = Input("IN", list, doc="a list")
+    IN: Input[list[Any]] = Input("IN", list[Any], doc="a list")
     OUT: Output[int] = Output("OUT", int, doc="its length")
 
     def process(self, ctx: CalculatorContext) -> None:

@@ -6,6 +6,13 @@ A calculator declares each port as a class attribute::
         VALUE = Input("VALUE", float, doc="number to scale")
         SCALED = Output("SCALED", float)
         FACTOR = SideInput("FACTOR", float, optional=True)
+        ITEMS: Output[list[Detection]] = Output("ITEMS", list[Detection])
+
+The type may be any class or a parametrised generic (``list[Detection]``,
+``dict[str, np.ndarray]``, ``int | None``); the load-time check compares
+connected ports element-wise, so ``list[Detection]`` into ``list[NormalizedRect]``
+is a problem naming both nodes and the stream, while ``Any`` (or a bare ``list``
+on either side) connects to anything of its kind.
 
 The same declaration drives YAML validation (tags, required ports, type
 checks between connected ports), the runtime (``ctx.get(self.VALUE)``), the
@@ -93,10 +100,20 @@ class SideOutput(Port[T]):
 
 
 def type_name(tp: Any) -> str:
-    """Readable name of a port type: ``int``, ``list[Detection]``, ``Any``."""
+    """Readable name of a port type: ``int``, ``list[Detection]``, ``Any``, ``int | None``."""
     if tp is Any or tp is object:
         return "Any"
-    if isinstance(tp, type) and not typing.get_args(tp):
+    if tp is None or tp is type(None):
+        return "None"
+    if tp is Ellipsis:
+        return "..."
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_name(a) for a in args)
+    if origin is not None and args:
+        base = origin.__name__ if isinstance(origin, type) else repr(origin)
+        return f"{base}[{', '.join(type_name(a) for a in args)}]"
+    if isinstance(tp, type):
         return tp.__name__
     return repr(tp).replace("typing.", "")
 

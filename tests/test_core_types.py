@@ -117,6 +117,11 @@ class _Circle(_Shape):
         (int, int | str, True),
         (float, int | str, False),
         (dict[str, int], list[int], False),
+        (list[_Circle], list[Any], True),
+        (list[Any], list[_Circle], True),
+        (tuple[float, float], tuple[float, float, float], False),
+        (dict[str, _Circle], dict[str, _Shape], True),
+        (dict[str, _Shape], dict[str, _Circle], False),
     ],
 )
 def test_port_type_compatibility(produced: Any, consumed: Any, ok: bool) -> None:

@@ -79,6 +79,27 @@ def test_connected_ports_must_have_compatible_types() -> None:
     assert (p.node, p.line) == ("feed_floats", line_of(text, "name: feed_floats"))
 
 
+def test_element_types_of_generic_ports_are_checked() -> None:
+    """Ports carry parametrised types: detections (list[Detection]) fed where ROIs
+    (list[NormalizedRect]) are expected is a load-time problem naming both nodes and the
+    stream; a list[Any] port (VectorSize) takes any list."""
+    text = """
+    inputs: [image]
+    nodes:
+      - {calculator: FaceDetector, name: detect, inputs: {IMAGE: image},
+         outputs: {DETECTIONS: detections}}
+      - {calculator: AssociateRois, name: merge, inputs: {NORM_RECTS: [detections]},
+         outputs: {NORM_RECTS: rois}}
+      - {calculator: VectorSize, name: count, inputs: {IN: detections}, outputs: {OUT: n}}
+    """
+    (p,) = problems(text)
+    assert p.message == (
+        "type mismatch on stream 'detections': node 'detect' output DETECTIONS produces "
+        "list[Detection], but node 'merge' input NORM_RECTS expects list[NormalizedRect]"
+    )
+    assert (p.node, p.line) == ("merge", line_of(text, "NORM_RECTS: [detections]"))
+
+
 # --------------------------------------------------------------------- side packets
 
 

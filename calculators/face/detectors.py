@@ -47,7 +47,7 @@ class DetectorCalculator(Calculator[DetectorOptionsT]):
 
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="HxWx3 uint8 RGB image")
     DETECTIONS: Output[list[Detection]] = Output(
-        "DETECTIONS", list, doc="list[Detection], best first"
+        "DETECTIONS", list[Detection], doc="list[Detection], best first"
     )
     MIN_SCORE: SideInput[float] = SideInput(
         "MIN_SCORE", float, optional=True, doc="overrides min_score"

@@ -90,7 +90,7 @@ class FaceLandmarkModel(Calculator["FaceLandmarkModel.Options"]):
 
     TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, 192, 192, 3)")
     TENSORS: Output[dict[str, np.ndarray]] = Output(
-        "TENSORS", dict, doc="model outputs, name → array, in model order"
+        "TENSORS", dict[str, np.ndarray], doc="model outputs, name → array, in model order"
     )
     WITH_ATTENTION: SideInput[bool] = SideInput(
         "WITH_ATTENTION", bool, optional=True, doc="overrides with_attention"

@@ -110,7 +110,10 @@ class ImageToTensor(Calculator["ImageToTensor.Options"]):
         "MATRIX", np.ndarray, optional=True, doc="4x4 tensor→image normalised transform"
     )
     LETTERBOX_PADDING: Output[tuple[float, float, float, float]] = Output(
-        "LETTERBOX_PADDING", tuple, optional=True, doc="(left, top, right, bottom) fractions"
+        "LETTERBOX_PADDING",
+        tuple[float, float, float, float],
+        optional=True,
+        doc="(left, top, right, bottom) fractions",
     )
 
     def open(self, ctx: CalculatorContext) -> None:
@@ -150,9 +153,9 @@ class DetectionsToRois(Calculator["DetectionsToRois.Options"]):
         rotation_start_keypoint: int = Field(0, ge=0)
         rotation_end_keypoint: int = Field(1, ge=0)
 
-    DETECTIONS: Input[list[Detection]] = Input("DETECTIONS", list)
+    DETECTIONS: Input[list[Detection]] = Input("DETECTIONS", list[Detection])
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="for the image size")
-    NORM_RECTS: Output[list[NormalizedRect]] = Output("NORM_RECTS", list)
+    NORM_RECTS: Output[list[NormalizedRect]] = Output("NORM_RECTS", list[NormalizedRect])
 
     def process(self, ctx: CalculatorContext) -> None:
         dets, image = ctx.get(self.DETECTIONS), ctx.get(self.IMAGE)
@@ -185,7 +188,9 @@ class LandmarksToRoi(Calculator["LandmarksToRoi.Options"]):
     LANDMARKS: Input[Any] = Input("LANDMARKS", doc="FaceLandmarks or list of them")
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="for the image size")
     NORM_RECT: Output[NormalizedRect] = Output("NORM_RECT", NormalizedRect, optional=True)
-    NORM_RECTS: Output[list[NormalizedRect]] = Output("NORM_RECTS", list, optional=True)
+    NORM_RECTS: Output[list[NormalizedRect]] = Output(
+        "NORM_RECTS", list[NormalizedRect], optional=True
+    )
 
     def _roi(self, face: FaceLandmarks, w: int, h: int) -> NormalizedRect:
         o = self.options
@@ -216,8 +221,10 @@ class AssociateRois(Calculator["AssociateRois.Options"]):
     class Options(StrictOptions):
         min_similarity: float = Field(0.5, ge=0.0, le=1.0)
 
-    NORM_RECTS_IN: Input[list[NormalizedRect]] = Input("NORM_RECTS", list, multiple=True)
-    NORM_RECTS_OUT: Output[list[NormalizedRect]] = Output("NORM_RECTS", list)
+    NORM_RECTS_IN: Input[list[NormalizedRect]] = Input(
+        "NORM_RECTS", list[NormalizedRect], multiple=True
+    )
+    NORM_RECTS_OUT: Output[list[NormalizedRect]] = Output("NORM_RECTS", list[NormalizedRect])
 
     def process(self, ctx: CalculatorContext) -> None:
         streams = [ctx.get(self.NORM_RECTS_IN, i) for i in range(ctx.count(self.NORM_RECTS_IN))]

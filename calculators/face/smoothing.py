@@ -47,9 +47,13 @@ class LandmarksSmoothing(Calculator[_SmoothingOptions]):
     Side packet ENABLED (optional bool) overrides the ``enabled`` option.
     """
 
-    FACES_IN: Input[list[FaceLandmarks]] = Input("FACES", list, doc="list[FaceLandmarks]")
+    FACES_IN: Input[list[FaceLandmarks]] = Input(
+        "FACES", list[FaceLandmarks], doc="list[FaceLandmarks]"
+    )
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, optional=True, doc="for the size")
-    FACES_OUT: Output[list[FaceLandmarks]] = Output("FACES", list, doc="smoothed faces")
+    FACES_OUT: Output[list[FaceLandmarks]] = Output(
+        "FACES", list[FaceLandmarks], doc="smoothed faces"
+    )
 
     ENABLED: SideInput[bool] = SideInput("ENABLED", bool, optional=True)
 

@@ -65,7 +65,9 @@ class YuNetFaceDetector(Calculator["YuNetFaceDetector.Options"]):
         )
 
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="HxWx3 uint8 RGB image")
-    DETECTIONS: Output[list[Detection]] = Output("DETECTIONS", list, doc="list[Detection]")
+    DETECTIONS: Output[list[Detection]] = Output(
+        "DETECTIONS", list[Detection], doc="list[Detection]"
+    )
     MIN_SCORE: SideInput[float] = SideInput("MIN_SCORE", float, optional=True)
     NUM_FACES: SideInput[int] = SideInput("NUM_FACES", int, optional=True)
 
