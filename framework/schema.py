@@ -6,7 +6,7 @@ graph files while typing, e.g. with the YAML language server::
     # yaml-language-server: $schema=<path to>/graph.schema.json
 
 It must always equal what :func:`graph_schema` generates (a test checks this);
-regenerate it after changing ``facegraph.config`` with::
+regenerate it after changing ``facegraph.graph_file`` with::
 
     facegraph schema --write
 
@@ -27,7 +27,7 @@ SCHEMA_FILE = Path(__file__).resolve().parent / "graph.schema.json"
 
 def graph_schema() -> dict[str, Any]:
     """The JSON Schema of a graph file (a fresh dict)."""
-    from .config import GraphFile
+    from .graph_file import GraphFile
 
     schema = GraphFile.model_json_schema()
     _close_pattern_maps(schema)

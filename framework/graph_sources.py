@@ -1,0 +1,148 @@
+"""Where graph text comes from: files, shipped graphs and subgraph lookup.
+
+A graph source is a path (``*.yaml``, or anything with a ``/``) or the name of a shipped
+graph: a ``*.yaml`` file of a package declared as a ``facegraph.graphs`` entry point. A
+subgraph ``X`` is ``X.yaml`` next to the including file, else the shipped graph ``X``.
+Files are read bounded (:data:`MAX_GRAPH_FILE_BYTES`); a device, FIFO or directory is
+refused before it is opened for reading.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GraphConfigError, Problem
+from .graph_file import NAME_RE
+from .named_registry import did_you_mean
+from .plugins import graph_packages
+
+__all__ = [
+    "MAX_GRAPH_FILE_BYTES",
+    "SubgraphSource",
+    "find_subgraph",
+    "origin_key",
+    "read_source",
+    "shipped_graphs",
+    "subgraph_names",
+]
+
+
+def shipped_graphs() -> list[str]:
+    """Names of the graphs in the packages declared as ``facegraph.graphs`` entry points."""
+    names: set[str] = set()
+    for package in graph_packages():
+        try:
+            root = importlib.resources.files(package)
+        except ModuleNotFoundError:
+            continue
+        names.update(
+            entry.name[: -len(".yaml")]
+            for entry in root.iterdir()
+            if entry.name.endswith(".yaml") and entry.is_file()
+        )
+    return sorted(names)
+
+
+def read_source(source: str | os.PathLike[str]) -> tuple[str, str, Path | None]:
+    text_source = os.fspath(source)
+    path = Path(text_source)
+    looks_like_path = (
+        path.suffix in (".yaml", ".yml") or os.sep in text_source or "/" in text_source
+    )
+    if path.is_file() or looks_like_path:
+        try:
+            return read_graph_text(path), text_source, path.parent
+        except FileNotFoundError:
+            raise GraphConfigError(
+                [Problem(f"graph file not found: {text_source}", text_source)]
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GraphConfigError(
+                [Problem(f"cannot read graph file: {exc}", text_source)]
+            ) from None
+    shipped = read_shipped(text_source)
+    if shipped is None:
+        raise GraphConfigError(
+            [
+                Problem(
+                    f"no graph file '{text_source}' and no shipped graph of that name"
+                    f"{did_you_mean(text_source, shipped_graphs())}; shipped graphs: "
+                    f"{', '.join(shipped_graphs()) or '(none)'}"
+                )
+            ]
+        )
+    return shipped[0], shipped[1], None
+
+
+#: Larger files are refused before parsing: a 2,000-node graph is ~150 kB.
+MAX_GRAPH_FILE_BYTES = 32 * 1024 * 1024
+
+
+def read_graph_text(path: Path) -> str:
+    """The file's text; a device, FIFO or huge file is an OSError (never read unbounded)."""
+    if path.exists() and not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise OSError(f"{path} is {kind}")
+    with open(path, "rb") as f:
+        data = f.read(MAX_GRAPH_FILE_BYTES + 1)
+    if len(data) > MAX_GRAPH_FILE_BYTES:
+        raise OSError(f"{path} is larger than {MAX_GRAPH_FILE_BYTES // 2**20} MB; not a graph file")
+    return data.decode("utf-8")
+
+
+def read_shipped(name: str) -> tuple[str, str] | None:
+    if not re.match(NAME_RE, name):
+        return None
+    for package in graph_packages():
+        try:
+            entry = importlib.resources.files(package).joinpath(f"{name}.yaml")
+        except ModuleNotFoundError:
+            continue
+        if entry.is_file():
+            return entry.read_text(encoding="utf-8"), str(entry)
+    return None
+
+
+def origin_key(file: str, base_dir: Path | None) -> str:
+    """Identity of a graph source, for detecting a subgraph that includes itself."""
+    path = Path(file)
+    if path.is_absolute() or base_dir is not None:
+        candidate = path if path.is_absolute() else (base_dir or Path()) / path.name
+        try:
+            return str(candidate.resolve())
+        except OSError:
+            return str(candidate)
+    return file
+
+
+@dataclass
+class SubgraphSource:
+    """The text of a subgraph file, its name for messages and where its own subgraphs are."""
+
+    text: str
+    file: str
+    base_dir: Path | None
+
+
+def find_subgraph(name: str, base_dir: Path | None) -> SubgraphSource | None:
+    """The subgraph called ``name`` (None if there is none); OSError if it cannot be read."""
+    if not re.match(NAME_RE, name):
+        return None
+    if base_dir is not None:
+        candidate = base_dir / f"{name}.yaml"
+        if candidate.is_file():
+            return SubgraphSource(read_graph_text(candidate), str(candidate), base_dir)
+    shipped = read_shipped(name)
+    if shipped is not None:
+        return SubgraphSource(shipped[0], shipped[1], None)
+    return None
+
+
+def subgraph_names(base_dir: Path | None) -> list[str]:
+    """Names usable as subgraphs from ``base_dir`` (for did-you-mean hints)."""
+    local = [p.stem for p in base_dir.glob("*.yaml")] if base_dir is not None else []
+    return sorted({*local, *shipped_graphs()})
