@@ -98,9 +98,11 @@ def exit_on_graph_errors(graph_source: str) -> Iterator[None]:
         yield
     except GraphConfigError as exc:
         err = _console(stderr=True)
-        err.print(f"FAIL {graph_source}: {len(exc.problems)} problem(s)", markup=False)
+        err.print(f"FAIL {graph_source}: {exc.total:,} problem(s)", markup=False)
         for problem in exc.problems:
             err.print(f"  - {problem}", markup=False)
+        if exc.more:
+            err.print(f"  … and {exc.more:,} more", markup=False)
         raise typer.Exit(1) from None
     except FacegraphError as exc:
         raise _fail(str(exc)) from None

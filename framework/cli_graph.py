@@ -42,28 +42,32 @@ _SUFFIX_FORMATS = {
 }
 
 
-def _print_problems(console: Console, problems: list[Problem]) -> None:
+def _print_problems(console: Console, problems: list[Problem], more: int = 0) -> None:
     from rich.text import Text
 
     for problem in problems:
         console.print(Text("  - ") + Text(str(problem)))
+    if more:
+        console.print(Text(f"  … and {more:,} more"))
 
 
 def _load(
     console: Console, source: str, allow_imports: bool
-) -> tuple[GraphSpec | None, list[Problem]]:
-    """Load a graph; return it, or None and the problems (never raises for bad input)."""
+) -> tuple[GraphSpec | None, list[Problem], int]:
+    """Load a graph; return it, or None, the problems listed and how many more there are
+    (never raises for bad input)."""
     from .config import load_graph
     from .errors import FacegraphError, GraphConfigError, Problem
 
     try:
-        return load_graph(source, allow_imports=allow_imports), []
+        return load_graph(source, allow_imports=allow_imports), [], 0
     except GraphConfigError as exc:
-        return None, exc.problems
+        return None, exc.problems, exc.more
     except FacegraphError as exc:
-        return None, [Problem(str(exc), source)]
+        return None, [Problem(str(exc), source)], 0
     except Exception as exc:  # e.g. an Options validator that raised something odd
-        return None, [Problem(f"unexpected {type(exc).__name__} while loading: {exc}", source)]
+        problem = Problem(f"unexpected {type(exc).__name__} while loading: {exc}", source)
+        return None, [problem], 0
 
 
 def _summary(spec: GraphSpec) -> str:
@@ -95,17 +99,17 @@ def validate_command(
     console = _console()
     failed = 0
     for source in graphs:
-        spec, problems = _load(console, source, allow_imports)
+        spec, problems, more = _load(console, source, allow_imports)
         if spec is not None:
             console.print(Text("OK ", style="bold green") + Text(f"{source}: {_summary(spec)}"))
             continue
         failed += 1
-        count = len(problems)
+        count = len(problems) + more
         console.print(
             Text("FAIL ", style="bold red")
-            + Text(f"{source}: {count} problem{'s' if count != 1 else ''}")
+            + Text(f"{source}: {count:,} problem{'s' if count != 1 else ''}")
         )
-        _print_problems(console, problems)
+        _print_problems(console, problems, more)
     if failed:
         raise typer.Exit(1)
 
@@ -148,10 +152,10 @@ def show_command(
     if fmt is DrawFormat.png and output is None:
         err.print("error: PNG is binary; give an output file with -o FILE.png", markup=False)
         raise typer.Exit(2)
-    spec, problems = _load(err, graph, allow_imports)
+    spec, problems, more = _load(err, graph, allow_imports)
     if spec is None:
         err.print(f"FAIL {graph}: cannot draw an invalid graph", markup=False)
-        _print_problems(err, problems)
+        _print_problems(err, problems, more)
         raise typer.Exit(1)
     try:
         result = draw(spec, fmt.value)

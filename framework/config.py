@@ -61,11 +61,11 @@ def graph_from_yaml(
     """
     loader = GraphLoader(allow_imports=allow_imports)
     flat = loader.load(text, file, base_dir, chain=(origin_key(file, base_dir),))
-    problems = list(loader.problems)
-    if flat is not None:
-        problems += check_graph(flat)
-    # Top-level file first, then by line (stable: same-line problems keep check order).
-    problems.sort(key=lambda p: (p.file != file, p.file or "", p.line or 0))
+    problems = loader.problems
+    if flat is not None and not loader.budget.exceeded:  # a cut graph: no cascade
+        problems.extend(check_graph(flat))
     if problems or flat is None:
-        raise GraphConfigError(problems)
+        # Top-level file first, then by line (stable: same-line problems keep check order).
+        kept = sorted(problems, key=lambda p: (p.file != file, p.file or "", p.line or 0))
+        raise GraphConfigError(kept, more=problems.dropped)
     return to_spec(flat)

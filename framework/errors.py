@@ -36,11 +36,22 @@ class Problem:
 class GraphConfigError(FacegraphError):
     """A graph could not be loaded or failed validation; holds every problem found."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], more: int = 0) -> None:
+        #: The problems listed (at most ``facegraph.graph_limits.MAX_PROBLEMS``).
         self.problems = list(problems)
-        count = len(self.problems)
-        header = f"graph is invalid ({count} problem{'s' if count != 1 else ''}):"
-        super().__init__("\n".join([header, *(f"  - {p}" for p in self.problems)]))
+        #: Further problems that were counted but not kept.
+        self.more = more
+        count = self.total
+        header = f"graph is invalid ({count:,} problem{'s' if count != 1 else ''}):"
+        lines = [header, *(f"  - {p}" for p in self.problems)]
+        if more:
+            lines.append(f"  … and {more:,} more")
+        super().__init__("\n".join(lines))
+
+    @property
+    def total(self) -> int:
+        """Every problem found, listed or not."""
+        return len(self.problems) + self.more
 
 
 class RegistryError(FacegraphError):

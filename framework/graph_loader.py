@@ -12,7 +12,8 @@ is otherwise an error.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +32,7 @@ from .graph_file import (
     friendly_error,
     suggest_tag,
 )
+from .graph_limits import MAX_NODES, ProblemLog, YamlSize
 from .graph_sources import SubgraphSource, find_subgraph, subgraph_names
 from .named_registry import did_you_mean
 from .ports import Port
@@ -50,34 +52,65 @@ class ProblemFn(Protocol):
     ) -> None: ...
 
 
+@dataclass
+class NodeBudget:
+    """Nodes parsed so far in one load, over every file (a subgraph each time it is used).
+
+    Bounds the work of subgraphs that include subgraphs many times over (the node
+    count of each single file is checked before it is parsed).
+    """
+
+    used: int = 0
+    exceeded: bool = False
+
+
 class GraphLoader:
     """Parses graph files (recursively for subgraphs), collecting problems."""
 
-    def __init__(self, *, allow_imports: bool) -> None:
+    def __init__(self, *, allow_imports: bool, budget: NodeBudget | None = None) -> None:
         self.allow_imports = allow_imports
-        self.problems: list[Problem] = []
+        self.problems = ProblemLog()
+        self.budget = budget if budget is not None else NodeBudget()
         self._calculator_names = set(registry.names())
         self._bad_options: set[tuple[str, int]] = set()
 
     def child(self) -> GraphLoader:
-        """A loader for a subgraph file, with the same settings."""
-        return GraphLoader(allow_imports=self.allow_imports)
+        """A loader for a subgraph file, with the same settings and node budget."""
+        return GraphLoader(allow_imports=self.allow_imports, budget=self.budget)
+
+    def _take_node(self, file: str, line: int | None, node: str) -> bool:
+        """Count one more node; False (and one problem, the first time) past the limit."""
+        self.budget.used += 1
+        if self.budget.used <= MAX_NODES:
+            return True
+        if not self.budget.exceeded:
+            self.budget.exceeded = True
+            self.problems.add(
+                Problem(
+                    f"more than {MAX_NODES:,} nodes with subgraphs inlined (each use of a "
+                    "subgraph counts its nodes again); loading stopped here",
+                    file,
+                    line,
+                    node,
+                )
+            )
+        return False
 
     # -- one file --------------------------------------------------------------------
 
     def load(
         self, text: str, file: str, base_dir: Path | None, chain: tuple[str, ...]
     ) -> FlatGraph | None:
-        loaded, problems = load_yaml(text, file)
-        self.problems += problems
+        loaded, problems = load_yaml(text, file, check_size=_check_node_count(file))
+        self.problems.extend(problems)
         if loaded is None:
             return None
         data = loaded.data
         if data is None:
-            self.problems.append(Problem("graph file is empty", file, 1))
+            self.problems.add(Problem("graph file is empty", file, 1))
             return None
         if not isinstance(data, dict):
-            self.problems.append(
+            self.problems.add(
                 Problem(
                     f"a graph file must be a mapping (name:, inputs:, nodes: ...), "
                     f"not {type(data).__name__}",
@@ -120,11 +153,15 @@ class GraphLoader:
             # Names first (from the raw data), so that every problem can name its node.
             names = self._node_names(raw_nodes)
             for i, (raw, node_name) in enumerate(zip(raw_nodes, names, strict=True)):
+                if not self._take_node(file, loaded.line(("nodes", i)), node_name):
+                    break
                 cfg = self._validate_node(raw, i, loaded, graph, node_name)
                 if cfg is None:
                     continue
                 self._add_node(graph, cfg, node_name, i, loaded, base_dir, chain)
-        if len(chain) > 1:  # a subgraph (the top-level graph's outputs: see check_graph)
+        # A subgraph's own outputs (the top-level graph's: see check_graph); a graph cut
+        # short by the node budget would only report cascades.
+        if len(chain) > 1 and not self.budget.exceeded:
             check_outputs_produced_locally(self, graph)
         return graph
 
@@ -151,7 +188,7 @@ class GraphLoader:
     ) -> NodeConfig | None:
         path: tuple[Hashable, ...] = ("nodes", index)
         if not isinstance(raw, dict):
-            self.problems.append(
+            self.problems.add(
                 Problem(
                     "a node must be a mapping with at least 'calculator:'",
                     loaded.file,
@@ -200,7 +237,7 @@ class GraphLoader:
         for err in exc.errors():
             path = data_path(root, err["loc"])
             line = loaded.line((*prefix, *path))
-            self.problems.append(Problem(friendly_error(err, path, what), loaded.file, line, node))
+            self.problems.add(Problem(friendly_error(err, path, what), loaded.file, line, node))
 
     @staticmethod
     def _graph_port(text: str, path: tuple[Hashable, ...], loaded: LoadedYaml) -> GraphPort:
@@ -220,7 +257,7 @@ class GraphLoader:
             names: set[str] = set()
             for port in list(ports):
                 if port.name in names:
-                    self.problems.append(
+                    self.problems.add(
                         Problem(
                             f"graph {kind} '{port.name}' is listed twice", loaded.file, port.line
                         )
@@ -229,7 +266,7 @@ class GraphLoader:
                     continue
                 names.add(port.name)
                 if port.tag in seen:
-                    self.problems.append(
+                    self.problems.add(
                         Problem(
                             f"graph {kind} tag '{port.tag}' is used twice ('{seen[port.tag].name}'"
                             f" and '{port.name}'); write 'TAG:{port.name}' to give it another",
@@ -285,7 +322,7 @@ class GraphLoader:
 
         def problem(message: str, sub: tuple[Hashable, ...] = (), at: int | None = None) -> None:
             line = at if at is not None else loaded.line((*path, *sub))
-            self.problems.append(Problem(message, file, line, name))
+            self.problems.add(Problem(message, file, line, name))
 
         bindings = self._parse_bindings(cfg, path, loaded, problem)
         calc = cfg.calculator
@@ -443,3 +480,15 @@ class GraphLoader:
                     )
 
     # -- subgraphs -------------------------------------------------------------------
+
+
+def _check_node_count(file: str) -> Callable[[YamlSize], Problem | None]:
+    def check(size: YamlSize) -> Problem | None:
+        count = size.top_level_items.get("nodes", 0)
+        if count <= MAX_NODES:
+            return None
+        return Problem(
+            f"the graph has {count:,} nodes; a graph may have at most {MAX_NODES:,}", file
+        )
+
+    return check

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from .errors import GraphConfigError, Problem
 from .graph_file import NAME_RE
+from .graph_limits import MAX_GRAPH_FILE_BYTES
 from .named_registry import did_you_mean
 from .plugins import graph_packages
 
 __all__ = [
-    "MAX_GRAPH_FILE_BYTES",
     "SubgraphSource",
     "find_subgraph",
     "origin_key",
@@ -78,20 +78,28 @@ def read_source(source: str | os.PathLike[str]) -> tuple[str, str, Path | None]:
     return shipped[0], shipped[1], None
 
 
-#: Larger files are refused before parsing: a 2,000-node graph is ~150 kB.
-MAX_GRAPH_FILE_BYTES = 32 * 1024 * 1024
-
-
 def read_graph_text(path: Path) -> str:
     """The file's text; a device, FIFO or huge file is an OSError (never read unbounded)."""
     if path.exists() and not path.is_file():
         kind = "a directory" if path.is_dir() else "not a regular file"
         raise OSError(f"{path} is {kind}")
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_GRAPH_FILE_BYTES:  # refused unread
+            raise OSError(_too_large(path, size))
         data = f.read(MAX_GRAPH_FILE_BYTES + 1)
-    if len(data) > MAX_GRAPH_FILE_BYTES:
-        raise OSError(f"{path} is larger than {MAX_GRAPH_FILE_BYTES // 2**20} MB; not a graph file")
+    if len(data) > MAX_GRAPH_FILE_BYTES:  # grew while being read
+        raise OSError(_too_large(path, None))
     return data.decode("utf-8")
+
+
+def _too_large(path: Path, size: int | None) -> str:
+    limit = MAX_GRAPH_FILE_BYTES // 2**20
+    what = f"{size / 2**20:.1f} MB" if size is not None else f"more than {limit} MB"
+    return (
+        f"{path} is {what}; graph files are at most {limit} MB (a graph of 10,000 nodes, "
+        "the node limit, is about 1 MB)"
+    )
 
 
 def read_shipped(name: str) -> tuple[str, str] | None:

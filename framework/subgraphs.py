@@ -54,7 +54,7 @@ def inline_subgraph(
 
     def problem(message: str, sub: tuple[Hashable, ...] = (), at: int | None = None) -> None:
         line = at if at is not None else loaded.line((*path, *sub))
-        loader.problems.append(Problem(message, file, line, name))
+        loader.problems.add(Problem(message, file, line, name))
 
     origin = origin_key(subgraph.file, subgraph.base_dir)
     if origin in chain:
@@ -75,12 +75,15 @@ def inline_subgraph(
             ("input_policy",),
         )
 
+    if loader.budget.exceeded:
+        return  # reported once where the limit was reached
     inner_loader = loader.child()
     inner = inner_loader.load(subgraph.text, subgraph.file, subgraph.base_dir, (*chain, origin))
     # Problems inside the subgraph keep its file and line and name the outer node.
     for p in inner_loader.problems:
         node_name = f"{name}/{p.node}" if p.node else name
-        loader.problems.append(Problem(p.message, p.file, p.line, node_name))
+        loader.problems.add(Problem(p.message, p.file, p.line, node_name))
+    loader.problems.dropped += inner_loader.problems.dropped
     if inner is None:
         loader.mark_opaque(cfg.model_dump(), graph)
         return
@@ -201,7 +204,7 @@ def check_outputs_produced_locally(loader: GraphLoader, graph: FlatGraph) -> Non
     produced |= {p.name for p in graph.inputs}
     for port in graph.outputs:
         if port.name not in produced:
-            loader.problems.append(
+            loader.problems.add(
                 Problem(
                     f"subgraph output '{port.name}' is not produced by any of its nodes"
                     f"{did_you_mean(port.name, sorted(produced))}",

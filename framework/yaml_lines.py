@@ -13,13 +13,14 @@ one, which would hide a user's mistake).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from .errors import Problem
+from .graph_limits import MAX_DEPTH, MAX_VALUES, YamlSize, scan_yaml
 
 Path = tuple[Hashable, ...]
 
@@ -44,9 +45,41 @@ class LoadedYaml:
             p = p[:-1]
 
 
-def load_yaml(text: str, file: str = "<string>") -> tuple[LoadedYaml | None, list[Problem]]:
-    """Parse ``text``; return the data with its line map, or None and the problems."""
-    loader = yaml.SafeLoader(text)
+def load_yaml(
+    text: str,
+    file: str = "<string>",
+    *,
+    check_size: Callable[[YamlSize], Problem | None] | None = None,
+) -> tuple[LoadedYaml | None, list[Problem]]:
+    """Parse ``text``; return the data with its line map, or None and the problems.
+
+    The file's size is checked first from its parse events alone (fast, bounded memory):
+    more than :data:`~facegraph.graph_limits.MAX_VALUES` values is refused, and so is
+    whatever ``check_size`` objects to (the graph loader's node limit).
+    """
+    size = scan_yaml(text)
+    if size.values > MAX_VALUES:
+        return None, [
+            Problem(
+                f"the file has {size.values:,} YAML values; a graph file may have at most "
+                f"{MAX_VALUES:,} (a 10,000-node graph has about 150,000)",
+                file,
+            )
+        ]
+    if size.depth > MAX_DEPTH:  # refused before the (recursive) composer sees it
+        return None, [
+            Problem(
+                f"YAML nested deeper than {MAX_DEPTH} levels ({size.depth:,}): {_TOO_DEEP}",
+                file,
+                size.depth_line,
+            )
+        ]
+    if check_size is not None:
+        refused = check_size(size)
+        if refused is not None:
+            return None, [refused]
+    # libyaml's composer when available: ~3x faster than PyYAML's pure-Python one.
+    loader = _SAFE_LOADER(text)
     try:
         try:
             root = loader.get_single_node()
@@ -54,7 +87,7 @@ def load_yaml(text: str, file: str = "<string>") -> tuple[LoadedYaml | None, lis
             return None, [_yaml_problem(exc, file)]
         except RecursionError:  # PyYAML's composer recurses once per nesting level
             return None, [Problem(f"YAML nested deeper than Python can parse: {_TOO_DEEP}", file)]
-        builder = _Builder(loader, file)
+        builder = _Builder(loader, file, size.values)
         if root is None:
             return LoadedYaml(None, file, {(): 1}), []
         try:
@@ -77,14 +110,14 @@ def _yaml_problem(exc: yaml.YAMLError, file: str) -> Problem:
     text = str(exc)
     if problem:
         text = f"{context}, {problem}" if context else str(problem)
+    if "maximum nesting depth" in text:  # libyaml stops at 1,000 levels, before any event
+        return Problem(f"YAML nested deeper than libyaml parses: {_TOO_DEEP}", file, line)
     return Problem(f"invalid YAML: {text}", file, line)
 
 
-#: Limits that keep a hostile or broken file from exhausting memory or the stack: an
-#: "alias bomb" (nested anchors, a few hundred bytes that expand to billions of values)
-#: or a self-referencing alias. A 2,000-node graph has ~30,000 values and 6 levels.
-MAX_VALUES = 1_000_000
-MAX_DEPTH = 64
+#: MAX_VALUES also bounds the values *built*: aliases are expanded here, so an "alias
+#: bomb" (nested anchors, a few hundred bytes that expand to billions of values) or a
+#: self-referencing alias is stopped (see :mod:`facegraph.graph_limits`).
 _TOO_DEEP = "a graph file is at most a few levels deep (is an alias inside itself?)"
 
 
@@ -96,9 +129,10 @@ class _TooComplexError(Exception):
 class _Builder:
     """Turns a composed node tree into Python data, recording lines on the way."""
 
-    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+    def __init__(self, loader: _SafeLoader, file: str, written_values: int) -> None:
         self.loader = loader
         self.file = file
+        self.written_values = written_values
         self.lines: dict[Path, int] = {}
         self.problems: list[Problem] = []
         self.count = 0
@@ -108,8 +142,8 @@ class _Builder:
         if self.count > MAX_VALUES:
             raise _TooComplexError(
                 Problem(
-                    f"more than {MAX_VALUES:,} values once aliases are expanded (an alias "
-                    "bomb?); graph files do not need that many",
+                    f"aliases expand the file's {self.written_values:,} values to more than "
+                    f"{MAX_VALUES:,} (an alias bomb); graph files do not need that many",
                     self.file,
                     _line(node),
                 )
@@ -168,6 +202,9 @@ class _Builder:
             return items
         return self.loader.construct_object(node, deep=True)
 
+
+_SafeLoader = yaml.SafeLoader | yaml.CSafeLoader
+_SAFE_LOADER: type[_SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _PLAIN_TAGS: dict[type[yaml.Node], str] = {
     yaml.MappingNode: "tag:yaml.org,2002:map",

@@ -225,6 +225,8 @@ def test_devices_directories_and_huge_files_are_refused_without_reading_them(
     with pytest.raises(GraphConfigError, match="is a directory"):
         load_graph(folder)
     big = tmp_path / "big.yaml"
-    big.write_bytes(b"#" * (33 * 2**20))
-    with pytest.raises(GraphConfigError, match="larger than 32 MB"):
+    big.write_bytes(b"#" * (9 * 2**20))
+    with pytest.raises(
+        GraphConfigError, match=r"big\.yaml is 9\.0 MB; graph files are at most 8 MB"
+    ):
         load_graph(big)
