@@ -57,6 +57,7 @@ __all__ = [
     "data_path",
     "friendly_error",
     "suggest_tag",
+    "unknown_tag",
 ]
 
 NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -254,3 +255,10 @@ def suggest_tag(tag: str, candidates: list[str]) -> str:
     """Did-you-mean for port tags; they are short, so one wrong letter halves the ratio."""
     close = difflib.get_close_matches(tag, candidates, n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else did_you_mean(tag, candidates)
+
+
+def unknown_tag(words: str, tag: str, owner: str, declared: list[str]) -> str:
+    """The message for a port tag ``owner`` (a calculator or subgraph) does not declare."""
+    listing = ", ".join(declared) or "none"
+    hint = suggest_tag(tag, declared)
+    return f"unknown {words} tag '{tag}' for {owner}{hint}; its {words}s: {listing}"

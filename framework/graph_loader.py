@@ -30,7 +30,7 @@ from .graph_file import (
     NodeConfig,
     data_path,
     friendly_error,
-    suggest_tag,
+    unknown_tag,
 )
 from .graph_limits import MAX_NODES, ProblemLog, YamlSize
 from .graph_sources import SubgraphSource, find_subgraph, subgraph_names
@@ -446,12 +446,7 @@ class GraphLoader:
             for b in bindings:
                 port = ports.get(b.tag)
                 if port is None:
-                    declared = ", ".join(ports) or "none"
-                    problem(
-                        f"unknown {words} tag '{b.tag}' for calculator {calc}"
-                        f"{suggest_tag(b.tag, list(ports))}; its {words}s: {declared}",
-                        at=b.line,
-                    )
+                    problem(unknown_tag(words, b.tag, f"calculator {calc}", list(ports)), at=b.line)
                     continue
                 b.port_type = port.type
                 connected.setdefault(b.tag, []).append(b.index)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import Problem
-from .graph_file import NodeConfig, suggest_tag
+from .graph_file import NodeConfig, unknown_tag
 from .graph_sources import SubgraphSource, origin_key
 from .named_registry import did_you_mean
 from .spec import SidePacketSpec
@@ -101,12 +101,8 @@ def inline_subgraph(
         for b in bindings[kind]:
             port = by_tag.get(b.tag)
             if port is None:
-                declared = ", ".join(by_tag) or "none"
-                problem(
-                    f"unknown {words} tag '{b.tag}' for subgraph {cfg.calculator}"
-                    f"{suggest_tag(b.tag, list(by_tag))}; its {words}s: {declared}",
-                    at=b.line,
-                )
+                owner = f"subgraph {cfg.calculator}"
+                problem(unknown_tag(words, b.tag, owner, list(by_tag)), at=b.line)
                 continue
             if b.index > 0:
                 problem(
