@@ -23,7 +23,7 @@ __all__ = ["FaceBlendshapes"]
 
 
 @register("FaceBlendshapes")
-class FaceBlendshapes(Calculator):
+class FaceBlendshapes(Calculator["FaceBlendshapes.Options"]):
     """Blendshapes of every face: FACES (478 landmarks each: FaceMesh V2, or the Attention
     Mesh of ``face_mesh``) and the IMAGE they were found on (only its size is used) →
     BLENDSHAPES, one :class:`Blendshapes` per face in the same order.
@@ -40,19 +40,20 @@ class FaceBlendshapes(Calculator):
 
         _model_exists = field_validator("model")(check_model_reference)
 
-    FACES: Input[list[FaceLandmarks]] = Input("FACES", list, doc="list[FaceLandmarks], 478 points")
+    FACES: Input[list[FaceLandmarks]] = Input(
+        "FACES", list[FaceLandmarks], doc="list[FaceLandmarks], 478 points"
+    )
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="the frame; only its size is used")
     BLENDSHAPES: Output[list[Blendshapes]] = Output(
-        "BLENDSHAPES", list, doc="list[Blendshapes], one per face, same order"
+        "BLENDSHAPES", list[Blendshapes], doc="list[Blendshapes], one per face, same order"
     )
     MODEL: SideInput[str | os.PathLike[str]] = SideInput(
         "MODEL", object, optional=True, doc="blendshapes .tflite path (overrides model)"
     )
 
     def open(self, ctx: CalculatorContext) -> None:
-        side = ctx.side(self.MODEL) if ctx.count(self.MODEL) else None
         self._model = BlendshapesModel(
-            side if side is not None else self.options.model, threads=self.options.threads
+            ctx.side(self.MODEL, default=self.options.model), threads=self.options.threads
         )
 
     def process(self, ctx: CalculatorContext) -> None:

@@ -24,7 +24,7 @@ __all__ = ["FaceGeometry"]
 
 
 @register("FaceGeometry")
-class FaceGeometry(Calculator):
+class FaceGeometry(Calculator["FaceGeometry.Options"]):
     """MediaPipe Tasks' face geometry for every face: FACES (≥ 468 landmarks each: FaceMesh
     V2 or the legacy ``face_mesh``) and the IMAGE they were found on (only its size is
     used) → GEOMETRY, one :class:`~facegraph.vision.face.geometry.FaceGeometry` (4×4
@@ -48,11 +48,13 @@ class FaceGeometry(Calculator):
         _metadata_exists = field_validator("metadata")(check_model_reference)
 
     FACES: Input[list[FaceLandmarks]] = Input(
-        "FACES", list, doc="list[FaceLandmarks], ≥ 468 points"
+        "FACES", list[FaceLandmarks], doc="list[FaceLandmarks], ≥ 468 points"
     )
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="the frame; only its size is used")
     GEOMETRY: Output[list[FaceGeometryValue | None]] = Output(
-        "GEOMETRY", list, doc="list[FaceGeometry | None], one per face, same order"
+        "GEOMETRY",
+        list[FaceGeometryValue | None],
+        doc="list[FaceGeometry | None], one per face, same order",
     )
     METADATA: SideInput[str | os.PathLike[str]] = SideInput(
         "METADATA", object, optional=True, doc="geometry .binarypb path (overrides metadata)"
@@ -60,9 +62,8 @@ class FaceGeometry(Calculator):
 
     def open(self, ctx: CalculatorContext) -> None:
         o = self.options
-        side = ctx.side(self.METADATA) if ctx.count(self.METADATA) else None
         camera = PerspectiveCamera(o.vertical_fov_degrees, o.near, o.far)
-        self._pipeline = GeometryPipeline(side if side is not None else o.metadata, camera)
+        self._pipeline = GeometryPipeline(ctx.side(self.METADATA, default=o.metadata), camera)
 
     def process(self, ctx: CalculatorContext) -> None:
         geometry = map_faces(ctx, self.FACES, self.IMAGE, self._pipeline.estimate)

@@ -388,7 +388,7 @@ class ProjectLandmarks(Calculator[NoOptions]):
         pts, roi = ctx.get(self.LANDMARKS), ctx.get(self.NORM_RECT)
         if pts is None or roi is None:
             return
-        score = ctx.get(self.SCORE) if ctx.count(self.SCORE) else None
+        score = ctx.get(self.SCORE)  # None when unconnected or absent at this timestamp
         ctx.emit(
             self.FACE,
             FaceLandmarks(
