@@ -72,50 +72,59 @@ def scan_yaml(text: str) -> YamlSize:
     """
     loader_cls = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
     size = YamlSize()
-    # Per open collection: [is_mapping, children seen so far, top-level key or None].
-    stack: list[list[object]] = []
-    last_root_key: str | None = None
+    stack: list[_Open] = []
+    root_key: str | None = None  # the last key read in the root mapping
     try:
         for event in yaml.parse(text, Loader=loader_cls):
-            is_node = isinstance(
-                event,
-                yaml.ScalarEvent | yaml.SequenceStartEvent | yaml.MappingStartEvent,
-            )
+            if isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+                stack.pop()
+                continue
             if isinstance(event, yaml.AliasEvent):
                 size.aliases += 1
-            elif is_node:
+            elif isinstance(event, _VALUE_EVENTS):
                 size.values += 1
-            if is_node or isinstance(event, yaml.AliasEvent):
-                key: str | None = None
-                if stack:
-                    parent = stack[-1]
-                    position = int(parent[1])  # type: ignore[call-overload]
-                    parent[1] = position + 1
-                    if len(stack) == 1 and parent[0]:
-                        if position % 2 == 0:  # a key of the root mapping
-                            last_root_key = (
-                                str(event.value) if isinstance(event, yaml.ScalarEvent) else None
-                            )
-                        else:
-                            key = last_root_key
-                    elif len(stack) == 2 and not parent[0] and parent[2] is not None:
-                        name = str(parent[2])
-                        size.top_level_items[name] = size.top_level_items.get(name, 0) + 1
-                if isinstance(event, yaml.SequenceStartEvent):
-                    stack.append([False, 0, key])
-                    if key is not None:
-                        size.top_level_items.setdefault(key, 0)
-                elif isinstance(event, yaml.MappingStartEvent):
-                    stack.append([True, 0, None])
-                if len(stack) > size.depth:
-                    size.depth = len(stack)
-                    mark = event.start_mark
-                    size.depth_line = mark.line + 1 if mark is not None else None
-            elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-                stack.pop()
+            else:
+                continue  # stream and document events
+            list_key: str | None = None  # set for a list that is a root-mapping value
+            if stack:
+                parent = stack[-1]
+                position = parent.children
+                parent.children += 1
+                if len(stack) == 1 and parent.is_mapping:
+                    if position % 2 == 0:
+                        root_key = str(event.value) if isinstance(event, yaml.ScalarEvent) else None
+                    else:
+                        list_key = root_key
+                elif len(stack) == 2 and parent.root_key is not None:
+                    counts = size.top_level_items
+                    counts[parent.root_key] = counts.get(parent.root_key, 0) + 1
+            if isinstance(event, yaml.SequenceStartEvent):
+                stack.append(_Open(is_mapping=False, root_key=list_key))
+                if list_key is not None:
+                    size.top_level_items.setdefault(list_key, 0)
+            elif isinstance(event, yaml.MappingStartEvent):
+                stack.append(_Open(is_mapping=True))
+            if len(stack) > size.depth:
+                size.depth = len(stack)
+                mark = event.start_mark
+                size.depth_line = mark.line + 1 if mark is not None else None
     except yaml.YAMLError:
         pass
     return size
+
+
+_VALUE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+
+
+@dataclass(slots=True)
+class _Open:
+    """A collection being scanned."""
+
+    is_mapping: bool
+    #: For a top-level list: its key in the root mapping (its items are counted).
+    root_key: str | None = None
+    #: Events seen directly inside it (keys and values alternate in a mapping).
+    children: int = 0
 
 
 class ProblemLog:
