@@ -145,3 +145,19 @@ def test_subgraphs_that_multiply_past_the_node_limit_stop_with_one_problem(
     # so m0..m2 are 183; m3 is the 184th, and its l0..l7 with their leaves reach 200:
     # the 201st is m3's l8, in mid.yaml line 12, named by its full path.
     assert (Path(problem.file or "").name, problem.line, problem.node) == ("mid.yaml", 12, "m3/l8")
+
+
+def test_scan_counts_what_is_written_without_expanding_aliases() -> None:
+    size = scan_yaml(
+        "inputs: [a, b]\n"
+        "nodes:\n"
+        "  - {calculator: X, inputs: {IN: a}}\n"
+        "  - calculator: Y\n"
+        "    options: {k: [1, [2]]}\n"
+        "x: &q [1, 2, 3]\n"
+        "y: *q\n"
+    )
+    # Keys count as values; the alias counts once as an alias, not as its 4 values.
+    assert (size.values, size.aliases) == (30, 1)
+    assert size.top_level_items == {"inputs": 2, "nodes": 2, "x": 3}
+    assert (size.depth, size.depth_line) == (6, 5)  # root, nodes, node, options, k, [2]
