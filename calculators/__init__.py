@@ -21,6 +21,7 @@ from facegraph.calculators import (
     vectors,
     writers,
 )
+from facegraph.calculators.face import landmarker_nodes as face_landmarker_nodes
 from facegraph.calculators.face import nodes as face_nodes
 from facegraph.calculators.face import smoothing as face_smoothing
 from facegraph.calculators.face import yunet as face_yunet
@@ -28,6 +29,7 @@ from facegraph.calculators.face import yunet as face_yunet
 __all__ = [
     "annotate",
     "core",
+    "face_landmarker_nodes",
     "face_nodes",
     "face_smoothing",
     "face_yunet",
