@@ -10,7 +10,11 @@ C++ arithmetic (``landmarks_smoothing_calculator.cc``, ``one_euro_filter.cc``,
 stored as float, the speed in double; landmarks are filtered in pixels (x·W, y·H, z·W) with
 the value scale ``1 / object_scale`` (mean of the landmarks' box width and height).
 Timestamps are integer microseconds; a timestamp not after the previous one returns the
-input unchanged (as the C++ does, including the very first packet at timestamp 0).
+input unchanged, as the C++ does — except for the very first packet: mediapipe 1.2.3 starts
+filtering at a first frame stamped 0 ms (``detect_for_video(image, 0)``), at the default
+30 Hz, and first measures the frame rate on the third frame (the previous time is still 0 on
+the second). Checked against its VIDEO-mode output on two clips (``tests/test_tasks_parity.py``):
+treating timestamp 0 as "not after" the initial time moved frames 1–10 by up to 0.5 px.
 
 :class:`MediaPipeLandmarksFilter` filters one face; the tracking of several faces is
 :class:`~facegraph.vision.face.filters.MultiFaceSmoother`'s (with this filter per track).
@@ -116,8 +120,8 @@ class MediaPipeLandmarksFilter:
         return out / size  # LandmarksToNormalizedLandmarks: float / int, as float
 
     def _filter(self, value: np.ndarray, timestamp_ns: int, value_scale: float) -> np.ndarray:
-        if self._last_ns >= timestamp_ns:
-            return value  # the C++ warns and returns the value unfiltered
+        if self._last_ns >= timestamp_ns and self._x.raw is not None:
+            return value  # the C++ warns and returns the value unfiltered (see module doc)
         if self._last_ns != 0 and timestamp_ns != 0:
             self._frequency = 1.0 / ((timestamp_ns - self._last_ns) * 1e-9)
         self._last_ns = timestamp_ns
