@@ -12,8 +12,10 @@ prints the cached copy). Cases:
   photos in ``tests/fixtures/faces/`` → ``tasks_image_<name>.npz``;
 - ``video``: ``RunningMode.VIDEO``, ``num_faces=1`` (so MediaPipe smooths the landmarks),
   blendshapes and matrices on, timestamps ``round(i * 1000 / fps)`` ms, on the clips in
-  ``tests/fixtures/videos/`` → ``tasks_video_<name>.npz``. Each clip is run twice more:
-  with frame 0 perturbed (one grey level added to 20 fixed pixels) to measure how chaotic
+  ``tests/fixtures/videos/`` and on synthetic videos (``SYNTHETIC``; ``two`` with
+  ``num_faces=2``, so unsmoothed) → ``tasks_video_<name>.npz``. Each clip is run twice more:
+  with frame 0 perturbed (one grey level added to 20 fixed pixels inside the face) to
+  measure how chaotic
   MediaPipe's own trajectory is (``perturbed_diff_px``: per-frame mean landmark distance
   between the two runs, in pixels).
 
@@ -46,17 +48,31 @@ IMAGES = {
     "t1": "t1.jpg",
 }
 VIDEOS = {"talking_face": "talking_face_40.mp4", "head_turns": "head_turns_40.mp4"}
+#: Synthetic 640x480 videos regenerated bit-exactly by ``facegraph.app.synthetic`` from the
+#: photos: name -> (photo files with crops (y0, y1, x0, x1) or None, kind, frames, num_faces,
+#: fps). ``moving`` turns the face by +-25 degrees while zooming (chaotic for MediaPipe).
+SYNTHETIC = {
+    "moving": ([("astronaut.png", None)], "moving", 40, 1, 30.0),
+    "two": (
+        [("astronaut.png", (0, 300, 90, 390)), ("face_detection_expected.png", (60, 460, 100, 500))],
+        "two", 30, 2, 30.0,
+    ),
+}  # fmt: skip
 #: The perturbation of frame 0: +1 grey level on these 20 (row, col) pixels (clipped).
 PERTURB_SEED = 1234
 PERTURB_PIXELS = 20
 
 
-def perturb(frame: np.ndarray) -> np.ndarray:
-    """Frame 0 with one grey level added to 20 pixels (same pixels in every run)."""
+def perturb(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Frame 0 with one grey level added to 20 pixels inside the first face's landmark box
+    (``landmarks``: that face's normalised (478, 3); the same pixels in every run)."""
     rng = np.random.default_rng(PERTURB_SEED)
     out = frame.copy()
     h, w = frame.shape[:2]
-    rows, cols = rng.integers(0, h, PERTURB_PIXELS), rng.integers(0, w, PERTURB_PIXELS)
+    x0, y0 = np.clip(np.nanmin(landmarks[:, :2], axis=0) * (w, h), 0, (w - 1, h - 1)).astype(int)
+    x1, y1 = np.clip(np.nanmax(landmarks[:, :2], axis=0) * (w, h), 0, (w - 1, h - 1)).astype(int)
+    rows = rng.integers(y0, y1 + 1, PERTURB_PIXELS)
+    cols = rng.integers(x0, x1 + 1, PERTURB_PIXELS)
     out[rows, cols] = np.minimum(out[rows, cols].astype(np.int16) + 1, 255).astype(np.uint8)
     return out
 
@@ -127,8 +143,33 @@ def run_image_cases(task: Path, out: Path) -> list[dict[str, Any]]:
     return cases
 
 
-def _run_video(task: Path, frames: list[np.ndarray], stamps: list[int]) -> list[Any]:
-    mp, landmarker = _landmarker(task, "VIDEO", 1)
+def load_synthetic() -> Any:
+    """Import app/synthetic.py by path (facegraph is not installed in the reference venv)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "app" / "synthetic.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["synthetic"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def synthetic_frames(name: str) -> list[np.ndarray]:
+    photos_spec, kind, n, _, _ = SYNTHETIC[name]
+    photos = []
+    for file, crop in photos_spec:
+        rgb = cv2.cvtColor(cv2.imread(str(ROOT / "tests/fixtures/faces" / file)), cv2.COLOR_BGR2RGB)
+        if crop is not None:
+            rgb = rgb[crop[0] : crop[1], crop[2] : crop[3]]
+        photos.append(np.ascontiguousarray(rgb))
+    return list(load_synthetic().moving_face_video(photos, kind, n, 640, 480))
+
+
+def _run_video(
+    task: Path, frames: list[np.ndarray], stamps: list[int], num_faces: int = 1
+) -> list[Any]:
+    mp, landmarker = _landmarker(task, "VIDEO", num_faces)
     with landmarker:
         return [
             landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=f), t)
@@ -138,15 +179,25 @@ def _run_video(task: Path, frames: list[np.ndarray], stamps: list[int]) -> list[
 
 def run_video_cases(task: Path, out: Path) -> list[dict[str, Any]]:
     cases = []
+    inputs: list[tuple[str, str, list[np.ndarray], float, int]] = []
     for name, file in VIDEOS.items():
         frames, fps = read_video(ROOT / "tests/fixtures/videos" / file)
+        inputs.append((name, f"videos/{file}", frames, fps, 1))
+    for name, (_, kind, _, num_faces, fps) in SYNTHETIC.items():
+        inputs.append((name, f"synthetic:{kind}", synthetic_frames(name), fps, num_faces))
+    for name, source, frames, fps, num_faces in inputs:
         stamps = [round(i * 1000 / fps) for i in range(len(frames))]
-        base = _pack(_run_video(task, frames, stamps))
-        again = _pack(_run_video(task, [perturb(frames[0]), *frames[1:]], stamps))
+        base = _pack(_run_video(task, frames, stamps, num_faces))
+        first = perturb(frames[0], base["landmarks"][0, 0])
+        again = _pack(_run_video(task, [first, *frames[1:]], stamps, num_faces))
         h, w = frames[0].shape[:2]
         scale = np.array([w, h], np.float32)
-        d = np.linalg.norm((base["landmarks"][:, 0, :, :2] - again["landmarks"][:, 0, :, :2]) * scale, axis=-1)
-        diff = np.nanmean(d, axis=-1) if d.size else np.zeros(len(frames))
+        f = min(base["landmarks"].shape[1], again["landmarks"].shape[1])
+        d = np.linalg.norm(
+            (base["landmarks"][:, :f, :, :2] - again["landmarks"][:, :f, :, :2]) * scale, axis=-1
+        )
+        # Per frame: the worst face's mean distance (NaN when a face is missing in one run).
+        diff = np.max(np.mean(d, axis=-1), axis=-1)
         arrays = {
             **base,
             "timestamps_ms": np.asarray(stamps, np.int64),
@@ -155,7 +206,7 @@ def run_video_cases(task: Path, out: Path) -> list[dict[str, Any]]:
         }
         np.savez_compressed(out / f"tasks_video_{name}.npz", **arrays)
         cases.append(
-            {"name": name, "mode": "VIDEO", "input": f"videos/{file}", "num_faces": 1,
+            {"name": name, "mode": "VIDEO", "input": source, "num_faces": num_faces,
              "fps": fps, "sha256_rgb": [sha(f) for f in frames],
              "faces": base["count"].tolist(),
              "perturbed_max_mean_px": float(np.max(arrays["perturbed_diff_px"]))}
@@ -188,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             "mediapipe": mp.__version__,
             "opencv": cv2.__version__,
             "task_sha256": hashlib.sha256(args.task.read_bytes()).hexdigest(),
-            "perturbation": {"seed": PERTURB_SEED, "pixels": PERTURB_PIXELS, "frame": 0},
+            "perturbation": {"seed": PERTURB_SEED, "pixels": PERTURB_PIXELS, "frame": 0,
+                             "where": "inside the first face's landmark box"},
             "command": "python scripts/reference_tasks.py " + shlex.join(sys.argv[1:]),
             "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "cases": kept + new,

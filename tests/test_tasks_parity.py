@@ -1,0 +1,158 @@
+"""Parity with MediaPipe 1.2.3's Tasks FaceLandmarker (fixtures in tests/fixtures/reference_tasks,
+made by scripts/reference_tasks.py from MediaPipe's own Python API).
+
+Tolerances (pixels of the input image, x and y):
+
+- IMAGE mode: per face, mean landmark distance ≤ 0.05 px and max ≤ 0.5 px;
+- VIDEO mode on a clip where MediaPipe's own trajectory is stable (one grey level on 20
+  pixels of frame 0 moves its landmarks by ≤ 0.05 px mean on every frame): every frame's
+  mean distance ≤ 0.1 px;
+- VIDEO mode on a chaotic clip (that perturbation moves MediaPipe by more): compared one
+  step at a time — each frame's landmarks from MediaPipe's own tracking ROI (computed from
+  its previous-frame landmarks, possible because those clips run with num_faces=2 and so
+  without smoothing) must be within the IMAGE-mode tolerances;
+- every mode: the same number of faces on every frame.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from facegraph import FaceLandmarker, FaceLandmarkerOptions, Graph, RunningMode, load_graph
+from facegraph.app import synthetic
+from facegraph.vision.face.rois import landmarks_to_roi
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REF = FIXTURES / "reference_tasks"
+
+IMAGE_MEAN_PX, IMAGE_MAX_PX = 0.05, 0.5
+VIDEO_MEAN_PX = 0.1
+STABLE_PERTURBED_PX = 0.05
+
+
+@cache
+def manifest() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((REF / "manifest.json").read_text())
+    return data
+
+
+def case(mode: str, name: str) -> dict[str, Any]:
+    return next(c for c in manifest()["cases"] if c["mode"] == mode and c["name"] == name)
+
+
+def _sha(rgb: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+
+
+def _photo(file: str) -> np.ndarray:
+    bgr = cv2.imread(str(FIXTURES / "faces" / file), cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+@cache
+def frames_of(name: str) -> tuple[np.ndarray, ...]:
+    """The frames MediaPipe saw (skips when this decoder gives other pixels)."""
+    meta = case("VIDEO", name) if name in {c["name"] for c in manifest()["cases"] if c["mode"] == "VIDEO"} else case("IMAGE", name)
+    source: str = meta["input"]
+    if source.startswith("faces/"):
+        frames: list[np.ndarray] = [_photo(source.removeprefix("faces/"))]
+    elif source.startswith("videos/"):
+        cap = cv2.VideoCapture(str(FIXTURES / source))
+        frames = []
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    else:  # synthetic:<kind>, regenerated bit-exactly from the photos
+        spec = {"moving": ([("astronaut.png", None)], 40), "two": (
+            [("astronaut.png", (0, 300, 90, 390)), ("face_detection_expected.png", (60, 460, 100, 500))], 30)}  # fmt: skip
+        photos_spec, n = spec[name]
+        photos = []
+        for file, crop in photos_spec:
+            rgb = _photo(file)
+            photos.append(rgb if crop is None else np.ascontiguousarray(rgb[crop[0]:crop[1], crop[2]:crop[3]]))  # fmt: skip
+        frames = list(synthetic.moving_face_video(photos, source.split(":")[1], n, 640, 480))
+    if [_sha(f) for f in frames] != meta["sha256_rgb"]:
+        pytest.skip(f"{source} decodes to other pixels than MediaPipe saw (decoder differs)")
+    return tuple(frames)
+
+
+def pixel_distances(ours: np.ndarray, ref: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Per-landmark 2-D distance in pixels."""
+    return np.hypot((ours[:, 0] - ref[:, 0]) * w, (ours[:, 1] - ref[:, 1]) * h)
+
+
+IMAGE_CASES = ["astronaut", "face_detection_expected", "tom_hanks", "t1"]
+VIDEO_CASES = ["talking_face", "head_turns", "moving", "two"]
+
+
+@pytest.fixture(scope="module")
+def image_landmarker() -> Any:
+    with FaceLandmarker.create_from_options(FaceLandmarkerOptions(num_faces=2)) as lm:
+        yield lm
+
+
+@pytest.mark.parametrize("name", IMAGE_CASES)
+def test_image_mode_landmarks_match_mediapipe(name: str, image_landmarker: Any) -> None:
+    (rgb,) = frames_of(name)
+    ref = np.load(REF / f"tasks_image_{name}.npz")
+    result = image_landmarker.detect(rgb)
+    assert len(result.face_landmarks) == int(ref["count"][0])
+    h, w = rgb.shape[:2]
+    for k, ours in enumerate(result.landmarks_array()):
+        d = pixel_distances(ours, ref["landmarks"][0, k], w, h)
+        assert d.mean() <= IMAGE_MEAN_PX and d.max() <= IMAGE_MAX_PX, (k, d.mean(), d.max())
+
+
+def _run_video(name: str) -> tuple[list[Any], dict[str, Any], Any]:
+    meta = case("VIDEO", name)
+    ref = np.load(REF / f"tasks_video_{name}.npz")
+    options = FaceLandmarkerOptions(running_mode=RunningMode.VIDEO, num_faces=meta["num_faces"])
+    with FaceLandmarker.create_from_options(options) as lm:
+        results = [
+            lm.detect_for_video(f, int(t))
+            for f, t in zip(frames_of(name), ref["timestamps_ms"], strict=True)
+        ]
+    return results, meta, ref
+
+
+@pytest.mark.parametrize("name", VIDEO_CASES)
+def test_video_mode_tracks_like_mediapipe(name: str) -> None:
+    results, meta, ref = _run_video(name)
+    frames = frames_of(name)
+    h, w = frames[0].shape[:2]
+    counts = [len(r.face_landmarks) for r in results]
+    assert counts == ref["count"].tolist()
+    if float(np.max(ref["perturbed_diff_px"])) <= STABLE_PERTURBED_PX:
+        for t, r in enumerate(results):
+            for k, ours in enumerate(r.landmarks_array()):
+                d = pixel_distances(ours, ref["landmarks"][t, k], w, h)
+                assert d.mean() <= VIDEO_MEAN_PX, (t, k, d.mean())
+        return
+    # Chaotic: one step at a time from MediaPipe's own state.
+    assert meta["num_faces"] > 1, "a smoothed chaotic clip cannot be stepped from its outputs"
+    graph = Graph(load_graph("face_landmarks_v2"), mode="deterministic")
+    graph.start({})
+    try:
+        steps = 0
+        for t in range(1, len(frames)):
+            if ref["count"][t - 1] != meta["num_faces"]:
+                continue  # the detector ran at t: not a pure tracking step
+            for k in range(int(ref["count"][t])):
+                roi = landmarks_to_roi(ref["landmarks"][t - 1, k], w, h)
+                out = graph.run_once({"image": frames[t], "roi": roi})
+                d = pixel_distances(out["face"].points, ref["landmarks"][t, k], w, h)
+                assert d.mean() <= IMAGE_MEAN_PX and d.max() <= IMAGE_MAX_PX, (t, k, d.mean())
+                steps += 1
+        assert steps >= len(frames) - 2
+    finally:
+        graph.close_all_inputs()
+        graph.wait_until_done()
