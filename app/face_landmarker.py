@@ -29,14 +29,13 @@ track ids, "off"); the blendshape and geometry nodes do not run when their outpu
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import queue
-import shutil
 import tempfile
 import threading
-import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -60,13 +59,12 @@ __all__ = [
 
 log = logging.getLogger("facegraph.face_landmarker")
 
-#: Members of a ``face_landmarker.task`` bundle → the graph side packet that takes each
-#: one's path. The blendshape model and geometry metadata are needed only when asked for.
-BUNDLE_MEMBERS = {
-    "face_detector.tflite": "detector_model",
-    "face_landmarks_detector.tflite": "landmarks_model",
-    "face_blendshapes.tflite": "blendshapes_model",
-    "geometry_pipeline_metadata_landmarks.binarypb": "geometry_metadata",
+#: Bundle member (its manifest model name) → the graph side packet that takes its path.
+BUNDLE_SIDE_PACKETS = {
+    "face_landmarker_detector": "detector_model",
+    "face_landmarks_v2": "landmarks_model",
+    "face_blendshapes": "blendshapes_model",
+    "face_geometry_metadata": "geometry_metadata",
 }
 
 
@@ -235,42 +233,19 @@ def _confidence(name: str, value: Any) -> float:
     return float(value)
 
 
-class _Bundle(Closeable):
-    """A user's ``.task`` bundle unpacked to a private temporary directory."""
+def _open_bundle(base: BaseOptions) -> dict[str, Path] | None:
+    """Member paths of the user's bundle (None: the store's), checked by the model store
+    (a corrupt zip, a missing member or misfitting tensors raise one line naming them)."""
+    from facegraph.models import open_task_bundle
 
-    def __init__(self, source: str | Path | bytes, needed: Sequence[str]) -> None:
-        label = "model_asset_buffer" if isinstance(source, bytes) else str(source)
-        self.dir = Path(tempfile.mkdtemp(prefix="facegraph-task-"))
-        try:
-            import io
-
-            handle = io.BytesIO(source) if isinstance(source, bytes) else source
-            try:
-                with zipfile.ZipFile(handle) as bundle:
-                    names = set(bundle.namelist())
-                    missing = [m for m in needed if m not in names]
-                    if missing:
-                        raise ValueError(
-                            f"{label}: the .task bundle has no {', '.join(missing)} "
-                            f"(it holds {', '.join(sorted(names)) or 'nothing'})"
-                        )
-                    self.paths = {}
-                    for member in needed:
-                        target = self.dir / member
-                        target.write_bytes(bundle.read(member))
-                        self.paths[member] = target
-            except FileNotFoundError:
-                raise ValueError(f"{label}: no such .task file") from None
-            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-                raise ValueError(
-                    f"{label}: not a readable .task bundle (a zip file): {exc}"
-                ) from None
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+    if base.model_asset_buffer is not None:
+        with tempfile.TemporaryDirectory(prefix="facegraph-task-") as tmp:
+            path = Path(tmp) / "model_asset_buffer.task"
+            path.write_bytes(base.model_asset_buffer)
+            return dict(open_task_bundle(path).paths)
+    if base.model_asset_path is not None:
+        return dict(open_task_bundle(base.model_asset_path).paths)
+    return None
 
 
 class FaceLandmarker(Closeable):
@@ -306,7 +281,9 @@ class FaceLandmarker(Closeable):
                 "min_face_presence_confidence", o.min_face_presence_confidence
             ),
         }
-        self.graph_name = "face_landmarker_static" if mode is RunningMode.IMAGE else "face_landmarker"
+        self.graph_name = (
+            "face_landmarker_static" if mode is RunningMode.IMAGE else "face_landmarker"
+        )
         self._config = load_graph(self.graph_name)
         declared = set(self._config.side_inputs)
         if mode is not RunningMode.IMAGE:
@@ -322,30 +299,18 @@ class FaceLandmarker(Closeable):
                 raise ValueError(f"graph {self.graph_name} has no {name} output in this version")
             if name in declared:
                 self._side[name] = bool(on)
-        self._bundle: _Bundle | None = None
-        source = o.base_options.model_asset_buffer or o.base_options.model_asset_path
-        if source is not None:
-            needed = ["face_detector.tflite", "face_landmarks_detector.tflite"]
-            if o.output_face_blendshapes:
-                needed.append("face_blendshapes.tflite")
-            if o.output_facial_transformation_matrixes:
-                needed.append("geometry_pipeline_metadata_landmarks.binarypb")
-            self._bundle = _Bundle(source, needed)
-            for member, path in self._bundle.paths.items():
-                if BUNDLE_MEMBERS[member] in declared:
-                    self._side[BUNDLE_MEMBERS[member]] = str(path)
+        members = _open_bundle(o.base_options)
+        for name, path in (members or {}).items():
+            side = BUNDLE_SIDE_PACKETS.get(name)
+            if side in declared:
+                self._side[side] = str(path)
         self._graph_factory = lambda: Graph(self._config, mode="deterministic")
         self._lock = threading.Lock()
         self._closed = False
         self._closing = False
         self._last_ts: int | None = None
         self._graph: Any = None
-        try:
-            self._start_graph()
-        except BaseException:
-            if self._bundle is not None:
-                self._bundle.close()
-            raise
+        self._start_graph()
         self._worker: threading.Thread | None = None
         self._pending: queue.Queue[tuple[np.ndarray, Image, int] | None] = queue.Queue(maxsize=1)
         #: Exceptions raised by result_callback (LIVE_STREAM), newest last; the landmarker
@@ -378,15 +343,12 @@ class FaceLandmarker(Closeable):
         try:
             self._graph.close_all_inputs()
             self._graph.wait_until_done()
-        except Exception:  # noqa: BLE001  the old graph already failed; nothing to save
+        except Exception:
             pass
         self._start_graph()
 
     def _rgb(self, image: Image | np.ndarray, caller: str) -> np.ndarray:
-        if isinstance(image, Image):
-            data = image.numpy_view()
-        else:
-            data = image
+        data = image.numpy_view() if isinstance(image, Image) else image
         return check_image(data, f"FaceLandmarker.{caller}")
 
     def _check_mode(self, wanted: RunningMode, caller: str) -> None:
@@ -398,7 +360,9 @@ class FaceLandmarker(Closeable):
 
     def _check_timestamp(self, timestamp_ms: Any, caller: str) -> int:
         if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, (int, np.integer)):
-            raise TypeError(f"FaceLandmarker.{caller}: timestamp_ms must be an int, got {timestamp_ms!r}")
+            raise TypeError(
+                f"FaceLandmarker.{caller}: timestamp_ms must be an int, got {timestamp_ms!r}"
+            )
         ts = int(timestamp_ms)
         if self._last_ts is not None and ts <= self._last_ts:
             raise ValueError(
@@ -424,7 +388,9 @@ class FaceLandmarker(Closeable):
         with self._lock:
             return self._run(rgb, None)
 
-    def detect_for_video(self, image: Image | np.ndarray, timestamp_ms: int) -> FaceLandmarkerResult:
+    def detect_for_video(
+        self, image: Image | np.ndarray, timestamp_ms: int
+    ) -> FaceLandmarkerResult:
         """Faces in one video frame (VIDEO mode); timestamps must increase."""
         self._check_mode(RunningMode.VIDEO, "detect_for_video")
         rgb = self._rgb(image, "detect_for_video")
@@ -450,10 +416,8 @@ class FaceLandmarker(Closeable):
             try:
                 self._pending.put_nowait(item)
             except queue.Full:
-                try:
+                with contextlib.suppress(queue.Empty):
                     self._pending.get_nowait()  # drop the frame still waiting
-                except queue.Empty:
-                    pass
                 self._pending.put_nowait(item)
 
     def _live_loop(self) -> None:
@@ -466,13 +430,13 @@ class FaceLandmarker(Closeable):
             rgb, image, ts = item
             try:
                 result = self._run(rgb, ts * 1000)
-            except Exception as exc:  # noqa: BLE001  reported; the next frame runs
+            except Exception as exc:
                 self.callback_errors.append(exc)
                 log.error("FaceLandmarker.detect_async: frame at %d ms failed: %s", ts, exc)
                 continue
             try:
                 callback(result, image, ts)
-            except Exception as exc:  # noqa: BLE001  a user's callback must not stop the task
+            except Exception as exc:
                 self.callback_errors.append(exc)
                 log.error(
                     "FaceLandmarker result_callback raised at %d ms: %s: %s",
@@ -489,12 +453,8 @@ class FaceLandmarker(Closeable):
             self._pending.put(None)  # after the frame still waiting, if any
             self._worker.join()
         self._closed = True
-        try:
-            self._graph.close_all_inputs()
-            self._graph.wait_until_done()
-        finally:
-            if self._bundle is not None:
-                self._bundle.close()
+        self._graph.close_all_inputs()
+        self._graph.wait_until_done()
 
     def __repr__(self) -> str:
         o = self._options

@@ -51,13 +51,14 @@ VIDEOS = {"talking_face": "talking_face_40.mp4", "head_turns": "head_turns_40.mp
 #: Synthetic 640x480 videos regenerated bit-exactly by ``facegraph.app.synthetic`` from the
 #: photos: name -> (photo files with crops (y0, y1, x0, x1) or None, kind, frames, num_faces,
 #: fps). ``moving`` turns the face by +-25 degrees while zooming (chaotic for MediaPipe).
+_TWO_PHOTOS = [
+    ("astronaut.png", (0, 300, 90, 390)),
+    ("face_detection_expected.png", (60, 460, 100, 500)),
+]
 SYNTHETIC = {
     "moving": ([("astronaut.png", None)], "moving", 40, 1, 30.0),
-    "two": (
-        [("astronaut.png", (0, 300, 90, 390)), ("face_detection_expected.png", (60, 460, 100, 500))],
-        "two", 30, 2, 30.0,
-    ),
-}  # fmt: skip
+    "two": (_TWO_PHOTOS, "two", 30, 2, 30.0),
+}
 #: The perturbation of frame 0: +1 grey level on these 20 (row, col) pixels (clipped).
 PERTURB_SEED = 1234
 PERTURB_PIXELS = 20
@@ -131,7 +132,9 @@ def run_image_cases(task: Path, out: Path) -> list[dict[str, Any]]:
     with landmarker:
         for name, file in IMAGES.items():
             rgb = np.ascontiguousarray(
-                cv2.cvtColor(cv2.imread(str(ROOT / "tests/fixtures/faces" / file)), cv2.COLOR_BGR2RGB)
+                cv2.cvtColor(
+                    cv2.imread(str(ROOT / "tests/fixtures/faces" / file)), cv2.COLOR_BGR2RGB
+                )
             )
             res = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb))
             arrays = _pack([res])
@@ -179,13 +182,14 @@ def _run_video(
 
 def run_video_cases(task: Path, out: Path) -> list[dict[str, Any]]:
     cases = []
-    inputs: list[tuple[str, str, list[np.ndarray], float, int]] = []
+    inputs: list[tuple[str, str, list[np.ndarray], float, int, Any]] = []
     for name, file in VIDEOS.items():
         frames, fps = read_video(ROOT / "tests/fixtures/videos" / file)
-        inputs.append((name, f"videos/{file}", frames, fps, 1))
-    for name, (_, kind, _, num_faces, fps) in SYNTHETIC.items():
-        inputs.append((name, f"synthetic:{kind}", synthetic_frames(name), fps, num_faces))
-    for name, source, frames, fps, num_faces in inputs:
+        inputs.append((name, f"videos/{file}", frames, fps, 1, None))
+    for name, (photos, kind, n, num_faces, fps) in SYNTHETIC.items():
+        recipe = {"photos": photos, "kind": kind, "frames": n, "width": 640, "height": 480}
+        inputs.append((name, "synthetic", synthetic_frames(name), fps, num_faces, recipe))
+    for name, source, frames, fps, num_faces, recipe in inputs:
         stamps = [round(i * 1000 / fps) for i in range(len(frames))]
         base = _pack(_run_video(task, frames, stamps, num_faces))
         first = perturb(frames[0], base["landmarks"][0, 0])
@@ -207,7 +211,7 @@ def run_video_cases(task: Path, out: Path) -> list[dict[str, Any]]:
         np.savez_compressed(out / f"tasks_video_{name}.npz", **arrays)
         cases.append(
             {"name": name, "mode": "VIDEO", "input": source, "num_faces": num_faces,
-             "fps": fps, "sha256_rgb": [sha(f) for f in frames],
+             "fps": fps, "synthetic": recipe, "sha256_rgb": [sha(f) for f in frames],
              "faces": base["count"].tolist(),
              "perturbed_max_mean_px": float(np.max(arrays["perturbed_diff_px"]))}
         )  # fmt: skip
@@ -239,8 +243,12 @@ def main(argv: list[str] | None = None) -> int:
             "mediapipe": mp.__version__,
             "opencv": cv2.__version__,
             "task_sha256": hashlib.sha256(args.task.read_bytes()).hexdigest(),
-            "perturbation": {"seed": PERTURB_SEED, "pixels": PERTURB_PIXELS, "frame": 0,
-                             "where": "inside the first face's landmark box"},
+            "perturbation": {
+                "seed": PERTURB_SEED,
+                "pixels": PERTURB_PIXELS,
+                "frame": 0,
+                "where": "inside the first face's landmark box",
+            },
             "command": "python scripts/reference_tasks.py " + shlex.join(sys.argv[1:]),
             "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "cases": kept + new,

@@ -57,9 +57,9 @@ def _photo(file: str) -> np.ndarray:
 
 
 @cache
-def frames_of(name: str) -> tuple[np.ndarray, ...]:
+def frames_of(mode: str, name: str) -> tuple[np.ndarray, ...]:
     """The frames MediaPipe saw (skips when this decoder gives other pixels)."""
-    meta = case("VIDEO", name) if name in {c["name"] for c in manifest()["cases"] if c["mode"] == "VIDEO"} else case("IMAGE", name)
+    meta = case(mode, name)
     source: str = meta["input"]
     if source.startswith("faces/"):
         frames: list[np.ndarray] = [_photo(source.removeprefix("faces/"))]
@@ -71,15 +71,17 @@ def frames_of(name: str) -> tuple[np.ndarray, ...]:
             if not ok:
                 break
             frames.append(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    else:  # synthetic:<kind>, regenerated bit-exactly from the photos
-        spec = {"moving": ([("astronaut.png", None)], 40), "two": (
-            [("astronaut.png", (0, 300, 90, 390)), ("face_detection_expected.png", (60, 460, 100, 500))], 30)}  # fmt: skip
-        photos_spec, n = spec[name]
+    else:  # synthetic, regenerated bit-exactly from the photos
+        r = meta["synthetic"]
         photos = []
-        for file, crop in photos_spec:
+        for file, crop in r["photos"]:
             rgb = _photo(file)
-            photos.append(rgb if crop is None else np.ascontiguousarray(rgb[crop[0]:crop[1], crop[2]:crop[3]]))  # fmt: skip
-        frames = list(synthetic.moving_face_video(photos, source.split(":")[1], n, 640, 480))
+            if crop is not None:
+                rgb = np.ascontiguousarray(rgb[crop[0] : crop[1], crop[2] : crop[3]])
+            photos.append(rgb)
+        frames = list(
+            synthetic.moving_face_video(photos, r["kind"], r["frames"], r["width"], r["height"])
+        )
     if [_sha(f) for f in frames] != meta["sha256_rgb"]:
         pytest.skip(f"{source} decodes to other pixels than MediaPipe saw (decoder differs)")
     return tuple(frames)
@@ -102,7 +104,7 @@ def image_landmarker() -> Any:
 
 @pytest.mark.parametrize("name", IMAGE_CASES)
 def test_image_mode_landmarks_match_mediapipe(name: str, image_landmarker: Any) -> None:
-    (rgb,) = frames_of(name)
+    (rgb,) = frames_of("IMAGE", name)
     ref = np.load(REF / f"tasks_image_{name}.npz")
     result = image_landmarker.detect(rgb)
     assert len(result.face_landmarks) == int(ref["count"][0])
@@ -119,7 +121,7 @@ def _run_video(name: str) -> tuple[list[Any], dict[str, Any], Any]:
     with FaceLandmarker.create_from_options(options) as lm:
         results = [
             lm.detect_for_video(f, int(t))
-            for f, t in zip(frames_of(name), ref["timestamps_ms"], strict=True)
+            for f, t in zip(frames_of("VIDEO", name), ref["timestamps_ms"], strict=True)
         ]
     return results, meta, ref
 
@@ -127,7 +129,7 @@ def _run_video(name: str) -> tuple[list[Any], dict[str, Any], Any]:
 @pytest.mark.parametrize("name", VIDEO_CASES)
 def test_video_mode_tracks_like_mediapipe(name: str) -> None:
     results, meta, ref = _run_video(name)
-    frames = frames_of(name)
+    frames = frames_of("VIDEO", name)
     h, w = frames[0].shape[:2]
     counts = [len(r.face_landmarks) for r in results]
     assert counts == ref["count"].tolist()

@@ -210,9 +210,14 @@ class DetectionsToRois(Calculator):
             self.NORM_RECTS,
             [
                 detection_to_roi(
-                    d, w, h, o.rotation_start_keypoint, o.rotation_end_keypoint, o.scale,
+                    d,
+                    w,
+                    h,
+                    o.rotation_start_keypoint,
+                    o.rotation_end_keypoint,
+                    o.scale,
                     o.square_long,
-                )  # fmt: skip
+                )
                 for d in dets
             ],
         )

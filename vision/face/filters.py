@@ -36,10 +36,10 @@ from facegraph.vision.face import indices as ix
 
 __all__ = [
     "MultiFaceSmoother",
-    "landmark_box",
-    "match_tracks",
     "OneEuroFilter",
     "face_scale",
+    "landmark_box",
+    "match_tracks",
 ]
 
 #: Defaults tuned with ``benchmarks/bench_smoothing.py`` (30 fps, IOD units): at rest the

@@ -99,9 +99,7 @@ class MediaPipeLandmarksFilter:
         self._x = _LowPass()
         self._dx = _LowPass()
 
-    def apply(
-        self, points: np.ndarray, timestamp_us: int, width: int, height: int
-    ) -> np.ndarray:
+    def apply(self, points: np.ndarray, timestamp_us: int, width: int, height: int) -> np.ndarray:
         norm = np.asarray(points, _F32)
         size = np.array([width, height, width], _F32)
         px = norm * size  # NormalizedLandmarksToLandmarks: float * int, as float
@@ -129,8 +127,6 @@ class MediaPipeLandmarksFilter:
             dvalue = np.zeros(value.shape, _F64)
         else:
             dvalue = (value.astype(_F64) - self._x.raw.astype(_F64)) * value_scale * self._frequency
-        edvalue = self._dx.apply(
-            dvalue.astype(_F32), _alpha(self.derivate_cutoff, self._frequency)
-        )
+        edvalue = self._dx.apply(dvalue.astype(_F32), _alpha(self.derivate_cutoff, self._frequency))
         cutoff = self.min_cutoff + self.beta * np.abs(edvalue.astype(_F64))
         return self._x.apply(value, _alpha(cutoff, self._frequency))
