@@ -65,3 +65,23 @@ def test_smoothing_rule_follows_mediapipe_and_all_gives_track_ids(astronaut: np.
     assert not np.array_equal(first[2], first[4])
     ids = [o["faces"][0].roi.rect_id for o in every]
     assert ids == [0, 0, 0]
+
+
+@pytest.mark.parametrize("graph_name", ["face_landmarker", "face_mesh"])
+def test_run_writes_blendshapes_transform_and_head_pose(graph_name: str, tmp_path: Path) -> None:
+    import json
+
+    from facegraph.app.runner import run_source
+
+    out = tmp_path / "faces.jsonl"
+    clip = Path(__file__).parent / "fixtures" / "videos" / "talking_face_40.mp4"
+    side = {"blendshapes": True, "head_pose": True}
+    run_source(graph_name, clip, output=out, side_packets=side, max_frames=3, mode="deterministic")
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 3
+    for record in records:
+        (face,) = record["faces"]
+        assert len(face["blendshapes"]) == 52 and face["blendshapes"]["_neutral"] >= 0
+        assert np.asarray(face["transform"]).shape == (4, 4)
+        # The talking face looks at the camera.
+        assert all(abs(face["head_pose"][k]) < 30 for k in ("yaw", "pitch", "roll"))
