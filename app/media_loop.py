@@ -110,7 +110,7 @@ def run_frames(
             writer.write(frame.info, faces, face_extras(outputs, len(faces)))
         if drawing:
             assert overlay is not None
-            drawn = overlay.annotate(frame.image, faces)
+            drawn = overlay.annotate_outputs(frame.image, faces, outputs)
             drawn.flags.writeable = False
             result.drawn = drawn
             if renderer is not None:

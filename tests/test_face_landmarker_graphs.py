@@ -85,3 +85,22 @@ def test_run_writes_blendshapes_transform_and_head_pose(graph_name: str, tmp_pat
         assert np.asarray(face["transform"]).shape == (4, 4)
         # The talking face looks at the camera.
         assert all(abs(face["head_pose"][k]) < 30 for k in ("yaw", "pitch", "roll"))
+
+
+def test_overlay_draws_head_pose_axes_and_blendshape_bars(astronaut: np.ndarray) -> None:
+    from facegraph.vision.annotate import BlendshapeBarsAnnotator, HeadPoseAnnotator
+
+    (out,), _ = _run(
+        "face_landmarker_static", {"blendshapes": True, "head_pose": True}, [astronaut]
+    )
+    faces = out["faces"]
+    for annotator in (HeadPoseAnnotator(), BlendshapeBarsAnnotator()):
+        drawn = annotator.annotate_outputs(astronaut, faces, out)
+        plain = annotator.annotate_outputs(astronaut, faces, {"faces": faces})
+        np.testing.assert_array_equal(plain, astronaut)  # nothing to draw without the output
+        changed = np.any(drawn != astronaut, axis=2)
+        ys, xs = np.nonzero(changed)
+        assert changed.sum() > 50
+        # Drawn at the face (axes from its origin; bars right of its box), not elsewhere.
+        x0, y0, x1, y1 = faces[0].box_pixels(astronaut.shape[1], astronaut.shape[0])
+        assert ys.min() >= y0 - 40 and ys.max() <= y1 + 40 and xs.min() >= x0 - 40
