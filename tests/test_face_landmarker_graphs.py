@@ -95,8 +95,8 @@ def test_overlay_draws_head_pose_axes_and_blendshape_bars(astronaut: np.ndarray)
     )
     faces = out["faces"]
     for annotator in (HeadPoseAnnotator(), BlendshapeBarsAnnotator()):
-        drawn = annotator.annotate_outputs(astronaut, faces, out)
-        plain = annotator.annotate_outputs(astronaut, faces, {"faces": faces})
+        drawn = annotator.annotate_outputs(astronaut.copy(), faces, out)
+        plain = annotator.annotate_outputs(astronaut.copy(), faces, {"faces": faces})
         np.testing.assert_array_equal(plain, astronaut)  # nothing to draw without the output
         changed = np.any(drawn != astronaut, axis=2)
         ys, xs = np.nonzero(changed)
