@@ -102,5 +102,5 @@ def test_overlay_draws_head_pose_axes_and_blendshape_bars(astronaut: np.ndarray)
         ys, xs = np.nonzero(changed)
         assert changed.sum() > 50
         # Drawn at the face (axes from its origin; bars right of its box), not elsewhere.
-        x0, y0, x1, y1 = faces[0].box_pixels(astronaut.shape[1], astronaut.shape[0])
+        x0, y0, _, y1 = faces[0].box_pixels(astronaut.shape[1], astronaut.shape[0])
         assert ys.min() >= y0 - 40 and ys.max() <= y1 + 40 and xs.min() >= x0 - 40

@@ -41,6 +41,7 @@ from facegraph.vision.face.landmarks import (
     face_passes,
     face_presence,
     project_landmarks,
+    projected_z_scale,
     refine_landmarks,
 )
 from facegraph.vision.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
@@ -437,11 +438,18 @@ class FaceFlagGate(Calculator):
 @register("ProjectLandmarks")
 class ProjectLandmarks(Calculator):
     """Crop-normalised landmarks + their ROI → a :class:`FaceLandmarks` in image
-    coordinates (spec §2.6); SCORE, when connected, is stored with them."""
+    coordinates (spec §2.6); SCORE, when connected, is stored with them.
+
+    With IMAGE connected, z is scaled as MediaPipe's Tasks graphs do it (they give the
+    projection the image size): by the projected length of the crop's x edge
+    (:func:`projected_z_scale`) rather than the ROI's normalised width (legacy graphs)."""
 
     LANDMARKS: Input[np.ndarray] = Input("LANDMARKS", np.ndarray, doc="float32 (N, 3)")
     NORM_RECT: Input[NormalizedRect] = Input("NORM_RECT", NormalizedRect)
     SCORE: Input[float] = Input("SCORE", float, optional=True)
+    IMAGE: Input[np.ndarray] = Input(
+        "IMAGE", np.ndarray, optional=True, doc="the frame: its size sets the z scale"
+    )
     FACE: Output[FaceLandmarks] = Output("FACE", FaceLandmarks)
 
     def process(self, ctx: CalculatorContext) -> None:
@@ -449,9 +457,14 @@ class ProjectLandmarks(Calculator):
         if pts is None or roi is None:
             return
         score = ctx.get(self.SCORE) if ctx.count(self.SCORE) else None
+        projected = project_landmarks(pts, roi)
+        if ctx.count(self.IMAGE):
+            image = ctx.get(self.IMAGE)
+            if image is None:
+                return
+            w, h = _image_size(image, ctx.node_name)
+            projected[:, 2] = np.asarray(pts, np.float32)[:, 2] * projected_z_scale(roi, w, h)
         ctx.emit(
             self.FACE,
-            FaceLandmarks(
-                project_landmarks(pts, roi), float("nan") if score is None else score, roi
-            ),
+            FaceLandmarks(projected, float("nan") if score is None else score, roi),
         )
