@@ -303,7 +303,8 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
         elif node.calculator_name == "FaceLandmarkerDetector":
             models.detector, models.detector_config = "face_landmarker", FACE_LANDMARKER
         elif node.calculator_name == "FaceBlendshapes" and side("blendshapes"):
-            models.blendshapes = str(node.options.model)
+            bs_opts: Any = node.options
+            models.blendshapes = str(bs_opts.model)
         elif node.calculator_name in ("FaceDetector", "BlazeFaceDetector"):
             name = side("detector") or getattr(node.options, "detector", None)
             name = name or getattr(node.options, "model", None) or "short_range"
