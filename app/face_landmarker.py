@@ -379,7 +379,9 @@ class FaceLandmarker(Closeable):
             out = self._graph.run_once({"image": rgb}, timestamp_us)
         except Exception as exc:
             self._restart_graph()
-            raise RuntimeError(f"FaceLandmarker: this frame failed: {exc}") from exc
+            # One line: the node's error without the traceback the engine appends.
+            message = " ".join(str(exc).split("--- original traceback ---")[0].split())
+            raise RuntimeError(f"FaceLandmarker: this frame failed: {message}") from exc
         return _to_result(out)
 
     def detect(self, image: Image | np.ndarray) -> FaceLandmarkerResult:

@@ -123,6 +123,17 @@ def test_live_stream_delivers_results_on_a_worker_thread(astronaut: np.ndarray) 
     assert [str(e) for e in landmarker.callback_errors] == ["user bug"]
 
 
+def test_a_failing_frame_leaves_the_landmarker_usable(astronaut: np.ndarray) -> None:
+    options = FaceLandmarkerOptions(running_mode=RunningMode.VIDEO)
+    with FaceLandmarker.create_from_options(options) as landmarker:
+        assert len(landmarker.detect_for_video(astronaut, 0).face_landmarks) == 1
+        # 40000 rows: more than OpenCV's remap takes (32767); the crop fails.
+        with pytest.raises(RuntimeError, match="this frame failed: node 'landmarks/crop'") as info:
+            landmarker.detect_for_video(np.zeros((40000, 2, 3), np.uint8), 40)
+        assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
+        assert len(landmarker.detect_for_video(astronaut, 80).face_landmarks) == 1
+
+
 def test_use_after_close_is_an_error(astronaut: np.ndarray) -> None:
     landmarker = FaceLandmarker.create_from_options(FaceLandmarkerOptions())
     landmarker.close()
