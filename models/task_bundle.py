@@ -60,6 +60,8 @@ TENSOR_SHAPES: Mapping[str, _Shapes] = MappingProxyType(
 """The tensor shapes facegraph's nodes feed and read, per ``.tflite`` member."""
 
 _GEOMETRY = "face_geometry_metadata"
+_MAX_MEMBER_BYTES = 256 << 20
+"""No face landmarker member comes near this (the largest is 2.6 MB): refuse zip bombs."""
 _CANONICAL_VERTICES = 468
 
 PathLike = str | os.PathLike[str]
@@ -167,6 +169,12 @@ def _read_members(source: Path, data: bytes) -> dict[str, bytes]:
                 present = ", ".join(sorted(names)) or "nothing"
                 raise ModelError(
                     f"{source}: .task bundle has no member {member} (it holds {present})"
+                )
+            size = zf.getinfo(member).file_size
+            if size > _MAX_MEMBER_BYTES:
+                raise ModelError(
+                    f"{source}: member {member} claims {size} bytes, more than any face "
+                    f"landmarker model ({_MAX_MEMBER_BYTES >> 20} MB at most); refusing it"
                 )
             try:
                 members[name] = zf.read(member)

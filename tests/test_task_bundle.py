@@ -193,6 +193,23 @@ def test_corrupt_and_truncated_bundles_are_refused(official: bytes, tmp_path: Pa
     assert "cannot read .task bundle" in missing
 
 
+def test_a_zip_bomb_member_is_refused_before_it_is_inflated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facegraph.models import task_bundle
+
+    monkeypatch.setattr(task_bundle, "_MAX_MEMBER_BYTES", 1 << 20)  # real cap: 256 MB
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member in MEMBER_SHA256:
+            size = (8 << 20) if member == "face_blendshapes.tflite" else 10
+            zf.writestr(member, bytes(size))  # zeros deflate ~1000:1
+    bomb = _write(tmp_path, buf.getvalue(), "bomb.task")
+    assert bomb.stat().st_size < 64 << 10
+    message = _one_line_error(bomb)
+    assert "member face_blendshapes.tflite claims 8388608 bytes" in message
+
+
 def test_a_missing_member_is_named(official: bytes, tmp_path: Path) -> None:
     members = _members(official)
     del members["geometry_pipeline_metadata_landmarks.binarypb"]

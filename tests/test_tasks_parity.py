@@ -1,5 +1,5 @@
-"""Parity with MediaPipe 1.2.3's Tasks FaceLandmarker (fixtures in tests/fixtures/reference_tasks,
-made by scripts/reference_tasks.py from MediaPipe's own Python API).
+"""Parity with MediaPipe 1.2.3's Tasks FaceLandmarker, end to end (fixtures in
+tests/fixtures/reference_tasks, made by scripts/reference_tasks.py from its own Python API).
 
 Tolerances (pixels of the input image, x and y; z, in pixels of the image width, has the
 same mean tolerance — it feeds the transformation matrix):
@@ -20,9 +20,7 @@ same mean tolerance — it feeds the transformation matrix):
 from __future__ import annotations
 
 import hashlib
-import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -32,14 +30,14 @@ from facegraph import FaceLandmarker, FaceLandmarkerOptions, Graph, RunningMode,
 from facegraph.app import synthetic
 from facegraph.vision.face.rois import landmarks_to_roi
 
-FIXTURES = Path(__file__).parent / "fixtures"
-REF = FIXTURES / "reference_tasks"
+from .tasks_reference import FIXTURES, IMAGE_CASES, REFERENCE_TASKS, image_case, manifest
 
 IMAGE_MEAN_PX, IMAGE_MAX_PX = 0.05, 0.5
 VIDEO_MEAN_PX = 0.1
 STABLE_PERTURBED_PX = 0.05
 BLENDSHAPE_ABS = 0.02
 ROTATION_ABS, TRANSLATION_CM = 2e-3, 0.1
+VIDEO_CASES = ["talking_face", "head_turns", "moving", "two"]
 
 
 def assert_blendshapes_and_matrices(result: Any, ref: Any, t: int) -> None:
@@ -53,54 +51,45 @@ def assert_blendshapes_and_matrices(result: Any, ref: Any, t: int) -> None:
         assert np.abs(ours_mx[k, :3, 3] - ref_mx[:3, 3]).max() <= TRANSLATION_CM, (t, k)
 
 
-@cache
-def manifest() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((REF / "manifest.json").read_text())
-    return data
-
-
-def case(mode: str, name: str) -> dict[str, Any]:
-    return next(c for c in manifest()["cases"] if c["mode"] == mode and c["name"] == name)
-
-
 def _sha(rgb: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
 
 
-def _photo(file: str) -> np.ndarray:
-    bgr = cv2.imread(str(FIXTURES / "faces" / file), cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+def video_entry(name: str) -> dict[str, Any]:
+    cases: dict[str, dict[str, Any]] = manifest()["cases"]  # type: ignore[assignment]
+    return cases[f"video_{name}"]
 
 
 @cache
-def frames_of(mode: str, name: str) -> tuple[np.ndarray, ...]:
+def video_frames(name: str) -> tuple[np.ndarray, ...]:
     """The frames MediaPipe saw (skips when this decoder gives other pixels)."""
-    meta = case(mode, name)
-    source: str = meta["input"]
-    if source.startswith("faces/"):
-        frames: list[np.ndarray] = [_photo(source.removeprefix("faces/"))]
-    elif source.startswith("videos/"):
-        cap = cv2.VideoCapture(str(FIXTURES / source))
-        frames = []
+    source = video_entry(name)["input"]
+    frames: list[np.ndarray] = []
+    if "file" in source:
+        cap = cv2.VideoCapture(str(FIXTURES / source["file"]))
         while True:
             ok, bgr = cap.read()
             if not ok:
                 break
-            frames.append(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    else:  # synthetic, regenerated bit-exactly from the photos
-        r = meta["synthetic"]
+            frames.append(np.ascontiguousarray(bgr[:, :, ::-1]))
+    else:  # regenerated bit-exactly from the photos
+        r = source["synthetic"]
         photos = []
         for file, crop in r["photos"]:
-            rgb = _photo(file)
+            rgb = np.ascontiguousarray(cv2.imread(str(FIXTURES / "faces" / file))[:, :, ::-1])
             if crop is not None:
                 rgb = np.ascontiguousarray(rgb[crop[0] : crop[1], crop[2] : crop[3]])
             photos.append(rgb)
         frames = list(
             synthetic.moving_face_video(photos, r["kind"], r["frames"], r["width"], r["height"])
         )
-    if [_sha(f) for f in frames] != meta["sha256_rgb"]:
-        pytest.skip(f"{source} decodes to other pixels than MediaPipe saw (decoder differs)")
+    if [_sha(f) for f in frames] != source["sha256_rgb"]:
+        pytest.skip(f"video {name} decodes to other pixels than MediaPipe saw (decoder)")
     return tuple(frames)
+
+
+def video_ref(name: str) -> Any:
+    return np.load(REFERENCE_TASKS / video_entry(name)["file"])
 
 
 def pixel_distances(ours: np.ndarray, ref: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -111,10 +100,6 @@ def pixel_distances(ours: np.ndarray, ref: np.ndarray, w: int, h: int) -> np.nda
 def z_mean_px(ours: np.ndarray, ref: np.ndarray, w: int) -> float:
     """Mean |z difference| in pixels (z is in image-width units)."""
     return float(np.abs(ours[:, 2] - ref[:, 2]).mean() * w)
-
-
-IMAGE_CASES = ["astronaut", "face_detection_expected", "tom_hanks", "t1"]
-VIDEO_CASES = ["talking_face", "head_turns", "moving", "two"]
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +113,10 @@ def image_landmarker() -> Any:
 
 @pytest.mark.parametrize("name", IMAGE_CASES)
 def test_image_mode_landmarks_match_mediapipe(name: str, image_landmarker: Any) -> None:
-    (rgb,) = frames_of("IMAGE", name)
-    ref = np.load(REF / f"tasks_image_{name}.npz")
+    case = image_case(name)
+    rgb = case.rgb()
+    ref = {"landmarks": case.landmarks, "blendshapes": case.blendshapes,
+           "matrices": case.matrices, "count": case.count}  # fmt: skip
     result = image_landmarker.detect(rgb)
     assert len(result.face_landmarks) == int(ref["count"][0])
     h, w = rgb.shape[:2]
@@ -140,27 +127,27 @@ def test_image_mode_landmarks_match_mediapipe(name: str, image_landmarker: Any) 
     assert_blendshapes_and_matrices(result, ref, 0)
 
 
-def _run_video(name: str) -> tuple[list[Any], dict[str, Any], Any]:
-    meta = case("VIDEO", name)
-    ref = np.load(REF / f"tasks_video_{name}.npz")
+def _run_video(name: str) -> tuple[list[Any], int, Any]:
+    num_faces = int(video_entry(name)["options"]["num_faces"])
+    ref = video_ref(name)
     options = FaceLandmarkerOptions(
         running_mode=RunningMode.VIDEO,
-        num_faces=meta["num_faces"],
+        num_faces=num_faces,
         output_face_blendshapes=True,
         output_facial_transformation_matrixes=True,
     )
     with FaceLandmarker.create_from_options(options) as lm:
         results = [
             lm.detect_for_video(f, int(t))
-            for f, t in zip(frames_of("VIDEO", name), ref["timestamps_ms"], strict=True)
+            for f, t in zip(video_frames(name), ref["timestamps_ms"], strict=True)
         ]
-    return results, meta, ref
+    return results, num_faces, ref
 
 
 @pytest.mark.parametrize("name", VIDEO_CASES)
 def test_video_mode_tracks_like_mediapipe(name: str) -> None:
-    results, meta, ref = _run_video(name)
-    frames = frames_of("VIDEO", name)
+    results, num_faces, ref = _run_video(name)
+    frames = video_frames(name)
     h, w = frames[0].shape[:2]
     counts = [len(r.face_landmarks) for r in results]
     assert counts == ref["count"].tolist()
@@ -172,13 +159,13 @@ def test_video_mode_tracks_like_mediapipe(name: str) -> None:
                 assert z_mean_px(ours, ref["landmarks"][t, k], w) <= VIDEO_MEAN_PX, (t, k)
         return
     # Chaotic: one step at a time from MediaPipe's own state.
-    assert meta["num_faces"] > 1, "a smoothed chaotic clip cannot be stepped from its outputs"
+    assert num_faces > 1, "a smoothed chaotic clip cannot be stepped from its outputs"
     graph = Graph(load_graph("face_landmarks_v2"), mode="deterministic")
     graph.start({})
     try:
         steps = 0
         for t in range(1, len(frames)):
-            if ref["count"][t - 1] != meta["num_faces"]:
+            if ref["count"][t - 1] != num_faces:
                 continue  # the detector ran at t: not a pure tracking step
             for k in range(int(ref["count"][t])):
                 roi = landmarks_to_roi(ref["landmarks"][t - 1, k], w, h)

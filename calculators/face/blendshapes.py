@@ -14,21 +14,12 @@ from facegraph import (
     StrictOptions,
     register,
 )
+from facegraph.calculators.face.per_face import check_model_reference, map_faces
 from facegraph.vision.face.blendshapes import MODEL, Blendshapes, BlendshapesModel
 from facegraph.vision.face.types import FaceLandmarks
 from pydantic import Field, field_validator
 
 __all__ = ["FaceBlendshapes"]
-
-
-def _check_model(value: str) -> str:
-    # Fail at load (`facegraph validate`): an unknown name or a missing file never works.
-    from facegraph.models.store import model_reference_problem
-
-    problem = model_reference_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
 
 
 @register("FaceBlendshapes")
@@ -47,7 +38,7 @@ class FaceBlendshapes(Calculator):
         threads: int = Field(1, ge=1)
         """LiteRT/XNNPACK threads."""
 
-        _model_exists = field_validator("model")(_check_model)
+        _model_exists = field_validator("model")(check_model_reference)
 
     FACES: Input[list[FaceLandmarks]] = Input("FACES", list, doc="list[FaceLandmarks], 478 points")
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="the frame; only its size is used")
@@ -65,25 +56,6 @@ class FaceBlendshapes(Calculator):
         )
 
     def process(self, ctx: CalculatorContext) -> None:
-        faces = ctx.get(self.FACES)
-        if faces is None:
-            return
-        image = ctx.get(self.IMAGE)
-        if image is None:
-            if faces:
-                raise ValueError(
-                    f"node '{ctx.node_name}': FACES at timestamp {ctx.timestamp} came "
-                    "without their IMAGE (its size scales the landmarks)"
-                )
-            ctx.emit(self.BLENDSHAPES, [])
-            return
-        height, width = image.shape[:2]
-        shapes = []
-        for i, face in enumerate(faces):
-            try:
-                shapes.append(self._model.predict(face, width, height))
-            except ValueError as exc:
-                raise ValueError(
-                    f"node '{ctx.node_name}': face {i} at timestamp {ctx.timestamp}: {exc}"
-                ) from None
-        ctx.emit(self.BLENDSHAPES, shapes)
+        shapes = map_faces(ctx, self.FACES, self.IMAGE, self._model.predict)
+        if shapes is not None:
+            ctx.emit(self.BLENDSHAPES, shapes)

@@ -14,21 +14,13 @@ from facegraph import (
     StrictOptions,
     register,
 )
+from facegraph.calculators.face.per_face import check_model_reference, map_faces
 from facegraph.vision.face.geometry import METADATA, GeometryPipeline, PerspectiveCamera
 from facegraph.vision.face.geometry import FaceGeometry as FaceGeometryValue
 from facegraph.vision.face.types import FaceLandmarks
 from pydantic import Field, field_validator
 
 __all__ = ["FaceGeometry"]
-
-
-def _check_metadata(value: str) -> str:
-    from facegraph.models.store import model_reference_problem
-
-    problem = model_reference_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
 
 
 @register("FaceGeometry")
@@ -53,7 +45,7 @@ class FaceGeometry(Calculator):
         far: float = Field(10000.0, gt=0)
         """Far plane, cm."""
 
-        _metadata_exists = field_validator("metadata")(_check_metadata)
+        _metadata_exists = field_validator("metadata")(check_model_reference)
 
     FACES: Input[list[FaceLandmarks]] = Input(
         "FACES", list, doc="list[FaceLandmarks], ≥ 468 points"
@@ -73,25 +65,6 @@ class FaceGeometry(Calculator):
         self._pipeline = GeometryPipeline(side if side is not None else o.metadata, camera)
 
     def process(self, ctx: CalculatorContext) -> None:
-        faces = ctx.get(self.FACES)
-        if faces is None:
-            return
-        image = ctx.get(self.IMAGE)
-        if image is None:
-            if faces:
-                raise ValueError(
-                    f"node '{ctx.node_name}': FACES at timestamp {ctx.timestamp} came "
-                    "without their IMAGE (its size sets the camera frustum)"
-                )
-            ctx.emit(self.GEOMETRY, [])
-            return
-        height, width = image.shape[:2]
-        out: list[FaceGeometryValue | None] = []
-        for i, face in enumerate(faces):
-            try:
-                out.append(self._pipeline.estimate(face, width, height))
-            except ValueError as exc:
-                raise ValueError(
-                    f"node '{ctx.node_name}': face {i} at timestamp {ctx.timestamp}: {exc}"
-                ) from None
-        ctx.emit(self.GEOMETRY, out)
+        geometry = map_faces(ctx, self.FACES, self.IMAGE, self._pipeline.estimate)
+        if geometry is not None:
+            ctx.emit(self.GEOMETRY, geometry)

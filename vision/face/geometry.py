@@ -53,6 +53,7 @@ __all__ = [
     "FaceGeometry",
     "GeometryPipeline",
     "PerspectiveCamera",
+    "WeightedProcrustes",
     "head_pose",
     "procrustes",
 ]
@@ -158,36 +159,50 @@ class FaceGeometry:
         }
 
 
+class WeightedProcrustes:
+    """Weighted orthogonal Procrustes fits of one fixed ``source`` (N, 3) point set: what
+    depends on the source alone is computed once."""
+
+    def __init__(self, source: np.ndarray, weights: np.ndarray) -> None:
+        self._q = np.sqrt(np.asarray(weights, np.float64))
+        self._total = float((self._q * self._q).sum())
+        if self._total <= _EPS:
+            raise ValueError("the total point weight is too small")
+        q = self._q
+        self._a = np.asarray(source, np.float64).T * q  # (3, N)
+        centre = (self._a * q).sum(axis=1) / self._total
+        self._a_centred = self._a - centre[:, None] * q[None, :]
+        self._denominator = float((self._a_centred * self._a).sum())
+        if self._denominator <= _EPS:
+            raise ValueError("the scale's denominator is too small")
+
+    def fit(self, target: np.ndarray) -> np.ndarray:
+        """The 4×4 similarity (scale · rotation, translation) that best maps the source
+        onto ``target`` (N, 3) in the weighted least-squares sense, without reflection."""
+        q = self._q
+        b = np.asarray(target, np.float64).T * q
+        design = b @ self._a_centred.T
+        if np.linalg.norm(design) <= _EPS:
+            raise ValueError("the design matrix's norm is too small")
+        u, _, vt = np.linalg.svd(design)
+        if np.linalg.det(u) * np.linalg.det(vt) < 0:
+            u[:, 2] *= -1.0
+        rotation = u @ vt
+        scale = float(((rotation @ self._a_centred) * b).sum()) / self._denominator
+        if scale <= _EPS:
+            raise ValueError("the scale is too small")
+        scaled = scale * rotation
+        translation = ((b - scaled @ self._a) * q).sum(axis=1) / self._total
+        out = np.eye(4)
+        out[:3, :3] = scaled
+        out[:3, 3] = translation
+        return out
+
+
 def procrustes(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The 4×4 similarity (scale · rotation, translation) that best maps ``source`` (N, 3)
     onto ``target`` (N, 3) in the weighted least-squares sense, without reflection."""
-    q = np.sqrt(np.asarray(weights, np.float64))
-    total = float((q * q).sum())
-    if total <= _EPS:
-        raise ValueError("the total point weight is too small")
-    a = np.asarray(source, np.float64).T * q  # (3, N)
-    b = np.asarray(target, np.float64).T * q
-    centre = (a * q).sum(axis=1) / total
-    a_centred = a - centre[:, None] * q[None, :]
-    design = b @ a_centred.T
-    if np.linalg.norm(design) <= _EPS:
-        raise ValueError("the design matrix's norm is too small")
-    u, _, vt = np.linalg.svd(design)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        u[:, 2] *= -1.0
-    rotation = u @ vt
-    denominator = float((a_centred * a).sum())
-    if denominator <= _EPS:
-        raise ValueError("the scale's denominator is too small")
-    scale = float(((rotation @ a_centred) * b).sum()) / denominator
-    if scale <= _EPS:
-        raise ValueError("the scale is too small")
-    scaled = scale * rotation
-    translation = ((b - scaled @ a) * q).sum(axis=1) / total
-    out = np.eye(4)
-    out[:3, :3] = scaled
-    out[:3, 3] = translation
-    return out
+    return WeightedProcrustes(source, weights).fit(target)
 
 
 def head_pose(matrix: np.ndarray) -> tuple[float, float, float]:
@@ -231,13 +246,14 @@ class GeometryPipeline:
             )
         self.metadata = metadata
         self.camera = camera or PerspectiveCamera()
-        self._canonical = metadata.canonical_vertices.astype(np.float64)
         # Zero-weight points add nothing to a fit: fit on the weighted ones only.
         self._basis = np.flatnonzero(metadata.weights > 0)
-        self._weights = metadata.weights[self._basis].astype(np.float64)
+        self._solver = WeightedProcrustes(
+            metadata.canonical_vertices[self._basis], metadata.weights[self._basis]
+        )
 
     def _fit(self, runtime: np.ndarray) -> np.ndarray:
-        return procrustes(self._canonical[self._basis], runtime[self._basis], self._weights)
+        return self._solver.fit(runtime[self._basis])
 
     def estimate(
         self, face: FaceLandmarks | np.ndarray, width: int, height: int
@@ -259,11 +275,13 @@ class GeometryPipeline:
         screen[:, 0] += left
         screen[:, 1] += bottom
         depth_offset = float(screen[:, 2].mean())
+        # The two scale estimates only need the weighted points; the last step all 468.
+        basis = screen[self._basis]
         try:
-            first = screen * np.array([1.0, 1.0, -1.0])
-            scale1 = float(np.linalg.norm(self._fit(first)[:3, 0]))
-            second = self._unproject(screen, depth_offset, scale1)
-            scale2 = float(np.linalg.norm(self._fit(second)[:3, 0]))
+            first = basis * np.array([1.0, 1.0, -1.0])
+            scale1 = float(np.linalg.norm(self._solver.fit(first)[:3, 0]))
+            second = self._unproject(basis, depth_offset, scale1)
+            scale2 = float(np.linalg.norm(self._solver.fit(second)[:3, 0]))
             metric = self._unproject(screen, depth_offset, scale1 * scale2)
             matrix = self._fit(metric)
         except ValueError:
