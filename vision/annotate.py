@@ -46,6 +46,7 @@ __all__ = [
     "IrisAnnotator",
     "KeypointAnnotator",
     "MeshAnnotator",
+    "OutputsAnnotator",
     "TextAnnotator",
     "default_annotators",
 ]
@@ -352,7 +353,15 @@ class FpsAnnotator(TextAnnotator):
         return super().annotate(image, faces)
 
 
-class HeadPoseAnnotator(Annotator):
+class OutputsAnnotator(Annotator):
+    """Base of annotators that draw another graph output than the faces: without that
+    output (plain ``annotate``) they draw nothing."""
+
+    def annotate(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        return image
+
+
+class HeadPoseAnnotator(OutputsAnnotator):
     """Head-pose axes from the ``geometry`` output (facial transformation matrices): the
     canonical face's x (red), y (green) and z (blue) axes, ``length`` cm long, projected
     with MediaPipe's default camera from the face's origin."""
@@ -360,9 +369,6 @@ class HeadPoseAnnotator(Annotator):
     def __init__(self, length: float = 8.0, thickness: int = 2) -> None:
         self.length = length
         self.thickness = thickness
-
-    def annotate(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        return image
 
     def annotate_outputs(
         self, image: np.ndarray, faces: Faces, outputs: Mapping[str, Any]
@@ -396,7 +402,7 @@ class HeadPoseAnnotator(Annotator):
         return out
 
 
-class BlendshapeBarsAnnotator(Annotator):
+class BlendshapeBarsAnnotator(OutputsAnnotator):
     """The ``top`` strongest blendshapes of each face (from the ``blendshapes`` output) as
     small labelled bars beside the face's box (``_neutral`` left out)."""
 
@@ -404,9 +410,6 @@ class BlendshapeBarsAnnotator(Annotator):
         self.top = top
         self.width = width
         self.color = color
-
-    def annotate(self, image: np.ndarray, faces: Faces) -> np.ndarray:
-        return image
 
     def annotate_outputs(
         self, image: np.ndarray, faces: Faces, outputs: Mapping[str, Any]

@@ -24,7 +24,11 @@ from facegraph import (
     register,
 )
 from facegraph.calculators.face.detectors import DetectorCalculator
-from facegraph.calculators.face.landmark_nodes import _check_model_option, _load_model
+from facegraph.calculators.face.landmark_nodes import (
+    LandmarkModelNode,
+    _check_model_option,
+    _load_model,
+)
 from facegraph.vision.face.detection import FACE_LANDMARKER
 from facegraph.vision.face.detectors import BlazeFaceBackend, DetectorBackend
 from facegraph.vision.face.filters import landmark_box, match_tracks
@@ -38,7 +42,7 @@ V2_MODEL = "face_landmarks_v2"
 
 
 @register("FaceLandmarksV2Model")
-class FaceLandmarksV2Model(Calculator):
+class FaceLandmarksV2Model(LandmarkModelNode):
     """Runs the FaceMesh V2 landmark model on a 256×256 crop (float [0, 1]).
 
     Outputs, in model order: landmarks (1434 = 478×3), face-flag logit, and an unused
@@ -54,10 +58,6 @@ class FaceLandmarksV2Model(Calculator):
 
         _model_exists = field_validator("model")(_check_model_option)
 
-    TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, 256, 256, 3)")
-    TENSORS: Output[dict[str, np.ndarray]] = Output(
-        "TENSORS", dict, doc="model outputs, name → array, in model order"
-    )
     MODEL: SideInput[Any] = SideInput(
         "MODEL", optional=True, doc="model path; overrides the model option when set"
     )
@@ -75,11 +75,6 @@ class FaceLandmarksV2Model(Calculator):
                 f"node '{ctx.node_name}': model {name} has output(s) {got}; the face "
                 "landmarker needs landmarks (N×3 values) then the face flag"
             )
-
-    def process(self, ctx: CalculatorContext) -> None:
-        tensor = ctx.get(self.TENSOR)
-        if tensor is not None:
-            ctx.emit(self.TENSORS, self._model.run(tensor))
 
 
 @register("FaceLandmarkerDetector")
