@@ -24,11 +24,8 @@ from facegraph import (
     register,
 )
 from facegraph.calculators.face.detectors import DetectorCalculator
-from facegraph.calculators.face.landmark_nodes import (
-    LandmarkModelNode,
-    _check_model_option,
-    _load_model,
-)
+from facegraph.calculators.face.landmark_nodes import LandmarkModelNode, _load_model
+from facegraph.calculators.face.per_face import check_model_reference
 from facegraph.vision.face.detection import FACE_LANDMARKER
 from facegraph.vision.face.detectors import BlazeFaceBackend, DetectorBackend
 from facegraph.vision.face.filters import landmark_box, match_tracks
@@ -56,7 +53,7 @@ class FaceLandmarksV2Model(LandmarkModelNode):
         threads: int = Field(1, ge=1)
         """LiteRT/XNNPACK threads."""
 
-        _model_exists = field_validator("model")(_check_model_option)
+        _model_exists = field_validator("model")(check_model_reference)
 
     MODEL: SideInput[Any] = SideInput(
         "MODEL", optional=True, doc="model path; overrides the model option when set"
