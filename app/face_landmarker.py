@@ -35,10 +35,10 @@ import logging
 import queue
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 from facegraph import Closeable
@@ -53,6 +53,7 @@ __all__ = [
     "FaceLandmarkerResult",
     "Image",
     "ImageFormat",
+    "LandmarkList",
     "NormalizedLandmark",
     "RunningMode",
 ]
@@ -168,6 +169,38 @@ class NormalizedLandmark:
     presence: float | None = None
 
 
+class LandmarkList(Sequence[NormalizedLandmark]):
+    """One face's landmarks as MediaPipe's list of landmark objects, made on access (478
+    Python objects per face per frame would cost more than the rest of the pipeline's
+    Python code). Indexing, ``len``, iteration and slicing work like a list."""
+
+    __slots__ = ("_points",)
+
+    def __init__(self, points: np.ndarray) -> None:
+        self._points = points
+
+    def __len__(self) -> int:
+        return int(self._points.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> NormalizedLandmark: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[NormalizedLandmark]: ...
+    def __getitem__(self, index: int | slice) -> NormalizedLandmark | list[NormalizedLandmark]:
+        if isinstance(index, slice):
+            return [NormalizedLandmark(*map(float, p)) for p in self._points[index].tolist()]
+        x, y, z = self._points[index].tolist()
+        return NormalizedLandmark(x, y, z)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-list semantics, like MediaPipe's
+
+    def __repr__(self) -> str:
+        return f"LandmarkList({len(self)} landmarks)"
+
+
 @dataclass(frozen=True, slots=True)
 class Category:
     """One blendshape score (MediaPipe's ``Category``)."""
@@ -182,7 +215,7 @@ class Category:
 class FaceLandmarkerResult:
     """MediaPipe's result fields, plus numpy accessors."""
 
-    face_landmarks: list[list[NormalizedLandmark]]
+    face_landmarks: list[LandmarkList]
     face_blendshapes: list[list[Category]]
     facial_transformation_matrixes: list[np.ndarray]
     faces: list[FaceLandmarks] = field(default_factory=list, repr=False)
@@ -212,10 +245,7 @@ def _to_result(out: dict[str, Any]) -> FaceLandmarkerResult:
     faces: list[FaceLandmarks] = list(out.get("faces") or [])
     shapes: list[Any] = list(out.get("blendshapes") or [])
     geometry: list[Any] = list(out.get("geometry") or [])
-    landmarks = [
-        [NormalizedLandmark(float(x), float(y), float(z)) for x, y, z in f.points.tolist()]
-        for f in faces
-    ]
+    landmarks = [LandmarkList(f.points) for f in faces]
     categories = [
         [
             Category(i, float(s), "", name)
