@@ -171,3 +171,24 @@ def test_user_task_bundle_runs_and_bad_bundles_say_why(
     missing = _rezip(tmp_path / "m", drop="face_landmarks_detector.tflite")
     with pytest.raises(ModelError, match=r"face_landmarks_detector\.tflite"):
         FaceLandmarker.create_from_model_path(missing)
+
+
+def test_live_stream_keeps_only_the_newest_waiting_frame(astronaut: np.ndarray) -> None:
+    seen: list[int] = []
+    busy, release = threading.Event(), threading.Event()
+
+    def on_result(result: Any, image: Image, timestamp_ms: int) -> None:
+        seen.append(timestamp_ms)
+        if timestamp_ms == 1:
+            busy.set()
+            assert release.wait(60)
+
+    options = FaceLandmarkerOptions(running_mode=RunningMode.LIVE_STREAM, result_callback=on_result)
+    with FaceLandmarker.create_from_options(options) as landmarker:
+        landmarker.detect_async(astronaut, 1)
+        assert busy.wait(60)  # the worker is inside frame 1's callback
+        for t in (2, 3, 4):  # a camera faster than the graph: 2 and 3 are replaced
+            landmarker.detect_async(astronaut, t)
+        release.set()
+    # Frames 2 and 3 were replaced while waiting; close() finished frame 4.
+    assert seen == [1, 4]
