@@ -335,7 +335,7 @@ class FaceLandmarker(Closeable):
             side = BUNDLE_SIDE_PACKETS.get(name)
             if side in declared:
                 self._side[side] = str(path)
-        self._graph_factory = lambda: Graph(self._config, mode="deterministic")
+        self._graph_class = Graph
         self._lock = threading.Lock()
         self._closed = False
         self._closing = False
@@ -344,8 +344,9 @@ class FaceLandmarker(Closeable):
         self._start_graph()
         self._worker: threading.Thread | None = None
         self._pending: queue.Queue[tuple[np.ndarray, Image, int] | None] = queue.Queue(maxsize=1)
-        #: Exceptions raised by result_callback (LIVE_STREAM), newest last; the landmarker
-        #: keeps running after one. Also logged on the ``facegraph.face_landmarker`` logger.
+        #: LIVE_STREAM: exceptions raised by result_callback and by frames that failed,
+        #: oldest first; the landmarker keeps running after each. Also logged on the
+        #: ``facegraph.face_landmarker`` logger.
         self.callback_errors: list[BaseException] = []
         if mode is RunningMode.LIVE_STREAM:
             self._worker = threading.Thread(
@@ -365,7 +366,8 @@ class FaceLandmarker(Closeable):
 
     # ------------------------------------------------------------------ running
     def _start_graph(self) -> None:
-        self._graph = self._graph_factory()
+        # Deterministic: one frame at a time on the caller's (or the worker's) thread.
+        self._graph = self._graph_class(self._config, mode="deterministic")
         self._graph.start(self._side)
 
     def _restart_graph(self) -> None:
