@@ -6,7 +6,10 @@
     model.input_details    # (TensorDetails(name='input_1', shape=(1, 192, 192, 3), ...),)
     out = model.run(crop)  # {'output_mesh_identity': array(...), ..., 'conv_faceflag': ...}
 
-A model without custom ops runs as one plain LiteRT interpreter. A model with custom ops
+A model without custom ops runs as one plain LiteRT interpreter. A model whose custom
+ops all have built-in *lowerings* (:mod:`facegraph.models.lowering`: MediaPipe's three
+Attention Mesh ops) is rewritten into such a model (cached beside the original) and runs
+as one interpreter too. Any other model with custom ops (or ``custom_ops="split"``)
 is split at them (:mod:`facegraph.models.tflite_graph`): runs of built-in ops become
 LiteRT sub-models, each custom op is computed by a kernel from
 :mod:`facegraph.models.custom_ops`, in dependency order, behind the same interface.
@@ -37,6 +40,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import custom_ops as _custom_ops
+from . import lowering as _lowering
 from . import reuse as _reuse
 from .tflite_graph import (
     CustomStep,
@@ -171,12 +175,21 @@ def _make_interpreter(content: bytes, threads: int, *, xnnpack: bool = True) -> 
 class TfLiteModel:
     """A ``.tflite`` model ready to run; inputs and outputs addressed by tensor name."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int = 1,
+        custom_ops: Literal["lower", "split"] = "lower",
+    ) -> None:
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+        if custom_ops not in ("lower", "split"):
+            raise ValueError(f"custom_ops must be 'lower' or 'split', got {custom_ops!r}")
         self.path = Path(path)
         self.threads = threads
-        donor = _reuse.claim(self.path, threads)
+        # Reuse pools hold default-built models only.
+        donor = _reuse.claim(self.path, threads) if custom_ops == "lower" else None
         if donor is not None:
             # Reuse enabled (batch workers) and an earlier, finished run loaded this model.
             self.__dict__.update(donor.__dict__)
@@ -203,17 +216,25 @@ class TfLiteModel:
         self._by_name = {d.name: d for d in self.input_details}
         self._tensor_names = {t.index: t.name for t in graph.tensors}
         customs = graph.custom_operators()
-        self.is_split = bool(customs)
+        lowered: bytes | None = None
+        if customs and custom_ops == "lower":
+            lowered = _lowering.lowered_model_bytes(self.path, self.path.read_bytes(), graph)
+        #: True when custom ops were rewritten as built-in ops (one interpreter).
+        self.is_lowered = lowered is not None
+        self.is_split = bool(customs) and not self.is_lowered
         self._constants: dict[int, np.ndarray] = {}
         self._steps: list[_LiteRtStep | _CustomStep | _ReshapeStep] = []
         step_infos: list[StepInfo] = []
-        if not customs:
-            data = self.path.read_bytes()
+        if not self.is_split:
+            data = lowered if lowered is not None else self.path.read_bytes()
             try:
                 step = _LiteRtStep(data, graph.inputs, graph.outputs, threads)
             except (RuntimeError, ValueError) as exc:
-                raise TfLiteModelError(f"{graph.source}: LiteRT cannot load it: {exc}") from exc
-            step.name = f"litert[0] {len(graph.operators)} ops"
+                what = "the model with its custom ops lowered" if lowered else "it"
+                raise TfLiteModelError(f"{graph.source}: LiteRT cannot load {what}: {exc}") from exc
+            step.name = f"litert[0] {len(graph.operators)} ops" + (
+                f", {len(customs)} custom ops lowered to built-ins" if lowered else ""
+            )
             self._steps.append(step)
             step_infos.append(StepInfo("litert", step.name, step.delegated))
         else:
@@ -253,10 +274,17 @@ class TfLiteModel:
         self.steps: tuple[StepInfo, ...] = tuple(step_infos)
         first = self._steps[0]
         self._plain = first if not self.is_split and isinstance(first, _LiteRtStep) else None
-        _reuse.offer(self.path, threads, self)
+        if custom_ops == "lower":
+            _reuse.offer(self.path, threads, self)
 
     def __repr__(self) -> str:
-        kind = f"split into {len(self.steps)} steps" if self.is_split else "plain"
+        kind = (
+            f"split into {len(self.steps)} steps"
+            if self.is_split
+            else "custom ops lowered"
+            if self.is_lowered
+            else "plain"
+        )
         return f"TfLiteModel({str(self.path)!r}, threads={self.threads}, {kind})"
 
     @property
