@@ -27,6 +27,7 @@ lowered file (:func:`lowered_model_bytes`): bump it whenever an emitted graph ch
 from __future__ import annotations
 
 import copy
+import glob
 import hashlib
 import os
 import tempfile
@@ -41,7 +42,7 @@ from . import custom_ops as _custom_ops
 from .tflite_graph import OperatorInfo, TfLiteGraph, TfLiteModelError, _schema
 
 #: Part of the cache key of lowered files; bump when any lowering's output changes.
-LOWERING_VERSION = 1
+LOWERING_VERSION = 2
 
 _TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.bool_): 6}
 
@@ -243,6 +244,30 @@ def lower_landmarks_to_transform_matrix(
     e.reshape(e.concat([top, bottom], 0, [4, 4]), [1, 4, 4], out=outputs[0])
 
 
+def _two_sum(e: GraphEmitter, a: int, b: int, shape: Sequence[int]) -> tuple[int, int]:
+    """Knuth's TwoSum: s = fl(a + b) and the rounding error, s + err == a + b exactly."""
+    s = e.binary("ADD", a, b, shape)
+    bb = e.binary("SUB", s, a, shape)
+    err = e.binary(
+        "ADD",
+        e.binary("SUB", a, e.binary("SUB", s, bb, shape), shape),
+        e.binary("SUB", b, bb, shape),
+        shape,
+    )
+    return s, err
+
+
+def _exact_sum(e: GraphEmitter, terms: Sequence[int], shape: Sequence[int]) -> int:
+    """fl(Σ terms) rounded once, as a wider (double) accumulator would give it: the
+    running sum is carried exactly as (sum, errors) and the errors, far below half an
+    ulp of the sum, are added back last."""
+    total, errors = terms[0], None
+    for t in terms[1:]:
+        total, err = _two_sum(e, total, t, shape)
+        errors = err if errors is None else e.binary("ADD", errors, err, shape)
+    return total if errors is None else e.binary("ADD", total, errors, shape)
+
+
 @LOWERINGS.register(lowering_key("TransformTensorBilinear", 2))
 def lower_transform_tensor_bilinear(
     op: _custom_ops.CustomOp, e: GraphEmitter, inputs: Sequence[int], outputs: Sequence[int]
@@ -255,21 +280,16 @@ def lower_transform_tensor_bilinear(
     m = e.reshape(inputs[1], [16])
     col_x = e.reshape(e.gather(m, [0, 4], [2]), [2, 1])  # (x0, y0)
     col_y = e.reshape(e.gather(m, [1, 5], [2]), [2, 1])  # (x1, y1)
-    t3 = e.reshape(e.gather(m, [3, 7], [2]), [2, 1])
-    half = e.const([[0.5], [0.5]])
-    # Half-pixel correction t3 + (0.5·t0 + 0.5·t1 − 0.5) (float here, double in C++).
-    corr = e.binary(
-        "SUB",
-        e.binary(
-            "ADD",
-            e.binary("MUL", col_x, half, [2, 1]),
-            e.binary("MUL", col_y, half, [2, 1]),
-            [2, 1],
-        ),
-        half,
-        [2, 1],
-    )
-    shift = e.binary("ADD", t3, corr, [2, 1])
+    # Half-pixel correction t3 += 0.5·t0 + 0.5·t1 − 0.5. C++ evaluates the right side and
+    # the sum in double and rounds once to float; built-in ADD has no float64, so sum the
+    # four floats (the halvings are exact) with error-free TwoSums and round once.
+    terms = [
+        e.gather(m, [3, 7], [2]),
+        e.binary("MUL", e.gather(m, [0, 4], [2]), e.const([0.5]), [2]),
+        e.binary("MUL", e.gather(m, [1, 5], [2]), e.const([0.5]), [2]),
+        e.const([-0.5, -0.5]),
+    ]
+    shift = e.reshape(_exact_sum(e, terms, [2]), [2, 1])
     grid_y, grid_x = np.meshgrid(np.arange(OH), np.arange(OW), indexing="ij")
     ox = e.const(grid_x.reshape(1, n))
     oy = e.const(grid_y.reshape(1, n))
@@ -406,34 +426,44 @@ def lower_custom_ops(graph: TfLiteGraph) -> bytes | None:
     return bytes(builder.Output())
 
 
-def lowered_model_bytes(path: Path, data: bytes, graph: TfLiteGraph) -> bytes | None:
-    """:func:`lower_custom_ops` of the model at ``path``, cached beside it.
+def _cache_prefix(path: Path, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return f".{path.stem}.{digest}.lowered-v{LOWERING_VERSION}."
 
-    The cached file is named by the original's sha256 and :data:`LOWERING_VERSION`, so a
-    changed model or a changed lowering never reuses a stale file. It is written to a
-    temporary file in the same directory and moved into place; a directory we cannot
-    write to only costs the rebuild at every load.
+
+def lowered_model_bytes(path: Path, data: bytes, graph: TfLiteGraph) -> bytes | None:
+    """:func:`lower_custom_ops` of the model ``data`` (read from ``path``), cached beside it.
+
+    The cached file is named by the original's sha256, :data:`LOWERING_VERSION` and its
+    own sha256 (``.<stem>.<sha>.lowered-v<N>.<sha of content>.tflite``): a changed model
+    or lowering never reuses a stale file, and a damaged one is detected, removed and
+    rebuilt. It is written to a temporary file in the same directory and moved into
+    place; a directory we cannot write to only costs the rebuild at every load.
     """
     if not can_lower(graph):
         return None
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    cached = path.with_name(f".{path.stem}.{digest}.lowered-v{LOWERING_VERSION}.tflite")
-    try:
-        return cached.read_bytes()
-    except OSError:
-        pass
+    prefix = _cache_prefix(path, data)
+    for cached in sorted(path.parent.glob(f"{glob.escape(prefix)}*.tflite")):
+        try:
+            content = cached.read_bytes()
+        except OSError:
+            continue
+        if cached.name == f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite":
+            return content
+        cached.unlink(missing_ok=True)  # damaged: rebuilt below
     content = lower_custom_ops(graph)
     if content is None:  # pragma: no cover - can_lower said yes
         return None
+    final = path.with_name(f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=cached.name, suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=final.name, suffix=".tmp")
     except OSError:
         return content
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the model cache is shared
-        os.replace(tmp, cached)
+        os.replace(tmp, final)
     except OSError:
         Path(tmp).unlink(missing_ok=True)
     return content
