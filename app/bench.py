@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from facegraph.spec import GraphSpec
 
 __all__ = [
+    "STANDARD_ROWS",
     "BenchConfig",
     "BenchError",
     "GraphContender",
@@ -57,6 +58,7 @@ __all__ = [
     "read_frames",
     "run_bench",
     "run_scaling",
+    "run_table",
     "summarize",
     "with_threads",
     "write_plot",
@@ -66,8 +68,10 @@ PHOTO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces" / "
 INSTALL_HINT = (
     "the mediapipe baseline needs mediapipe 0.10.14: install it with "
     "`pip install 'facegraph[reference]'` (Python <= 3.12), or point --baseline-python at "
-    "the python of a venv that has it (e.g. /work/mpvenv/bin/python)"
+    "the python of a venv that has it (or set $FACEGRAPH_MEDIAPIPE_PYTHON)"
 )
+#: The environment variable naming a python with mediapipe 0.10.14 (the baseline's default).
+MEDIAPIPE_PYTHON_ENV = "FACEGRAPH_MEDIAPIPE_PYTHON"
 
 
 class BenchError(Exception):
@@ -452,6 +456,7 @@ def baseline_for(
     """Factory of the named baseline; fails early (before any timing) with an install hint."""
     if name != "mediapipe":
         raise BenchError(f"unknown baseline {name!r}; the only baseline is 'mediapipe'")
+    python = python or os.environ.get(MEDIAPIPE_PYTHON_ENV) or None
     if python is None:
         try:
             import mediapipe  # noqa: F401
@@ -484,6 +489,10 @@ class BenchConfig:
     size: tuple[int, int] | None = None
     profile_pass: bool = True
     allow_imports: bool = False
+
+
+#: Pause before each timed block of ours and of the floor (see run_bench).
+_BLOCK_PAUSE_S = 0.01
 
 
 def _static_mode(spec: GraphSpec) -> bool:
@@ -563,6 +572,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             # Alternating blocks: ours then theirs on the same frames, so both see the
             # same machine load (a shared machine's load drifts over seconds).
             for start, stop in _blocks(n, config.block):
+                # Each contender starts its block from a short sleep, as the baseline worker
+                # does (it waits on its pipe): on a loaded machine the kernel favours a task
+                # waking from sleep, and without this only the baseline would get that.
+                time.sleep(_BLOCK_PAUSE_S)
                 c0 = time.process_time()
                 for f in timed[start:stop]:
                     ms, out = ours.step(f)
@@ -570,6 +583,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     outputs.append(out)
                 cpu_ms += (time.process_time() - c0) * 1e3
                 # The floor of the same block right after it: same machine conditions.
+                time.sleep(_BLOCK_PAUSE_S)
                 for f, out in zip(timed[start:stop], outputs[start:stop], strict=True):
                     floor_ms.append(floor.step(f, out))
                 if baseline is not None:
@@ -800,3 +814,58 @@ def run_scaling(
                     }
                 )
     return rows
+
+
+# ----------------------------------------------------------------------------- the table
+
+#: The rows of ``facegraph bench --table`` (issue 13): graph, width, height, faces.
+STANDARD_ROWS: tuple[tuple[str, int, int, int], ...] = (
+    ("face_mesh", 640, 480, 1),
+    ("face_mesh", 960, 540, 2),
+    ("face_mesh_static", 640, 480, 1),
+    ("face_mesh_static", 960, 540, 2),
+)
+
+
+def run_table(
+    *,
+    frames: int = 100,
+    warmup: int = 10,
+    block: int = 10,
+    baseline_python: str | None = None,
+    with_baseline: bool = True,
+    threads: int | None = None,
+    mode: str = "deterministic",
+    rows: Sequence[tuple[str, int, int, int]] = STANDARD_ROWS,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`run_bench` of each standard row on synthetic frames (K faces at W×H,
+    ``num_faces`` = K), each against MediaPipe in the same run (alternating blocks)."""
+    say = progress or (lambda _msg: None)
+    out = []
+    for graph, w, h, faces in rows:
+        say(f"{graph} {w}x{h}, {faces} face(s)")
+        result = run_bench(
+            BenchConfig(
+                graph=graph,
+                input=f"synthetic:{faces}",
+                frames=frames,
+                warmup=warmup,
+                side_packets={"num_faces": faces},
+                threads=threads,
+                mode=mode,
+                baseline="mediapipe" if with_baseline else None,
+                baseline_python=baseline_python,
+                block=block,
+                size=(w, h),
+                profile_pass=False,
+            ),
+            progress=progress,
+        )
+        for key in ("per_frame_ms",):
+            result["ours"].pop(key, None)
+            result["floor"].pop(key, None)
+            if result["baseline"] is not None:
+                result["baseline"].pop(key, None)
+        out.append({"row": f"{w}x{h}, {faces} face(s), {graph}", **result})
+    return out
