@@ -103,6 +103,11 @@ def print_report(result: dict[str, Any], console: Console) -> None:
                 f"{n['ms_per_frame']:.3f}",
             )
         console.print(nodes)
+        if result.get("engine_ms_per_frame") is not None:
+            console.print(
+                f"engine overhead (profiled pass, time outside the nodes): "
+                f"{result['engine_ms_per_frame']:.3f} ms/frame"
+            )
     r = result["ratio"]
     if r is not None:
         console.print(
