@@ -137,7 +137,7 @@ class GraphEmitter:
         self, name: str, a: int, b: int, shape: Sequence[int], out: int | None = None
     ) -> int:
         table = {"ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "DIV": "DivOptions"}
-        opts = (table[name], {}) if name in table else None
+        opts: tuple[str, dict[str, Any]] | None = (table[name], {}) if name in table else None
         return self.op(name, [a, b], shape, options=opts, out=out)
 
     def reshape(self, x: int, shape: Sequence[int], out: int | None = None) -> int:
@@ -451,9 +451,10 @@ def lowered_model_bytes(path: Path, data: bytes, graph: TfLiteGraph) -> bytes | 
         if cached.name == f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite":
             return content
         cached.unlink(missing_ok=True)  # damaged: rebuilt below
-    content = lower_custom_ops(graph)
-    if content is None:  # pragma: no cover - can_lower said yes
+    built = lower_custom_ops(graph)
+    if built is None:  # pragma: no cover - can_lower said yes
         return None
+    content = built
     final = path.with_name(f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite")
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=final.name, suffix=".tmp")
