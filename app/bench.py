@@ -60,6 +60,7 @@ __all__ = [
     "run_scaling",
     "run_table",
     "summarize",
+    "with_node_option",
     "with_threads",
     "write_plot",
 ]
@@ -221,10 +222,15 @@ def _default_photo() -> np.ndarray:
 def with_threads(spec: GraphSpec, threads: int) -> GraphSpec:
     """A copy of ``spec`` whose nodes with a ``threads`` option (the LiteRT nodes:
     ``FaceLandmarkModel``, ``TfLiteInference``, ``IrisLandmarks``) use ``threads``."""
+    return with_node_option(spec, "threads", threads)
+
+
+def with_node_option(spec: GraphSpec, key: str, value: Any) -> GraphSpec:
+    """A copy of ``spec`` in which every node having option ``key`` sets it to ``value``."""
     nodes = []
     for node in spec.nodes:
-        if "threads" in type(node.options).model_fields:
-            options = node.options.model_copy(update={"threads": threads})
+        if key in type(node.options).model_fields:
+            options = node.options.model_copy(update={key: value})
             nodes.append(dataclasses.replace(node, options=options))
         else:
             nodes.append(node)
@@ -270,6 +276,7 @@ class GraphModels:
     detector: str | None  # short_range / full_range (BlazeFace), None if another backend
     detector_config: Any = None
     threads: int = 1
+    custom_ops: str = "lower"
     notes: list[str] = field(default_factory=list)
 
 
@@ -296,6 +303,7 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             attention = opts.with_attention if attention is None else bool(attention)
             models.landmark = opts.model or (ATTENTION_MODEL if attention else MESH_MODEL)
             models.threads = int(opts.threads)
+            models.custom_ops = str(getattr(opts, "custom_ops", "lower"))
         elif node.calculator_name in ("FaceDetector", "BlazeFaceDetector"):
             name = side("detector") or getattr(node.options, "detector", None)
             name = name or getattr(node.options, "model", None) or "short_range"
@@ -319,7 +327,11 @@ class InferenceFloor:
 
         self.models = models
         self.mesh = (
-            TfLiteModel(model_path(models.landmark), threads=models.threads)
+            TfLiteModel(
+                model_path(models.landmark),
+                threads=models.threads,
+                custom_ops=models.custom_ops,  # type: ignore[arg-type]
+            )
             if models.landmark
             else None
         )
@@ -482,6 +494,8 @@ class BenchConfig:
     warmup: int = 10
     side_packets: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
+    #: "lower" / "split": how the landmark model runs its custom ops (None: the graph's).
+    custom_ops: str | None = None
     mode: str = "deterministic"
     baseline: str | None = None
     baseline_python: str | None = None
@@ -509,9 +523,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     """Run the benchmark; returns the JSON-ready result (what ``facegraph bench --json`` writes).
 
     Keys: ``graph``, ``input``, ``frame_size`` [w, h], ``frames``, ``warmup``, ``mode``,
-    ``threads``, ``side_packets``, ``static_image_mode``, ``block``, ``load_average`` (1, 5,
-    15 min), ``cpu_count``; ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``,
-    ``p99_ms``, ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
+    ``threads``, ``custom_ops`` (how the landmark model ran), ``side_packets``,
+    ``static_image_mode``, ``block``, ``load_average`` (1, 5, 15 min), ``cpu_count``;
+    ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``, ``p99_ms``,
+    ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
     ``faces_per_frame``, ``detector_frames``, ``per_frame_ms``; ``nodes``: per node
     ``node``, ``calculator``, ``calls``, ``mean_ms``, ``p50_ms``, ``p99_ms``,
     ``ms_per_frame`` (empty without the profiled pass); ``engine_ms_per_frame``: the
@@ -535,6 +550,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         if not threaded_nodes(spec):
             raise BenchError(f"graph {spec.name} has no node with a threads option")
         spec = with_threads(spec, config.threads)
+    if config.custom_ops is not None:
+        if config.custom_ops not in ("lower", "split"):
+            raise BenchError(f"custom_ops must be 'lower' or 'split', got {config.custom_ops!r}")
+        spec = with_node_option(spec, "custom_ops", config.custom_ops)
     if "image" not in spec.input_streams:
         raise BenchError(f"graph {spec.name} has no 'image' input stream")
     n, warm = config.frames, config.warmup
@@ -652,6 +671,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         "warmup": warm,
         "mode": config.mode,
         "threads": config.threads if config.threads is not None else models.threads,
+        "custom_ops": models.custom_ops,
         "side_packets": config.side_packets,
         "static_image_mode": static,
         "block": config.block,
@@ -844,6 +864,7 @@ def run_table(
     baseline_python: str | None = None,
     with_baseline: bool = True,
     threads: int | None = None,
+    custom_ops: str | None = None,
     mode: str = "deterministic",
     rows: Sequence[tuple[str, int, int, int]] = STANDARD_ROWS,
     progress: Callable[[str], None] | None = None,
@@ -862,6 +883,7 @@ def run_table(
                 warmup=warmup,
                 side_packets={"num_faces": faces},
                 threads=threads,
+                custom_ops=custom_ops,
                 mode=mode,
                 baseline="mediapipe" if with_baseline else None,
                 baseline_python=baseline_python,

@@ -242,6 +242,13 @@ def bench_command(
         int | None,
         typer.Option("--threads", min=1, help="LiteRT threads of the graph's model nodes."),
     ] = None,
+    custom_ops: Annotated[
+        str | None,
+        typer.Option(
+            "--custom-ops",
+            help="Landmark model's custom ops: 'lower' (default, one interpreter) or 'split'.",
+        ),
+    ] = None,
     size: Annotated[
         str | None, typer.Option("--size", metavar="WxH", help="Resize input frames first.")
     ] = None,
@@ -310,6 +317,7 @@ def bench_command(
                 baseline_python=baseline_python,
                 with_baseline=baseline != "none",
                 threads=threads,
+                custom_ops=custom_ops,
                 mode=mode,
                 progress=lambda m: err.print(f"[dim]{m}[/dim]"),
             )
@@ -345,6 +353,7 @@ def bench_command(
             warmup=warmup,
             side_packets=side_packets,
             threads=threads,
+            custom_ops=custom_ops,
             mode=mode,
             baseline=baseline,
             baseline_python=baseline_python,

@@ -205,9 +205,11 @@ def test_synthetic_input_with_side_packets() -> None:
 def test_faces_option_makes_synthetic_frames_with_that_many_faces(tmp_path: Path) -> None:
     out_json = tmp_path / "b.json"
     args = ["face_mesh_static", "--faces", "2", "--size", "480x270", "--frames", "2"]
+    args += ["--custom-ops", "split"]  # the general path still works inside a graph
     code, text = bench(*args, "--warmup", "0", "--no-profile", "--json", str(out_json))
     assert code == 0, text
     data = json.loads(out_json.read_text())
+    assert data["custom_ops"] == "split"
     assert data["input"] == "synthetic:2" and data["side_packets"] == {"num_faces": 2}
     assert data["frame_size"] == [480, 270] and data["ours"]["faces_per_frame"] == 2.0
     code, text = bench("face_mesh", "--faces", "2", "--input", "synthetic", "--frames", "1")
