@@ -431,6 +431,23 @@ def _cache_prefix(path: Path, data: bytes) -> str:
     return f".{path.stem}.{digest}.lowered-v{LOWERING_VERSION}."
 
 
+def cached_lowered_bytes(path: Path, data: bytes) -> bytes | None:
+    """The cached lowered form of the model ``data`` read from ``path``, or None.
+
+    A cached file whose content does not match the sha256 in its name is removed.
+    """
+    prefix = _cache_prefix(path, data)
+    for cached in sorted(path.parent.glob(f"{glob.escape(prefix)}*.tflite")):
+        try:
+            content = cached.read_bytes()
+        except OSError:
+            continue
+        if cached.name == f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite":
+            return content
+        cached.unlink(missing_ok=True)  # damaged: the caller rebuilds it
+    return None
+
+
 def lowered_model_bytes(path: Path, data: bytes, graph: TfLiteGraph) -> bytes | None:
     """:func:`lower_custom_ops` of the model ``data`` (read from ``path``), cached beside it.
 
@@ -442,15 +459,10 @@ def lowered_model_bytes(path: Path, data: bytes, graph: TfLiteGraph) -> bytes | 
     """
     if not can_lower(graph):
         return None
+    cached = cached_lowered_bytes(path, data)
+    if cached is not None:
+        return cached
     prefix = _cache_prefix(path, data)
-    for cached in sorted(path.parent.glob(f"{glob.escape(prefix)}*.tflite")):
-        try:
-            content = cached.read_bytes()
-        except OSError:
-            continue
-        if cached.name == f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite":
-            return content
-        cached.unlink(missing_ok=True)  # damaged: rebuilt below
     built = lower_custom_ops(graph)
     if built is None:  # pragma: no cover - can_lower said yes
         return None
@@ -476,6 +488,7 @@ __all__ = [
     "GraphEmitter",
     "Lowering",
     "TfLiteModelError",
+    "cached_lowered_bytes",
     "can_lower",
     "lower_custom_ops",
     "lowered_model_bytes",
