@@ -4,7 +4,7 @@
 
 For every model and thread count: mean and median (p50) wall time of
 ``TfLiteModel.run`` over ``--runs`` runs after ``--warmup`` runs, on a real face crop
-(the test fixtures). The Attention Mesh model, which runs split at its custom ops, is
+(the test fixtures). The Attention Mesh model's split form (``custom_ops="split"``) is
 also broken down into the sum of its LiteRT sub-model ``invoke`` calls, the sum of its
 numpy custom-op kernels, and the rest (copies in and out, bookkeeping). Two ratios of
 medians are printed: ``whole run / LiteRT invokes`` (everything the split adds,
