@@ -83,6 +83,7 @@ def print_report(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"inference floor ({fl['landmark_model']}"
         + (f" + {fl['detector']} detector" if fl["detector"] else "")
+        + (f" + {fl['blendshapes_model']}" if fl.get("blendshapes_model") else "")
         + f", {fl['model_threads']} thread(s)): p50 {fl['p50_ms']:.2f} ms"
         + (f" = {100 * share:.0f}% of facegraph's p50" if share else "")
     )
@@ -205,7 +206,8 @@ def bench_command(
         str | None,
         typer.Option(
             "--baseline",
-            help="'mediapipe': MediaPipe 0.10.14 FaceMesh, same frames ('none' with --table).",
+            help="'mediapipe': MediaPipe 0.10.14 FaceMesh; 'mediapipe-tasks': MediaPipe's Tasks "
+            "FaceLandmarker (blendshapes, matrices on); same frames ('none' with --table).",
         ),
     ] = None,
     baseline_python: Annotated[
@@ -213,8 +215,9 @@ def bench_command(
         typer.Option(
             "--baseline-python",
             metavar="PYTHON",
-            help="Python of a venv with mediapipe 0.10.14 (default: "
-            "$FACEGRAPH_MEDIAPIPE_PYTHON, else mediapipe imported here).",
+            help="Python of a venv with the baseline's mediapipe (default: "
+            "$FACEGRAPH_MEDIAPIPE_PYTHON, for mediapipe-tasks $FACEGRAPH_MEDIAPIPE_TASKS_PYTHON; "
+            "else mediapipe imported here).",
         ),
     ] = None,
     block: Annotated[
