@@ -193,6 +193,8 @@ class Executor:
 class NodeState:
     """Runtime state of one node."""
 
+    status: NodeStatus  # assigned through the slot in __init__ (see CheckedNodeState)
+
     __slots__ = (
         "calc",
         "call_kind",
@@ -256,7 +258,7 @@ class CheckedNodeState(NodeState):
 
     __slots__ = ()
 
-    @property  # type: ignore[override]
+    @property
     def status(self) -> NodeStatus:
         value: NodeStatus = _STATUS.__get__(self, NodeState)
         return value
