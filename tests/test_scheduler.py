@@ -299,12 +299,17 @@ def test_stop_from_a_node_closes_it_and_discards_later_input(mode: str) -> None:
 # ------------------------------------------------------------------ queues
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
+def run_gated(mode: str, **node_options: Any) -> tuple[list[Any], Any, int]:
+    """Feed packets 1..7 to one node held by a gate (max_queue_size 3).
+
+    In threads mode a packet 0 is being processed while they arrive; in deterministic
+    mode they all arrive before anything runs. Returns the values the node
+    passed on, its queue's stats, and its number of calls.
+    """
     gate = threading.Event()
     entered = threading.Event()
 
-    class Blocked(Calculator):
+    class Gated(Calculator):
         IN = Input("IN")
         OUT = Output("OUT")
 
@@ -314,7 +319,7 @@ def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
             ctx.emit(self.OUT, ctx.get(self.IN))
 
     spec = graph(
-        node("slow", Blocked, inputs={"IN": "a"}, outputs={"OUT": "out"}, keep_latest={"IN": 2}),
+        node("slow", Gated, inputs={"IN": "a"}, outputs={"OUT": "out"}, **node_options),
         inputs=("a",),
         outputs=("out",),
         max_queue_size=3,
@@ -323,18 +328,21 @@ def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
     out = collect(g, "out")
     g.start()
     if mode == "threads":
-        g.add_packet("a", 0, 0)  # taken by the blocked call
-        assert entered.wait(5)
-        first = [0]
-    else:
-        first = []
+        g.add_packet("a", 0, 0)
+        assert entered.wait(5)  # frame 0 is being processed
     for i in range(1, 8):  # never blocks even though 7 > max_queue_size
         g.add_packet("a", i, i)
     gate.set()
     g.close_all_inputs()
     g.wait_until_done(timeout=5)
-    assert [v for _, v in out] == [*first, 6, 7]
-    q = g.stats().queue("slow", "IN:0")
+    return [v for _, v in out], g.stats().queue("slow", "IN:0"), g.stats().node("slow").calls
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
+    values, q, _ = run_gated(mode, keep_latest={"IN": 2})
+    first = [0] if mode == "threads" else []
+    assert values == [*first, 6, 7]
     assert q.drops == 5 and q.max_depth == 2
 
 
@@ -615,42 +623,12 @@ def test_errors_while_closing_are_recorded_but_the_first_error_wins(mode: str) -
 
 @pytest.mark.parametrize("mode", MODES)
 def test_keep_latest_policy_skips_to_the_newest_and_never_blocks(mode: str) -> None:
-    gate = threading.Event()
-    entered = threading.Event()
-
-    class Slow(Calculator):
-        IN = Input("IN")
-        OUT = Output("OUT")
-        input_policy = "keep_latest"
-
-        def process(self, ctx: CalculatorContext) -> None:
-            entered.set()
-            gate.wait(5)
-            ctx.emit(self.OUT, ctx.get(self.IN))
-
-    spec = graph(
-        node("slow", Slow, inputs={"IN": "a"}, outputs={"OUT": "out"}),
-        inputs=("a",),
-        outputs=("out",),
-        max_queue_size=3,
-    )
-    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
-    out = collect(g, "out")
-    g.start()
-    first = []
-    if mode == "threads":
-        g.add_packet("a", 0, 0)
-        assert entered.wait(5)  # frame 0 is being processed
-        first = [0]
-    for i in range(1, 8):  # 7 > max_queue_size, yet add_packet never blocks
-        g.add_packet("a", i, i)
-    gate.set()
-    g.close_all_inputs()
-    g.wait_until_done(timeout=5)
-    assert [v for _, v in out] == [*first, 7]
-    q = g.stats().queue("slow", "IN:0")
-    assert q.drops == 6 and q.max_depth == 3  # packets 1 to 6: 3 beyond the cap, 3 skipped
-    assert g.stats().node("slow").calls == len(first) + 2  # + the close call
+    values, q, calls = run_gated(mode, policy="keep_latest")
+    first = [0] if mode == "threads" else []
+    assert values == [*first, 7]
+    # Packets 1 to 6: 3 beyond the queue's cap, 3 skipped for the newer 7.
+    assert q.drops == 6 and q.max_depth == 3
+    assert calls == len(first) + 2  # + the close call
 
 
 def test_keep_latest_policy_keeps_the_inputs_aligned() -> None:
