@@ -735,3 +735,44 @@ def test_node_status_moves_only_along_the_transition_table() -> None:
     n.status = NodeStatus.CLOSED
     with pytest.raises(SchedulerStateError, match=r"node 'p': illegal status change CLOSED"):
         n.status = NodeStatus.IDLE
+
+
+def _endless_graph() -> Graph:
+    spec = graph(
+        node("src", Counter, outputs={"OUT": "n"}, options={"n": 10**9}),
+        node("p", Pass, inputs={"IN": "n"}, outputs={"OUT": "o"}),
+    )
+    return Graph(spec, mode="threads")
+
+
+def test_a_thread_named_like_a_worker_still_waits_for_cancel() -> None:
+    # Worker threads are known by identity: a caller's thread that merely carries a
+    # worker-like name must wait until cancel has ended the run.
+    g = _endless_graph()
+    running = threading.Event()
+    g.observe("o", lambda p: running.set())
+    g.start()
+    assert running.wait(5)
+    done_after_cancel: list[bool] = []
+    lookalike = threading.Thread(
+        target=lambda: (g.cancel(timeout=10), done_after_cancel.append(g.done)),
+        name="facegraph-default_9",
+    )
+    lookalike.start()
+    lookalike.join(20)
+    assert done_after_cancel == [True]
+
+
+def test_cancel_from_a_callback_on_the_own_worker_returns_at_once() -> None:
+    g = _endless_graph()
+    done_in_callback: list[bool] = []
+
+    def on_packet(p: Packet[Any]) -> None:
+        if p.value == 3:
+            g.cancel()  # must not wait for the run to end: that waits on this very call
+            done_in_callback.append(g.done)
+
+    g.observe("o", on_packet)
+    g.start()
+    g.wait_until_done(timeout=10)  # the run ends once the callback returns
+    assert done_in_callback == [False] and g.done
