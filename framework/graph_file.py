@@ -30,7 +30,7 @@ Graph file format
         side_inputs: {NUM_FACES: num_faces}
         side_outputs: {MODEL: model}
         options: {max_size: 2}       # validated by the calculator's Options model
-        input_policy: immediate      # sync | immediate; default: the calculator's own
+        input_policy: immediate      # sync | immediate | keep_latest; default: the calculator's
         executor: inference          # declared under executors ("default" always exists)
 
 Names of nodes, streams and side packets are ``[A-Za-z_][A-Za-z0-9_]*``; port
@@ -41,10 +41,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Hashable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
+from .calculator import InputPolicy
 from .named_registry import did_you_mean
 from .spec import DEFAULT_MAX_QUEUE_SIZE
 
@@ -151,10 +152,11 @@ class NodeConfig(_Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Validated by the calculator's Options model."
     )
-    input_policy: Literal["sync", "immediate"] | None = Field(
+    input_policy: InputPolicy | None = Field(
         default=None,
         description="sync: run when a timestamp is settled on all inputs (default of most "
-        "calculators); immediate: run for each packet as it arrives.",
+        "calculators); immediate: run for each packet as it arrives; keep_latest: like sync, "
+        "but a slow node skips to the newest timestamp queued on all inputs.",
     )
     executor: Name | None = Field(
         default=None, description="Executor (thread pool) name declared under executors."
