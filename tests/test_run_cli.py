@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -262,15 +263,19 @@ def test_run_source_stop_event_ends_after_the_current_frame(tmp_path: Path) -> N
             stop.set()
 
     with sample_video() as path:
+        t0 = time.perf_counter()
         summary = run_source(
             "face_mesh", path, output=tmp_path / "a.json", on_frame=on_frame, stop=stop
         )
+        wall = time.perf_counter() - t0
     assert isinstance(summary, RunSummary)
     assert summary.stopped == "stop" and summary.frames == 5 and seen == list(range(5))
     assert summary.frames_with_faces == 5 and summary.faces == 5
     assert summary.outputs == [str(tmp_path / "a.json")]
     assert len(json.loads((tmp_path / "a.json").read_text())) == 5
-    assert summary.fps > 0 and summary.stats is not None
+    # elapsed is a part of the call (graph start excluded); fps is frames over it.
+    assert 0 < summary.elapsed < wall and summary.fps == pytest.approx(5 / summary.elapsed)
+    assert summary.stats is not None
 
 
 def test_run_source_reports_skipped_files(tmp_path: Path, photo_dir: Path) -> None:
