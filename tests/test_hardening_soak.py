@@ -3,13 +3,15 @@
 90 s of a looping clip through ``FaceMesh`` (face_mesh graph, tracking), reported every
 10 s. Tolerances: RSS grows by less than 30 MB after a 15 s warm-up, and the last third's
 process CPU time per frame is at most 1.5x the first third's (thirds are means of three
-intervals; under changing load on this 2-core machine, 5 s intervals ranged 3.2-4.2 ms per
-frame, cache contention, while their FPS ranged 55-148). Process CPU time, not FPS: the soak looks for a pipeline that slows itself
-down (growing queues, caches, lists), which costs CPU per frame; wall-clock FPS also
-falls whenever other jobs take the two cores, and that assertion failed once under load
-(0.795 vs >= 0.8). It stays in the main suite rather than behind a marker: a soak that
-CI skips finds nothing. Measured with ``scripts/soak.py --minutes 10``: 156,777 frames,
-RSS 141.7 MB after warm-up and 141.8 MB at the end.
+intervals; under changing load on this 2-core machine, 5 s intervals ranged 3.2-4.2 ms
+per frame, from cache contention, while their FPS ranged 55-148).
+
+Process CPU time, not FPS: the soak looks for a pipeline that slows itself down (growing
+queues, caches, lists), which costs CPU per frame; wall-clock FPS also falls whenever
+other jobs take the two cores, and that assertion failed once under load (0.795 vs
+>= 0.8). It stays in the main suite rather than behind a marker: a soak that CI skips
+finds nothing. Measured with ``scripts/soak.py --minutes 10``: 156,777 frames, RSS
+141.7 MB after warm-up and 141.8 MB at the end.
 """
 
 from __future__ import annotations
