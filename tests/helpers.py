@@ -1,4 +1,5 @@
-"""Build GraphSpecs in Python for runtime tests, plus a few tiny test calculators.
+"""Build GraphSpecs in Python for runtime tests, plus a few tiny test calculators and
+the helpers several test modules share (:func:`skip_unless_ci`).
 
 ``node("add", Add, inputs={"A": "a", "B": "b"}, outputs={"SUM": "s"})`` reads like
 the YAML would; ``"TAG:1"`` keys give indexed ports, a ``"!"`` suffix on a
@@ -7,8 +8,10 @@ stream name marks a back edge, and ``keep_latest={"IN": 2}`` limits a queue.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import os
+from typing import Any, ClassVar, NoReturn
 
+import pytest
 from facegraph import STOP, Calculator, CalculatorContext, GraphSpec, Input, NodeSpec, Output
 from facegraph.calculator import InputPolicy, Signal
 from facegraph.spec import SideBinding, SidePacketSpec, StreamBinding
@@ -160,3 +163,16 @@ class Boom(Calculator):
 
     def close(self, ctx: CalculatorContext) -> None:
         Boom.events.append(f"close {ctx.node_name}")
+
+
+def in_ci() -> bool:
+    """Whether this runs in CI (``CI`` set to anything but empty, ``0`` or ``false``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def skip_unless_ci(reason: str, *, allow_module_level: bool = False) -> NoReturn:
+    """Skip for a reason of this machine (another image decoder, a missing graph); in CI
+    fail instead, where a skip would silently remove the tests that depend on it."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: this must not be skipped)", pytrace=False)
+    pytest.skip(reason, allow_module_level=allow_module_level)

@@ -24,6 +24,8 @@ from facegraph.vision.media import open_source
 from facegraph.vision.render import VideoRenderer, open_renderer
 from facegraph.vision.writers import LandmarksWriter
 
+from tests.helpers import skip_unless_ci
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 PIPELINE = """
@@ -46,9 +48,8 @@ nodes:
     options: {path: "%(video)s"}
 """
 
-pytestmark = pytest.mark.skipif(
-    "face_mesh" not in shipped_graphs(), reason="face_mesh graph not shipped"
-)
+if "face_mesh" not in shipped_graphs():
+    skip_unless_ci("face_mesh graph not shipped", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
