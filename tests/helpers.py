@@ -9,10 +9,20 @@ stream name marks a back edge, and ``keep_latest={"IN": 2}`` limits a queue.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, ClassVar, NoReturn
 
 import pytest
-from facegraph import STOP, Calculator, CalculatorContext, GraphSpec, Input, NodeSpec, Output
+from facegraph import (
+    STOP,
+    Calculator,
+    CalculatorContext,
+    Graph,
+    GraphSpec,
+    Input,
+    NodeSpec,
+    Output,
+)
 from facegraph.calculator import InputPolicy, Signal
 from facegraph.spec import SideBinding, SidePacketSpec, StreamBinding
 from pydantic import BaseModel
@@ -176,3 +186,20 @@ def skip_unless_ci(reason: str, *, allow_module_level: bool = False) -> NoReturn
     if in_ci():
         pytest.fail(f"{reason} (CI is set: this must not be skipped)", pytrace=False)
     pytest.skip(reason, allow_module_level=allow_module_level)
+
+
+def run_frames(
+    spec: GraphSpec, frames: Sequence[Any], sides: dict[str, Any], stream: str = "image"
+) -> dict[str, dict[int, Any]]:
+    """Run ``spec`` deterministically on ``frames`` (fed to ``stream`` at 30 FPS
+    timestamps, 33333 µs apart) and return each output stream's packets by timestamp."""
+    graph = Graph(spec, mode="deterministic")
+    got: dict[str, dict[int, Any]] = {s: {} for s in spec.output_streams}
+    for name, sink in got.items():
+        graph.observe(name, lambda p, sink=sink: sink.__setitem__(p.timestamp, p.value))
+    graph.start(sides)
+    for i, frame in enumerate(frames):
+        graph.add_packet(stream, frame, i * 33333)
+    graph.close_all_inputs()
+    graph.wait_until_done()
+    return got
