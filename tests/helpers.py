@@ -1,5 +1,6 @@
 """Build GraphSpecs in Python for runtime tests, plus a few tiny test calculators and
-the helpers several test modules share (:func:`skip_unless_ci`).
+the helpers several test modules share (:func:`skip_unless_ci`, :func:`run_frames`,
+:func:`read_video_frames`, :func:`astronaut_face`, :func:`astronaut_detection`).
 
 ``node("add", Add, inputs={"A": "a", "B": "b"}, outputs={"SUM": "s"})`` reads like
 the YAML would; ``"TAG:1"`` keys give indexed ports, a ``"!"`` suffix on a
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any, ClassVar, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import pytest
 from facegraph import (
@@ -26,6 +28,9 @@ from facegraph import (
 from facegraph.calculator import InputPolicy, Signal
 from facegraph.spec import SideBinding, SidePacketSpec, StreamBinding
 from pydantic import BaseModel
+
+if TYPE_CHECKING:  # face types only when a test asks for a face (core tests load none)
+    from facegraph.vision.face.types import Detection, FaceLandmarks
 
 
 def _split(key: str) -> tuple[str, int]:
@@ -203,3 +208,44 @@ def run_frames(
     graph.close_all_inputs()
     graph.wait_until_done()
     return got
+
+
+def read_video_frames(path: str | os.PathLike[str]) -> list[Any]:
+    """Every frame of a video file as OpenCV decodes it (BGR arrays), in order."""
+    import cv2
+
+    cap = cv2.VideoCapture(os.fspath(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return frames
+            frames.append(frame)
+    finally:
+        cap.release()
+
+
+#: MediaPipe 0.10.14's static-mode result on fixtures/faces/astronaut.png (512x512).
+ASTRONAUT_REFERENCE = (
+    Path(__file__).parent / "fixtures" / "reference" / "mesh_static_astronaut_refine.npz"
+)
+
+
+def astronaut_face(score: float) -> FaceLandmarks:
+    """MediaPipe's 478 landmarks on astronaut.png as a FaceLandmarks with ``score``."""
+    import numpy as np
+    from facegraph.vision.face.types import FaceLandmarks
+
+    ref = np.load(ASTRONAUT_REFERENCE)
+    return FaceLandmarks(ref["landmarks"][0, 0], score=score)
+
+
+def astronaut_detection(score: float) -> Detection:
+    """MediaPipe's face detection on astronaut.png as a Detection with ``score``."""
+    import numpy as np
+    from facegraph.vision.face.types import Detection
+
+    ref = np.load(ASTRONAUT_REFERENCE)
+    x, y, w, h = (float(v) for v in ref["detections_box"][0, 0])
+    return Detection(x, y, w, h, score, ref["detections_keypoints"][0, 0])

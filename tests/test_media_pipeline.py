@@ -24,7 +24,7 @@ from facegraph.vision.media import open_source
 from facegraph.vision.render import VideoRenderer, open_renderer
 from facegraph.vision.writers import LandmarksWriter
 
-from tests.helpers import skip_unless_ci
+from tests.helpers import read_video_frames, skip_unless_ci
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -107,13 +107,7 @@ def test_video_to_jsonl_and_overlay_video(
         assert r["faces"][0]["score"] == pytest.approx(face.score, abs=1e-6)
 
     # The overlay video has every frame; the mesh is drawn where the face is.
-    cap = cv2.VideoCapture(str(video))
-    drawn = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        drawn.append(bgr)
+    drawn = read_video_frames(video)
     assert len(drawn) == 10
     original = [f.image[:, :, ::-1] for f in open_source(str(clip))]
     box = records[0]["faces"][0]["box"]

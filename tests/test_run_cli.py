@@ -28,7 +28,7 @@ from facegraph.config import shipped_graphs
 from facegraph.vision.media import CameraSource, open_source
 from pydantic import BaseModel
 
-from tests.helpers import skip_unless_ci
+from tests.helpers import read_video_frames, skip_unless_ci
 
 if "face_mesh" not in shipped_graphs():
     skip_unless_ci("face_mesh graph not shipped", allow_module_level=True)
@@ -84,15 +84,7 @@ def check_record(record: dict[str, Any], index: int) -> None:
 
 
 def video_frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return read_video_frames(path)
 
 
 @pytest.fixture(scope="module")

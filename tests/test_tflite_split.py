@@ -115,6 +115,15 @@ C1 = np.array([[1, 2, 3, 4]], dtype=np.float32)
 C2 = np.array([[0.5, 0.5, 0.5, 0.5]], dtype=np.float16)
 
 
+#: Tensors 0-3 of the mixed and WHILE models: x, constant c1, a = x + c1, s = custom(a).
+SCALED_INPUT: Tensors = [
+    ("x", [1, 4], F32, None),
+    ("c1", [1, 4], F32, C1),
+    ("a", [1, 4], F32, None),
+    ("s", [1, 4], F32, None),
+]
+
+
 def mixed_model(custom_scale: str = "FgTestScale") -> bytes:
     """x → ADD c1 = a → custom scale ×3 = s → MUL dequant(c2) = m; custom(a, dequant(c2)) = p;
     q = ADD(p, m). Outputs a, m, q. dequant(c2) is computed from a constant only, and it is
@@ -122,10 +131,7 @@ def mixed_model(custom_scale: str = "FgTestScale") -> bytes:
     (folded once at load)."""
     return build_model(
         tensors=[
-            ("x", [1, 4], F32, None),
-            ("c1", [1, 4], F32, C1),
-            ("a", [1, 4], F32, None),
-            ("s", [1, 4], F32, None),
+            *SCALED_INPUT,
             ("c2_fp16", [1, 4], F16, C2),
             ("c2", [1, 4], F32, None),
             ("m", [1, 4], F32, None),
@@ -270,10 +276,7 @@ def while_model() -> bytes:
     sub-model holding the WHILE must renumber their codes along with its own."""
     return build_model(
         tensors=[
-            ("x", [1, 4], F32, None),
-            ("c1", [1, 4], F32, C1),
-            ("a", [1, 4], F32, None),
-            ("s", [1, 4], F32, None),
+            *SCALED_INPUT,
             ("i0", [], I32, np.array(0, np.int32)),
             ("i", [], I32, None),
             ("v", [1, 4], F32, None),
