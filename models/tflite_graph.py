@@ -8,8 +8,10 @@ execution order of *segments* (runs of built-in ops, each serialised as its own
 small ``.tflite`` that LiteRT accepts) and *custom steps* (one custom op each, run
 by a Python kernel). :mod:`facegraph.models.inference` executes that plan.
 
-Only the main subgraph (index 0) is split. Other subgraphs (control flow bodies)
-are carried into every sub-model unchanged.
+Only the main subgraph (index 0) is split. Other subgraphs (the bodies of control-flow
+ops such as WHILE and IF, which name them by index) are carried into every sub-model in
+their original order, so those indices stay valid; their operator codes and buffers are
+renumbered like the main subgraph's.
 """
 
 from __future__ import annotations
@@ -356,33 +358,37 @@ class TfLiteGraph:
         """Serialise a model made of ``operators`` of the main subgraph.
 
         ``inputs``/``outputs`` become the new subgraph's inputs/outputs (in that order).
-        Unused tensors, buffers and operator codes are dropped; metadata and signatures
-        (which refer to the original tensor indices) are not carried over.
+        Unused tensors, buffers and operator codes are dropped; the other subgraphs are
+        carried whole (see the module doc); metadata and signatures (which refer to the
+        original tensor indices) are not carried over.
         """
         import flatbuffers
 
         schema = _schema()
         src = self._sub
         keep_tensors: set[int] = set(inputs) | set(outputs)
-        new_ops = []
-        used_codes: list[int] = []
         for i in operators:
             op = src.operators[i]
             keep_tensors.update(int(t) for t in op.inputs if t >= 0)
             keep_tensors.update(int(t) for t in op.outputs)
             if op.intermediates is not None:
                 keep_tensors.update(int(t) for t in op.intermediates if t >= 0)
-            if op.opcodeIndex not in used_codes:
-                used_codes.append(op.opcodeIndex)
         for t in keep_tensors:
             if not 0 <= t < len(self.tensors):
                 raise TfLiteModelError(f"{self.source}: tensor index {t} out of range")
         tensor_map = {old: new for new, old in enumerate(sorted(keep_tensors))}
-        code_map = {old: new for new, old in enumerate(sorted(used_codes))}
 
-        # Buffers: 0 is the empty sentinel by convention; keep every buffer still referenced
-        # (by our tensors or by other subgraphs, which are carried unchanged).
+        # Other subgraphs are kept whole and in order (control-flow options refer to them
+        # by index); the operator codes and buffers they use must survive the pruning too.
         other_subgraphs = [copy.copy(sg) for sg in self.model.subgraphs[1:]]
+        other_ops = [op for sg in other_subgraphs for op in sg.operators or []]
+        used_codes = sorted(
+            {int(src.operators[i].opcodeIndex) for i in operators}
+            | {int(op.opcodeIndex) for op in other_ops}
+        )
+        code_map = {old: new for new, old in enumerate(used_codes)}
+
+        # Buffers: 0 is the empty sentinel by convention; keep every buffer still referenced.
         used_buffers = {0}
         used_buffers.update(src.tensors[t].buffer for t in keep_tensors)
         for sg in other_subgraphs:
@@ -400,14 +406,19 @@ class TfLiteGraph:
             nt.buffer = buffer_map[t.buffer]
             return nt
 
+        def remap_code(op: Any) -> Any:
+            nop = copy.copy(op)
+            nop.opcodeIndex = code_map[int(op.opcodeIndex)]
+            return nop
+
         sub = schema.SubGraphT()
         sub.name = src.name
         sub.tensors = [remap_tensor(src.tensors[t]) for t in sorted(keep_tensors)]
         sub.inputs = [tensor_map[t] for t in inputs]
         sub.outputs = [tensor_map[t] for t in outputs]
+        new_ops = []
         for i in operators:
-            op = copy.copy(src.operators[i])
-            op.opcodeIndex = code_map[op.opcodeIndex]
+            op = remap_code(src.operators[i])
             op.inputs = [tensor_map[int(t)] if t >= 0 else -1 for t in op.inputs]
             op.outputs = [tensor_map[int(t)] for t in op.outputs]
             if op.intermediates is not None:
@@ -416,11 +427,12 @@ class TfLiteGraph:
         sub.operators = new_ops
         for sg in other_subgraphs:
             sg.tensors = [remap_tensor(t) for t in sg.tensors or []]
+            sg.operators = [remap_code(op) for op in sg.operators or []]
 
         model = schema.ModelT()
         model.version = self.model.version
         model.description = self.model.description
-        model.operatorCodes = [self.model.operatorCodes[c] for c in sorted(used_codes)]
+        model.operatorCodes = [self.model.operatorCodes[c] for c in used_codes]
         model.subgraphs = [sub, *other_subgraphs]
         model.buffers = [self.model.buffers[b] for b in sorted(used_buffers)]
         size = sum(len(b.data) for b in model.buffers if b.data is not None)

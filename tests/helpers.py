@@ -1,4 +1,6 @@
-"""Build GraphSpecs in Python for runtime tests, plus a few tiny test calculators.
+"""Build GraphSpecs in Python for runtime tests, plus a few tiny test calculators and
+the helpers several test modules share (:func:`skip_unless_ci`, :func:`run_frames`,
+:func:`read_video_frames`, :func:`astronaut_face`, :func:`astronaut_detection`).
 
 ``node("add", Add, inputs={"A": "a", "B": "b"}, outputs={"SUM": "s"})`` reads like
 the YAML would; ``"TAG:1"`` keys give indexed ports, a ``"!"`` suffix on a
@@ -7,12 +9,28 @@ stream name marks a back edge, and ``keep_latest={"IN": 2}`` limits a queue.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from facegraph import STOP, Calculator, CalculatorContext, GraphSpec, Input, NodeSpec, Output
+import pytest
+from facegraph import (
+    STOP,
+    Calculator,
+    CalculatorContext,
+    Graph,
+    GraphSpec,
+    Input,
+    NodeSpec,
+    Output,
+)
 from facegraph.calculator import InputPolicy, Signal
 from facegraph.spec import SideBinding, SidePacketSpec, StreamBinding
 from pydantic import BaseModel
+
+if TYPE_CHECKING:  # face types only when a test asks for a face (core tests load none)
+    from facegraph.vision.face.types import Detection, FaceLandmarks
 
 
 def _split(key: str) -> tuple[str, int]:
@@ -160,3 +178,74 @@ class Boom(Calculator):
 
     def close(self, ctx: CalculatorContext) -> None:
         Boom.events.append(f"close {ctx.node_name}")
+
+
+def in_ci() -> bool:
+    """Whether this runs in CI (``CI`` set to anything but empty, ``0`` or ``false``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def skip_unless_ci(reason: str, *, allow_module_level: bool = False) -> NoReturn:
+    """Skip for a reason of this machine (another image decoder, a missing graph); in CI
+    fail instead, where a skip would silently remove the tests that depend on it."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: this must not be skipped)", pytrace=False)
+    pytest.skip(reason, allow_module_level=allow_module_level)
+
+
+def run_frames(
+    spec: GraphSpec, frames: Sequence[Any], sides: dict[str, Any], stream: str = "image"
+) -> dict[str, dict[int, Any]]:
+    """Run ``spec`` deterministically on ``frames`` (fed to ``stream`` at 30 FPS
+    timestamps, 33333 µs apart) and return each output stream's packets by timestamp."""
+    graph = Graph(spec, mode="deterministic")
+    got: dict[str, dict[int, Any]] = {s: {} for s in spec.output_streams}
+    for name, sink in got.items():
+        graph.observe(name, lambda p, sink=sink: sink.__setitem__(p.timestamp, p.value))
+    graph.start(sides)
+    for i, frame in enumerate(frames):
+        graph.add_packet(stream, frame, i * 33333)
+    graph.close_all_inputs()
+    graph.wait_until_done()
+    return got
+
+
+def read_video_frames(path: str | os.PathLike[str]) -> list[Any]:
+    """Every frame of a video file as OpenCV decodes it (BGR arrays), in order."""
+    import cv2
+
+    cap = cv2.VideoCapture(os.fspath(path))
+    frames = []
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return frames
+            frames.append(frame)
+    finally:
+        cap.release()
+
+
+#: MediaPipe 0.10.14's static-mode result on fixtures/faces/astronaut.png (512x512).
+ASTRONAUT_REFERENCE = (
+    Path(__file__).parent / "fixtures" / "reference" / "mesh_static_astronaut_refine.npz"
+)
+
+
+def astronaut_face(score: float) -> FaceLandmarks:
+    """MediaPipe's 478 landmarks on astronaut.png as a FaceLandmarks with ``score``."""
+    import numpy as np
+    from facegraph.vision.face.types import FaceLandmarks
+
+    ref = np.load(ASTRONAUT_REFERENCE)
+    return FaceLandmarks(ref["landmarks"][0, 0], score=score)
+
+
+def astronaut_detection(score: float) -> Detection:
+    """MediaPipe's face detection on astronaut.png as a Detection with ``score``."""
+    import numpy as np
+    from facegraph.vision.face.types import Detection
+
+    ref = np.load(ASTRONAUT_REFERENCE)
+    x, y, w, h = (float(v) for v in ref["detections_box"][0, 0])
+    return Detection(x, y, w, h, score, ref["detections_keypoints"][0, 0])

@@ -24,6 +24,8 @@ from facegraph.vision.annotate import (
 from facegraph.vision.face import connections
 from facegraph.vision.face.types import Detection, FaceLandmarks
 
+from tests.helpers import astronaut_detection, astronaut_face
+
 FIXTURES = Path(__file__).parent / "fixtures"
 W = H = 512
 
@@ -39,15 +41,12 @@ def image() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def face() -> FaceLandmarks:
-    ref = np.load(FIXTURES / "reference" / "mesh_static_astronaut_refine.npz")
-    return FaceLandmarks(ref["landmarks"][0, 0], score=0.99)
+    return astronaut_face(score=0.99)
 
 
 @pytest.fixture(scope="module")
 def detection() -> Detection:
-    ref = np.load(FIXTURES / "reference" / "mesh_static_astronaut_refine.npz")
-    x, y, w, h = (float(v) for v in ref["detections_box"][0, 0])
-    return Detection(x, y, w, h, 0.9, ref["detections_keypoints"][0, 0])
+    return astronaut_detection(score=0.9)
 
 
 def changed(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -21,6 +21,8 @@ from facegraph.app.batch import (
 )
 from typer.testing import CliRunner
 
+from tests.helpers import read_video_frames
+
 # face_mesh loads two LiteRT models: the BlazeFace detector and the Attention Mesh.
 FACE_MESH_MODELS = 2
 FRAMES_PER_CLIP = 10
@@ -48,14 +50,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> P
     from facegraph.app.runner import sample_video
 
     with sample_video() as sample:
-        cap = cv2.VideoCapture(str(sample))
-        frames = []
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        cap.release()
+        frames = read_video_frames(sample)
     assert len(frames) >= 100
     root = tmp_path_factory.mktemp("collection")
     _write_video(root / "a" / "clip.mp4", frames[0:FRAMES_PER_CLIP])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,8 +62,26 @@ def bench(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_bench_command_report_json_and_plot(sample: str, tmp_path: Path) -> None:
+def landmark_model_cpu_ms(model_cache: Path) -> float:
+    """Process CPU time of one landmark-model call (the reference fixture's input)."""
+    from facegraph.models import model_path
+    from facegraph.models.inference import TfLiteModel
+
+    from tests.test_inference import model_input
+
+    model = TfLiteModel(model_path("face_landmark_with_attention", cache_dir=model_cache))
+    x = model_input("face_landmark_with_attention")
+    model.run(x)
+    c0 = time.process_time()
+    for _ in range(10):
+        model.run(x)
+    return (time.process_time() - c0) * 1e3 / 10
+
+
+def test_bench_command_report_json_and_plot(sample: str, tmp_path: Path, model_cache: Path) -> None:
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    model_ms = landmark_model_cpu_ms(model_cache)
+    c0 = time.process_time()
     code, text = bench(
         "face_mesh",
         "--input",
@@ -76,6 +95,7 @@ def test_bench_command_report_json_and_plot(sample: str, tmp_path: Path) -> None
         "--plot",
         str(out_png),
     )
+    command_cpu_ms = (time.process_time() - c0) * 1e3
     assert code == 0, text
     for section in ("per-frame time", "CPU ms/frame", "peak RSS", "inference floor", "per node"):
         assert section in text
@@ -86,7 +106,12 @@ def test_bench_command_report_json_and_plot(sample: str, tmp_path: Path) -> None
     assert data["frames"] == 10 and len(data["ours"]["per_frame_ms"]) == 10
     assert data["frame_size"] == [400, 300] and data["static_image_mode"] is False
     assert data["ours"]["faces_per_frame"] == 1.0  # one face in every sample frame
-    assert data["ours"]["cpu_ms_per_frame"] > 0 and data["ours"]["peak_rss_mb"] > 50
+    # CPU time of the 10 timed frames: a part of the whole command's CPU time, and at least
+    # half the CPU of the one landmark-model call each frame makes (both are process CPU
+    # time, so machine load does not move them much; measured ratio ≈ 1.8).
+    cpu_ms = data["ours"]["cpu_ms_per_frame"]
+    assert 0.5 * model_ms < cpu_ms and 10 * cpu_ms < command_cpu_ms, (cpu_ms, model_ms)
+    assert data["ours"]["peak_rss_mb"] > 50
     assert data["baseline"] is None and data["ratio"] is None
     # The floor is a subset of the graph's work (its model calls only).
     assert sum(data["floor"]["per_frame_ms"]) < sum(data["ours"]["per_frame_ms"])
@@ -210,7 +235,8 @@ def test_scaling_rows() -> None:
         "face_mesh", faces=(2,), sizes=((320, 240),), threads=(1, 2), frames=3, warmup=1
     )
     assert [(r["faces"], r["threads"]) for r in rows] == [(2, 1), (2, 2)]
-    assert all(r["faces_found"] == 2 and r["p50_ms"] > 0 for r in rows)
+    assert all(r["faces_found"] == 2 for r in rows)
+    assert all(0 < r["min_ms"] <= r["p50_ms"] <= r["p99_ms"] <= r["max_ms"] for r in rows)
 
 
 def test_synthetic_input_with_side_packets() -> None:

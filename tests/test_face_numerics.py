@@ -20,6 +20,7 @@ from facegraph.vision.face.detection import (
     weighted_nms,
 )
 from facegraph.vision.face.image_to_tensor import (
+    RotatedRect,
     _opencv_maps_are_exact,
     _opencv_remap_is_exact,
     _remap_numpy,
@@ -27,6 +28,7 @@ from facegraph.vision.face.image_to_tensor import (
     _rounded_coords,
     _source_coords,
     as_rgb,
+    box_points,
     crop_matrix,
     image_to_tensor,
     pad_roi,
@@ -585,11 +587,27 @@ def test_face_landmarks_to_dict_seed_format() -> None:
     assert "name" not in kps[1]  # point 1 (nose) belongs to no named region
 
 
+def test_crop_matrix_maps_corners_and_rejects_degenerate_rects() -> None:
+    # A rotated ROI: the returned map takes the output's corners back onto the ROI's
+    # corners (box_points), to float rounding.
+    roi = roi_in_pixels(NormalizedRect(0.4, 0.6, 0.3, 0.2, 0.7), 640, 480)
+    m = crop_matrix(roi, 192, 96)
+    out = np.array([[0, 96, 1], [0, 0, 1], [192, 0, 1], [192, 96, 1]], np.float64)
+    back = out @ m.T
+    assert np.abs(back[:, :2] / back[:, 2:] - box_points(roi)).max() < 1e-3
+    # A rect thinner than a float32 ulp at its centre has collinear corners: a clear
+    # error, not a garbage matrix (OpenCV returns one for a singular system).
+    thin = RotatedRect(1000.0, 500.0, 1e-9, 50.0, 0.3)
+    with pytest.raises(ValueError, match="degenerate crop rectangle"):
+        crop_matrix(thin, 64, 64)
+
+
 # sha256 (first 16 hex digits) of ``cv2.warpPerspective`` from opencv-python-headless
 # 4.10.0.84 (the OpenCV 3.4 fixed-point algorithm MediaPipe 0.10.14 uses) for crops of the
 # fixture photos, computed once with that cv2. The first case has exact 1/32-px rounding
-# ties on every other column and row (scale 225/192), which only the bit-exact matrix
-# port resolves like OpenCV.
+# ties on every other column and row (scale 225/192), which only a bit-exact matrix
+# resolves like OpenCV; the two rotated astronaut crops fail if box_points takes OpenCV 5's
+# own far corners instead of 3.4's reflected ones.
 GOLDEN_WARPS = [
     ("takeo.ppm", None, 192, True, "zero", "linear", "0e875a67263dc89f"),
     ("takeo.ppm", None, 128, True, "zero", "linear", "7f428617fd8bf59f"),

@@ -6,8 +6,9 @@ mediapipe venv). The loop below is MediaPipe's ``face_landmark_front_cpu`` contr
 numeric regression is caught here before it shows up as a graph-level parity failure.
 
 Tolerances (issue 4): static mode mean ≤ 0.05 px and max ≤ 0.5 px per image; tracking
-mean ≤ 0.1 px over the clip with equal face counts on every frame; detector boxes and
-scores within 1e-4 (measured: ≤ 3e-7).
+mean ≤ 0.1 px over the clip and max ≤ 1.0 px on every frame (measured: 0.14 px at worst
+with one face, 0.70 px on the two-face clip) with equal face counts on every frame;
+detector boxes and scores within 1e-4 (measured: ≤ 3e-7).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from facegraph.vision.face.landmarks import (
 from facegraph.vision.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
 from facegraph.vision.face.types import Detection, NormalizedRect
 
+from tests.helpers import skip_unless_ci
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = FIXTURES / "reference"
 
@@ -60,7 +63,7 @@ def image(name: str) -> np.ndarray:
         cv2.imread(str(FIXTURES / meta["file"]), cv2.IMREAD_COLOR)[:, :, ::-1]
     )
     if hashlib.sha256(rgb.tobytes()).hexdigest() != meta["sha256_rgb"]:
-        pytest.skip(f"{meta['file']} decodes to different pixels than MediaPipe saw (decoder)")
+        skip_unless_ci(f"{meta['file']} decodes to different pixels than MediaPipe saw (decoder)")
     return rgb
 
 
@@ -170,6 +173,10 @@ def test_static_mode_matches_mediapipe(model_cache: Path, name: str) -> None:
         assert z_err <= 0.5
 
 
+#: Largest landmark error (px) allowed on any one frame of a tracking clip (see the top).
+TRACKING_FRAME_MAX_PX = 1.0
+
+
 @pytest.mark.parametrize(
     ("name", "refine", "max_faces"),
     [("mesh_track_moving_refine", True, 1), ("mesh_track_lost_refine", True, 1)],
@@ -190,7 +197,10 @@ def test_tracking_matches_mediapipe(
         # The detector runs on exactly the frames where MediaPipe ran it.
         assert len(pipe.detections) == ref["detections_count"][i], f"frame {i}"
         detector_ran.append(bool(pipe.detections))
-        errors += [pixel_errors(f, ref["landmarks"][i, j], w, h) for j, f in enumerate(faces)]
+        for j, f in enumerate(faces):
+            errors.append(pixel_errors(f, ref["landmarks"][i, j], w, h))
+            # Per frame too: a clip-wide mean hides one frame that tracked the wrong way.
+            assert errors[-1].max() <= TRACKING_FRAME_MAX_PX, f"frame {i} face {j}"
     err = np.concatenate(errors)
     assert err.mean() <= 0.1, err.mean()
     if name == "mesh_track_lost_refine":

@@ -24,6 +24,8 @@ from facegraph.vision.media import open_source
 from facegraph.vision.render import VideoRenderer, open_renderer
 from facegraph.vision.writers import LandmarksWriter
 
+from tests.helpers import read_video_frames, skip_unless_ci
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 PIPELINE = """
@@ -46,9 +48,8 @@ nodes:
     options: {path: "%(video)s"}
 """
 
-pytestmark = pytest.mark.skipif(
-    "face_mesh" not in shipped_graphs(), reason="face_mesh graph not shipped"
-)
+if "face_mesh" not in shipped_graphs():
+    skip_unless_ci("face_mesh graph not shipped", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +107,7 @@ def test_video_to_jsonl_and_overlay_video(
         assert r["faces"][0]["score"] == pytest.approx(face.score, abs=1e-6)
 
     # The overlay video has every frame; the mesh is drawn where the face is.
-    cap = cv2.VideoCapture(str(video))
-    drawn = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        drawn.append(bgr)
+    drawn = read_video_frames(video)
     assert len(drawn) == 10
     original = [f.image[:, :, ::-1] for f in open_source(str(clip))]
     box = records[0]["faces"][0]["box"]

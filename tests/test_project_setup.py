@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+from tests.helpers import skip_unless_ci
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,3 +30,14 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     test_command = _readme_commands()[1]
     assert test_command in ci.splitlines(), f"{test_command!r} not a line of .ci/run"
+
+
+def test_environment_skips_become_failures_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The parity tests skip when this machine's decoder gives other pixels than MediaPipe
+    # saw; CI (CI=true) must fail instead of silently dropping them.
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"decoder.*CI is set"):
+        skip_unless_ci("decoder")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="decoder"):
+        skip_unless_ci("decoder")

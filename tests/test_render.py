@@ -13,6 +13,8 @@ from facegraph.config import graph_from_yaml
 from facegraph.vision.media import FrameInfo, open_source
 from facegraph.vision.render import ImageRenderer, RenderError, VideoRenderer, open_renderer
 
+from tests.helpers import read_video_frames
+
 
 def gray(value: int, h: int = 48, w: int = 64) -> np.ndarray:
     img = np.full((h, w, 3), value, np.uint8)
@@ -46,14 +48,7 @@ def test_video_renderer_resizes_frames_of_another_size(tmp_path: Path) -> None:
     with VideoRenderer(out) as renderer:
         renderer.write(gray(100))
         renderer.write(gray(200, h=96, w=128))
-    cap = cv2.VideoCapture(str(out))
-    sizes = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        sizes.append(frame.shape)
-    assert sizes == [(48, 64, 3), (48, 64, 3)]
+    assert [f.shape for f in read_video_frames(out)] == [(48, 64, 3), (48, 64, 3)]
 
 
 def test_video_renderer_colours_are_rgb_in(tmp_path: Path) -> None:

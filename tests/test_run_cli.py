@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ from facegraph.config import shipped_graphs
 from facegraph.vision.media import CameraSource, open_source
 from pydantic import BaseModel
 
-pytestmark = pytest.mark.skipif(
-    "face_mesh" not in shipped_graphs(), reason="face_mesh graph not shipped"
-)
+from tests.helpers import read_video_frames, skip_unless_ci
+
+if "face_mesh" not in shipped_graphs():
+    skip_unless_ci("face_mesh graph not shipped", allow_module_level=True)
 
 SAMPLE_FRAMES = 125
 CLI = [sys.executable, "-c", "from facegraph.cli import main; main()", "run"]
@@ -82,15 +84,7 @@ def check_record(record: dict[str, Any], index: int) -> None:
 
 
 def video_frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return read_video_frames(path)
 
 
 @pytest.fixture(scope="module")
@@ -262,15 +256,19 @@ def test_run_source_stop_event_ends_after_the_current_frame(tmp_path: Path) -> N
             stop.set()
 
     with sample_video() as path:
+        t0 = time.perf_counter()
         summary = run_source(
             "face_mesh", path, output=tmp_path / "a.json", on_frame=on_frame, stop=stop
         )
+        wall = time.perf_counter() - t0
     assert isinstance(summary, RunSummary)
     assert summary.stopped == "stop" and summary.frames == 5 and seen == list(range(5))
     assert summary.frames_with_faces == 5 and summary.faces == 5
     assert summary.outputs == [str(tmp_path / "a.json")]
     assert len(json.loads((tmp_path / "a.json").read_text())) == 5
-    assert summary.fps > 0 and summary.stats is not None
+    # elapsed is a part of the call (graph start excluded); fps is frames over it.
+    assert 0 < summary.elapsed < wall and summary.fps == pytest.approx(5 / summary.elapsed)
+    assert summary.stats is not None
 
 
 def test_run_source_reports_skipped_files(tmp_path: Path, photo_dir: Path) -> None:

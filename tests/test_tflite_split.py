@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +14,26 @@ from facegraph.models.tflite_graph import CustomStep, Segment, TfLiteGraph, TfLi
 
 # ------------------------------------------------------------------ tiny model builder
 
-ADD, CUSTOM, DEQUANTIZE, MUL = 0, 32, 6, 18
-F32, F16 = 0, 1
+ADD, CUSTOM, DEQUANTIZE, LESS, MUL, WHILE = 0, 32, 6, 58, 18, 119
+F32, F16, I32, BOOL = 0, 1, 2, 6
+
+Tensors = Sequence[tuple[str, Sequence[int], int, np.ndarray | None]]
+Ops = Sequence[tuple[int | str, Sequence[int], Sequence[int], dict[str, Any] | None]]
 
 
 def build_model(
-    tensors: list[tuple[str, list[int], int, np.ndarray | None]],
-    ops: list[tuple[int | str, list[int], list[int], dict[str, Any] | None]],
+    tensors: Tensors,
+    ops: Ops,
     inputs: list[int],
     outputs: list[int],
+    subgraphs: Sequence[tuple[Tensors, Ops, list[int], list[int]]] = (),
 ) -> bytes:
-    """Serialise a one-subgraph model with the schema's object API.
+    """Serialise a model with the schema's object API: the main subgraph, then ``subgraphs``
+    (bodies of control-flow ops, indices 1, 2, ...), sharing one operator code table.
 
     ``tensors``: (name, shape, TensorType, constant data or None); ``ops``: (builtin code
-    or custom code string, inputs, outputs, flexbuffer options for custom ops).
+    or custom code string, inputs, outputs, options): flexbuffer options for custom ops,
+    ``{"cond": i, "body": j}`` for WHILE.
     """
     import flatbuffers
     from ai_edge_litert import schema_py_generated as s
@@ -35,44 +42,59 @@ def build_model(
     model = s.ModelT()
     model.version = 3
     model.buffers = [s.BufferT()]
-    sub = s.SubGraphT()
-    sub.tensors = []
-    for name, shape, ttype, data in tensors:
-        t = s.TensorT()
-        t.name, t.shape, t.type = name.encode(), list(shape), ttype
-        t.buffer = 0
-        if data is not None:
-            b = s.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
-            model.buffers.append(b)
-            t.buffer = len(model.buffers) - 1
-        sub.tensors.append(t)
     codes: list[Any] = []
     keys: list[int | str] = []
-    sub.operators = []
-    for code, op_in, op_out, options in ops:
-        if code not in keys:
-            oc = s.OperatorCodeT()
-            if isinstance(code, str):
-                oc.builtinCode = oc.deprecatedBuiltinCode = CUSTOM
-                oc.customCode, oc.version = code.encode(), 1
-            else:
-                oc.builtinCode = oc.deprecatedBuiltinCode = code
-                oc.version = 1
-            codes.append(oc)
-            keys.append(code)
-        op = s.OperatorT()
-        op.opcodeIndex = keys.index(code)
-        op.inputs, op.outputs = list(op_in), list(op_out)
-        if code == ADD:
-            op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.AddOptions, s.AddOptionsT()
-        elif code == MUL:
-            op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.MulOptions, s.MulOptionsT()
-        if options is not None:
-            op.customOptions = np.frombuffer(flexbuffers.Dumps(options), dtype=np.uint8)
-        sub.operators.append(op)
-    sub.inputs, sub.outputs = inputs, outputs
-    model.subgraphs, model.operatorCodes = [sub], codes
+    builtin_options = {
+        ADD: (s.BuiltinOptions.AddOptions, s.AddOptionsT),
+        MUL: (s.BuiltinOptions.MulOptions, s.MulOptionsT),
+        LESS: (s.BuiltinOptions.LessOptions, s.LessOptionsT),
+    }
+
+    def subgraph(tensors: Tensors, ops: Ops, inputs: list[int], outputs: list[int]) -> Any:
+        sub = s.SubGraphT()
+        sub.tensors = []
+        for name, shape, ttype, data in tensors:
+            t = s.TensorT()
+            t.name, t.shape, t.type = name.encode(), list(shape), ttype
+            t.buffer = 0
+            if data is not None:
+                b = s.BufferT()
+                b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
+                model.buffers.append(b)
+                t.buffer = len(model.buffers) - 1
+            sub.tensors.append(t)
+        sub.operators = []
+        for code, op_in, op_out, options in ops:
+            if code not in keys:
+                oc = s.OperatorCodeT()
+                if isinstance(code, str):
+                    oc.builtinCode = oc.deprecatedBuiltinCode = CUSTOM
+                    oc.customCode, oc.version = code.encode(), 1
+                else:
+                    oc.builtinCode = oc.deprecatedBuiltinCode = code
+                    oc.version = 1
+                codes.append(oc)
+                keys.append(code)
+            op = s.OperatorT()
+            op.opcodeIndex = keys.index(code)
+            op.inputs, op.outputs = list(op_in), list(op_out)
+            if isinstance(code, int) and code in builtin_options:
+                kind, make = builtin_options[code]
+                op.builtinOptionsType, op.builtinOptions = kind, make()
+            elif code == WHILE:
+                assert options is not None
+                opts = s.WhileOptionsT()
+                opts.condSubgraphIndex, opts.bodySubgraphIndex = options["cond"], options["body"]
+                op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.WhileOptions, opts
+            elif options is not None:
+                op.customOptions = np.frombuffer(flexbuffers.Dumps(options), dtype=np.uint8)
+            sub.operators.append(op)
+        sub.inputs, sub.outputs = inputs, outputs
+        return sub
+
+    model.subgraphs = [subgraph(tensors, ops, inputs, outputs)]
+    model.subgraphs += [subgraph(*sg) for sg in subgraphs]
+    model.operatorCodes = codes
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
@@ -93,6 +115,15 @@ C1 = np.array([[1, 2, 3, 4]], dtype=np.float32)
 C2 = np.array([[0.5, 0.5, 0.5, 0.5]], dtype=np.float16)
 
 
+#: Tensors 0-3 of the mixed and WHILE models: x, constant c1, a = x + c1, s = custom(a).
+SCALED_INPUT: Tensors = [
+    ("x", [1, 4], F32, None),
+    ("c1", [1, 4], F32, C1),
+    ("a", [1, 4], F32, None),
+    ("s", [1, 4], F32, None),
+]
+
+
 def mixed_model(custom_scale: str = "FgTestScale") -> bytes:
     """x → ADD c1 = a → custom scale ×3 = s → MUL dequant(c2) = m; custom(a, dequant(c2)) = p;
     q = ADD(p, m). Outputs a, m, q. dequant(c2) is computed from a constant only, and it is
@@ -100,10 +131,7 @@ def mixed_model(custom_scale: str = "FgTestScale") -> bytes:
     (folded once at load)."""
     return build_model(
         tensors=[
-            ("x", [1, 4], F32, None),
-            ("c1", [1, 4], F32, C1),
-            ("a", [1, 4], F32, None),
-            ("s", [1, 4], F32, None),
+            *SCALED_INPUT,
             ("c2_fp16", [1, 4], F16, C2),
             ("c2", [1, 4], F32, None),
             ("m", [1, 4], F32, None),
@@ -239,6 +267,83 @@ def test_model_without_custom_ops_is_one_plain_interpreter(tmp_path: Path) -> No
     assert not model.is_split
     assert [s.kind for s in model.steps] == ["litert"]
     np.testing.assert_array_equal(model.run(np.ones((1, 3), np.float32))["y"], [[2, 3, 4]])
+
+
+def while_model() -> bytes:
+    """x → ADD c1 = a → custom ×3 = s → WHILE (i < 3: i += 1, v *= 2) from (0, s).
+    Outputs v = 24·(x + c1) and i = 3. The loop's condition and body are subgraphs 1 and 2,
+    whose LESS, ADD and MUL come after WHILE in the operator code table (ADD before it): the
+    sub-model holding the WHILE must renumber their codes along with its own."""
+    return build_model(
+        tensors=[
+            *SCALED_INPUT,
+            ("i0", [], I32, np.array(0, np.int32)),
+            ("i", [], I32, None),
+            ("v", [1, 4], F32, None),
+        ],
+        ops=[
+            (ADD, [0, 1], [2], None),
+            ("FgTestScale", [2], [3], {"factor": 3.0}),
+            (WHILE, [4, 3], [5, 6], {"cond": 1, "body": 2}),
+        ],
+        inputs=[0],
+        outputs=[6, 5],
+        subgraphs=[
+            (  # cond: i < 3
+                [
+                    ("i", [], I32, None),
+                    ("v", [1, 4], F32, None),
+                    ("limit", [], I32, np.array(3, np.int32)),
+                    ("go_on", [], BOOL, None),
+                ],
+                [(LESS, [0, 2], [3], None)],
+                [0, 1],
+                [3],
+            ),
+            (  # body: i + 1, v * 2
+                [
+                    ("i", [], I32, None),
+                    ("v", [1, 4], F32, None),
+                    ("one", [], I32, np.array(1, np.int32)),
+                    ("two", [1, 4], F32, np.full((1, 4), 2.0, np.float32)),
+                    ("i_next", [], I32, None),
+                    ("v_next", [1, 4], F32, None),
+                ],
+                [(ADD, [0, 2], [4], None), (MUL, [1, 3], [5], None)],
+                [0, 1],
+                [4, 5],
+            ),
+        ],
+    )
+
+
+def test_split_model_with_a_while_loop_runs_in_litert(tmp_path: Path) -> None:
+    g = TfLiteGraph(while_model(), "while.tflite")
+    segments = [s for s in g.plan_split().steps if isinstance(s, Segment)]
+    assert [s.operators for s in segments] == [(0,), (2,)]
+    # Every sub-model carries the loop's subgraphs, each op still naming its own kernel.
+    for seg in segments:
+        sub = TfLiteGraph(g.extract(seg.operators, seg.inputs, seg.outputs))
+        assert len(sub.model.subgraphs) == 3
+        names = [
+            [_op_name(sub, op.opcodeIndex) for op in sg.operators] for sg in sub.model.subgraphs[1:]
+        ]
+        assert names == [["LESS"], ["ADD", "MUL"]]
+    # And real LiteRT runs the split model: the loop body runs three times.
+    model = TfLiteModel(write(tmp_path, "while.tflite", while_model()))
+    assert [s.kind for s in model.steps] == ["litert", "custom", "litert"]
+    x = np.array([[0.0, 1.0, -2.0, 10.0]], dtype=np.float32)
+    out = model.run(x)
+    np.testing.assert_array_equal(out["v"], 24 * (x + C1))
+    assert int(out["i"]) == 3
+
+
+def _op_name(g: TfLiteGraph, opcode_index: int) -> str:
+    from ai_edge_litert import schema_py_generated as s
+
+    code = g.model.operatorCodes[opcode_index]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    return next(k for k, v in vars(s.BuiltinOperator).items() if v == builtin)
 
 
 def test_not_a_tflite_file(tmp_path: Path) -> None:

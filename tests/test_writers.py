@@ -15,6 +15,8 @@ from facegraph.vision.face.types import Detection, FaceLandmarks
 from facegraph.vision.media import FrameInfo
 from facegraph.vision.writers import LandmarksWriter, OutputError, detection_to_dict, face_to_dict
 
+from tests.helpers import astronaut_detection, astronaut_face
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REGIONS = {
     "lips",
@@ -28,18 +30,15 @@ REGIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def astronaut_face() -> FaceLandmarks:
+@pytest.fixture(scope="module", name="astronaut_face")
+def astronaut_face_fixture() -> FaceLandmarks:
     """MediaPipe 0.10.14's 478 landmarks on astronaut.png (512x512), from the fixtures."""
-    ref = np.load(FIXTURES / "reference" / "mesh_static_astronaut_refine.npz")
-    return FaceLandmarks(ref["landmarks"][0, 0], score=0.987654321)
+    return astronaut_face(score=0.987654321)
 
 
-@pytest.fixture(scope="module")
-def astronaut_detection() -> Detection:
-    ref = np.load(FIXTURES / "reference" / "mesh_static_astronaut_refine.npz")
-    x, y, w, h = (float(v) for v in ref["detections_box"][0, 0])
-    return Detection(x, y, w, h, 0.93, ref["detections_keypoints"][0, 0])
+@pytest.fixture(scope="module", name="astronaut_detection")
+def astronaut_detection_fixture() -> Detection:
+    return astronaut_detection(score=0.93)
 
 
 def info(i: int, w: int = 512, h: int = 512) -> FrameInfo:

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from facegraph import Graph, GraphConfigError
+from facegraph import GraphConfigError, GraphSpec, load_graph
 from facegraph.calculators.face.yunet import YuNetFaceDetector
 from facegraph.config import graph_from_yaml
 from facegraph.models import ModelError
@@ -35,6 +35,7 @@ from facegraph.vision.face.yunet import (
     yunet_to_detections,
 )
 
+from .helpers import run_frames
 from .test_face_reference import REFERENCE, FrontPipeline, image, pixel_errors
 
 PHOTOS = ["astronaut", "face_detection_expected"]
@@ -199,9 +200,10 @@ def test_face_mesh_from_yunet_roi_agrees_with_blazeface_roi(
     assert pixel_errors(again, ref_again, w, h).mean() <= 0.01 * iod
 
 
-YUNET_MESH = """
+#: The YuNet node alone; the face mesh on its detections is the shipped graph (below).
+YUNET_NODE = """
 inputs: [image]
-outputs: [faces, detections]
+outputs: [detections]
 side_inputs: {num_faces: {}, min_detection_confidence: {}}
 nodes:
   - calculator: YuNetFaceDetector
@@ -209,66 +211,35 @@ nodes:
     outputs: {DETECTIONS: detections}
     side_inputs: {MIN_SCORE: min_detection_confidence, NUM_FACES: num_faces}
     options: OPTIONS
-  - calculator: DetectionsToRois
-    inputs: {DETECTIONS: detections, IMAGE: image}
-    outputs: {NORM_RECTS: rois}
-  - calculator: BeginLoop
-    inputs: {ITERABLE: rois, CLONE: image}
-    outputs: {ITEM: roi, CLONE: loop_image, BATCH_END: batch_end}
-  - calculator: ImageToTensor
-    inputs: {IMAGE: loop_image, NORM_RECT: roi}
-    outputs: {TENSOR: mesh_tensor}
-    options: {output_width: 192, output_height: 192}
-  - calculator: TfLiteInference
-    inputs: {TENSORS: mesh_tensor}
-    outputs: {TENSORS: mesh_outputs}
-    options: {model: face_landmark_with_attention}
-  - calculator: RefineLandmarks
-    inputs: {TENSORS: mesh_outputs}
-    outputs: {LANDMARKS: crop_landmarks}
-  - calculator: FacePresence
-    inputs: {TENSORS: mesh_outputs}
-    outputs: {SCORE: score}
-  - calculator: FaceFlagGate
-    inputs: {LANDMARKS: crop_landmarks, SCORE: score}
-    outputs: {LANDMARKS: kept}
-  - calculator: ProjectLandmarks
-    inputs: {LANDMARKS: kept, NORM_RECT: roi, SCORE: score}
-    outputs: {FACE: face}
-  - calculator: EndLoop
-    inputs: {ITEM: face, BATCH_END: batch_end}
-    outputs: {ITERABLE: faces}
 """
 
 
-def _run(options: str, frames: list[np.ndarray], sides: dict[str, object]) -> dict[str, dict]:
-    spec = graph_from_yaml(textwrap.dedent(YUNET_MESH.replace("OPTIONS", options)))
-    graph = Graph(spec, mode="deterministic")
-    got: dict[str, dict] = {s: {} for s in spec.output_streams}
-    for stream, sink in got.items():
-        graph.observe(stream, lambda p, sink=sink: sink.__setitem__(p.timestamp, p.value))
-    graph.start(sides)
-    for i, frame in enumerate(frames):
-        graph.add_packet("image", frame, i * 33333)
-    graph.close_all_inputs()
-    graph.wait_until_done()
-    return got
+def yunet_node(options: str = "{}") -> GraphSpec:
+    return graph_from_yaml(textwrap.dedent(YUNET_NODE.replace("OPTIONS", options)))
 
 
-def test_face_mesh_graph_runs_from_yunet_detections(model_cache: Path) -> None:
+def test_yunet_node_in_a_graph() -> None:
     frames = [image("astronaut"), np.zeros((240, 320, 3), np.uint8), image("t1")]
-    got = _run("{}", frames, {"num_faces": 2, "min_detection_confidence": 0.5})
-    ts = [0, 33333, 66666]
-    assert [len(got["detections"][t]) for t in ts] == [1, 0, 2]  # t1: the 2 best of 6
+    got = run_frames(yunet_node(), frames, {"num_faces": 2, "min_detection_confidence": 0.5})
+    assert [len(got["detections"][t]) for t in (0, 33333, 66666)] == [1, 0, 2]  # t1: 2 of 6
+    # MIN_SCORE (min_detection_confidence) reaches YuNet: above its 0.93, no face.
+    strict = run_frames(
+        yunet_node(), frames[:1], {"num_faces": 1, "min_detection_confidence": 0.99}
+    )
+    assert strict["detections"][0] == []
+
+
+def test_shipped_face_mesh_runs_from_yunet_detections(model_cache: Path) -> None:
+    frames = [image("astronaut"), np.zeros((240, 320, 3), np.uint8), image("t1")]
+    sides = {"detector": "yunet", "num_faces": 2, "min_detection_confidence": 0.5}
+    got = run_frames(load_graph("face_mesh_static"), frames, sides)
+    assert [len(got["detections"][t]) for t in (0, 33333, 66666)] == [1, 0, 2]
     assert len(got["faces"][0]) == 1 and 33333 not in got["faces"]
     assert len(got["faces"][66666]) == 2  # the mesh accepts YuNet's small faces too
     face = got["faces"][0][0]
     ref = np.load(REFERENCE / "mesh_static_astronaut_refine.npz")
     assert len(face) == 478 and face.score > 0.5
     assert pixel_errors(face.points, ref["landmarks"][0, 0], 512, 512).mean() < 1.5
-    # MIN_SCORE (min_detection_confidence) reaches YuNet: above its 0.93, no face.
-    strict = _run("{}", frames[:1], {"num_faces": 1, "min_detection_confidence": 0.99})
-    assert strict["detections"][0] == [] and strict["faces"] == {}
 
 
 @pytest.mark.parametrize(
@@ -286,7 +257,7 @@ def test_face_mesh_graph_runs_from_yunet_detections(model_cache: Path) -> None:
 )
 def test_node_options_are_validated(options: str, message: str) -> None:
     with pytest.raises(GraphConfigError, match=message):
-        graph_from_yaml(textwrap.dedent(YUNET_MESH.replace("OPTIONS", options)))
+        yunet_node(options)
 
 
 def test_plain_class_rejects_bad_arguments_and_models(tmp_path: Path, model_cache: Path) -> None:

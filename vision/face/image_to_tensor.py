@@ -9,13 +9,13 @@ border → ``v * scale + offset`` in float32.
 Warp decision
 -------------
 MediaPipe 0.10.14's wheel links OpenCV 3.4.10, whose ``warpPerspective`` on uint8 samples in
-1/32-pixel fixed point with integer bilinear weights (opencv-python 4.10 still does). The cv2
-5.0 installed here computes the warp differently: 34 % of output values differ by ±1 on our
+1/32-pixel fixed point with integer bilinear weights (opencv-python 4.10 still does). OpenCV
+5.x computes the warp differently: 34 % of output values differ by ±1 on our
 random crops (56 % on the spec's images, §7) and landmarks move by 0.01–0.02 px on average.
 Pinning ``opencv-python<=4.10`` would fix it but ties the project to an old OpenCV forever
-and breaks silently whenever a user has a newer cv2. We therefore **emulate the 3.4
-algorithm in numpy** (our own code, written
-from the description of ``imgwarp.cpp``):
+and breaks silently whenever a user has a newer cv2. We therefore **emulate that 3.4
+arithmetic in numpy** (an emulation of OpenCV's algorithm, written from its arithmetic and
+attributed in NOTICE; it calls OpenCV wherever OpenCV gives the same bits):
 
 1. For destination pixel (x, y), OpenCV evaluates, in double, ``X = M0·xb + M1·y + M2``
    (``xb`` = start of the 32×32-pixel-budget block that pixel falls in) then adds
@@ -29,17 +29,17 @@ from the description of ``imgwarp.cpp``):
 3. ``(Σ w·v + 16384) >> 15``. REPLICATE clamps each tap index; CONSTANT reads the border
    value for each out-of-range tap.
 
-The matrix matters to the last bit too: ``getPerspectiveTransform`` (an 8×8 LU solve on
-float32 corner points with float32 products) and the closed-form 3×3 inversion inside
-``warpPerspective`` are ported operation by operation (:func:`perspective_transform`,
-``_invert3``), because scales such as 225/192 put half of all source coordinates on exact
-1/32-px rounding ties that those last bits decide.
+The matrix matters to the last bit too, because scales such as 225/192 put half of all
+source coordinates on exact 1/32-px rounding ties that those last bits decide. It comes from
+OpenCV's own ``getPerspectiveTransform`` and ``invert`` (same bits as 3.4 in every OpenCV
+from 4.8 to 5.1, measured on 100k random ROIs) and ``boxPoints`` (all but the far corners,
+see :func:`box_points`).
 
 Measured: bit-identical to ``opencv-python-headless==4.10.0.84`` (whose uint8 warp is still
 3.4's fixed-point code) on 150 random rotated/letterboxed crops (13.9 M values, both
 borders, INTER_LINEAR and INTER_NEAREST) and on every matrix of 300 random ROIs; against
 MediaPipe 0.10.14 itself, landmarks given MediaPipe's ROI agree to ≤ 0.002 px and the
-detector (incl. the tie-heavy 150×225 full-range case) to ≤ 3e-7. cv2 5.0's own
+detector (incl. the tie-heavy 150×225 full-range case) to ≤ 3e-7. cv2 5.x's own
 ``warpPerspective`` differs from it in 34 % of values. Timing on this 2-core machine:
 192×192 face crop ≈ 0.35 ms hot, ≈ 0.55 ms from a cold 640×480 frame (coordinates in numpy,
 fixed-point maps by ``cv2.convertMaps``, integer interpolation in ``cv2.remap`` on a copied
@@ -68,7 +68,6 @@ __all__ = [
     "crop_matrix",
     "image_to_tensor",
     "pad_roi",
-    "perspective_transform",
     "roi_in_pixels",
     "rotated_subrect_to_rect_matrix",
     "value_range_lut",
@@ -184,134 +183,56 @@ def pad_roi(
 
 
 def box_points(roi: RotatedRect) -> np.ndarray:
-    """``cv::boxPoints`` of ``cv::RotatedRect`` as MediaPipe builds it, in float32.
+    """Corners of ``roi`` as MediaPipe's ``cv::RotatedRect`` gives them, in float32.
 
     Corner order: bottom-left, top-left, top-right, bottom-right (for θ = 0). The angle
     goes through MediaPipe's ``rotation * 180.f / M_PI`` (float, then double, then float).
+
+    Corners 0 and 1 come from ``cv2.boxPoints`` (the same bits in OpenCV 4.8-5.1). Corners
+    2 and 3 are those two reflected through the centre, ``2·c − p`` in float32: that is how
+    OpenCV 3.4 (linked into MediaPipe 0.10.14) and 4.x place them, while OpenCV 5 evaluates
+    them directly from the half-extents, which moves a last bit in 73 % of random ROIs and
+    so, through the crop matrix, some 1/32-px rounding ties of the warp.
     """
-    angle_deg = _F32(float(_F32(roi.rotation) * _F32(180.0)) / math.pi)
-    rad = float(angle_deg) * math.pi / 180.0
-    b = _F32(math.cos(rad)) * _F32(0.5)
-    a = _F32(math.sin(rad)) * _F32(0.5)
-    cx, cy = _F32(roi.center_x), _F32(roi.center_y)
-    w, h = _F32(roi.width), _F32(roi.height)
-    p0x = cx - a * h - b * w
-    p0y = cy + b * h - a * w
-    p1x = cx + a * h - b * w
-    p1y = cy - b * h - a * w
-    two = _F32(2.0)
-    return np.array(
-        [
-            [p0x, p0y],
-            [p1x, p1y],
-            [two * cx - p0x, two * cy - p0y],
-            [two * cx - p1x, two * cy - p1y],
-        ],
-        dtype=np.float32,
-    )
+    import cv2
 
-
-def _lu_solve(a_in: np.ndarray, b_in: np.ndarray) -> np.ndarray:
-    """OpenCV 3.4's ``LU64f`` (Gaussian elimination, partial pivoting) with its exact
-    operation order, so the solution has the same last bits as ``cv::solve(DECOMP_LU)``.
-
-    Plain Python floats (IEEE double, one rounding per operation, no FMA): for an 8×8
-    system this is several times faster than numpy row operations.
-    """
-    a = [[float(v) for v in row] for row in a_in]
-    b = [float(v) for v in b_in]
-    m = len(b)
-    eps = 100 * 2.220446049250313e-16
-    for i in range(m):
-        k = i
-        for j in range(i + 1, m):
-            if abs(a[j][i]) > abs(a[k][i]):  # strict: the first maximum wins
-                k = j
-        if abs(a[k][i]) < eps:
-            raise ValueError("degenerate crop rectangle (singular perspective system)")
-        if k != i:
-            a[i], a[k] = a[k], a[i]
-            b[i], b[k] = b[k], b[i]
-        ai = a[i]
-        d = -1.0 / ai[i]
-        for j in range(i + 1, m):
-            aj = a[j]
-            alpha = aj[i] * d
-            for c in range(i + 1, m):
-                aj[c] += alpha * ai[c]
-            b[j] += alpha * b[i]
-    for i in range(m - 1, -1, -1):
-        acc = b[i]
-        for c in range(i + 1, m):
-            acc -= a[i][c] * b[c]
-        # Division by the pivot (OpenCV 3.4's LUImpl; later versions multiply by a stored
-        # reciprocal, which changes last bits).
-        b[i] = acc / a[i][i]
-    return np.array(b)
-
-
-def _invert3(m: np.ndarray) -> np.ndarray:
-    """OpenCV's closed-form 3×3 ``invert(DECOMP_LU)`` (determinant and cofactors, double)."""
-    s = [[float(v) for v in row] for row in m]
-    det = (
-        s[0][0] * (s[1][1] * s[2][2] - s[1][2] * s[2][1])
-        - s[0][1] * (s[1][0] * s[2][2] - s[1][2] * s[2][0])
-        + s[0][2] * (s[1][0] * s[2][1] - s[1][1] * s[2][0])
-    )
-    if det == 0.0:
-        raise ValueError("degenerate crop rectangle (singular perspective matrix)")
-    d = 1.0 / det
-    return np.array(
-        [
-            [
-                (s[1][1] * s[2][2] - s[1][2] * s[2][1]) * d,
-                (s[0][2] * s[2][1] - s[0][1] * s[2][2]) * d,
-                (s[0][1] * s[1][2] - s[0][2] * s[1][1]) * d,
-            ],
-            [
-                (s[1][2] * s[2][0] - s[1][0] * s[2][2]) * d,
-                (s[0][0] * s[2][2] - s[0][2] * s[2][0]) * d,
-                (s[0][2] * s[1][0] - s[0][0] * s[1][2]) * d,
-            ],
-            [
-                (s[1][0] * s[2][1] - s[1][1] * s[2][0]) * d,
-                (s[0][1] * s[2][0] - s[0][0] * s[2][1]) * d,
-                (s[0][0] * s[1][1] - s[0][1] * s[1][0]) * d,
-            ],
-        ]
-    )
-
-
-def perspective_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """``cv::getPerspectiveTransform(src, dst)`` (float32 points, DECOMP_LU), bit-exact.
-
-    The products ``-x·u`` are float32 products, as in OpenCV (``Point2f`` arithmetic).
-    """
-    src = np.asarray(src, np.float32).reshape(4, 2)
-    dst = np.asarray(dst, np.float32).reshape(4, 2)
-    a = np.zeros((8, 8))
-    b = np.zeros(8)
-    for i in range(4):
-        sx, sy = src[i]
-        dx, dy = dst[i]
-        a[i, 0:3] = (sx, sy, 1.0)
-        a[i + 4, 3:6] = (sx, sy, 1.0)
-        a[i, 6:8] = (-(sx * dx), -(sy * dx))
-        a[i + 4, 6:8] = (-(sx * dy), -(sy * dy))
-        b[i], b[i + 4] = dx, dy
-    return np.append(_lu_solve(a, b), 1.0).reshape(3, 3)
+    angle_deg = float(_F32(float(_F32(roi.rotation) * _F32(180.0)) / math.pi))
+    center = np.array([roi.center_x, roi.center_y], np.float32)
+    size = (float(_F32(roi.width)), float(_F32(roi.height)))
+    corners = np.empty((4, 2), np.float32)
+    corners[:2] = cv2.boxPoints(((float(center[0]), float(center[1])), size, angle_deg))[:2]
+    np.subtract(_F32(2.0) * center, corners[:2], out=corners[2:])
+    return corners
 
 
 def crop_matrix(roi: RotatedRect, out_width: int, out_height: int) -> np.ndarray:
-    """Destination pixel → source pixel 3×3 (float64) map, exactly as ``warpPerspective``
-    computes it: ``getPerspectiveTransform(boxPoints → output corners)`` then OpenCV's
-    3×3 inversion. The last bits matter: a scale such as 225/192 puts half the source
-    coordinates on exact 1/32-px rounding ties, which these bits decide.
+    """Destination pixel → source pixel 3×3 (float64) map, exactly as MediaPipe's
+    ``warpPerspective`` computes it: ``getPerspectiveTransform(boxPoints → output corners,
+    DECOMP_LU)``, then the 3×3 inversion ``warpPerspective`` does (``invert(DECOMP_LU)``).
+
+    Both are OpenCV's own functions: on 100k random ROIs (rotated, letterboxed, whole-image)
+    they give the same bits in OpenCV 4.8, 4.10, 4.11 and 5.1 as OpenCV 3.4's. The last
+    bits matter: a scale such as 225/192 puts half the source coordinates on exact 1/32-px
+    rounding ties, which these bits decide.
     """
+    import cv2
+
     ow, oh = _F32(out_width), _F32(out_height)
     z = _F32(0.0)
+    src = box_points(roi)
     dst = np.array([[z, oh], [z, z], [ow, z], [ow, oh]], np.float32)
-    return _invert3(perspective_transform(box_points(roi), dst))
+    forward = cv2.getPerspectiveTransform(src, dst, solveMethod=cv2.DECOMP_LU)
+    # OpenCV returns a matrix even for a singular system (collinear corners, e.g. a rect
+    # thinner than a float32 ulp at its centre): check that it maps the corners.
+    mapped = np.hstack([src, np.ones((4, 1), np.float32)]) @ forward.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(mapped[:, :2] / mapped[:, 2:] - dst).max()
+    if not err <= 1e-3 * (1.0 + max(out_width, out_height)):
+        raise ValueError(f"degenerate crop rectangle (corners {src.tolist()} are collinear)")
+    ok, inverse = cv2.invert(forward, flags=cv2.DECOMP_LU)
+    if not ok:
+        raise ValueError("degenerate crop rectangle (singular perspective matrix)")
+    return inverse
 
 
 # --- fixed-point bilinear table (OpenCV's BilinearTab_i), built once -----------------------
