@@ -192,10 +192,9 @@ def _print_summary(
 ) -> None:
     from facegraph.profiler import stats_table
 
-    labels = ("landmarks", "rendering")
-    for label, path in zip(labels, summary.outputs, strict=False):
-        where = "stdout" if path == "-" else path
-        console.print(f"{label}: {where}", markup=False)
+    for label, path in (("landmarks", summary.landmarks), ("rendering", summary.rendering)):
+        if path is not None:
+            console.print(f"{label}: {'stdout' if path == '-' else path}", markup=False)
     if trace is not None:
         console.print(f"trace: {trace}", markup=False)
     ended = {
@@ -396,10 +395,7 @@ def run_command(
             flush=True,
         )
 
-    started: list[bool] = []
-
     def on_start(summary: RunSummary) -> None:
-        started.append(True)
         if summary.url:
             err.print(f"live view: {summary.url}", markup=False)
 
@@ -425,9 +421,8 @@ def run_command(
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
     except FacegraphError as exc:
+        # One line; a run that failed after some frames says what it kept (RunFailedError).
         err.print(f"error: {exc}", markup=False)
-        if started and (output is not None or render is not None):
-            err.print("(outputs were finished with the frames done before the error)", markup=False)
         raise typer.Exit(1) from None
 
     _print_summary(out, summary, mode=mode, profile=profile, trace=trace)
