@@ -45,7 +45,7 @@ import glob as globlib
 import hashlib
 import json
 import os
-import re
+import sys
 import threading
 import time
 import traceback
@@ -56,6 +56,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from facegraph import FacegraphError
+from facegraph.vision.atomic_files import (
+    clean_stale_temps,
+    describe_os_error,
+    replace_into_place,
+    temp_path,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -123,22 +129,75 @@ def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
-def _scan_directory(root: Path) -> list[Path]:
-    """Video files under ``root`` and folders under it (``root`` included) holding images."""
+#: A directory scan stops (with an error) after visiting this many folders or files.
+MAX_SCANNED = 1_000_000
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _scan_directory(root: Path, warn: Callable[[str], object] = _note) -> list[Path]:
+    """Video files under ``root`` and folders under it (``root`` included) holding images.
+
+    Symbolic links are followed, but never back into a folder already visited (a loop, or
+    an ancestor), so each file is found once; the scan ends with a :class:`BatchError`
+    after :data:`MAX_SCANNED` entries. Entries that are not regular files (FIFOs,
+    devices) are skipped with a note: reading them would block.
+    """
     images = _image_extensions()
     found: list[Path] = []
+    visited: set[str] = set()
+    seen = 0
+    odd: list[str] = []
     for folder, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if _visible(d))
+        real = os.path.realpath(folder)
+        if real in visited:
+            dirs[:] = []
+            continue
+        visited.add(real)
+        seen += len(dirs) + len(files)
+        if seen > MAX_SCANNED:
+            raise BatchError(
+                f"{root} holds more than {MAX_SCANNED:,} entries; give a narrower folder, a "
+                "glob or a list file"
+            )
+        dirs[:] = sorted(
+            d for d in dirs if _visible(d) and os.path.realpath(Path(folder, d)) not in visited
+        )
         here = Path(folder)
-        exts = {Path(f).suffix.lower() for f in files if _visible(f)}
-        if exts & images:
+        regular = []
+        for f in files:
+            if not _visible(f):
+                continue
+            ext = Path(f).suffix.lower()
+            if ext not in images and ext not in VIDEO_EXTENSIONS:
+                continue
+            if _is_regular(here / f):
+                regular.append(f)
+            else:
+                odd.append(str(here / f))
+        if {Path(f).suffix.lower() for f in regular} & images:
             found.append(here)
         found.extend(
-            here / f
-            for f in sorted(files)
-            if _visible(f) and Path(f).suffix.lower() in VIDEO_EXTENSIONS
+            here / f for f in sorted(regular) if Path(f).suffix.lower() in VIDEO_EXTENSIONS
+        )
+    if odd:
+        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        warn(
+            f"note: skipping {len(odd)} non-regular file(s) (FIFOs, devices): "
+            f"{', '.join(odd[:3])}{more}"
         )
     return found
+
+
+def _is_regular(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _read_list(list_file: Path) -> list[Path]:
@@ -181,6 +240,8 @@ def discover_inputs(inputs: str | os.PathLike[str]) -> list[BatchInput]:
                 f"no videos ({', '.join(sorted(VIDEO_EXTENSIONS)[:5])}, ...) or image folders "
                 f"under {text}"
             )
+    elif spec.exists() and not spec.is_dir() and not _is_regular(spec):
+        raise BatchError(f"--inputs {text} is not a regular file (a FIFO or device would block)")
     elif spec.is_file():
         suffix = spec.suffix.lower()
         if suffix in VIDEO_EXTENSIONS or suffix in _image_extensions():
@@ -196,15 +257,32 @@ def discover_inputs(inputs: str | os.PathLike[str]) -> list[BatchInput]:
                     f"{len(missing)} path(s) of list {text} do not exist: "
                     f"{', '.join(missing[:3])}{more}"
                 )
+            odd = [str(p) for p in paths if not p.is_dir() and not _is_regular(p)]
+            if odd:
+                more = f" (and {len(odd) - 3} more)" if len(odd) > 3 else ""
+                raise BatchError(
+                    f"{len(odd)} path(s) of list {text} are not regular files (a FIFO or "
+                    f"device would block): {', '.join(odd[:3])}{more}"
+                )
     elif _GLOB_CHARS & set(text):
-        paths = [Path(p) for p in sorted(globlib.glob(os.path.expanduser(text), recursive=True))]
-        paths = [p for p in paths if p.is_file() or p.is_dir()]
+        paths = []
+        for count, match in enumerate(globlib.iglob(os.path.expanduser(text), recursive=True)):
+            if count >= MAX_SCANNED:
+                raise BatchError(
+                    f"{text!r} matches more than {MAX_SCANNED:,} paths (a symbolic-link loop?)"
+                )
+            paths.append(Path(match))
+        paths = [p for p in sorted(paths) if _is_regular(p) or p.is_dir()]
         if not paths:
             raise BatchError(f"no files match {text!r}")
     else:
         raise BatchError(f"--inputs not found: {text} (not a directory, file or glob pattern)")
 
-    absolute = [Path(os.path.abspath(p)) for p in paths]
+    # One input per file: links to the same file (or a walk around a loop) count once.
+    by_real: dict[str, Path] = {}
+    for p in paths:
+        by_real.setdefault(os.path.realpath(p), Path(os.path.abspath(p)))
+    absolute = list(by_real.values())
     if base is None:
         parents = [str(p if p.is_dir() else p.parent) for p in absolute]
         base = Path(os.path.commonpath(parents)) if parents else Path.cwd()
@@ -332,9 +410,13 @@ def _jsonable(value: Mapping[str, Any]) -> Any:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        replace_into_place(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class _WorkerState:
@@ -408,18 +490,17 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
         state.report(("start", item.output))
     result = TaskResult(item, ok=False, worker=_worker_name())
     output = Path(config.output_dir) / item.output
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}-{attempt}.tmp.jsonl")
+    tmp = temp_path(output, keep_suffix=True)
     before = reuse.stats()
     t0 = time.perf_counter()
     try:
         from facegraph.app.runner import run_source
 
         output.parent.mkdir(parents=True, exist_ok=True)
-        ours = re.compile(rf"\.{re.escape(output.stem)}\.\d+-\d+\.tmp\.jsonl")
-        for stale in output.parent.glob(f".{globlib.escape(output.stem)}.*.tmp.jsonl"):
-            if ours.fullmatch(stale.name):  # left by a worker that died mid-input
-                stale.unlink(missing_ok=True)
-        _done_path(output).unlink(missing_ok=True)
+        # Left by a worker that died mid-input (its PID is gone). The old output and its
+        # .done sidecar stay until this attempt has replaced them: completed work is never
+        # un-completed by an attempt that fails.
+        clean_stale_temps(output.parent, name=output.name)
         spec = state.spec(config)
         fingerprint = _fingerprint(item.path)
         report = state.report
@@ -448,7 +529,7 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
             raise BatchError(f"run ended early ({summary.stopped})")
         if summary.frames == 0:
             raise BatchError("no frame could be read")
-        os.replace(tmp, output)
+        replace_into_place(tmp, output)
         result.frames, result.faces = summary.frames, summary.faces
         result.skipped_files = list(summary.errors)
         result.seconds = time.perf_counter() - t0
@@ -795,6 +876,44 @@ def _write_failures(output_dir: Path, failures: list[Failure]) -> None:
     _write_atomically(path, text)
 
 
+def _check_output_dir(out: Path) -> Path:
+    """Create ``out`` if needed and prove it takes new files; BatchError in one line if not."""
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--output-dir {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = temp_path(out / "probe")
+        with open(probe, "x"):
+            pass
+        probe.unlink()
+    except (FileExistsError, NotADirectoryError):
+        raise BatchError(f"--output-dir {out}: a part of that path is a file") from None
+    except OSError as exc:
+        reason = describe_os_error(exc)
+        raise BatchError(f"cannot write into --output-dir {out}: {reason}") from None
+    return out
+
+
+def _check_side_packets(spec: Any, side_packets: dict[str, Any]) -> None:
+    """Start the graph once with the side packets (no frame): a bad value fails here, once.
+
+    Unknown or missing side packets, and values a node refuses when it opens
+    (``num_faces=abc``), are configuration errors: retrying them on every input would
+    only repeat them.
+    """
+    from facegraph import CalculatorError, Graph, GraphConfigError
+
+    graph = Graph(spec, mode="deterministic")
+    try:
+        graph.start(side_packets)
+    except GraphConfigError:
+        raise
+    except CalculatorError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise BatchError(f"the graph does not start with these side packets: {first}") from None
+    graph.cancel()
+
+
 def run_batch(
     graph: str | os.PathLike[str],
     inputs: str | os.PathLike[str] | Iterable[BatchInput],
@@ -839,10 +958,11 @@ def run_batch(
         graph_text = os.path.abspath(graph_path)
     from facegraph import load_graph
 
-    load_graph(graph_text, allow_imports=allow_imports)  # fail fast, before any worker starts
+    # Configuration errors fail fast, once, before any input or output is touched.
+    spec = load_graph(graph_text, allow_imports=allow_imports)
+    out = _check_output_dir(Path(output_dir).expanduser())
+    _check_side_packets(spec, dict(side_packets or {}))
     items = discover_inputs(inputs) if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    out = Path(output_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
     config = BatchConfig(
         graph=graph_text,
         output_dir=os.path.abspath(out),

@@ -21,7 +21,6 @@ face) instead of a ``NamedTuple`` whose ``multi_face_landmarks`` is ``None``.
 from __future__ import annotations
 
 import contextlib
-
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -191,7 +190,6 @@ class FaceMesh(Closeable):
                 self._graph.wait_until_done()
             except Exception:
                 self._graph.cancel()  # an error that was already reported by process()
-
 
     def __repr__(self) -> str:
         return (

@@ -395,7 +395,10 @@ def run_command(
             flush=True,
         )
 
+    started: list[RunSummary] = []
+
     def on_start(summary: RunSummary) -> None:
+        started.append(summary)
         if summary.url:
             err.print(f"live view: {summary.url}", markup=False)
 
@@ -421,8 +424,14 @@ def run_command(
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
     except FacegraphError as exc:
-        # One line; a run that failed after some frames says what it kept (RunFailedError).
         err.print(f"error: {exc}", markup=False)
+        if started and started[0].frames and started[0].outputs:
+            done = started[0]
+            err.print(
+                f"kept the {done.frames} frame(s) done before the error in "
+                f"{', '.join(done.outputs)}",
+                markup=False,
+            )
         raise typer.Exit(1) from None
 
     _print_summary(out, summary, mode=mode, profile=profile, trace=trace)

@@ -17,10 +17,10 @@ page). Cameras keep only their newest frame (a flow limiter: a slow graph drops 
 counted in :attr:`RunSummary.dropped`, instead of lagging behind).
 
 Stopping: ``stop`` (a :class:`threading.Event`) ends the run after the current frame as
-if the input had ended; :func:`stop_on_signals` sets one on Ctrl-C and SIGTERM. A
-``KeyboardInterrupt`` also ends it. Either way every output is finished: JSONL lines are
-on disk, a ``.json`` array is closed and moved into place, the video is finalised, and
-the summary says ``stopped``. Files of a directory that cannot be read are skipped (named
+if the input had ended (it also ends a long glob listing); :func:`stop_on_signals` sets
+one on Ctrl-C and SIGTERM. A ``KeyboardInterrupt`` also ends it. Either way every output
+is finished and moved into place (outputs are written to hidden temporaries beside their
+names until then), and the summary says ``stopped``. Files of a directory that cannot be read are skipped (named
 on stderr) and listed in :attr:`RunSummary.errors`.
 """
 
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = [
     "SAMPLE_VIDEO",
     "RunError",
-    "RunFailedError",
     "RunSummary",
     "default_input",
     "run_source",
@@ -64,15 +63,6 @@ SAMPLE_VIDEO = "samples/face_sample.mp4"
 
 class RunError(FacegraphError):
     """The run cannot be set up (graph without an input stream, bad option combination)."""
-
-
-class RunFailedError(RunError):
-    """The run failed after some frames; the outputs hold the frames done before it."""
-
-    def __init__(self, message: str, frames: int) -> None:
-        super().__init__(message)
-        #: Frames processed (and kept in the outputs) before the failure.
-        self.frames = frames
 
 
 @dataclass(slots=True)
@@ -332,10 +322,15 @@ def run_source(
       ``show``: an OpenCV window (needs a GUI build of OpenCV).
     - ``fps``: frame rate used for the timestamps of image inputs (default 30).
 
-    Raises :class:`~facegraph.FacegraphError` subclasses with one-line messages (missing
-    input, unwritable output, graph problems). A failing graph raises after every output
-    has been finished with the frames done so far; ``KeyboardInterrupt`` is not raised but
-    reported as ``stopped == "interrupt"``.
+    Before anything is written, every output is checked against the inputs and the other
+    outputs (:func:`~.output_guard.check_outputs`) and opened as a hidden temporary beside
+    its name; the outputs are moved into place when the run ends. Raises
+    :class:`~facegraph.FacegraphError` subclasses with one-line messages (missing input,
+    an output that would overwrite an input, unwritable output, graph problems). A run
+    that fails before its first frame leaves existing files untouched; a later failure
+    raises after every output has been finished with the frames done so far (listed in
+    ``on_start``'s ``summary.outputs``). ``KeyboardInterrupt`` is not raised but reported
+    as ``stopped == "interrupt"``.
     """
     from facegraph import Graph, GraphSpec, load_graph
     from facegraph.app.media_loop import faces_stream_of, run_frames
@@ -457,14 +452,8 @@ def run_source(
         except BaseException as exc:
             # A run that fails before its first frame leaves existing files untouched; a
             # later failure keeps what was done (and says so).
-            kept = summary.frames > 0
-            problems = outputs.finish(keep=kept)
-            if isinstance(exc, FacegraphError) and kept and outputs.kept:
-                raise RunFailedError(
-                    f"{exc}; kept the {summary.frames} frame(s) done before it in "
-                    + ", ".join(outputs.kept),
-                    summary.frames,
-                ) from exc
+            problems = outputs.finish(keep=summary.frames > 0)
+            summary.outputs = list(outputs.kept)  # what the caller can tell the user it kept
             if problems and isinstance(exc, FacegraphError):
                 raise RunError(f"{exc}; also: {'; '.join(problems)}") from exc
             raise

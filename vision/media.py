@@ -218,21 +218,11 @@ class ImageFiles(FrameSource):
         d = Path(directory)
         if not d.is_dir():
             raise SourceError(f"input directory not found: {d}")
-        files = []
-        others = []
-        for p in d.iterdir():
-            if p.name.startswith(".") or not p.is_file():
-                continue
-            (files if p.suffix.lower() in IMAGE_EXTENSIONS else others).append(str(p))
-        if others and files:
-            shown = ", ".join(Path(o).name for o in sorted(others)[:3])
-            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-            print(
-                f"note: {d}: skipping {len(others)} file(s) without an image extension "
-                f"({shown}{more})",
-                file=kwargs.get("stderr") or sys.stderr,
-                flush=True,
-            )
+        files = [
+            str(p)
+            for p in d.iterdir()
+            if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+        ]
         if not files:
             exts = ", ".join(sorted(e for e in IMAGE_EXTENSIONS if len(e) <= 4)[:6])
             raise SourceError(f"no image files ({exts}, ...) in directory {d}")
@@ -311,6 +301,7 @@ def max_image_pixels() -> int:
     if value <= 0:
         raise SourceError(f"FACEGRAPH_MAX_IMAGE_PIXELS must be positive, got {value}")
     return value
+
 
 _JPEG_SOF = frozenset(
     {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}

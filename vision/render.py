@@ -280,7 +280,8 @@ class ImageRenderer(Renderer):
             except FileExistsError:
                 raise RenderError(f"cannot create folder {text}: a file has that name") from None
             except OSError as exc:
-                raise RenderError(f"cannot create folder {text}: {describe_os_error(exc)}") from None
+                reason = describe_os_error(exc)
+                raise RenderError(f"cannot create folder {text}: {reason}") from None
         folder = p.parent if self.single else p
         clean_stale_temps(folder)
         self._pending: Path | None = None  # the single image, until close()
