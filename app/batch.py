@@ -41,7 +41,6 @@ input path):
 from __future__ import annotations
 
 import contextlib
-import glob as globlib
 import hashlib
 import json
 import os
@@ -265,13 +264,12 @@ def discover_inputs(inputs: str | os.PathLike[str]) -> list[BatchInput]:
                     f"device would block): {', '.join(odd[:3])}{more}"
                 )
     elif _GLOB_CHARS & set(text):
-        paths = []
-        for count, match in enumerate(globlib.iglob(os.path.expanduser(text), recursive=True)):
-            if count >= MAX_SCANNED:
-                raise BatchError(
-                    f"{text!r} matches more than {MAX_SCANNED:,} paths (a symbolic-link loop?)"
-                )
-            paths.append(Path(match))
+        from facegraph.vision.media import SourceError, expand_glob
+
+        try:
+            paths = [Path(match) for match in expand_glob(os.path.expanduser(text))]
+        except SourceError as exc:
+            raise BatchError(str(exc)) from None
         paths = [p for p in sorted(paths) if _is_regular(p) or p.is_dir()]
         if not paths:
             raise BatchError(f"no files match {text!r}")

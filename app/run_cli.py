@@ -79,6 +79,17 @@ def parse_side_packets(items: list[str]) -> dict[str, Any]:
     return result
 
 
+def error_message(exc: BaseException) -> str:
+    """What to print for a facegraph error: a node that failed on one of facegraph's own
+    errors (a model cache that cannot be written, a bad model file) gets that error's
+    one line; the original traceback is kept only for unexpected exceptions."""
+    from facegraph import CalculatorError, FacegraphError
+
+    if isinstance(exc, CalculatorError) and isinstance(exc.original, FacegraphError):
+        return f"node '{exc.node}' failed in {exc.phase}: {exc.original}"
+    return str(exc)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     _console(stderr=True).print(f"error: {message}", markup=False)
     return typer.Exit(code)
@@ -103,7 +114,7 @@ def exit_on_graph_errors(graph_source: str) -> Iterator[None]:
             err.print(f"  - {problem}", markup=False)
         raise typer.Exit(1) from None
     except FacegraphError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_message(exc)) from None
 
 
 # -- graphs with their own sources -------------------------------------------------------------
@@ -147,7 +158,7 @@ def _run_self_sourced(
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
     except FacegraphError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {error_message(exc)}", markup=False)
         if graph is not None and graph.close_errors:
             err.print("also while closing:", markup=False)
             for extra in graph.close_errors:
@@ -424,7 +435,7 @@ def run_command(
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
     except FacegraphError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {error_message(exc)}", markup=False)
         if started and started[0].frames and started[0].outputs:
             done = started[0]
             err.print(

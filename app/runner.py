@@ -20,8 +20,8 @@ Stopping: ``stop`` (a :class:`threading.Event`) ends the run after the current f
 if the input had ended (it also ends a long glob listing); :func:`stop_on_signals` sets
 one on Ctrl-C and SIGTERM. A ``KeyboardInterrupt`` also ends it. Either way every output
 is finished and moved into place (outputs are written to hidden temporaries beside their
-names until then), and the summary says ``stopped``. Files of a directory that cannot be read are skipped (named
-on stderr) and listed in :attr:`RunSummary.errors`.
+names until then), and the summary says ``stopped``. Files of a directory that cannot
+be read are skipped (named on stderr) and listed in :attr:`RunSummary.errors`.
 """
 
 from __future__ import annotations

@@ -240,14 +240,7 @@ class ImageFiles(FrameSource):
         :class:`SourceError` after :data:`MAX_DISCOVERED` matches, or when ``stop`` is set.
         """
         files: dict[str, str] = {}
-        for count, p in enumerate(globlib.iglob(pattern, recursive=True)):
-            if stop is not None and stop.is_set():
-                raise SourceError(f"stopped while listing {pattern!r}")
-            if count >= MAX_DISCOVERED:
-                raise SourceError(
-                    f"{pattern!r} matches more than {MAX_DISCOVERED:,} paths (a symbolic-link "
-                    "loop?); narrow the pattern"
-                )
+        for p in expand_glob(pattern, stop=stop):
             if os.path.isfile(p):
                 files.setdefault(os.path.realpath(p), p)
         if not files:
@@ -285,6 +278,92 @@ MAX_IMAGE_SIDE = 32767
 #: A glob or folder walk stops (with an error) after this many paths: a ``**`` over a
 #: symbolic-link loop would otherwise never end.
 MAX_DISCOVERED = 1_000_000
+
+
+def expand_glob(pattern: str, *, stop: threading.Event | None = None) -> Iterator[str]:
+    """The paths matching ``pattern`` (``**`` matches any number of folders), bounded.
+
+    Unlike :func:`glob.iglob`, a ``**`` walk follows a symbolic link into a folder only
+    if that folder has not been visited (a link back to an ancestor, or two links that
+    make a loop, would otherwise multiply the paths without end). Hidden names match only
+    a pattern part that starts with a dot, as with :mod:`glob`. Raises
+    :class:`SourceError` after :data:`MAX_DISCOVERED` paths, or once ``stop`` is set.
+    """
+    count = 0
+
+    def tick() -> None:
+        nonlocal count
+        count += 1
+        if stop is not None and stop.is_set():
+            raise SourceError(f"stopped while listing {pattern!r}")
+        if count > MAX_DISCOVERED:
+            raise SourceError(
+                f"{pattern!r} matches more than {MAX_DISCOVERED:,} paths; narrow the pattern"
+            )
+
+    if "**" not in pattern:
+        for path in globlib.iglob(pattern):
+            tick()
+            yield path
+        return
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if _GLOB_CHARS.search(part))
+    root = str(Path(*parts[:first])) if first else "."
+    regex = re.compile(_translate_parts(parts[first:]))
+    visited: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            dirs[:] = []
+            continue
+        visited.add(real)
+        dirs.sort()
+        for name in sorted([*dirs, *names]):
+            tick()
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            if regex.fullmatch(rel):
+                yield path
+
+
+def _translate_parts(parts: Sequence[str]) -> str:
+    """A regex for a relative POSIX path, from glob pattern parts (``**`` = any folders)."""
+    out = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append("(?:[^/.][^/]*/)*" if not last else "(?:[^/.][^/]*/?)*")
+            continue
+        body = _translate_part(part)
+        if not part.startswith("."):
+            body = f"(?![.]){body}"
+        out.append(body + ("" if last else "/"))
+    return "".join(out)
+
+
+def _translate_part(part: str) -> str:
+    """One path component's glob (``*``, ``?``, ``[seq]``, ``[!seq]``) as a regex that
+    never crosses a ``/``."""
+    out = []
+    i = 0
+    while i < len(part):
+        c = part[i]
+        i += 1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif (
+            c == "[" and (end := part.find("]", i + 1 if part[i : i + 1] in ("!", "]") else i)) > 0
+        ):
+            body = part[i:end]
+            i = end + 1
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            out.append(f"[{'^/' if negate else ''}{body.replace(chr(92), chr(92) * 2)}]")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
 
 
 def max_image_pixels() -> int:
