@@ -27,6 +27,7 @@ be read are skipped (named on stderr) and listed in :attr:`RunSummary.errors`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -459,6 +460,7 @@ def run_source(
             raise
         problems = outputs.finish(keep=True)
         if problems:
+            summary.outputs = list(outputs.kept)
             raise RunError("; ".join(problems))
         summary.stats = g.stats()
         if isinstance(frames_source, ImageFiles):
@@ -488,8 +490,16 @@ class _TraceFile:
         from facegraph.vision.atomic_files import describe_os_error, replace_into_place
 
         try:
-            if os.path.getsize(self.temp) == 0:
-                raise RunError(f"cannot write the trace {self.path}: the graph wrote nothing")
+            with open(self.temp, encoding="utf-8") as f:
+                json.load(f)  # the graph writes it at the end; a full disk leaves half of it
+        except (OSError, ValueError):
+            reason = "the graph wrote no complete trace"
+            with contextlib.suppress(OSError):
+                if os.statvfs(os.path.dirname(self.temp) or ".").f_bavail == 0:
+                    reason = "No space left on device (the disk is full)"
+            self.discard()
+            raise RunError(f"cannot write the trace {self.path}: {reason}") from None
+        try:
             replace_into_place(self.temp, self.path)
         except OSError as exc:
             raise RunError(

@@ -314,6 +314,8 @@ class Scheduler:
         self._cancelled = False
         self._error: BaseException | None = None
         self.close_errors: list[CalculatorError] = []
+        #: Why the trace file could not be written (None when it was, or not asked for).
+        self.trace_error: OSError | None = None
         self._once: dict[Timestamp, _OnceRequest] = {}
         self._side: dict[str, Any] = {}
         self._side_producer: dict[str, str] = {}
@@ -960,7 +962,10 @@ class Scheduler:
             if self._trace_path is None:
                 return
             self._trace_path = None
-        self._recorder.write_trace(path)
+        try:
+            self._recorder.write_trace(path)
+        except OSError as exc:  # a full disk: the caller checks the file, no thread crash
+            self.trace_error = exc
 
     def step(self) -> bool:
         """Deterministic mode: run the next call on this thread; False when nothing can run."""

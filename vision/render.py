@@ -217,6 +217,10 @@ class VideoRenderer(Renderer):
             free = os.statvfs(self._tmp.parent).f_bavail
         except OSError:
             free = 1
+        if free == 0:  # the last write most likely failed; FFmpeg would only complain
+            return "No space left on device (the disk is full)"
+        if self._tmp.suffix.lower() in (".mp4", ".m4v", ".mov") and not _has_mp4_index(self._tmp):
+            return "the finished file has no index ('moov' box): disk full or I/O error?"
         cap = cv2.VideoCapture(str(self._tmp))
         try:
             reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
@@ -241,6 +245,28 @@ class VideoRenderer(Renderer):
             self._writer.release()
         with contextlib.suppress(OSError):
             os.unlink(self._tmp)
+
+
+def _has_mp4_index(path: Path) -> bool:
+    """Whether an MP4/MOV file has its top-level ``moov`` box (written last, on release)."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            while header := f.read(8):
+                if len(header) < 8:
+                    return False
+                size, kind = struct.unpack(">I4s", header)
+                if kind == b"moov":
+                    return True
+                if size == 1:  # 64-bit size follows
+                    size = struct.unpack(">Q", f.read(8))[0] - 8
+                elif size == 0:  # to the end of the file
+                    return False
+                f.seek(size - 8, os.SEEK_CUR)
+    except (OSError, struct.error):
+        return False
+    return False
 
 
 class ImageRenderer(Renderer):
@@ -319,7 +345,8 @@ class ImageRenderer(Renderer):
             raise RenderError(f"cannot encode {target} (unsupported image extension?)")
         tmp = temp_path(target)
         try:
-            data.tofile(str(tmp))
+            with open(tmp, "xb") as f:  # (numpy's tofile hides the errno of a short write)
+                f.write(data.tobytes())
             if self.single:
                 self._pending = tmp  # moved into place when the run ends
             else:
