@@ -447,6 +447,8 @@ def run_source(
             summary.stopped = state["stopped"]
             if summary.stopped == "interrupt":
                 g.cancel()
+                if trace_file is not None:
+                    trace_file.required = False  # a cancelled graph may not write it
             else:
                 g.close_all_inputs()
                 g.wait_until_done()
@@ -475,6 +477,8 @@ class _TraceFile:
         from facegraph.vision.atomic_files import clean_stale_temps, describe_os_error, temp_path
 
         self.path = path
+        #: A missing trace is an error (not after a hard interrupt: the graph was cancelled).
+        self.required = True
         target = Path(path)
         if target.is_dir():
             raise RunError(f"cannot write the trace {path}: it is a folder")
@@ -493,6 +497,9 @@ class _TraceFile:
             with open(self.temp, encoding="utf-8") as f:
                 json.load(f)  # the graph writes it at the end; a full disk leaves half of it
         except (OSError, ValueError):
+            if not self.required:
+                self.discard()
+                return
             reason = "the graph wrote no complete trace"
             with contextlib.suppress(OSError):
                 if os.statvfs(os.path.dirname(self.temp) or ".").f_bavail == 0:
