@@ -73,9 +73,8 @@ def tiff_declaring(width: int, height: int) -> bytes:
     ifd_size = 2 + 12 * len(entries) + 4
     data_offset = 8 + ifd_size
     out = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries)))
-    for tag, kind, value in entries:
-        if tag == 273:
-            value = data_offset
+    for tag, kind, declared in entries:
+        value = data_offset if tag == 273 else declared
         if kind == 3:
             out += struct.pack("<HHIHH", tag, kind, 1, value, 0)
         else:
@@ -139,7 +138,7 @@ def test_discovery_stops_when_the_stop_event_is_set_and_is_bounded(
         list(expand_glob(str(tmp_path / "**" / "*.png"), stop=stop))
     with pytest.raises(SourceError, match="stopped"):
         open_source(str(tmp_path / "*.png"), stop=stop)
-    import facegraph.vision.media as media
+    from facegraph.vision import media
 
     monkeypatch.setattr(media, "MAX_DISCOVERED", 10)
     with pytest.raises(SourceError, match="more than 10 paths"):
@@ -252,7 +251,7 @@ def test_facemesh_stays_usable_after_a_failed_call() -> None:
     # close() after the failures finished cleanly (the with block raised nothing).
 
 
-# -- 10/11. timestamps must be integers --------------------------------------------------------------
+# -- 10/11. timestamps must be integers -------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", ["7", 1.5, 7.0, True, None])
@@ -261,7 +260,7 @@ def test_add_packet_refuses_a_timestamp_that_is_not_an_integer(bad: object) -> N
 
     g = Graph(graph(node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "b"}), inputs=("a",)))
     g.start()
-    with pytest.raises(TimestampError, match="graph input stream 'a'.*not an integer"):
+    with pytest.raises(TimestampError, match=r"graph input stream 'a'.*not an integer"):
         g.add_packet("a", 1, bad)  # type: ignore[arg-type]
     g.add_packet("a", 1, np.int64(7))  # numpy integers are integers
     g.close_all_inputs()
