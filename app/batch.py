@@ -97,6 +97,8 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 )
 
 FAILURES_FILE = "failures.jsonl"
+#: Attempts of one input lost with a cluster node (not counted as tries) before giving up.
+MAX_LOST_RETRIES = 5
 DONE_SUFFIX = ".done"
 _RAY_INSTALL = 'pip install "facegraph[ray]"'
 _GLOB_CHARS = frozenset("*?[")
@@ -381,6 +383,8 @@ class TaskResult:
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     crashed: bool = False
     """The worker process died (this input, or another one running with it, killed it)."""
+    lost: bool = False
+    """The worker's node (or the connection to it) was lost: not the input's fault."""
 
 
 def _done_path(output: Path) -> Path:
@@ -401,6 +405,17 @@ def is_complete(config: BatchConfig, item: BatchInput, identity: str | None = No
         )
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _completed(config: BatchConfig, item: BatchInput, identity: str) -> dict[str, Any] | None:
+    """The ``.done`` record of a complete, up-to-date output of ``item``, else None."""
+    if not is_complete(config, item, identity):
+        return None
+    try:
+        record = json.loads(_done_path(Path(config.output_dir) / item.output).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _jsonable(value: Mapping[str, Any]) -> Any:
@@ -424,6 +439,8 @@ class _WorkerState:
         self.specs: dict[tuple[str, bool], Any] = {}
         self.identities: dict[str, str] = {}
         self.report: Callable[[tuple[Any, ...]], None] | None = None
+        #: How the results name this worker (``host:pid``; Ray adds ``@node``).
+        self.name = _worker_name()
 
     def spec(self, config: BatchConfig) -> Any:
         key = (config.graph, config.allow_imports)
@@ -486,8 +503,19 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
     state = _worker_state()
     if state.report is not None:
         state.report(("start", item.output))
-    result = TaskResult(item, ok=False, worker=_worker_name())
+    result = TaskResult(item, ok=False, worker=state.name)
     output = Path(config.output_dir) / item.output
+    # Left by a worker that died mid-input (its PID is gone). The old output and its
+    # .done sidecar stay until this attempt has replaced them: completed work is never
+    # un-completed by an attempt that fails.
+    clean_stale_temps(output.parent, name=output.name)
+    if attempt > 0 and (done := _completed(config, item, state.identity(config))) is not None:
+        # An earlier attempt finished, but its worker (or node) died before the driver
+        # heard of it: the input is complete, and is not processed a second time.
+        result.ok, result.frames, result.faces = True, done["frames"], done["faces"]
+        result.skipped_files = [(str(a), str(b)) for a, b in done.get("skipped_files", [])]
+        result.worker = str(done.get("worker", result.worker))
+        return result
     tmp = temp_path(output, keep_suffix=True)
     before = reuse.stats()
     t0 = time.perf_counter()
@@ -495,10 +523,6 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
         from facegraph.app.runner import run_source
 
         output.parent.mkdir(parents=True, exist_ok=True)
-        # Left by a worker that died mid-input (its PID is gone). The old output and its
-        # .done sidecar stay until this attempt has replaced them: completed work is never
-        # un-completed by an attempt that fails.
-        clean_stale_temps(output.parent, name=output.name)
         spec = state.spec(config)
         fingerprint = _fingerprint(item.path)
         report = state.report
@@ -667,8 +691,43 @@ class _RayWorker:
     ) -> TaskResult:
         # The progress queue comes with each call, not to __init__: an actor that Ray
         # restarts (after a crash) must not depend on constructor arguments.
-        _worker_state().report = queue.put_nowait
+        import ray
+
+        state = _worker_state()
+        def report(message: tuple[Any, ...]) -> None:
+            # Progress is best effort: a lost queue (its node died) must not fail the input.
+            with contextlib.suppress(Exception):
+                queue.put_nowait(message)
+
+        state.report = report
+        # host:pid@node: the .done sidecars say which node of a cluster did the work.
+        state.name = f"{_worker_name()}@{ray.get_runtime_context().get_node_id()[:12]}"
         return process_input(config, item, attempt)
+
+
+def _head_node_id(ray: Any) -> str:
+    """The cluster's head node (it lives as long as the cluster), else the driver's node."""
+    with contextlib.suppress(Exception):
+        for node in ray.nodes():
+            if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
+                return str(node["NodeID"])
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def _node_lost(exc: BaseException) -> bool:
+    """Whether a Ray task failed because its actor's node or connection was lost (not
+    because of the input: a worker that crashed on its own is ``ActorDiedError`` without
+    a dead node)."""
+    import ray.exceptions as errors
+
+    if isinstance(exc, getattr(errors, "ActorUnavailableError", ())):
+        return True
+    text = str(exc).lower()
+    return (
+        isinstance(exc, errors.ActorDiedError)
+        and "node" in text
+        and ("died" in text or "dead" in text)
+    )
 
 
 def _import_ray() -> Any:
@@ -710,25 +769,46 @@ class _RayExecutor:
         self.workers = workers or max(cpus, 1)
         where = "local Ray" if address == "local" else f"Ray cluster {address}"
         self.description = f"{self.workers} Ray actor{'s' if self.workers != 1 else ''} ({where})"
-        self._queue = Queue()
-        options: dict[str, Any] = {}
+        # The progress queue lives on the head node: a worker node that dies must not take
+        # it along (the driver reads it every 0.2 s).
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(_head_node_id(ray), soft=True)
+        self._queue = Queue(actor_options={"scheduling_strategy": here, "num_cpus": 0})
+        # SPREAD: one actor per node first, so that a cluster's nodes all work, and a node
+        # that dies takes as few actors with it as possible (Ray restarts them elsewhere).
+        options: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
         if os.environ.get("FACEGRAPH_CACHE_DIR"):
             # Only when needed: a runtime_env costs seconds of actor start-up.
             cache = {"FACEGRAPH_CACHE_DIR": os.environ["FACEGRAPH_CACHE_DIR"]}
             options["runtime_env"] = {"env_vars": cache}
-        actor_class = ray.remote(num_cpus=1, max_restarts=-1)(_RayWorker)
-        self._actors = [actor_class.options(**options).remote() for _ in range(self.workers)]
+        self._actor_class = ray.remote(num_cpus=1, max_restarts=-1)(_RayWorker)
+        self._actor_options = options
+        self._actors = [self._new_actor() for _ in range(self.workers)]
         self._busy: dict[int, int] = {i: 0 for i in range(self.workers)}
-        self._refs: dict[Any, tuple[BatchInput, int, int]] = {}
+        self._refs: dict[Any, tuple[BatchInput, int, int, Any]] = {}
+
+    def _new_actor(self) -> Any:
+        return self._actor_class.options(**self._actor_options).remote()
+
+    def _replace_lost(self, index: int, actor: Any) -> None:
+        """An actor whose node is gone: start a new one (Ray places it on a live node)
+        instead of resubmitting to one that cannot answer. Once per lost actor."""
+        if self._actors[index] is not actor:
+            return  # already replaced after another of its tasks failed
+        with contextlib.suppress(Exception):
+            self._ray.kill(actor, no_restart=True)
+        self._actors[index] = self._new_actor()
 
     def capacity(self) -> int:
         return 2 * self.workers - len(self._refs)
 
     def submit(self, item: BatchInput, attempt: int) -> None:
         index = min(self._busy, key=lambda i: self._busy[i])
-        ref = self._actors[index].process.remote(self.config, item, attempt, self._queue)
+        actor = self._actors[index]
+        ref = actor.process.remote(self.config, item, attempt, self._queue)
         self._busy[index] += 1
-        self._refs[ref] = (item, attempt, index)
+        self._refs[ref] = (item, attempt, index, actor)
 
     def collect(self, timeout: float) -> list[TaskResult]:
         if not self._refs:
@@ -736,25 +816,32 @@ class _RayExecutor:
         ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
         results = []
         for ref in ready:
-            item, _attempt, index = self._refs.pop(ref)
+            item, _attempt, index, actor = self._refs.pop(ref)
             self._busy[index] -= 1
             try:
                 results.append(self._ray.get(ref))
             except Exception as exc:  # the actor died (restarted by Ray) or could not run
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                lost = _node_lost(exc)
+                if lost:
+                    self._replace_lost(index, actor)
                 results.append(
                     TaskResult(
                         item,
                         ok=False,
                         error=f"a Ray worker died ({type(exc).__name__}: {first})"[:500],
                         crashed=True,
+                        lost=lost,
                     )
                 )
         return results
 
     def progress(self) -> list[tuple[Any, ...]]:
-        n = self._queue.size()
-        return list(self._queue.get_nowait_batch(n)) if n else []
+        try:
+            n = self._queue.size()
+            return list(self._queue.get_nowait_batch(n)) if n else []
+        except Exception:  # progress is best effort; results come through the task refs
+            return []
 
     def close(self) -> None:
         for actor in self._actors:
@@ -991,6 +1078,7 @@ def run_batch(
     attempts: dict[str, int] = {}  # failed attempts, by output name
     started: set[str] = set()  # inputs a worker has begun and not finished
     spared: Counter[str] = Counter()  # crashes not counted against an input
+    lost: Counter[str] = Counter()  # attempts lost with a cluster node
     bar = _Bar(len(items), progress)
     bar.update(summary.skipped, 0, 0, 0.0, None)
     total_frames: list[int | None] = [None]
@@ -1016,6 +1104,12 @@ def run_batch(
                 live.pop(result.input.output, None)
                 was_running = result.input.output in started
                 started.discard(result.input.output)
+                if result.lost and lost[result.input.output] < MAX_LOST_RETRIES:
+                    # A node of the cluster went away with this input: not its fault, no
+                    # try used (bounded, should the cluster keep losing nodes).
+                    lost[result.input.output] += 1
+                    pending.appendleft((result.input, attempts.get(result.input.output, 0)))
+                    continue
                 if result.crashed and not was_running and spared[result.input.output] < 3:
                     # Queued behind the input that killed the worker: not its fault, no try used
                     # (a few times: a worker that dies before starting anything is no one's).

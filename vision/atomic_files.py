@@ -88,7 +88,7 @@ def clean_stale_temps(
         return removed
     for entry in entries:
         match = _TEMP_NAME.match(entry.name)
-        if match is None or (name is not None and match["name"] != name):
+        if match is None or (name is not None and not _owned_by(match["name"], name)):
             continue
         pid = int(match["pid"])
         if pid == os.getpid():
@@ -105,6 +105,12 @@ def clean_stale_temps(
             os.unlink(entry.path)
             removed.append(Path(entry.path))
     return removed
+
+
+def _owned_by(temp_name: str, name: str) -> bool:
+    # A temporary of ``name``, or of one of its temporaries (``..NAME.PID.TOKEN.tmp...``:
+    # a writer that wrote into another writer's temporary).
+    return temp_name == name or (temp_name.startswith(f".{name}.") and ".tmp" in temp_name)
 
 
 def replace_into_place(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
