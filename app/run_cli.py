@@ -131,6 +131,7 @@ def _run_self_sourced(
 ) -> None:
     """Start a graph without input streams, run its sources to completion, summarize."""
     from facegraph import FacegraphError, Graph
+    from facegraph.app.runner import _TraceFile
     from facegraph.profiler import stats_table
 
     out = _console()
@@ -138,9 +139,13 @@ def _run_self_sourced(
     counts: dict[str, int] = {s: 0 for s in spec.output_streams}
     frames = {"frames": 0, "last": -(2**63)}
     graph: Graph | None = None
+    trace_file: _TraceFile | None = None
     t0 = time.perf_counter()
     try:
-        graph = Graph(spec, mode=mode, profile=profile, trace=trace)
+        # Written to a temporary beside its name, moved into place once complete.
+        trace_file = None if trace is None else _TraceFile(str(trace))
+        temp = None if trace_file is None else trace_file.temp
+        graph = Graph(spec, mode=mode, profile=profile, trace=temp)
         for stream in spec.output_streams:
 
             def count(_: Any, stream: str = stream) -> None:
@@ -152,12 +157,18 @@ def _run_self_sourced(
         graph.start(side_packets)
         graph.close_all_inputs()
         graph.wait_until_done()
+        if trace_file is not None:
+            trace_file.close()
     except KeyboardInterrupt:
         if graph is not None:
             graph.cancel()
+        if trace_file is not None:
+            trace_file.discard()
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
     except FacegraphError as exc:
+        if trace_file is not None:
+            trace_file.discard()
         err.print(f"error: {error_message(exc)}", markup=False)
         if graph is not None and graph.close_errors:
             err.print("also while closing:", markup=False)

@@ -400,3 +400,20 @@ def test_wheel_folders_of_a_killed_fetch_are_cleaned_at_the_next_fetch(tmp_path:
     assert result.returncode == 0, result.stderr
     assert not stale.exists()
     assert live.exists()
+
+
+def test_an_unwritable_trace_of_a_self_sourced_graph_fails_instead_of_claiming_success(
+    tmp_path: Path,
+) -> None:
+    graph = tmp_path / "count.yaml"
+    graph.write_text(
+        "name: count\noutputs: [n]\nnodes:\n"
+        "  - {calculator: CountSource, outputs: {OUT: n}, options: {count: 5}}\n"
+    )
+    line = one_line_error(facegraph("run", str(graph), "--trace", "/proc/facegraph-trace.json"))
+    assert "cannot write the trace /proc/facegraph-trace.json" in line
+    trace = tmp_path / "trace.json"
+    done = facegraph("run", str(graph), "--trace", str(trace))
+    assert done.returncode == 0 and f"trace written to {trace}" in done.stdout
+    assert json.loads(trace.read_text())["traceEvents"]
+    assert leftovers(tmp_path) == []
