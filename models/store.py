@@ -619,7 +619,8 @@ def _fetch(
     finally:
         lock.release()
     if errors:
-        raise errors[0] if len(errors) == 1 else ModelError("\n\n".join(map(str, errors)))
+        unique = list(dict.fromkeys(map(str, errors)))  # a full disk fails every source alike
+        raise errors[0] if len(unique) == 1 else ModelError("\n\n".join(unique))
     report.seconds = time.perf_counter() - started
     return report
 
