@@ -694,6 +694,7 @@ class _RayWorker:
         import ray
 
         state = _worker_state()
+
         def report(message: tuple[Any, ...]) -> None:
             # Progress is best effort: a lost queue (its node died) must not fail the input.
             with contextlib.suppress(Exception):

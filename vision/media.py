@@ -28,12 +28,21 @@ Every source yields :class:`Frame` values with strictly increasing ``timestamp_u
   first frame. A camera that cannot be opened is a :class:`SourceError`; one that stops
   delivering frames mid-run ends the iteration with a message on stderr.
 
+Inputs must be regular files: a FIFO, socket or device is refused by name (reading
+it would block). Before decoding, an image's size is read from its header (PNG and
+JPEG here, other formats through Pillow's header-only ``Image.open``) and the file is
+skipped when it declares more than :func:`max_image_pixels` pixels
+(``$FACEGRAPH_MAX_IMAGE_PIXELS``, default 250 MP) or a side of :data:`MAX_IMAGE_SIDE`
+px or more (OpenCV's geometric transforms cannot take it). Globs with ``**`` never loop
+through symbolic links and are bounded (:func:`expand_glob`).
+
 Decoding of images uses ``cv2.imdecode(..., IMREAD_COLOR)``, which already does what a
 face pipeline wants: grayscale becomes 3 channels, alpha is dropped (as MediaPipe's
 RGBA→RGB), 16-bit samples become 8-bit (value / 256) and the JPEG EXIF orientation is
 applied (``IMREAD_UNCHANGED`` would do none of these). Reading the bytes ourselves
 (instead of ``cv2.imread``) tells "cannot read the file" from "cannot decode it" and
-works with any path on every OS.
+works with any path on every OS. Sample types ``IMREAD_COLOR`` refuses (32-bit float
+TIFF, EXR) are decoded unchanged and converted to 8 bits (floats in [0, 1] × 255).
 
 The graph node :class:`MediaSource` wraps the same classes; it emits ``IMAGE`` and
 ``FRAME_INFO`` at each frame's timestamp.
