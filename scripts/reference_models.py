@@ -2,7 +2,7 @@
 
 Run with the *reference* venv (mediapipe 0.10.14; never a runtime or CI dependency)::
 
-    /work/mpvenv/bin/python scripts/reference_models.py [--image PATH] [--out DIR]
+    "$FACEGRAPH_MEDIAPIPE_PYTHON" scripts/reference_models.py [--image PATH] [--out DIR]
 
 For every model it builds a small MediaPipe graph::
 
@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_IMAGE = Path("/work/shared/data/faces/astronaut.png")
+DEFAULT_IMAGE = ROOT / "tests" / "fixtures" / "faces" / "astronaut.png"
 DEFAULT_OUT = ROOT / "tests" / "fixtures" / "models"
 TOP_ANCHORS = 24
 
