@@ -147,25 +147,19 @@ def _scan_directory(root: Path, warn: Callable[[str], object] = _note) -> list[P
     devices) are skipped with a note: reading them would block.
     """
     images = _image_extensions()
+    from facegraph.vision.media import walk_once
+
     found: list[Path] = []
-    visited: set[str] = set()
     seen = 0
     odd: list[str] = []
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in visited:
-            dirs[:] = []
-            continue
-        visited.add(real)
+    for folder, dirs, files in walk_once(root):
         seen += len(dirs) + len(files)
         if seen > MAX_SCANNED:
             raise BatchError(
                 f"{root} holds more than {MAX_SCANNED:,} entries; give a narrower folder, a "
                 "glob or a list file"
             )
-        dirs[:] = sorted(
-            d for d in dirs if _visible(d) and os.path.realpath(Path(folder, d)) not in visited
-        )
+        dirs[:] = [d for d in dirs if _visible(d)]
         here = Path(folder)
         regular = []
         for f in files:

@@ -27,28 +27,14 @@ import numpy as np
 import pytest
 from facegraph.app.batch import BatchError, discover_inputs, run_batch
 
-REPO = Path(__file__).parent.parent
-FACES = REPO / "tests" / "fixtures" / "faces"
-CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _models() -> None:
-    from facegraph.models import fetch, resolve_cache_dir
-
-    fetch(cache_dir=resolve_cache_dir())
-
-
-def facegraph(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        check=False,
-        cwd=REPO,
-        env={**os.environ, "FACEGRAPH_NO_CAMERA": "1", "COLUMNS": "300", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.cli_helpers import (
+    CLI,
+    FACES,
+    REPO,
+    facegraph,
+    models_cached,  # noqa: F401 - the module's autouse fixture
+    mounted_tmpfs,
+)
 
 
 def make_video(path: Path, frames: int, shift: int = 0) -> Path:
@@ -107,28 +93,13 @@ def test_output_dir_that_is_a_file_or_read_only_is_one_line(tmp_path: Path) -> N
         assert result.returncode == 1
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and expected in lines[0], result.stderr
-    readonly = tmp_path / "ro"
-    readonly.mkdir()
-    if os.geteuid() == 0:  # root ignores permissions: a read-only mount, where allowed
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(readonly)],
-            capture_output=True,
-            check=False,
-        )
-        if mounted.returncode != 0:
-            pytest.skip("cannot mount a read-only tmpfs here; read-only case skipped")
-    else:
-        readonly.chmod(0o555)
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as readonly:
         result = facegraph(
             "batch", "face_mesh", "--inputs", str(inputs), "--output-dir", str(readonly)
         )
         assert result.returncode == 1
-        assert "Read-only file system" in result.stderr or "Permission denied" in result.stderr
+        assert "Read-only file system" in result.stderr
         assert "Traceback" not in result.stderr
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["umount", "-l", str(readonly)], check=False)
 
 
 # -- 7. discovery: loops, duplicates, FIFOs -----------------------------------------------------

@@ -11,8 +11,6 @@ import os
 import resource
 import shutil
 import struct
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -28,28 +26,11 @@ from facegraph.vision.media import (
     read_image_bgr,
 )
 
-REPO = Path(__file__).parent.parent
-FACES = REPO / "tests" / "fixtures" / "faces"
-CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _models() -> None:
-    from facegraph.models import fetch, resolve_cache_dir
-
-    fetch(cache_dir=resolve_cache_dir())
-
-
-def facegraph(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        check=False,
-        cwd=REPO,
-        env={**os.environ, "FACEGRAPH_NO_CAMERA": "1", "COLUMNS": "300", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,  # a hang fails the test instead of blocking the suite
-    )
+from tests.cli_helpers import (
+    FACES,
+    facegraph,
+    models_cached,  # noqa: F401 - the module's autouse fixture
+)
 
 
 def astronaut_rgb() -> np.ndarray:

