@@ -350,7 +350,9 @@ class ImageRenderer(Renderer):
             if self.single:
                 self._pending = tmp  # moved into place when the run ends
             else:
-                replace_into_place(tmp, target)
+                # Whole or absent under its name; no fsync per frame (it would cost a
+                # disk flush per image: the video and landmark files get theirs at close).
+                os.replace(tmp, target)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
