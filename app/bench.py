@@ -14,7 +14,9 @@ What is measured, on frames decoded up front (decoding is not timed):
   detector on frames where it ran); crops are made outside the timing; timed block by block
   right after ours;
 - **baseline** (optional): MediaPipe 0.10.14's legacy ``FaceMesh`` (``refine_landmarks=True``,
-  ``static_image_mode`` matching the graph) on the same frames, in this interpreter when
+  ``static_image_mode`` matching the graph), or with ``mediapipe-tasks`` MediaPipe's Tasks
+  ``FaceLandmarker`` (VIDEO or IMAGE mode likewise, blendshapes and matrices on), on the
+  same frames, in this interpreter when
   ``mediapipe`` imports, else in a worker of another interpreter (``baseline_python``) fed
   over a pipe from a shared ``.npy`` of the frames. Ours and theirs alternate in blocks of
   ``block`` frames so both see the same machine load.
@@ -267,6 +269,8 @@ class GraphModels:
     detector_config: Any = None
     threads: int = 1
     notes: list[str] = field(default_factory=list)
+    landmark_size: int = 192  # crop size of the landmark model (256: FaceMesh V2)
+    blendshapes: str | None = None  # the blendshapes model, when the graph runs it
 
 
 def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModels:
@@ -276,7 +280,7 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
         MESH_MODEL,
         FaceLandmarkModel,
     )
-    from facegraph.vision.face.detection import FULL_RANGE, SHORT_RANGE
+    from facegraph.vision.face.detection import FACE_LANDMARKER, FULL_RANGE, SHORT_RANGE
 
     def side(name: str) -> Any:
         if name in side_packets:
@@ -292,6 +296,15 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             attention = opts.with_attention if attention is None else bool(attention)
             models.landmark = opts.model or (ATTENTION_MODEL if attention else MESH_MODEL)
             models.threads = int(opts.threads)
+        elif node.calculator_name == "FaceLandmarksV2Model":
+            opts = node.options
+            models.landmark, models.landmark_size = str(opts.model), 256
+            models.threads = int(opts.threads)
+        elif node.calculator_name == "FaceLandmarkerDetector":
+            models.detector, models.detector_config = "face_landmarker", FACE_LANDMARKER
+        elif node.calculator_name == "FaceBlendshapes" and side("blendshapes"):
+            bs_opts: Any = node.options
+            models.blendshapes = str(bs_opts.model)
         elif node.calculator_name in ("FaceDetector", "BlazeFaceDetector"):
             name = side("detector") or getattr(node.options, "detector", None)
             name = name or getattr(node.options, "model", None) or "short_range"
@@ -324,6 +337,9 @@ class InferenceFloor:
             file = models.detector_config.model_file[: -len(".tflite")]
             # The detector backends run with one thread (they take no thread option).
             self.det = TfLiteModel(model_path(file), threads=1)
+        self.blendshapes = (
+            TfLiteModel(model_path(models.blendshapes), threads=1) if models.blendshapes else None
+        )
 
     def step(self, frame: np.ndarray, out: Mapping[str, Any]) -> float:
         """ms of the model calls the graph made for ``frame`` (given its outputs)."""
@@ -331,8 +347,15 @@ class InferenceFloor:
 
         calls: list[tuple[Any, np.ndarray]] = []
         if self.mesh is not None:
+            size = self.models.landmark_size
             for roi in out.get("rois") or []:
-                calls.append((self.mesh, image_to_tensor(frame, roi, 192, 192).tensor))
+                calls.append((self.mesh, image_to_tensor(frame, roi, size, size).tensor))
+        if self.blendshapes is not None:
+            from facegraph.vision.face.blendshapes import blendshape_input
+
+            h, w = frame.shape[:2]
+            for face in out.get("faces") or []:
+                calls.append((self.blendshapes, blendshape_input(face.points, w, h)))
         if self.det is not None and "detections" in out:
             size = self.models.detector_config.input_size
             crop = image_to_tensor(frame, None, size, size, (-1.0, 1.0), "zero", True)
@@ -356,13 +379,18 @@ class MediaPipeBaseline:
         max_faces: int,
         python: str | None,
         tmp: Path,
+        tasks: tuple[str, bool, bool] | None = None,
     ) -> None:
+        # ``tasks``: (bundle path, blendshapes, matrices) for the Tasks FaceLandmarker.
         self._proc: subprocess.Popen[str] | None = None
         self._local: Any = None
         if python is None:
-            from facegraph.app.mediapipe_worker import MediaPipeFaceMesh
+            from facegraph.app.mediapipe_worker import MediaPipeFaceMesh, MediaPipeTasksLandmarker
 
-            self._local = MediaPipeFaceMesh(frames, static, max_faces)
+            if tasks is not None:
+                self._local = MediaPipeTasksLandmarker(frames, static, max_faces, *tasks)
+            else:
+                self._local = MediaPipeFaceMesh(frames, static, max_faces)
             self.version = self._local.version
             self.where = "in-process"
             return
@@ -390,6 +418,8 @@ class MediaPipeBaseline:
             "runpy.run_path(sys.argv[0], run_name='__main__')"
         )
         args = [str(worker), str(path), "1" if static else "0", str(max_faces)]
+        if tasks is not None:
+            args += [tasks[0], "1" if tasks[1] else "0", "1" if tasks[2] else "0"]
         self._proc = subprocess.Popen(
             [python, "-I", "-c", boot, *args],
             stdin=subprocess.PIPE,
@@ -446,12 +476,30 @@ class MediaPipeBaseline:
                 self._proc.wait()
 
 
+BASELINES = ("mediapipe", "mediapipe-tasks")
+
+
 def baseline_for(
-    name: str, python: str | None
+    name: str, python: str | None, side_packets: Mapping[str, Any] | None = None
 ) -> Callable[[Sequence[np.ndarray], bool, int, Path], MediaPipeBaseline]:
-    """Factory of the named baseline; fails early (before any timing) with an install hint."""
-    if name != "mediapipe":
-        raise BenchError(f"unknown baseline {name!r}; the only baseline is 'mediapipe'")
+    """Factory of the named baseline; fails early (before any timing) with an install hint.
+
+    ``mediapipe``: 0.10.14's legacy FaceMesh; ``mediapipe-tasks``: the Tasks FaceLandmarker
+    with the store's ``face_landmarker.task``, blendshapes and matrices on unless the side
+    packets ``blendshapes`` / ``head_pose`` are false (so both sides compute the same).
+    """
+    if name not in BASELINES:
+        raise BenchError(f"unknown baseline {name!r}; baselines: {', '.join(BASELINES)}")
+    tasks: tuple[str, bool, bool] | None = None
+    if name == "mediapipe-tasks":
+        from facegraph.models import model_path
+
+        side = side_packets or {}
+        tasks = (
+            str(model_path("face_landmarker")),
+            bool(side.get("blendshapes", True)),
+            bool(side.get("head_pose", True)),
+        )
     if python is None:
         try:
             import mediapipe  # noqa: F401
@@ -459,7 +507,7 @@ def baseline_for(
             raise BenchError(f"mediapipe is not importable here. {INSTALL_HINT}") from None
 
     def make(frames: Sequence[np.ndarray], static: bool, faces: int, tmp: Path) -> Any:
-        return MediaPipeBaseline(frames, static, faces, python, tmp)
+        return MediaPipeBaseline(frames, static, faces, python, tmp, tasks)
 
     return make
 
@@ -533,7 +581,9 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     static = _static_mode(spec)
     max_faces = int(config.side_packets.get("num_faces", _side_default(spec, "num_faces", 1)))
     make_baseline = (
-        baseline_for(config.baseline, config.baseline_python) if config.baseline else None
+        baseline_for(config.baseline, config.baseline_python, config.side_packets)
+        if config.baseline
+        else None
     )
 
     say(f"opening {spec.name}")
@@ -579,7 +629,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     base_cpu += r["cpu_ms"]
             if baseline is not None:
                 base_info = {
-                    "name": "mediapipe",
+                    "name": config.baseline,
                     "version": baseline.version,
                     "where": baseline.where,
                     "static_image_mode": static,
@@ -647,6 +697,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         "floor": {
             "landmark_model": models.landmark,
             "detector": models.detector,
+            "blendshapes_model": models.blendshapes,
             "model_threads": models.threads,
             "notes": models.notes,
             **summarize(floor_ms),

@@ -83,6 +83,7 @@ def print_report(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"inference floor ({fl['landmark_model']}"
         + (f" + {fl['detector']} detector" if fl["detector"] else "")
+        + (f" + {fl['blendshapes_model']}" if fl.get("blendshapes_model") else "")
         + f", {fl['model_threads']} thread(s)): p50 {fl['p50_ms']:.2f} ms"
         + (f" = {100 * share:.0f}% of facegraph's p50" if share else "")
     )
@@ -152,7 +153,11 @@ def bench_command(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed frames first.")] = 10,
     baseline: Annotated[
         str | None,
-        typer.Option("--baseline", help="'mediapipe': MediaPipe 0.10.14 FaceMesh, same frames."),
+        typer.Option(
+            "--baseline",
+            help="'mediapipe': MediaPipe 0.10.14 FaceMesh; 'mediapipe-tasks': MediaPipe's Tasks "
+            "FaceLandmarker (blendshapes, matrices on); same frames.",
+        ),
     ] = None,
     baseline_python: Annotated[
         str | None,

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from facegraph.vision.annotate import Annotator, default_annotators
 from facegraph.vision.media import Frame
+from facegraph.vision.writers import face_extras
 
 if TYPE_CHECKING:
     from facegraph import Graph, GraphSpec
@@ -106,10 +107,10 @@ def run_frames(
         faces = _as_list(outputs.get(faces_stream)) if faces_stream else []
         result = FrameResult(frame, faces, outputs)
         if writer is not None:
-            writer.write(frame.info, faces)
+            writer.write(frame.info, faces, face_extras(outputs, len(faces)))
         if drawing:
             assert overlay is not None
-            drawn = overlay.annotate(frame.image, faces)
+            drawn = overlay.annotate_outputs(frame.image, faces, outputs)
             drawn.flags.writeable = False
             result.drawn = drawn
             if renderer is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,35 @@ def test_mediapipe_baseline_in_a_worker(sample: str) -> None:
     assert result["ours"]["detector_frames"] == 6  # static graph: detector on every frame
     ratio = result["ratio"]
     assert ratio["p50"] == pytest.approx(result["ours"]["p50_ms"] / base["p50_ms"])
+
+
+@pytest.mark.skipif(
+    not os.environ.get("FACEGRAPH_MEDIAPIPE_TASKS_PYTHON"),
+    reason="FACEGRAPH_MEDIAPIPE_TASKS_PYTHON is not set (the Python of a mediapipe 1.2.3 venv)",
+)
+def test_mediapipe_tasks_baseline_in_a_worker(sample: str) -> None:
+    side = {"blendshapes": True, "head_pose": True}
+    result = run_bench(
+        BenchConfig(
+            graph="face_landmarker",
+            input=sample,
+            frames=6,
+            warmup=1,
+            side_packets=side,
+            baseline="mediapipe-tasks",
+            baseline_python=os.environ["FACEGRAPH_MEDIAPIPE_TASKS_PYTHON"],
+            block=3,
+            profile_pass=False,
+        )
+    )
+    base = result["baseline"]
+    assert base["name"] == "mediapipe-tasks" and base["version"] == "1.2.3"
+    assert base["static_image_mode"] is False and base["faces_per_frame"] == 1.0
+    assert result["ours"]["faces_per_frame"] == 1.0
+    floor = result["floor"]
+    assert floor["landmark_model"] == "face_landmarks_v2"
+    assert floor["detector"] == "face_landmarker" and floor["blendshapes_model"]
+    assert floor["share_of_ours_p50"] > 0
 
 
 def test_with_threads_sets_model_nodes_only() -> None:

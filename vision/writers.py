@@ -33,7 +33,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -53,6 +53,7 @@ __all__ = [
     "LandmarksWriter",
     "OutputError",
     "detection_to_dict",
+    "face_extras",
     "face_to_dict",
     "faces_to_dicts",
     "frame_record",
@@ -164,17 +165,48 @@ def faces_to_dicts(
 
 
 def frame_record(
-    info: FrameInfo, faces: Iterable[Any] | None, *, digits: int | None = 3
+    info: FrameInfo,
+    faces: Iterable[Any] | None,
+    *,
+    digits: int | None = 3,
+    extras: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """The output object for one frame."""
+    """The output object for one frame. ``extras[i]`` (when given) adds keys to face i's
+    object, e.g. ``blendshapes``, ``transform``, ``head_pose`` (see :func:`face_extras`)."""
+    dicts = faces_to_dicts(faces, info.width, info.height, digits=digits)
+    for face, extra in zip(dicts, extras or (), strict=False):
+        if extra:
+            face.update(extra)
     return {
         "frame": info.index,
         "timestamp_us": info.timestamp_us,
         "source": info.source,
         "width": info.width,
         "height": info.height,
-        "faces": faces_to_dicts(faces, info.width, info.height, digits=digits),
+        "faces": dicts,
     }
+
+
+def face_extras(outputs: Mapping[str, Any], count: int) -> list[dict[str, Any]] | None:
+    """Per-face extra keys from a frame's graph outputs ``blendshapes`` (name → score) and
+    ``geometry`` (``transform`` 4×4, ``head_pose`` {yaw, pitch, roll} degrees): anything
+    with a ``to_dict()``, one per face in face order. None when neither stream has data."""
+    extras: list[dict[str, Any]] = [{} for _ in range(count)]
+    found = False
+    for stream, key in (("blendshapes", "blendshapes"), ("geometry", None)):
+        values = outputs.get(stream)
+        if not values:
+            continue
+        for extra, value in zip(extras, values, strict=False):
+            if value is None:  # e.g. a face too small for the geometry fit
+                continue
+            found = True
+            data = value.to_dict()
+            if key is None:
+                extra.update(data)
+            else:
+                extra[key] = data
+    return extras if found else None
 
 
 def _format_for(path: str, fmt: Format | None) -> Format:
@@ -262,9 +294,14 @@ class LandmarksWriter(Closeable):
                 os.unlink(self._tmp)
             self._tmp = None
 
-    def write(self, info: FrameInfo, faces: Iterable[Any] | None) -> dict[str, Any]:
-        """Write one frame's record (and return it)."""
-        record = frame_record(info, faces, digits=self.digits)
+    def write(
+        self,
+        info: FrameInfo,
+        faces: Iterable[Any] | None,
+        extras: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> dict[str, Any]:
+        """Write one frame's record (and return it); ``extras``: see :func:`frame_record`."""
+        record = frame_record(info, faces, digits=self.digits, extras=extras)
         self.write_record(record)
         return record
 

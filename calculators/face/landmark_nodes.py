@@ -37,7 +37,7 @@ from facegraph.vision.face.landmarks import (
 from facegraph.vision.face.types import FaceLandmarks
 from pydantic import Field, field_validator
 
-__all__ = ["FaceLandmarkModel", "IrisLandmarks"]
+__all__ = ["FaceLandmarkModel", "IrisLandmarks", "LandmarkModelNode"]
 
 ATTENTION_MODEL = "face_landmark_with_attention"
 MESH_MODEL = "face_landmark"
@@ -60,8 +60,24 @@ def _load_model(name: str, threads: int, shape: tuple[int, ...], expected: str, 
     return model
 
 
+class LandmarkModelNode(Calculator):
+    """Base of the landmark-model nodes: one crop TENSOR in, the model's TENSORS out (a
+    dict in model order). Subclasses load ``self._model`` in ``open``."""
+
+    TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, H, W, 3) crop")
+    TENSORS: Output[dict[str, np.ndarray]] = Output(
+        "TENSORS", dict, doc="model outputs, name → array, in model order"
+    )
+    _model: Any
+
+    def process(self, ctx: CalculatorContext) -> None:
+        tensor = ctx.get(self.TENSOR)
+        if tensor is not None:
+            ctx.emit(self.TENSORS, self._model.run(tensor))
+
+
 @register("FaceLandmarkModel")
-class FaceLandmarkModel(Calculator):
+class FaceLandmarkModel(LandmarkModelNode):
     """Runs the face-landmark model on a 192×192 crop: the Attention Mesh (7 outputs, 478
     points after refinement) when WITH_ATTENTION is true, else the 468-point mesh (2
     outputs). The side packet overrides the ``with_attention`` option; ``model`` names
@@ -77,10 +93,6 @@ class FaceLandmarkModel(Calculator):
 
         _model_exists = field_validator("model")(_check_model_option)
 
-    TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, 192, 192, 3)")
-    TENSORS: Output[dict[str, np.ndarray]] = Output(
-        "TENSORS", dict, doc="model outputs, name → array, in model order"
-    )
     WITH_ATTENTION: SideInput[bool] = SideInput(
         "WITH_ATTENTION", bool, optional=True, doc="overrides with_attention"
     )
@@ -102,11 +114,6 @@ class FaceLandmarkModel(Calculator):
             f"'{ATTENTION_MODEL}' or '{MESH_MODEL}'",
             ctx.node_name,
         )
-
-    def process(self, ctx: CalculatorContext) -> None:
-        tensor = ctx.get(self.TENSOR)
-        if tensor is not None:
-            ctx.emit(self.TENSORS, self._model.run(tensor))
 
 
 @register("IrisLandmarks")

@@ -18,6 +18,7 @@ import numpy as np
 from facegraph.vision.face.types import Detection
 
 __all__ = [
+    "FACE_LANDMARKER",
     "FULL_RANGE",
     "SHORT_RANGE",
     "DetectionArrays",
@@ -86,6 +87,17 @@ FULL_RANGE = DetectorConfig(
     input_size=192,
     anchors=SsdAnchorOptions(192, 192, strides=(4,), interpolated_scale_aspect_ratio=0.0),
     default_min_score=0.6,
+)
+#: The Tasks ``face_landmarker.task`` bundle's ``face_detector.tflite``: the short-range
+#: BlazeFace anchors and decoding (``face_detector_graph.cc`` configures the same SSD
+#: anchors and TensorsToDetections options), but its own weights and the Tasks default
+#: NMS IoU threshold (``FaceDetectorGraphOptions.min_suppression_threshold`` = 0.5).
+FACE_LANDMARKER = DetectorConfig(
+    name="face_landmarker",
+    model_file="face_landmarker_detector.tflite",
+    input_size=128,
+    anchors=SsdAnchorOptions(128, 128, strides=(8, 16, 16, 16)),
+    nms_iou_threshold=0.5,
 )
 
 
