@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from facegraph.spec import GraphSpec
 
 __all__ = [
+    "STANDARD_ROWS",
     "BenchConfig",
     "BenchError",
     "GraphContender",
@@ -59,7 +60,9 @@ __all__ = [
     "read_frames",
     "run_bench",
     "run_scaling",
+    "run_table",
     "summarize",
+    "with_node_option",
     "with_threads",
     "write_plot",
 ]
@@ -68,8 +71,12 @@ PHOTO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces" / "
 INSTALL_HINT = (
     "the mediapipe baseline needs mediapipe 0.10.14: install it with "
     "`pip install 'facegraph[reference]'` (Python <= 3.12), or point --baseline-python at "
-    "the python of a venv that has it (e.g. /work/mpvenv/bin/python)"
+    "the python of a venv that has it (or set $FACEGRAPH_MEDIAPIPE_PYTHON)"
 )
+#: Environment variables naming a python with mediapipe 0.10.14 / with the Tasks version
+#: (the default of ``baseline_python`` for the ``mediapipe`` / ``mediapipe-tasks`` baseline).
+MEDIAPIPE_PYTHON_ENV = "FACEGRAPH_MEDIAPIPE_PYTHON"
+MEDIAPIPE_TASKS_PYTHON_ENV = "FACEGRAPH_MEDIAPIPE_TASKS_PYTHON"
 
 
 class BenchError(Exception):
@@ -219,10 +226,15 @@ def _default_photo() -> np.ndarray:
 def with_threads(spec: GraphSpec, threads: int) -> GraphSpec:
     """A copy of ``spec`` whose nodes with a ``threads`` option (the LiteRT nodes:
     ``FaceLandmarkModel``, ``TfLiteInference``, ``IrisLandmarks``) use ``threads``."""
+    return with_node_option(spec, "threads", threads)
+
+
+def with_node_option(spec: GraphSpec, key: str, value: Any) -> GraphSpec:
+    """A copy of ``spec`` in which every node having option ``key`` sets it to ``value``."""
     nodes = []
     for node in spec.nodes:
-        if "threads" in type(node.options).model_fields:
-            options = node.options.model_copy(update={"threads": threads})
+        if key in type(node.options).model_fields:
+            options = node.options.model_copy(update={key: value})
             nodes.append(dataclasses.replace(node, options=options))
         else:
             nodes.append(node)
@@ -268,6 +280,7 @@ class GraphModels:
     detector: str | None  # short_range / full_range (BlazeFace), None if another backend
     detector_config: Any = None
     threads: int = 1
+    custom_ops: str = "lower"
     notes: list[str] = field(default_factory=list)
     landmark_size: int = 192  # crop size of the landmark model (256: FaceMesh V2)
     blendshapes: str | None = None  # the blendshapes model, when the graph runs it
@@ -296,6 +309,7 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             attention = opts.with_attention if attention is None else bool(attention)
             models.landmark = opts.model or (ATTENTION_MODEL if attention else MESH_MODEL)
             models.threads = int(opts.threads)
+            models.custom_ops = str(getattr(opts, "custom_ops", "lower"))
         elif node.calculator_name == "FaceLandmarksV2Model":
             opts = node.options
             models.landmark, models.landmark_size = str(opts.model), 256
@@ -328,7 +342,11 @@ class InferenceFloor:
 
         self.models = models
         self.mesh = (
-            TfLiteModel(model_path(models.landmark), threads=models.threads)
+            TfLiteModel(
+                model_path(models.landmark),
+                threads=models.threads,
+                custom_ops=models.custom_ops,  # type: ignore[arg-type]
+            )
             if models.landmark
             else None
         )
@@ -500,6 +518,8 @@ def baseline_for(
             bool(side.get("blendshapes", True)),
             bool(side.get("head_pose", True)),
         )
+    env = MEDIAPIPE_TASKS_PYTHON_ENV if tasks is not None else MEDIAPIPE_PYTHON_ENV
+    python = python or os.environ.get(env) or None
     if python is None:
         try:
             import mediapipe  # noqa: F401
@@ -525,6 +545,8 @@ class BenchConfig:
     warmup: int = 10
     side_packets: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
+    #: "lower" / "split": how the landmark model runs its custom ops (None: the graph's).
+    custom_ops: str | None = None
     mode: str = "deterministic"
     baseline: str | None = None
     baseline_python: str | None = None
@@ -532,6 +554,10 @@ class BenchConfig:
     size: tuple[int, int] | None = None
     profile_pass: bool = True
     allow_imports: bool = False
+
+
+#: Pause before each timed block of ours and of the floor (see run_bench).
+_BLOCK_PAUSE_S = 0.01
 
 
 def _static_mode(spec: GraphSpec) -> bool:
@@ -548,12 +574,15 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     """Run the benchmark; returns the JSON-ready result (what ``facegraph bench --json`` writes).
 
     Keys: ``graph``, ``input``, ``frame_size`` [w, h], ``frames``, ``warmup``, ``mode``,
-    ``threads``, ``side_packets``, ``static_image_mode``, ``block``, ``load_average`` (1, 5,
-    15 min), ``cpu_count``; ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``,
-    ``p99_ms``, ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
+    ``threads``, ``custom_ops`` (how the landmark model ran), ``side_packets``,
+    ``static_image_mode``, ``block``, ``load_average`` (1, 5, 15 min), ``cpu_count``;
+    ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``, ``p99_ms``,
+    ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
     ``faces_per_frame``, ``detector_frames``, ``per_frame_ms``; ``nodes``: per node
     ``node``, ``calculator``, ``calls``, ``mean_ms``, ``p50_ms``, ``p99_ms``,
-    ``ms_per_frame`` (empty without the profiled pass); ``floor``: ``landmark_model``,
+    ``ms_per_frame`` (empty without the profiled pass); ``engine_ms_per_frame``: the
+    profiled pass's per-frame time outside every node's ``process`` (deterministic mode
+    only, else None); ``floor``: ``landmark_model``,
     ``detector``, ``model_threads``, ``notes``, the summary figures, ``per_frame_ms``,
     ``share_of_ours_p50``; ``baseline``: None, or ``name``, ``version``, ``where``,
     ``static_image_mode``, ``refine_landmarks``, ``max_num_faces``, the summary figures,
@@ -572,6 +601,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         if not threaded_nodes(spec):
             raise BenchError(f"graph {spec.name} has no node with a threads option")
         spec = with_threads(spec, config.threads)
+    if config.custom_ops is not None:
+        if config.custom_ops not in ("lower", "split"):
+            raise BenchError(f"custom_ops must be 'lower' or 'split', got {config.custom_ops!r}")
+        spec = with_node_option(spec, "custom_ops", config.custom_ops)
     if "image" not in spec.input_streams:
         raise BenchError(f"graph {spec.name} has no 'image' input stream")
     n, warm = config.frames, config.warmup
@@ -613,6 +646,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             # Alternating blocks: ours then theirs on the same frames, so both see the
             # same machine load (a shared machine's load drifts over seconds).
             for start, stop in _blocks(n, config.block):
+                # Each contender starts its block from a short sleep, as the baseline worker
+                # does (it waits on its pipe): on a loaded machine the kernel favours a task
+                # waking from sleep, and without this only the baseline would get that.
+                time.sleep(_BLOCK_PAUSE_S)
                 c0 = time.process_time()
                 for f in timed[start:stop]:
                     ms, out = ours.step(f)
@@ -620,6 +657,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     outputs.append(out)
                 cpu_ms += (time.process_time() - c0) * 1e3
                 # The floor of the same block right after it: same machine conditions.
+                time.sleep(_BLOCK_PAUSE_S)
                 for f, out in zip(timed[start:stop], outputs[start:stop], strict=True):
                     floor_ms.append(floor.step(f, out))
                 if baseline is not None:
@@ -648,15 +686,21 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     ours_rss = peak_rss_mb()
 
     nodes: list[dict[str, Any]] = []
+    engine_ms: float | None = None
     if config.profile_pass:
         say("profiled pass (per-node breakdown)")
         prof = GraphContender(spec, config.side_packets, config.mode, profile=True)
         try:
-            for f in frames:
-                prof.step(f)
+            prof_ms = sum(prof.step(f)[0] for f in frames)
             stats = prof.graph.stats()
         finally:
             prof.close()
+        if config.mode == "deterministic":
+            # Every node runs on the caller's thread there, so what run_once took beyond
+            # the nodes' own process() calls is the engine's (scheduling, queues, packets;
+            # plus the profiler's clock reads).
+            in_nodes = sum(s.total_ms for s in stats.nodes)
+            engine_ms = max(0.0, prof_ms - in_nodes) / len(frames)
         for s in sorted(stats.nodes, key=lambda s: -s.total_ms):
             if s.timed_calls:
                 nodes.append(
@@ -680,6 +724,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         "warmup": warm,
         "mode": config.mode,
         "threads": config.threads if config.threads is not None else models.threads,
+        "custom_ops": models.custom_ops,
         "side_packets": config.side_packets,
         "static_image_mode": static,
         "block": config.block,
@@ -694,6 +739,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             "per_frame_ms": ours_ms,
         },
         "nodes": nodes,
+        "engine_ms_per_frame": engine_ms,
         "floor": {
             "landmark_model": models.landmark,
             "detector": models.detector,
@@ -851,3 +897,60 @@ def run_scaling(
                     }
                 )
     return rows
+
+
+# ----------------------------------------------------------------------------- the table
+
+#: The rows of ``facegraph bench --table`` (issue 13): graph, width, height, faces.
+STANDARD_ROWS: tuple[tuple[str, int, int, int], ...] = (
+    ("face_mesh", 640, 480, 1),
+    ("face_mesh", 960, 540, 2),
+    ("face_mesh_static", 640, 480, 1),
+    ("face_mesh_static", 960, 540, 2),
+)
+
+
+def run_table(
+    *,
+    frames: int = 100,
+    warmup: int = 10,
+    block: int = 10,
+    baseline_python: str | None = None,
+    with_baseline: bool = True,
+    threads: int | None = None,
+    custom_ops: str | None = None,
+    mode: str = "deterministic",
+    rows: Sequence[tuple[str, int, int, int]] = STANDARD_ROWS,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`run_bench` of each standard row on synthetic frames (K faces at W×H,
+    ``num_faces`` = K), each against MediaPipe in the same run (alternating blocks)."""
+    say = progress or (lambda _msg: None)
+    out = []
+    for graph, w, h, faces in rows:
+        say(f"{graph} {w}x{h}, {faces} face(s)")
+        result = run_bench(
+            BenchConfig(
+                graph=graph,
+                input=f"synthetic:{faces}",
+                frames=frames,
+                warmup=warmup,
+                side_packets={"num_faces": faces},
+                threads=threads,
+                custom_ops=custom_ops,
+                mode=mode,
+                baseline="mediapipe" if with_baseline else None,
+                baseline_python=baseline_python,
+                block=block,
+                size=(w, h),
+                profile_pass=False,
+            ),
+            progress=progress,
+        )
+        for key in ("per_frame_ms",):
+            result["ours"].pop(key, None)
+            result["floor"].pop(key, None)
+            if result["baseline"] is not None:
+                result["baseline"].pop(key, None)
+        out.append({"row": f"{w}x{h}, {faces} face(s), {graph}", **result})
+    return out

@@ -13,7 +13,7 @@ irises appended → 478 points.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from facegraph import (
@@ -43,13 +43,20 @@ ATTENTION_MODEL = "face_landmark_with_attention"
 MESH_MODEL = "face_landmark"
 
 
-def _load_model(name: str, threads: int, shape: tuple[int, ...], expected: str, node: str) -> Any:
+def _load_model(
+    name: str,
+    threads: int,
+    shape: tuple[int, ...],
+    expected: str,
+    node: str,
+    custom_ops: Literal["lower", "split"] = "lower",
+) -> Any:
     """A TfLiteModel whose single input has ``shape``; else an error naming the file."""
     from facegraph.models import model_path
     from facegraph.models.inference import TfLiteModel
 
     path = model_path(name)
-    model = TfLiteModel(path, threads=threads)
+    model = TfLiteModel(path, threads=threads, custom_ops=custom_ops)
     inputs = model.input_details
     if len(inputs) != 1 or tuple(inputs[0].shape) != shape:
         got = ", ".join(f"{d.name} {tuple(d.shape)}" for d in inputs)
@@ -90,6 +97,8 @@ class FaceLandmarkModel(LandmarkModelNode):
         """Explicit model name or path (overrides with_attention)."""
         threads: int = Field(1, ge=1)
         """LiteRT/XNNPACK threads."""
+        custom_ops: Literal["lower", "split"] = "lower"
+        """Attention Mesh custom ops lowered to built-ins (one interpreter) or split."""
 
         _model_exists = field_validator("model")(_check_model_option)
 
@@ -113,6 +122,7 @@ class FaceLandmarkModel(LandmarkModelNode):
             (1, 192, 192, 3),
             f"'{ATTENTION_MODEL}' or '{MESH_MODEL}'",
             ctx.node_name,
+            self.options.custom_ops,
         )
 
 
