@@ -41,11 +41,10 @@ input path):
 from __future__ import annotations
 
 import contextlib
-import glob as globlib
 import hashlib
 import json
 import os
-import re
+import sys
 import threading
 import time
 import traceback
@@ -56,6 +55,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from facegraph import FacegraphError
+from facegraph.vision.atomic_files import (
+    clean_stale_temps,
+    describe_os_error,
+    replace_into_place,
+    temp_path,
+)
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -92,6 +97,8 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 )
 
 FAILURES_FILE = "failures.jsonl"
+#: Attempts of one input lost with a cluster node (not counted as tries) before giving up.
+MAX_LOST_RETRIES = 5
 DONE_SUFFIX = ".done"
 _RAY_INSTALL = 'pip install "facegraph[ray]"'
 _GLOB_CHARS = frozenset("*?[")
@@ -123,22 +130,69 @@ def _visible(name: str) -> bool:
     return not name.startswith(".")
 
 
-def _scan_directory(root: Path) -> list[Path]:
-    """Video files under ``root`` and folders under it (``root`` included) holding images."""
+#: A directory scan stops (with an error) after visiting this many folders or files.
+MAX_SCANNED = 1_000_000
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _scan_directory(root: Path, warn: Callable[[str], object] = _note) -> list[Path]:
+    """Video files under ``root`` and folders under it (``root`` included) holding images.
+
+    Symbolic links are followed, but never back into a folder already visited (a loop, or
+    an ancestor), so each file is found once; the scan ends with a :class:`BatchError`
+    after :data:`MAX_SCANNED` entries. Entries that are not regular files (FIFOs,
+    devices) are skipped with a note: reading them would block.
+    """
     images = _image_extensions()
+    from facegraph.vision.media import walk_once
+
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if _visible(d))
+    seen = 0
+    odd: list[str] = []
+    for folder, dirs, files in walk_once(root):
+        seen += len(dirs) + len(files)
+        if seen > MAX_SCANNED:
+            raise BatchError(
+                f"{root} holds more than {MAX_SCANNED:,} entries; give a narrower folder, a "
+                "glob or a list file"
+            )
+        dirs[:] = [d for d in dirs if _visible(d)]
         here = Path(folder)
-        exts = {Path(f).suffix.lower() for f in files if _visible(f)}
-        if exts & images:
+        regular = []
+        for f in files:
+            if not _visible(f):
+                continue
+            ext = Path(f).suffix.lower()
+            if ext not in images and ext not in VIDEO_EXTENSIONS:
+                continue
+            if _is_regular(here / f):
+                regular.append(f)
+            else:
+                odd.append(str(here / f))
+        if {Path(f).suffix.lower() for f in regular} & images:
             found.append(here)
         found.extend(
-            here / f
-            for f in sorted(files)
-            if _visible(f) and Path(f).suffix.lower() in VIDEO_EXTENSIONS
+            here / f for f in sorted(regular) if Path(f).suffix.lower() in VIDEO_EXTENSIONS
+        )
+    if odd:
+        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        warn(
+            f"note: skipping {len(odd)} non-regular file(s) (FIFOs, devices): "
+            f"{', '.join(odd[:3])}{more}"
         )
     return found
+
+
+def _is_regular(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _read_list(list_file: Path) -> list[Path]:
@@ -181,6 +235,8 @@ def discover_inputs(inputs: str | os.PathLike[str]) -> list[BatchInput]:
                 f"no videos ({', '.join(sorted(VIDEO_EXTENSIONS)[:5])}, ...) or image folders "
                 f"under {text}"
             )
+    elif spec.exists() and not spec.is_dir() and not _is_regular(spec):
+        raise BatchError(f"--inputs {text} is not a regular file (a FIFO or device would block)")
     elif spec.is_file():
         suffix = spec.suffix.lower()
         if suffix in VIDEO_EXTENSIONS or suffix in _image_extensions():
@@ -196,15 +252,31 @@ def discover_inputs(inputs: str | os.PathLike[str]) -> list[BatchInput]:
                     f"{len(missing)} path(s) of list {text} do not exist: "
                     f"{', '.join(missing[:3])}{more}"
                 )
+            odd = [str(p) for p in paths if not p.is_dir() and not _is_regular(p)]
+            if odd:
+                more = f" (and {len(odd) - 3} more)" if len(odd) > 3 else ""
+                raise BatchError(
+                    f"{len(odd)} path(s) of list {text} are not regular files (a FIFO or "
+                    f"device would block): {', '.join(odd[:3])}{more}"
+                )
     elif _GLOB_CHARS & set(text):
-        paths = [Path(p) for p in sorted(globlib.glob(os.path.expanduser(text), recursive=True))]
-        paths = [p for p in paths if p.is_file() or p.is_dir()]
+        from facegraph.vision.media import SourceError, expand_glob
+
+        try:
+            paths = [Path(match) for match in expand_glob(os.path.expanduser(text))]
+        except SourceError as exc:
+            raise BatchError(str(exc)) from None
+        paths = [p for p in sorted(paths) if _is_regular(p) or p.is_dir()]
         if not paths:
             raise BatchError(f"no files match {text!r}")
     else:
         raise BatchError(f"--inputs not found: {text} (not a directory, file or glob pattern)")
 
-    absolute = [Path(os.path.abspath(p)) for p in paths]
+    # One input per file: links to the same file (or a walk around a loop) count once.
+    by_real: dict[str, Path] = {}
+    for p in paths:
+        by_real.setdefault(os.path.realpath(p), Path(os.path.abspath(p)))
+    absolute = list(by_real.values())
     if base is None:
         parents = [str(p if p.is_dir() else p.parent) for p in absolute]
         base = Path(os.path.commonpath(parents)) if parents else Path.cwd()
@@ -305,6 +377,8 @@ class TaskResult:
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
     crashed: bool = False
     """The worker process died (this input, or another one running with it, killed it)."""
+    lost: bool = False
+    """The worker's node (or the connection to it) was lost: not the input's fault."""
 
 
 def _done_path(output: Path) -> Path:
@@ -327,14 +401,29 @@ def is_complete(config: BatchConfig, item: BatchInput, identity: str | None = No
         return False
 
 
+def _completed(config: BatchConfig, item: BatchInput, identity: str) -> dict[str, Any] | None:
+    """The ``.done`` record of a complete, up-to-date output of ``item``, else None."""
+    if not is_complete(config, item, identity):
+        return None
+    try:
+        record = json.loads(_done_path(Path(config.output_dir) / item.output).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def _jsonable(value: Mapping[str, Any]) -> Any:
     return json.loads(json.dumps(dict(value), sort_keys=True, default=str))
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        replace_into_place(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class _WorkerState:
@@ -344,6 +433,8 @@ class _WorkerState:
         self.specs: dict[tuple[str, bool], Any] = {}
         self.identities: dict[str, str] = {}
         self.report: Callable[[tuple[Any, ...]], None] | None = None
+        #: How the results name this worker (``host:pid``; Ray adds ``@node``).
+        self.name = _worker_name()
 
     def spec(self, config: BatchConfig) -> Any:
         key = (config.graph, config.allow_imports)
@@ -406,20 +497,26 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
     state = _worker_state()
     if state.report is not None:
         state.report(("start", item.output))
-    result = TaskResult(item, ok=False, worker=_worker_name())
+    result = TaskResult(item, ok=False, worker=state.name)
     output = Path(config.output_dir) / item.output
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}-{attempt}.tmp.jsonl")
+    # Left by a worker that died mid-input (its PID is gone). The old output and its
+    # .done sidecar stay until this attempt has replaced them: completed work is never
+    # un-completed by an attempt that fails.
+    clean_stale_temps(output.parent, name=output.name)
+    if attempt > 0 and (done := _completed(config, item, state.identity(config))) is not None:
+        # An earlier attempt finished, but its worker (or node) died before the driver
+        # heard of it: the input is complete, and is not processed a second time.
+        result.ok, result.frames, result.faces = True, done["frames"], done["faces"]
+        result.skipped_files = [(str(a), str(b)) for a, b in done.get("skipped_files", [])]
+        result.worker = str(done.get("worker", result.worker))
+        return result
+    tmp = temp_path(output, keep_suffix=True)
     before = reuse.stats()
     t0 = time.perf_counter()
     try:
         from facegraph.app.runner import run_source
 
         output.parent.mkdir(parents=True, exist_ok=True)
-        ours = re.compile(rf"\.{re.escape(output.stem)}\.\d+-\d+\.tmp\.jsonl")
-        for stale in output.parent.glob(f".{globlib.escape(output.stem)}.*.tmp.jsonl"):
-            if ours.fullmatch(stale.name):  # left by a worker that died mid-input
-                stale.unlink(missing_ok=True)
-        _done_path(output).unlink(missing_ok=True)
         spec = state.spec(config)
         fingerprint = _fingerprint(item.path)
         report = state.report
@@ -448,7 +545,7 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
             raise BatchError(f"run ended early ({summary.stopped})")
         if summary.frames == 0:
             raise BatchError("no frame could be read")
-        os.replace(tmp, output)
+        replace_into_place(tmp, output)
         result.frames, result.faces = summary.frames, summary.faces
         result.skipped_files = list(summary.errors)
         result.seconds = time.perf_counter() - t0
@@ -588,8 +685,44 @@ class _RayWorker:
     ) -> TaskResult:
         # The progress queue comes with each call, not to __init__: an actor that Ray
         # restarts (after a crash) must not depend on constructor arguments.
-        _worker_state().report = queue.put_nowait
+        import ray
+
+        state = _worker_state()
+
+        def report(message: tuple[Any, ...]) -> None:
+            # Progress is best effort: a lost queue (its node died) must not fail the input.
+            with contextlib.suppress(Exception):
+                queue.put_nowait(message)
+
+        state.report = report
+        # host:pid@node: the .done sidecars say which node of a cluster did the work.
+        state.name = f"{_worker_name()}@{ray.get_runtime_context().get_node_id()[:12]}"
         return process_input(config, item, attempt)
+
+
+def _head_node_id(ray: Any) -> str:
+    """The cluster's head node (it lives as long as the cluster), else the driver's node."""
+    with contextlib.suppress(Exception):
+        for node in ray.nodes():
+            if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
+                return str(node["NodeID"])
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def _node_lost(exc: BaseException) -> bool:
+    """Whether a Ray task failed because its actor's node or connection was lost (not
+    because of the input: a worker that crashed on its own is ``ActorDiedError`` without
+    a dead node)."""
+    import ray.exceptions as errors
+
+    if isinstance(exc, getattr(errors, "ActorUnavailableError", ())):
+        return True
+    text = str(exc).lower()
+    return (
+        isinstance(exc, errors.ActorDiedError)
+        and "node" in text
+        and ("died" in text or "dead" in text)
+    )
 
 
 def _import_ray() -> Any:
@@ -631,25 +764,46 @@ class _RayExecutor:
         self.workers = workers or max(cpus, 1)
         where = "local Ray" if address == "local" else f"Ray cluster {address}"
         self.description = f"{self.workers} Ray actor{'s' if self.workers != 1 else ''} ({where})"
-        self._queue = Queue()
-        options: dict[str, Any] = {}
+        # The progress queue lives on the head node: a worker node that dies must not take
+        # it along (the driver reads it every 0.2 s).
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(_head_node_id(ray), soft=True)
+        self._queue = Queue(actor_options={"scheduling_strategy": here, "num_cpus": 0})
+        # SPREAD: one actor per node first, so that a cluster's nodes all work, and a node
+        # that dies takes as few actors with it as possible (Ray restarts them elsewhere).
+        options: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
         if os.environ.get("FACEGRAPH_CACHE_DIR"):
             # Only when needed: a runtime_env costs seconds of actor start-up.
             cache = {"FACEGRAPH_CACHE_DIR": os.environ["FACEGRAPH_CACHE_DIR"]}
             options["runtime_env"] = {"env_vars": cache}
-        actor_class = ray.remote(num_cpus=1, max_restarts=-1)(_RayWorker)
-        self._actors = [actor_class.options(**options).remote() for _ in range(self.workers)]
+        self._actor_class = ray.remote(num_cpus=1, max_restarts=-1)(_RayWorker)
+        self._actor_options = options
+        self._actors = [self._new_actor() for _ in range(self.workers)]
         self._busy: dict[int, int] = {i: 0 for i in range(self.workers)}
-        self._refs: dict[Any, tuple[BatchInput, int, int]] = {}
+        self._refs: dict[Any, tuple[BatchInput, int, int, Any]] = {}
+
+    def _new_actor(self) -> Any:
+        return self._actor_class.options(**self._actor_options).remote()
+
+    def _replace_lost(self, index: int, actor: Any) -> None:
+        """An actor whose node is gone: start a new one (Ray places it on a live node)
+        instead of resubmitting to one that cannot answer. Once per lost actor."""
+        if self._actors[index] is not actor:
+            return  # already replaced after another of its tasks failed
+        with contextlib.suppress(Exception):
+            self._ray.kill(actor, no_restart=True)
+        self._actors[index] = self._new_actor()
 
     def capacity(self) -> int:
         return 2 * self.workers - len(self._refs)
 
     def submit(self, item: BatchInput, attempt: int) -> None:
         index = min(self._busy, key=lambda i: self._busy[i])
-        ref = self._actors[index].process.remote(self.config, item, attempt, self._queue)
+        actor = self._actors[index]
+        ref = actor.process.remote(self.config, item, attempt, self._queue)
         self._busy[index] += 1
-        self._refs[ref] = (item, attempt, index)
+        self._refs[ref] = (item, attempt, index, actor)
 
     def collect(self, timeout: float) -> list[TaskResult]:
         if not self._refs:
@@ -657,25 +811,32 @@ class _RayExecutor:
         ready, _ = self._ray.wait(list(self._refs), num_returns=1, timeout=timeout)
         results = []
         for ref in ready:
-            item, _attempt, index = self._refs.pop(ref)
+            item, _attempt, index, actor = self._refs.pop(ref)
             self._busy[index] -= 1
             try:
                 results.append(self._ray.get(ref))
             except Exception as exc:  # the actor died (restarted by Ray) or could not run
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                lost = _node_lost(exc)
+                if lost:
+                    self._replace_lost(index, actor)
                 results.append(
                     TaskResult(
                         item,
                         ok=False,
                         error=f"a Ray worker died ({type(exc).__name__}: {first})"[:500],
                         crashed=True,
+                        lost=lost,
                     )
                 )
         return results
 
     def progress(self) -> list[tuple[Any, ...]]:
-        n = self._queue.size()
-        return list(self._queue.get_nowait_batch(n)) if n else []
+        try:
+            n = self._queue.size()
+            return list(self._queue.get_nowait_batch(n)) if n else []
+        except Exception:  # progress is best effort; results come through the task refs
+            return []
 
     def close(self) -> None:
         for actor in self._actors:
@@ -795,6 +956,44 @@ def _write_failures(output_dir: Path, failures: list[Failure]) -> None:
     _write_atomically(path, text)
 
 
+def _check_output_dir(out: Path) -> Path:
+    """Create ``out`` if needed and prove it takes new files; BatchError in one line if not."""
+    if out.exists() and not out.is_dir():
+        raise BatchError(f"--output-dir {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = temp_path(out / "probe")
+        with open(probe, "x"):
+            pass
+        probe.unlink()
+    except (FileExistsError, NotADirectoryError):
+        raise BatchError(f"--output-dir {out}: a part of that path is a file") from None
+    except OSError as exc:
+        reason = describe_os_error(exc)
+        raise BatchError(f"cannot write into --output-dir {out}: {reason}") from None
+    return out
+
+
+def _check_side_packets(spec: Any, side_packets: dict[str, Any]) -> None:
+    """Start the graph once with the side packets (no frame): a bad value fails here, once.
+
+    Unknown or missing side packets, and values a node refuses when it opens
+    (``num_faces=abc``), are configuration errors: retrying them on every input would
+    only repeat them.
+    """
+    from facegraph import CalculatorError, Graph, GraphConfigError
+
+    graph = Graph(spec, mode="deterministic")
+    try:
+        graph.start(side_packets)
+    except GraphConfigError:
+        raise
+    except CalculatorError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise BatchError(f"the graph does not start with these side packets: {first}") from None
+    graph.cancel()
+
+
 def run_batch(
     graph: str | os.PathLike[str],
     inputs: str | os.PathLike[str] | Iterable[BatchInput],
@@ -839,10 +1038,11 @@ def run_batch(
         graph_text = os.path.abspath(graph_path)
     from facegraph import load_graph
 
-    load_graph(graph_text, allow_imports=allow_imports)  # fail fast, before any worker starts
+    # Configuration errors fail fast, once, before any input or output is touched.
+    spec = load_graph(graph_text, allow_imports=allow_imports)
+    out = _check_output_dir(Path(output_dir).expanduser())
+    _check_side_packets(spec, dict(side_packets or {}))
     items = discover_inputs(inputs) if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    out = Path(output_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
     config = BatchConfig(
         graph=graph_text,
         output_dir=os.path.abspath(out),
@@ -873,6 +1073,7 @@ def run_batch(
     attempts: dict[str, int] = {}  # failed attempts, by output name
     started: set[str] = set()  # inputs a worker has begun and not finished
     spared: Counter[str] = Counter()  # crashes not counted against an input
+    lost: Counter[str] = Counter()  # attempts lost with a cluster node
     bar = _Bar(len(items), progress)
     bar.update(summary.skipped, 0, 0, 0.0, None)
     total_frames: list[int | None] = [None]
@@ -898,6 +1099,12 @@ def run_batch(
                 live.pop(result.input.output, None)
                 was_running = result.input.output in started
                 started.discard(result.input.output)
+                if result.lost and lost[result.input.output] < MAX_LOST_RETRIES:
+                    # A node of the cluster went away with this input: not its fault, no
+                    # try used (bounded, should the cluster keep losing nodes).
+                    lost[result.input.output] += 1
+                    pending.appendleft((result.input, attempts.get(result.input.output, 0)))
+                    continue
                 if result.crashed and not was_running and spared[result.input.output] < 3:
                     # Queued behind the input that killed the worker: not its fault, no try used
                     # (a few times: a worker that dies before starting anything is no one's).

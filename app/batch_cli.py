@@ -9,6 +9,8 @@ Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -135,7 +137,7 @@ def batch_command(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
     address = ray_address if ray_address is not None else ("local" if ray else None)
-    with exit_on_graph_errors(graph_source):
+    with exit_on_graph_errors(graph_source), _interruptible():
         summary = run_batch(
             graph_source,
             inputs,
@@ -152,6 +154,16 @@ def batch_command(
         raise typer.Exit(130)
     if summary.failed:
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C before the workers start (a long folder scan): one line and exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _console(stderr=True).print("interrupted before any input was processed", markup=False)
+        raise typer.Exit(130) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,7 @@ face) instead of a ``NamedTuple`` whose ``multi_face_landmarks`` is ``None``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -28,6 +29,7 @@ import numpy as np
 from facegraph import Closeable
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.types import FaceLandmarks
+from facegraph.vision.media import MAX_IMAGE_SIDE
 
 __all__ = ["Face", "FaceMesh"]
 
@@ -126,18 +128,28 @@ class FaceMesh(Closeable):
             "min_tracking_confidence", min_tracking_confidence
         )
         self.graph_name = "face_mesh_static" if self.static_image_mode else "face_mesh"
-        self._graph = Graph(load_graph(self.graph_name), mode=mode)
-        self._graph.start(
-            {
-                "num_faces": self.max_num_faces,
-                "min_detection_confidence": self.min_detection_confidence,
-                "min_tracking_confidence": self.min_tracking_confidence,
-                "detector": detector,
-                "with_attention": self.refine_landmarks,
-            }
-        )
+        self._spec = load_graph(self.graph_name)
+        self._mode: Literal["deterministic", "threads"] = mode
+        self._side_packets = {
+            "num_faces": self.max_num_faces,
+            "min_detection_confidence": self.min_detection_confidence,
+            "min_tracking_confidence": self.min_tracking_confidence,
+            "detector": detector,
+            "with_attention": self.refine_landmarks,
+        }
+        self._graph = Graph(self._spec, mode=mode).start(self._side_packets)
         self._lock = threading.Lock()
         self._closed = False
+
+    def _restart(self) -> None:
+        """A fresh graph after a failed call: a graph that failed stays failed, the façade
+        must not (tracking starts over, as after a scene cut)."""
+        from facegraph import Graph
+
+        failed, self._graph = self._graph, Graph(self._spec, mode=self._mode)
+        with contextlib.suppress(Exception):
+            failed.cancel()
+        self._graph.start(self._side_packets)
 
     def process(self, image: np.ndarray) -> list[Face]:
         """Faces in one RGB uint8 frame (HxWx3; HxW gray and HxWx4 RGBA are converted).
@@ -147,10 +159,19 @@ class FaceMesh(Closeable):
         """
         rgb = check_image(image)
         h, w = rgb.shape[:2]
+        if max(h, w) >= MAX_IMAGE_SIDE:
+            raise ValueError(
+                f"FaceMesh.process got a {w}x{h} image: a side of {MAX_IMAGE_SIDE} px or "
+                "more is beyond OpenCV's geometric transforms; downscale it first"
+            )
         with self._lock:
             if self._closed:
                 raise RuntimeError("FaceMesh.process called after close()")
-            out = self._graph.run_once({"image": rgb})
+            try:
+                out = self._graph.run_once({"image": rgb})
+            except BaseException:
+                self._restart()  # this call fails; the next one runs on a healthy graph
+                raise
         faces: list[FaceLandmarks] = out.get("faces") or []
         result = []
         for f in faces:
@@ -164,8 +185,11 @@ class FaceMesh(Closeable):
             if self._closed:
                 return
             self._closed = True
-            self._graph.close_all_inputs()
-            self._graph.wait_until_done()
+            try:
+                self._graph.close_all_inputs()
+                self._graph.wait_until_done()
+            except Exception:
+                self._graph.cancel()  # an error that was already reported by process()
 
     def __repr__(self) -> str:
         return (

@@ -79,6 +79,17 @@ def parse_side_packets(items: list[str]) -> dict[str, Any]:
     return result
 
 
+def error_message(exc: BaseException) -> str:
+    """What to print for a facegraph error: a node that failed on one of facegraph's own
+    errors (a model cache that cannot be written, a bad model file) gets that error's
+    one line; the original traceback is kept only for unexpected exceptions."""
+    from facegraph import CalculatorError, FacegraphError
+
+    if isinstance(exc, CalculatorError) and isinstance(exc.original, FacegraphError):
+        return f"node '{exc.node}' failed in {exc.phase}: {exc.original}"
+    return str(exc)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     _console(stderr=True).print(f"error: {message}", markup=False)
     return typer.Exit(code)
@@ -105,7 +116,7 @@ def exit_on_graph_errors(graph_source: str) -> Iterator[None]:
             err.print(f"  … and {exc.more:,} more", markup=False)
         raise typer.Exit(1) from None
     except FacegraphError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_message(exc)) from None
 
 
 # -- graphs with their own sources -------------------------------------------------------------
@@ -122,6 +133,7 @@ def _run_self_sourced(
 ) -> None:
     """Start a graph without input streams, run its sources to completion, summarize."""
     from facegraph import FacegraphError, Graph
+    from facegraph.app.runner import _TraceFile
     from facegraph.profiler import stats_table
 
     out = _console()
@@ -129,9 +141,13 @@ def _run_self_sourced(
     counts: dict[str, int] = {s: 0 for s in spec.output_streams}
     frames = {"frames": 0, "last": -(2**63)}
     graph: Graph | None = None
+    trace_file: _TraceFile | None = None
     t0 = time.perf_counter()
     try:
-        graph = Graph(spec, mode=mode, profile=profile, trace=trace)
+        # Written to a temporary beside its name, moved into place once complete.
+        trace_file = None if trace is None else _TraceFile(str(trace))
+        temp = None if trace_file is None else trace_file.temp
+        graph = Graph(spec, mode=mode, profile=profile, trace=temp)
         for stream in spec.output_streams:
 
             def count(_: Any, stream: str = stream) -> None:
@@ -143,13 +159,19 @@ def _run_self_sourced(
         graph.start(side_packets)
         graph.close_all_inputs()
         graph.wait_until_done()
+        if trace_file is not None:
+            trace_file.close()
     except KeyboardInterrupt:
         if graph is not None:
             graph.cancel()
+        if trace_file is not None:
+            trace_file.discard()
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
     except FacegraphError as exc:
-        err.print(f"error: {exc}", markup=False)
+        if trace_file is not None:
+            trace_file.discard()
+        err.print(f"error: {error_message(exc)}", markup=False)
         if graph is not None and graph.close_errors:
             err.print("also while closing:", markup=False)
             for extra in graph.close_errors:
@@ -194,10 +216,9 @@ def _print_summary(
 ) -> None:
     from facegraph.profiler import stats_table
 
-    labels = ("landmarks", "rendering")
-    for label, path in zip(labels, summary.outputs, strict=False):
-        where = "stdout" if path == "-" else path
-        console.print(f"{label}: {where}", markup=False)
+    for label, path in (("landmarks", summary.landmarks), ("rendering", summary.rendering)):
+        if path is not None:
+            console.print(f"{label}: {'stdout' if path == '-' else path}", markup=False)
     if trace is not None:
         console.print(f"trace: {trace}", markup=False)
     ended = {
@@ -398,10 +419,10 @@ def run_command(
             flush=True,
         )
 
-    started: list[bool] = []
+    started: list[RunSummary] = []
 
     def on_start(summary: RunSummary) -> None:
-        started.append(True)
+        started.append(summary)
         if summary.url:
             err.print(f"live view: {summary.url}", markup=False)
 
@@ -427,9 +448,14 @@ def run_command(
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
     except FacegraphError as exc:
-        err.print(f"error: {exc}", markup=False)
-        if started and (output is not None or render is not None):
-            err.print("(outputs were finished with the frames done before the error)", markup=False)
+        err.print(f"error: {error_message(exc)}", markup=False)
+        if started and started[0].frames and started[0].outputs:
+            done = started[0]
+            err.print(
+                f"kept the {done.frames} frame(s) done before the error in "
+                f"{', '.join(done.outputs)}",
+                markup=False,
+            )
         raise typer.Exit(1) from None
 
     _print_summary(out, summary, mode=mode, profile=profile, trace=trace)

@@ -17,16 +17,17 @@ page). Cameras keep only their newest frame (a flow limiter: a slow graph drops 
 counted in :attr:`RunSummary.dropped`, instead of lagging behind).
 
 Stopping: ``stop`` (a :class:`threading.Event`) ends the run after the current frame as
-if the input had ended; :func:`stop_on_signals` sets one on Ctrl-C and SIGTERM. A
-``KeyboardInterrupt`` also ends it. Either way every output is finished: JSONL lines are
-on disk, a ``.json`` array is closed and moved into place, the video is finalised, and
-the summary says ``stopped``. Files of a directory that cannot be read are skipped (named
-on stderr) and listed in :attr:`RunSummary.errors`.
+if the input had ended (it also ends a long glob listing); :func:`stop_on_signals` sets
+one on Ctrl-C and SIGTERM. A ``KeyboardInterrupt`` also ends it. Either way every output
+is finished and moved into place (outputs are written to hidden temporaries beside their
+names until then), and the summary says ``stopped``. Files of a directory that cannot
+be read are skipped (named on stderr) and listed in :attr:`RunSummary.errors`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -87,6 +88,10 @@ class RunSummary:
     """Camera frames dropped by the flow limiter (the graph was busy)."""
     outputs: list[str] = field(default_factory=list)
     """Files or folders written (landmarks first, then the rendering); ``-`` for stdout."""
+    landmarks: str | None = None
+    """The landmarks output (``-`` for stdout), if any."""
+    rendering: str | None = None
+    """The rendered video, image or folder, if any."""
     stopped: str = "end"
     """Why the run ended: ``end`` (input exhausted), ``max_frames``, ``stop`` (stop event:
     Ctrl-C or SIGTERM), ``interrupt`` (KeyboardInterrupt) or ``window`` (closed)."""
@@ -318,13 +323,19 @@ def run_source(
       ``show``: an OpenCV window (needs a GUI build of OpenCV).
     - ``fps``: frame rate used for the timestamps of image inputs (default 30).
 
-    Raises :class:`~facegraph.FacegraphError` subclasses with one-line messages (missing
-    input, unwritable output, graph problems). A failing graph raises after every output
-    has been finished with the frames done so far; ``KeyboardInterrupt`` is not raised but
-    reported as ``stopped == "interrupt"``.
+    Before anything is written, every output is checked against the inputs and the other
+    outputs (:func:`~.output_guard.check_outputs`) and opened as a hidden temporary beside
+    its name; the outputs are moved into place when the run ends. Raises
+    :class:`~facegraph.FacegraphError` subclasses with one-line messages (missing input,
+    an output that would overwrite an input, unwritable output, graph problems). A run
+    that fails before its first frame leaves existing files untouched; a later failure
+    raises after every output has been finished with the frames done so far (listed in
+    ``on_start``'s ``summary.outputs``). ``KeyboardInterrupt`` is not raised but reported
+    as ``stopped == "interrupt"``.
     """
     from facegraph import Graph, GraphSpec, load_graph
     from facegraph.app.media_loop import faces_stream_of, run_frames
+    from facegraph.app.output_guard import check_outputs
     from facegraph.vision.media import FrameSource, ImageFiles, open_source
 
     spec = graph if isinstance(graph, GraphSpec) else load_graph(graph, allow_imports=allow_imports)
@@ -335,53 +346,49 @@ def run_source(
         if isinstance(source, FrameSource):
             frames_source = source
         else:
-            frames_source = open_source(os.fspath(source), fps=fps)
+            frames_source = open_source(os.fspath(source), fps=fps, stop=stop)
         stack.callback(frames_source.close)
         summary = RunSummary(
             graph=spec.name, source=frames_source.name or str(source), live=frames_source.live
         )
-
-        for target in (output, render):
-            # "out/landmarks.jsonl" works without creating "out/" first.
-            text = None if target is None else os.fspath(target)
-            if text is not None and text != "-" and not Path(text).parent.exists():
-                Path(text).parent.mkdir(parents=True, exist_ok=True)
-        renderer = None
-        if render is not None:
-            from facegraph.vision.render import open_renderer
-
-            renderer = stack.enter_context(open_renderer(render, fps=frames_source.fps))
-            summary.outputs.append(os.fspath(render))
-        window = None
-        if show:
-            from facegraph.vision.live import LiveWindow
-
-            window = LiveWindow(f"facegraph: {spec.name}")
-            stack.callback(window.close)
-
-        # The live page shows per-node timings: they need the graph's profiler.
-        g = Graph(
-            spec,
-            mode=mode,
-            profile=profile or serve is not None,
-            trace=None if trace is None else os.fspath(trace),
+        # Before anything is written: no output may overwrite an input or another output.
+        check_outputs(
+            None if isinstance(source, FrameSource) else os.fspath(source),
+            frames_source.input_files(),
+            {"--output": output, "--render": render, "--trace": trace},
         )
-        server = None
-        if serve is not None:
-            from facegraph.vision.live import LiveServer, graph_stats_dict, parse_serve_address
-
-            host, port = parse_serve_address(serve)
-            server = stack.enter_context(
-                LiveServer(host, port, stats=lambda: graph_stats_dict(g.stats()))
+        outputs = _Outputs()
+        try:
+            renderer, writer, trace_file = _open_outputs(
+                outputs, output, render, trace, fps=frames_source.fps, summary=summary
             )
-            summary.url = server.url
-        writer = None
-        if output is not None:
-            from facegraph.vision.writers import LandmarksWriter
+            window = None
+            if show:
+                from facegraph.vision.live import LiveWindow
 
-            # Opened last (after everything that may refuse to open) and closed first.
-            writer = stack.enter_context(LandmarksWriter(output))
-            summary.outputs.insert(0, writer.path)
+                window = LiveWindow(f"facegraph: {spec.name}")
+                stack.callback(window.close)
+
+            # The live page shows per-node timings: they need the graph's profiler.
+            g = Graph(
+                spec,
+                mode=mode,
+                profile=profile or serve is not None,
+                trace=None if trace_file is None else trace_file.temp,
+            )
+            server = None
+            if serve is not None:
+                from facegraph.vision.live import LiveServer, graph_stats_dict, parse_serve_address
+
+                host, port = parse_serve_address(serve)
+                server = stack.enter_context(
+                    LiveServer(host, port, stats=lambda: graph_stats_dict(g.stats()))
+                )
+                summary.url = server.url
+            g.start(side_packets or {})
+        except BaseException:
+            outputs.finish(keep=False)  # nothing ran: earlier files stay as they were
+            raise
 
         bar: _Progress | None = None
 
@@ -397,53 +404,197 @@ def run_source(
                 on_frame(result)
 
         state = {"stopped": "end"}
-        g.start(side_packets or {})
-        if on_start is not None:
-            on_start(summary)
-        if progress and _want_progress(frames_source):
-            total = frames_source.frame_count
-            if total is not None and max_frames is not None:
-                total = min(total, max_frames)
-            bar = _Progress(total, Path(summary.source).name or "frames")
-            stack.callback(bar.close)
-        t0 = time.perf_counter()
-        failed = True
         try:
-            count = run_frames(
-                g,
-                _frames_until(frames_source, stop, state),
-                input_stream=input_stream,
-                faces_stream=faces_stream,
-                writer=writer,
-                renderer=renderer,
-                server=server,
-                window=window,
-                max_frames=max_frames,
-                on_frame=frame_done,
-            )
-            failed = False
-        except KeyboardInterrupt:
-            state["stopped"] = "interrupt"
-            failed = False
-            count = summary.frames
-        finally:
-            summary.elapsed = time.perf_counter() - t0
-            if failed:
+            if on_start is not None:
+                on_start(summary)
+            if progress and _want_progress(frames_source):
+                total = frames_source.frame_count
+                if total is not None and max_frames is not None:
+                    total = min(total, max_frames)
+                bar = _Progress(total, Path(summary.source).name or "frames")
+                stack.callback(bar.close)
+            t0 = time.perf_counter()
+            failed = True
+            try:
+                count = run_frames(
+                    g,
+                    _frames_until(frames_source, stop, state),
+                    input_stream=input_stream,
+                    faces_stream=faces_stream,
+                    writer=writer,
+                    renderer=renderer,
+                    server=server,
+                    window=window,
+                    max_frames=max_frames,
+                    on_frame=frame_done,
+                )
+                failed = False
+            except KeyboardInterrupt:
+                state["stopped"] = "interrupt"
+                failed = False
+                count = summary.frames
+            finally:
+                summary.elapsed = time.perf_counter() - t0
+                if failed:
+                    g.cancel()
+                summary.errors = list(getattr(frames_source, "skipped", []))
+                summary.dropped = int(getattr(frames_source, "dropped", 0))
+            if state["stopped"] == "end":
+                if max_frames is not None and count >= max_frames:
+                    state["stopped"] = "max_frames"
+                elif window is not None and not getattr(window, "_open", True):
+                    state["stopped"] = "window"
+            summary.stopped = state["stopped"]
+            if summary.stopped == "interrupt":
                 g.cancel()
-            summary.errors = list(getattr(frames_source, "skipped", []))
-            summary.dropped = int(getattr(frames_source, "dropped", 0))
-        if state["stopped"] == "end":
-            if max_frames is not None and count >= max_frames:
-                state["stopped"] = "max_frames"
-            elif window is not None and not getattr(window, "_open", True):
-                state["stopped"] = "window"
-        summary.stopped = state["stopped"]
-        if summary.stopped == "interrupt":
-            g.cancel()
-        else:
-            g.close_all_inputs()
-            g.wait_until_done()
+                if trace_file is not None:
+                    trace_file.required = False  # a cancelled graph may not write it
+            else:
+                g.close_all_inputs()
+                g.wait_until_done()
+        except BaseException as exc:
+            # A run that fails before its first frame leaves existing files untouched; a
+            # later failure keeps what was done (and says so).
+            problems = outputs.finish(keep=summary.frames > 0)
+            summary.outputs = list(outputs.kept)  # what the caller can tell the user it kept
+            if problems and isinstance(exc, FacegraphError):
+                raise RunError(f"{exc}; also: {'; '.join(problems)}") from exc
+            raise
+        problems = outputs.finish(keep=True)
+        if problems:
+            summary.outputs = list(outputs.kept)
+            raise RunError("; ".join(problems))
         summary.stats = g.stats()
         if isinstance(frames_source, ImageFiles):
             summary.errors = list(frames_source.skipped)
     return summary
+
+
+class _TraceFile:
+    """The ``--trace`` file: the graph writes a temporary, moved into place at the end."""
+
+    def __init__(self, path: str) -> None:
+        from facegraph.vision.atomic_files import clean_stale_temps, describe_os_error, temp_path
+
+        self.path = path
+        #: A missing trace is an error (not after a hard interrupt: the graph was cancelled).
+        self.required = True
+        target = Path(path)
+        if target.is_dir():
+            raise RunError(f"cannot write the trace {path}: it is a folder")
+        clean_stale_temps(target.parent, name=target.name)
+        self.temp = str(temp_path(target))
+        try:
+            with open(self.temp, "x"):  # proves the folder takes new files, now
+                pass
+        except OSError as exc:
+            raise RunError(f"cannot write the trace {path}: {describe_os_error(exc)}") from None
+
+    def close(self) -> None:
+        from facegraph.vision.atomic_files import describe_os_error, replace_into_place
+
+        try:
+            with open(self.temp, encoding="utf-8") as f:
+                json.load(f)  # the graph writes it at the end; a full disk leaves half of it
+        except (OSError, ValueError):
+            if not self.required:
+                self.discard()
+                return
+            reason = "the graph wrote no complete trace"
+            with contextlib.suppress(OSError):
+                if os.statvfs(os.path.dirname(self.temp) or ".").f_bavail == 0:
+                    reason = "No space left on device (the disk is full)"
+            self.discard()
+            raise RunError(f"cannot write the trace {self.path}: {reason}") from None
+        try:
+            replace_into_place(self.temp, self.path)
+        except OSError as exc:
+            raise RunError(
+                f"cannot write the trace {self.path}: {describe_os_error(exc)}"
+            ) from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(self.temp)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)
+
+
+class _Outputs:
+    """The run's files (landmarks, rendering, trace): all kept or all dropped at the end."""
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self.paths: list[str] = []
+        self.kept: list[str] = []
+
+    def add(self, item: Any, path: str) -> Any:
+        self._items.append(item)
+        self.paths.append(path)
+        return item
+
+    def finish(self, *, keep: bool) -> list[str]:
+        """Close (move into place) or discard every output; the messages of those that failed.
+
+        Afterwards :attr:`kept` lists the outputs now in place.
+        """
+        problems: list[str] = []
+        for item, path in zip(self._items, self.paths, strict=True):
+            try:
+                if keep and not getattr(item, "failed", False):
+                    item.close()
+                    self.kept.append(path)
+                else:
+                    item.discard()
+            except FacegraphError as exc:
+                problems.append(str(exc))
+        self._items.clear()
+        return problems
+
+
+def _open_outputs(
+    outputs: _Outputs,
+    output: str | os.PathLike[str] | None,
+    render: str | os.PathLike[str] | None,
+    trace: str | os.PathLike[str] | None,
+    *,
+    fps: float | None,
+    summary: RunSummary,
+) -> tuple[Any, Any, _TraceFile | None]:
+    """Open the outputs as temporaries (nothing existing is touched yet)."""
+    for target in (output, render, trace):
+        # "out/landmarks.jsonl" works without creating "out/" first.
+        text = None if target is None else os.fspath(target)
+        if text is not None and text != "-":
+            _make_parent(text)
+    renderer = None
+    if render is not None:
+        from facegraph.vision.render import open_renderer
+
+        renderer = outputs.add(open_renderer(render, fps=fps), os.fspath(render))
+        summary.rendering = os.fspath(render)
+    writer = None
+    if output is not None:
+        from facegraph.vision.writers import LandmarksWriter
+
+        writer = outputs.add(LandmarksWriter(output), os.fspath(output))
+        summary.landmarks = writer.path
+    trace_file = None
+    if trace is not None:
+        trace_file = outputs.add(_TraceFile(os.fspath(trace)), os.fspath(trace))
+    summary.outputs = [p for p in (summary.landmarks, summary.rendering) if p is not None]
+    return renderer, writer, trace_file
+
+
+def _make_parent(path: str) -> None:
+    parent = Path(path).parent
+    if parent.is_dir():
+        return
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [parent, *parent.parents] if p.is_file()), parent)
+        raise RunError(f"cannot write {path}: {blocker} is a file, not a folder") from None
+    except OSError as exc:
+        raise RunError(f"cannot create the folder of {path}: {exc.strerror or exc}") from None

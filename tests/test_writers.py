@@ -86,17 +86,22 @@ def test_jsonl_one_object_per_frame_in_the_seed_format(
     check_face_schema(face, astronaut_face, 512, 512)
 
 
-def test_jsonl_lines_are_on_disk_before_close(
+def test_jsonl_lines_are_flushed_to_a_temporary_and_replace_the_file_at_close(
     tmp_path: Path, astronaut_face: FaceLandmarks
 ) -> None:
     out = tmp_path / "live.jsonl"
+    out.write_text('{"previous": "run"}\n')
     writer = LandmarksWriter(out)
     writer.write(info(0), [astronaut_face])
     writer.write(info(1), [])
-    # Read through another handle while the writer is still open (as after a crash).
-    lines = out.read_text().splitlines()
-    assert [json.loads(line)["frame"] for line in lines] == [0, 1]
+    # Read through another handle while the writer is still open: every line is flushed
+    # to the hidden temporary, and the earlier file is untouched until the end.
+    (temp,) = [p for p in tmp_path.iterdir() if p.name.startswith(".live.jsonl.")]
+    assert [json.loads(line)["frame"] for line in temp.read_text().splitlines()] == [0, 1]
+    assert out.read_text() == '{"previous": "run"}\n'
     writer.close()
+    assert [json.loads(line)["frame"] for line in out.read_text().splitlines()] == [0, 1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.jsonl"]
 
 
 def test_json_is_one_array_written_atomically(

@@ -172,11 +172,16 @@ class LiveServer(Closeable):
         self._meter = _RateMeter()
         self._clients = 0
         self._closing = False
+        import socket
         from http.server import ThreadingHTTPServer
+
+        class _Server(ThreadingHTTPServer):
+            # IPv6 hosts (``[::1]:8080``, the documented form) need an AF_INET6 socket.
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
         handler = _make_handler(self, write_timeout)
         try:
-            self._httpd = ThreadingHTTPServer((host, port), handler)
+            self._httpd = _Server((host, port), handler)
         except OSError as exc:
             raise LiveViewError(
                 f"cannot serve on {host}:{port}: {exc.strerror or exc} "

@@ -28,12 +28,21 @@ Every source yields :class:`Frame` values with strictly increasing ``timestamp_u
   first frame. A camera that cannot be opened is a :class:`SourceError`; one that stops
   delivering frames mid-run ends the iteration with a message on stderr.
 
+Inputs must be regular files: a FIFO, socket or device is refused by name (reading
+it would block). Before decoding, an image's size is read from its header (PNG and
+JPEG here, other formats through Pillow's header-only ``Image.open``) and the file is
+skipped when it declares more than :func:`max_image_pixels` pixels
+(``$FACEGRAPH_MAX_IMAGE_PIXELS``, default 250 MP) or a side of :data:`MAX_IMAGE_SIDE`
+px or more (OpenCV's geometric transforms cannot take it). Globs with ``**`` never loop
+through symbolic links and are bounded (:func:`expand_glob`).
+
 Decoding of images uses ``cv2.imdecode(..., IMREAD_COLOR)``, which already does what a
 face pipeline wants: grayscale becomes 3 channels, alpha is dropped (as MediaPipe's
 RGBA→RGB), 16-bit samples become 8-bit (value / 256) and the JPEG EXIF orientation is
 applied (``IMREAD_UNCHANGED`` would do none of these). Reading the bytes ourselves
 (instead of ``cv2.imread``) tells "cannot read the file" from "cannot decode it" and
-works with any path on every OS.
+works with any path on every OS. Sample types ``IMREAD_COLOR`` refuses (32-bit float
+TIFF, EXR) are decoded unchanged and converted to 8 bits (floats in [0, 1] × 255).
 
 The graph node :class:`MediaSource` wraps the same classes; it emits ``IMAGE`` and
 ``FRAME_INFO`` at each frame's timestamp.
@@ -95,6 +104,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
         ".hdr",
         ".pic",
         ".avif",
+        ".gif",  # the first frame (OpenCV >= 4.11 decodes GIF)
     }
 )
 
@@ -172,6 +182,10 @@ class FrameSource(Closeable):
     def close(self) -> None:
         """Release the device or file handles (idempotent)."""
 
+    def input_files(self) -> list[str]:
+        """The files this source reads (none for a camera): outputs must not overwrite them."""
+        return []
+
     def warn(self, message: str) -> None:
         """One line on stderr (the stream given at construction, else ``sys.stderr``)."""
         stream = self._stderr if self._stderr is not None else sys.stderr
@@ -193,10 +207,13 @@ class ImageFiles(FrameSource):
         fps: float = DEFAULT_FPS,
         name: str = "",
         stderr: TextIO | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         super().__init__(stderr=stderr)
         if fps <= 0:
             raise SourceError(f"fps must be positive, got {fps}")
+        #: Images declaring more pixels are skipped (default :func:`max_image_pixels`).
+        self.max_pixels = max_pixels if max_pixels is not None else max_image_pixels()
         self.paths: list[str] = [os.fspath(p) for p in paths]
         self.fps = float(fps)
         self.frame_count = len(self.paths)
@@ -222,19 +239,32 @@ class ImageFiles(FrameSource):
         return cls(ordered, name=str(d), **kwargs)
 
     @classmethod
-    def from_glob(cls, pattern: str, **kwargs: Any) -> ImageFiles:
-        """The files matching ``pattern`` (``**`` recurses), naturally sorted."""
-        files = [p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p)]
+    def from_glob(
+        cls, pattern: str, *, stop: threading.Event | None = None, **kwargs: Any
+    ) -> ImageFiles:
+        """The regular files matching ``pattern`` (``**`` recurses), naturally sorted.
+
+        Each file counts once (paths are resolved: links to the same file, or a ``**``
+        walk around a symbolic-link loop, give one input); the walk stops with a
+        :class:`SourceError` after :data:`MAX_DISCOVERED` matches, or when ``stop`` is set.
+        """
+        files: dict[str, str] = {}
+        for p in expand_glob(pattern, stop=stop):
+            if os.path.isfile(p):
+                files.setdefault(os.path.realpath(p), p)
         if not files:
             raise SourceError(f"no files match {pattern!r}")
-        ordered: list[str] = sorted(files, key=_natural_key)
+        ordered: list[str] = sorted(files.values(), key=_natural_key)
         return cls(ordered, name=pattern, **kwargs)
+
+    def input_files(self) -> list[str]:
+        return list(self.paths)
 
     def frames(self) -> Iterator[Frame]:
         index = 0
         step = 1e6 / (self.fps or DEFAULT_FPS)
         for path in self.paths:
-            image, reason = read_image_bgr(path)
+            image, reason = read_image_bgr(path, max_pixels=self.max_pixels)
             if image is None:
                 self.skipped.append((path, reason))
                 self.warn(f"warning: skipping {path}: {reason}")
@@ -245,8 +275,132 @@ class ImageFiles(FrameSource):
 
 #: Images declaring more pixels are skipped before decoding: a few-MB PNG of zeros can
 #: declare 30000x30000 and would take 2.7 GB (and again as much for the RGB copy).
-#: 250 megapixels leaves room for any camera (a 10000x10000 image is 100 MP).
+#: 250 megapixels leaves room for any camera (a 10000x10000 image is 100 MP). The
+#: environment variable ``FACEGRAPH_MAX_IMAGE_PIXELS`` overrides it (see
+#: :func:`max_image_pixels`); ``ImageFiles(max_pixels=...)`` per source.
 MAX_IMAGE_PIXELS = 250_000_000
+
+#: Frames with a side this long or longer are skipped: OpenCV's geometric transforms
+#: (``warpAffine``, ``remap``: the crop of every face pipeline) assert sides < SHRT_MAX.
+MAX_IMAGE_SIDE = 32767
+
+#: A glob or folder walk stops (with an error) after this many paths: a ``**`` over a
+#: symbolic-link loop would otherwise never end.
+MAX_DISCOVERED = 1_000_000
+
+
+def expand_glob(pattern: str, *, stop: threading.Event | None = None) -> Iterator[str]:
+    """The paths matching ``pattern`` (``**`` matches any number of folders), bounded.
+
+    Unlike :func:`glob.iglob`, a ``**`` walk follows a symbolic link into a folder only
+    if that folder has not been visited (a link back to an ancestor, or two links that
+    make a loop, would otherwise multiply the paths without end). Hidden names match only
+    a pattern part that starts with a dot, as with :mod:`glob`. Raises
+    :class:`SourceError` after :data:`MAX_DISCOVERED` paths, or once ``stop`` is set.
+    """
+    count = 0
+
+    def tick() -> None:
+        nonlocal count
+        count += 1
+        if stop is not None and stop.is_set():
+            raise SourceError(f"stopped while listing {pattern!r}")
+        if count > MAX_DISCOVERED:
+            raise SourceError(
+                f"{pattern!r} matches more than {MAX_DISCOVERED:,} paths; narrow the pattern"
+            )
+
+    if "**" not in pattern:
+        for path in globlib.iglob(pattern):
+            tick()
+            yield path
+        return
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if _GLOB_CHARS.search(part))
+    root = str(Path(*parts[:first])) if first else "."
+    regex = re.compile(_translate_parts(parts[first:]))
+    for folder, dirs, names in walk_once(root):
+        for name in sorted([*dirs, *names]):
+            tick()
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            if regex.fullmatch(rel):
+                yield path
+
+
+def walk_once(root: str | os.PathLike[str]) -> Iterator[tuple[str, list[str], list[str]]]:
+    """:func:`os.walk` that follows symbolic links, but into each real folder only once.
+
+    A link back to an ancestor, or two links that make a loop, would otherwise walk
+    forever. Yields ``(folder, dirs, files)`` with ``dirs`` sorted; the caller may prune
+    ``dirs`` in place, as with ``os.walk``.
+    """
+    visited: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            dirs[:] = []
+            continue
+        visited.add(real)
+        dirs.sort()
+        yield folder, dirs, names
+
+
+def _translate_parts(parts: Sequence[str]) -> str:
+    """A regex for a relative POSIX path, from glob pattern parts (``**`` = any folders)."""
+    out = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append("(?:[^/.][^/]*/)*" if not last else "(?:[^/.][^/]*/?)*")
+            continue
+        body = _translate_part(part)
+        if not part.startswith("."):
+            body = f"(?![.]){body}"
+        out.append(body + ("" if last else "/"))
+    return "".join(out)
+
+
+def _translate_part(part: str) -> str:
+    """One path component's glob (``*``, ``?``, ``[seq]``, ``[!seq]``) as a regex that
+    never crosses a ``/``."""
+    out = []
+    i = 0
+    while i < len(part):
+        c = part[i]
+        i += 1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif (
+            c == "[" and (end := part.find("]", i + 1 if part[i : i + 1] in ("!", "]") else i)) > 0
+        ):
+            body = part[i:end]
+            i = end + 1
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            out.append(f"[{'^/' if negate else ''}{body.replace(chr(92), chr(92) * 2)}]")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+def max_image_pixels() -> int:
+    """The pixel limit: ``$FACEGRAPH_MAX_IMAGE_PIXELS`` if set (an integer), else the default."""
+    text = os.environ.get("FACEGRAPH_MAX_IMAGE_PIXELS", "").strip().replace("_", "")
+    if not text:
+        return MAX_IMAGE_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        raise SourceError(
+            f"FACEGRAPH_MAX_IMAGE_PIXELS must be a whole number of pixels, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise SourceError(f"FACEGRAPH_MAX_IMAGE_PIXELS must be positive, got {value}")
+    return value
+
 
 _JPEG_SOF = frozenset(
     {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -280,30 +434,146 @@ def declared_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def read_image_bgr(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, str]:
-    """Read and decode one image file as OpenCV BGR; ``(None, reason)`` when it fails."""
-    import cv2
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) an image file declares, read from its header only.
+
+    PNG and JPEG are parsed here; every other format Pillow knows (TIFF, WebP, BMP, GIF,
+    PNM, JPEG 2000, ...) through Pillow's lazy ``Image.open``, which reads the header and
+    decodes nothing. None when neither recognises the data.
+    """
+    size = declared_size(data[: 1 << 18])
+    if size is not None:
+        return size
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        data = np.fromfile(os.fspath(path), dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning: we decide here
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    return int(image.size[0]), int(image.size[1])
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error):
+        return None
+
+
+def _too_big(width: int, height: int, max_pixels: int) -> str:
+    if width * height > max_pixels:
+        return (
+            f"the image declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), "
+            f"over the {max_pixels / 1e6:g} MP limit (FACEGRAPH_MAX_IMAGE_PIXELS; a "
+            "decompression bomb?)"
+        )
+    if max(width, height) >= MAX_IMAGE_SIDE:
+        return (
+            f"the image is {width}x{height} pixels: a side of {MAX_IMAGE_SIDE} px or more is "
+            "beyond OpenCV's geometric transforms (downscale it first)"
+        )
+    return ""
+
+
+def read_image_bgr(
+    path: str | os.PathLike[str], *, max_pixels: int | None = None
+) -> tuple[np.ndarray | None, str]:
+    """Read and decode one image file as OpenCV BGR (8-bit); ``(None, reason)`` when it fails.
+
+    The header's size is checked against ``max_pixels`` (default
+    :func:`max_image_pixels`) and :data:`MAX_IMAGE_SIDE` before anything is decoded.
+    """
+    import stat
+
+    import cv2
+
+    limit = max_pixels if max_pixels is not None else max_image_pixels()
+    text = os.fspath(path)
+    try:
+        mode = os.stat(text).st_mode
+        if not stat.S_ISREG(mode):
+            return None, f"not a regular file ({_file_kind(mode)})"
+        data = np.fromfile(text, dtype=np.uint8)
     except OSError as exc:
         return None, f"cannot read the file ({exc.strerror or exc})"
     if data.size == 0:
         return None, "the file is empty"
-    size = declared_size(data[: 1 << 18].tobytes())
-    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
-        w, h = size
-        return None, (
-            f"the image declares {w}x{h} pixels ({w * h / 1e6:.0f} MP), over the "
-            f"{MAX_IMAGE_PIXELS // 1_000_000} MP limit (a decompression bomb?)"
-        )
+    size = header_size(data.tobytes())
+    if size is not None and (reason := _too_big(*size, limit)):
+        return None, reason
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        if image is None:
+            # 32-bit float or other sample types IMREAD_COLOR refuses (float TIFF, EXR).
+            image = _to_8bit(cv2.imdecode(data, cv2.IMREAD_UNCHANGED))
     except cv2.error as exc:  # some codecs raise instead of returning None
         return None, f"not a decodable image ({str(exc).strip().splitlines()[-1]})"
     if image is None or image.size == 0:
         return None, "not a decodable image (unknown format or corrupt data)"
+    if reason := _too_big(image.shape[1], image.shape[0], limit):
+        return None, reason
     return image, ""
+
+
+def _to_8bit(image: np.ndarray | None) -> np.ndarray | None:
+    """A decoded image of any sample type as 8-bit BGR: floats in [0, 1] scale to 0-255
+    (values outside are clipped), 16-bit is divided by 256; gray and alpha are converted."""
+    import cv2
+
+    if image is None or image.size == 0:
+        return None
+    if image.dtype.kind == "f":
+        image = np.clip(np.nan_to_num(image.astype(np.float32)) * 255.0, 0, 255)
+        image = image.round().astype(np.uint8)
+    elif image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        return None
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return image if image.shape[2] == 3 else None
+
+
+def _file_kind(mode: int) -> str:
+    import stat
+
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO / named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_regular_file(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`SourceError` unless ``path`` is a regular file (or a link to one).
+
+    Reading a FIFO or a device would block forever or never end.
+    """
+    import stat
+
+    text = os.fspath(path)
+    try:
+        mode = os.stat(text).st_mode
+    except FileNotFoundError:
+        raise SourceError(f"input not found: {text}") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read {text}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise SourceError(
+            f"cannot read {text}: it is {_file_kind(mode)}, not a regular file (facegraph "
+            "reads image and video files, folders, globs and camera indexes)"
+        )
 
 
 class VideoFile(FrameSource):
@@ -323,8 +593,7 @@ class VideoFile(FrameSource):
         super().__init__(stderr=stderr)
         self.path = os.fspath(path)
         self.name = self.path
-        if not os.path.isfile(self.path):
-            raise SourceError(f"input not found: {self.path}")
+        check_regular_file(self.path)
         self._cap: Any = cv2.VideoCapture(self.path)
         if not self._cap.isOpened():
             self._cap.release()
@@ -380,6 +649,9 @@ class VideoFile(FrameSource):
 
     def close(self) -> None:
         self._cap.release()
+
+    def input_files(self) -> list[str]:
+        return [self.path]
 
 
 def video_timestamp_us(pos_ms: float, index: int, step_us: float, last_us: int) -> int:
@@ -536,8 +808,16 @@ class CameraSource(FrameSource):
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+#: Camera indexes above this are not devices (OpenCV takes an int; V4L2 has 64 minors).
+MAX_CAMERA_INDEX = 9999
+
+
 def open_source(
-    spec: str, *, fps: float | None = None, stderr: TextIO | None = None
+    spec: str,
+    *,
+    fps: float | None = None,
+    stderr: TextIO | None = None,
+    stop: threading.Event | None = None,
 ) -> FrameSource:
     """Open an input by its command-line spelling.
 
@@ -548,7 +828,9 @@ def open_source(
     - any other existing file: a video.
 
     ``fps`` sets the frame rate of image inputs (timestamps); videos and cameras keep
-    their own. Raises :class:`SourceError` with a clear message when nothing can be opened.
+    their own; ``stop`` (an event, set on Ctrl-C) ends a long glob listing. Files must be
+    regular files (a FIFO or device would block). Raises :class:`SourceError` with a
+    clear message when nothing can be opened.
     """
     text = spec.strip()
     if not text:
@@ -556,6 +838,11 @@ def open_source(
             "empty input: give an image, a directory, a glob, a video or a camera index"
         )
     if text.isdigit():
+        if int(text) > MAX_CAMERA_INDEX:
+            raise SourceError(
+                f"--input {text}: no such camera (indexes are 0-{MAX_CAMERA_INDEX}) and no "
+                "such file"
+            )
         return CameraSource(int(text), stderr=stderr)
     image_kwargs: dict[str, Any] = {"stderr": stderr}
     if fps is not None:
@@ -564,9 +851,8 @@ def open_source(
     if path.is_dir():
         return ImageFiles.from_directory(path, **image_kwargs)
     if not path.exists() and _GLOB_CHARS.search(text):
-        return ImageFiles.from_glob(str(path), **image_kwargs)
-    if not path.exists():
-        raise SourceError(f"input not found: {text}")
+        return ImageFiles.from_glob(str(path), stop=stop, **image_kwargs)
+    check_regular_file(path)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageFiles([str(path)], **image_kwargs)
     return VideoFile(path, stderr=stderr)

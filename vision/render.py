@@ -10,7 +10,8 @@
 - ``.mp4`` / ``.avi`` / ``.mkv`` / ``.mov`` / ``.m4v``: :class:`VideoRenderer`, OpenCV's
   ``VideoWriter`` (``mp4v`` for MP4/MOV/M4V, ``MJPG`` for AVI and MKV, which every OpenCV
   build can write without extra codecs). The size is taken from the first frame; later
-  frames of another size are resized to it. ``fps`` is the source's, else 30.
+  frames of another size are resized to it (one warning line says so). ``fps`` is the
+  source's, else 30.
 - an image extension (``out.png``): :class:`ImageRenderer` writes the one frame there
   (a second frame is an error that suggests a folder).
 - anything else (an existing folder, or a path ending in ``/`` or without extension):
@@ -20,16 +21,31 @@
 
 Images are RGB in and converted to OpenCV's BGR on write. The graph node :class:`Render`
 wraps the same classes.
+
+Durability (:mod:`facegraph.vision.atomic_files`): a video is written to a hidden
+temporary beside its name, read back on :meth:`Renderer.close` (``VideoWriter`` reports
+no write errors, so a full disk shows as a file OpenCV cannot open) and only then moved
+into place; :meth:`Renderer.discard` drops it. Each image is written to a temporary and
+moved into place whole. Failures raise :class:`RenderError` with one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from facegraph import Closeable, FacegraphError
+from facegraph.vision.atomic_files import (
+    clean_stale_temps,
+    describe_os_error,
+    replace_into_place,
+    temp_path,
+)
 from facegraph.vision.media import DEFAULT_FPS, IMAGE_EXTENSIONS, FrameInfo
 
 __all__ = [
@@ -66,7 +82,15 @@ class Renderer(Closeable):
         raise NotImplementedError
 
     def close(self) -> None:
-        """Finish the output (idempotent)."""
+        """Finish the output and move it into place (idempotent)."""
+
+    def discard(self) -> None:
+        """Abandon an unfinished output (an earlier file under the name stays as it was)."""
+        self.close()
+
+
+def _warn_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:
@@ -83,7 +107,12 @@ class VideoRenderer(Renderer):
     """Writes frames to a video file with OpenCV's ``VideoWriter``."""
 
     def __init__(
-        self, path: str | os.PathLike[str], fps: float | None = None, fourcc: str | None = None
+        self,
+        path: str | os.PathLike[str],
+        fps: float | None = None,
+        fourcc: str | None = None,
+        *,
+        warn: Callable[[str], object] = _warn_stderr,
     ) -> None:
         self.path = os.fspath(path)
         suffix = Path(self.path).suffix.lower()
@@ -92,16 +121,34 @@ class VideoRenderer(Renderer):
         parent = Path(self.path).parent
         if not parent.is_dir():
             raise RenderError(f"cannot write {self.path}: folder {parent} does not exist")
+        if Path(self.path).is_dir():
+            raise RenderError(f"cannot write video {self.path}: it is a folder")
+        clean_stale_temps(parent, name=Path(self.path).name)
+        self._tmp = temp_path(self.path, keep_suffix=True)  # FFmpeg picks the container by name
+        self._check_writable()
         self.count = 0
         self.size: tuple[int, int] | None = None
         self._writer: Any = None
         self._closed = False
+        self._warn = warn
+        self._resized = 0
+        #: The output failed and was dropped (nothing replaces an earlier file).
+        self.failed = False
+
+    def _check_writable(self) -> None:
+        """Fail now, not at the first frame, when the folder refuses new files."""
+        try:
+            with open(self._tmp, "x"):
+                pass
+        except OSError as exc:
+            raise RenderError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
+        os.unlink(self._tmp)
 
     def _open(self, width: int, height: int) -> None:
         import cv2
 
         writer = cv2.VideoWriter(
-            self.path, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (width, height)
+            str(self._tmp), cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (width, height)
         )
         if not writer.isOpened():
             raise RenderError(
@@ -124,16 +171,102 @@ class VideoRenderer(Renderer):
         assert self.size is not None
         if (w, h) != self.size:
             # A video has one frame size; later frames of another size are scaled to it.
+            if not self._resized:
+                self._warn(
+                    f"warning: {self.path}: frame {self.count} is {w}x{h} but the video is "
+                    f"{self.size[0]}x{self.size[1]} (the input changed size); frames of "
+                    "another size are scaled to the first one"
+                )
+            self._resized += 1
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
         self._writer.write(bgr)
         self.count += 1
 
     def close(self) -> None:
+        """Finalise the video, check it can be read back, and move it into place."""
         if self._closed:
             return
         self._closed = True
+        if self._writer is None:
+            return  # no frame: nothing replaces an earlier file
+        self._writer.release()
+        problem = self._verify()
+        if problem is not None:
+            self.failed = True
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            raise RenderError(f"cannot write video {self.path}: {problem}")
+        try:
+            replace_into_place(self._tmp, self.path)
+        except OSError as exc:
+            self.failed = True
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            raise RenderError(f"cannot write video {self.path}: {describe_os_error(exc)}") from None
+
+    def _verify(self) -> str | None:
+        """Why the finished temporary is not a complete video (None when it is).
+
+        ``VideoWriter`` swallows write errors; a full disk leaves a file without its
+        index or with a header that counts fewer frames than were written, which reading
+        it back shows (a header read, not a decode).
+        """
+        import cv2
+
+        try:
+            free = os.statvfs(self._tmp.parent).f_bavail
+        except OSError:
+            free = 1
+        if free == 0:  # the last write most likely failed; FFmpeg would only complain
+            return "No space left on device (the disk is full)"
+        if self._tmp.suffix.lower() in (".mp4", ".m4v", ".mov") and not _has_mp4_index(self._tmp):
+            return "the finished file has no index ('moov' box): disk full or I/O error?"
+        cap = cv2.VideoCapture(str(self._tmp))
+        try:
+            reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+            ok = reported > 0 and abs(reported - self.count) <= 1 and cap.grab()
+        finally:
+            cap.release()
+        if ok:
+            return None
+        if free == 0:
+            return "No space left on device (the disk is full)"
+        return (
+            f"the finished file holds {reported} of the {self.count} frames written "
+            "(disk full or I/O error?)"
+        )
+
+    def discard(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.failed = True
         if self._writer is not None:
             self._writer.release()
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+
+def _has_mp4_index(path: Path) -> bool:
+    """Whether an MP4/MOV file has its top-level ``moov`` box (written last, on release)."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            while header := f.read(8):
+                if len(header) < 8:
+                    return False
+                size, kind = struct.unpack(">I4s", header)
+                if kind == b"moov":
+                    return True
+                if size == 1:  # 64-bit size follows
+                    size = struct.unpack(">Q", f.read(8))[0] - 8
+                elif size == 0:  # to the end of the file
+                    return False
+                f.seek(size - 8, os.SEEK_CUR)
+    except (OSError, struct.error):
+        return False
+    return False
 
 
 class ImageRenderer(Renderer):
@@ -147,14 +280,37 @@ class ImageRenderer(Renderer):
         self.ext = ext if ext.startswith(".") else f".{ext}"
         self.count = 0
         self.written: list[str] = []
+        import cv2
+
+        target_ext = p.suffix if self.single else self.ext
+        if not cv2.haveImageWriter(f"x{target_ext}"):
+            raise RenderError(
+                f"cannot render to {text}: this OpenCV cannot write {target_ext} images "
+                "(use .png, .jpg, a folder or a video such as .mp4)"
+            )
         if self.single:
             if not p.parent.is_dir():
                 raise RenderError(f"cannot write {text}: folder {p.parent} does not exist")
+            if p.is_dir():
+                raise RenderError(f"cannot write {text}: it is a folder")
+            probe = temp_path(p)
+            try:  # fail now, not after the models have loaded
+                with open(probe, "x"):
+                    pass
+                os.unlink(probe)
+            except OSError as exc:
+                raise RenderError(f"cannot write {text}: {describe_os_error(exc)}") from None
         else:
             try:
                 p.mkdir(parents=True, exist_ok=True)
+            except FileExistsError:
+                raise RenderError(f"cannot create folder {text}: a file has that name") from None
             except OSError as exc:
-                raise RenderError(f"cannot create folder {text}: {exc.strerror or exc}") from None
+                reason = describe_os_error(exc)
+                raise RenderError(f"cannot create folder {text}: {reason}") from None
+        folder = p.parent if self.single else p
+        clean_stale_temps(folder)
+        self._pending: Path | None = None  # the single image, until close()
         self._names: set[str] = set()
 
     def _target(self, info: FrameInfo | None) -> Path:
@@ -181,15 +337,45 @@ class ImageRenderer(Renderer):
 
         target = self._target(info)
         bgr = _bgr(image)
-        ok, data = cv2.imencode(target.suffix or self.ext, bgr)
+        try:
+            ok, data = cv2.imencode(target.suffix or self.ext, bgr)
+        except cv2.error:
+            ok = False
         if not ok:
             raise RenderError(f"cannot encode {target} (unsupported image extension?)")
+        tmp = temp_path(target)
         try:
-            data.tofile(str(target))
+            with open(tmp, "xb") as f:  # (numpy's tofile hides the errno of a short write)
+                f.write(data.tobytes())
+            if self.single:
+                self._pending = tmp  # moved into place when the run ends
+            else:
+                # Whole or absent under its name; no fsync per frame (it would cost a
+                # disk flush per image: the video and landmark files get theirs at close).
+                os.replace(tmp, target)
         except OSError as exc:
-            raise RenderError(f"cannot write {target}: {exc.strerror or exc}") from None
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise RenderError(f"cannot write {target}: {describe_os_error(exc)}") from None
         self.written.append(str(target))
         self.count += 1
+
+    def close(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        try:
+            replace_into_place(pending, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(pending)
+            raise RenderError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
+
+    def discard(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(pending)
 
 
 def open_renderer(path: str | os.PathLike[str], *, fps: float | None = None) -> Renderer:

@@ -19,25 +19,32 @@ pixels; a frame without a face has ``"faces": []``. Detections (from a detector-
 graph) have the same shape with their 6 keypoints named ``rightEye``, ``leftEye``,
 ``noseTip``, ``mouthCenter``, ``rightEarTragion``, ``leftEarTragion`` and no ``z``.
 
-Durability: ``.jsonl`` (and ``-``) lines are flushed one by one, so a crash or Ctrl-C
-keeps every frame written so far. ``.json`` is one array, written to a temporary file
-beside the target and moved over it with ``os.replace`` on :meth:`LandmarksWriter.close`,
-so readers never see half a file.
+Durability: a file output is written to a hidden temporary beside the target
+(:mod:`facegraph.vision.atomic_files`) and moved over it with ``os.replace`` on
+:meth:`LandmarksWriter.close`, so readers never see half a file and an earlier file is
+replaced only by a complete one. ``.jsonl`` lines (and ``-``) are flushed one by one:
+a full disk is reported at the frame it hits. Every write and the close are checked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
-import secrets
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import numpy as np
 from facegraph import Closeable, FacegraphError
+from facegraph.vision.atomic_files import (
+    clean_stale_temps,
+    describe_os_error,
+    replace_into_place,
+    temp_path,
+)
 from facegraph.vision.face.indices import region_names
 from facegraph.vision.face.types import KEYPOINT_NAMES, Detection, FaceLandmarks
 from facegraph.vision.media import FrameInfo
@@ -222,7 +229,10 @@ class LandmarksWriter(Closeable):
     """Writes one record per frame to ``.jsonl``, ``.json`` or ``-`` (stdout).
 
     ``format`` overrides the choice by extension. Use as a context manager or call
-    :meth:`close`: for ``.json`` nothing appears at ``path`` before ``close``.
+    :meth:`close`. A file output is written to a hidden temporary beside ``path`` and
+    moved over it by :meth:`close` (:meth:`discard` drops it instead), so an existing
+    file keeps its content until the new one is complete. A failed write or close (a
+    full disk, an I/O error) removes the temporary and raises :class:`OutputError`.
     """
 
     def __init__(
@@ -239,6 +249,8 @@ class LandmarksWriter(Closeable):
         #: Frames written so far.
         self.count = 0
         self._closed = False
+        #: The output failed or was discarded (an earlier file under the name is unchanged).
+        self.failed = False
         self._tmp: str | None = None
         self._own = self.path != "-"
         if not self._own:
@@ -247,19 +259,40 @@ class LandmarksWriter(Closeable):
         target = Path(self.path)
         if not target.parent.is_dir():
             raise OutputError(f"cannot write {self.path}: folder {target.parent} does not exist")
+        if target.is_dir():
+            raise OutputError(f"cannot write {self.path}: it is a folder")
+        clean_stale_temps(target.parent, name=target.name)
+        tmp = temp_path(target)
         try:
-            if self.format == "jsonl":
-                self._file = open(target, "w", encoding="utf-8")  # noqa: SIM115 - kept open
-            else:
-                # Not mkstemp: its 0600 mode would survive os.replace; "x" mode gets the
-                # umask's permissions like any other output and never clobbers a file.
-                tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-                self._file = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - kept open
-                self._tmp = str(tmp)
+            # Not mkstemp: its 0600 mode would survive os.replace; "x" mode gets the
+            # umask's permissions like any other output and never clobbers a file.
+            self._file = open(tmp, "x", encoding="utf-8")  # noqa: SIM115 - kept open
         except OSError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
+        self._tmp = str(tmp)
         if self.format == "json":
-            self._file.write("[")
+            self._checked(lambda: self._file.write("["))
+
+    def _checked(self, action: Callable[[], object]) -> None:
+        """Run one write; on an OS error drop the temporary and raise one clear line."""
+        try:
+            action()
+        except OSError as exc:
+            self._drop()
+            raise OutputError(
+                f"cannot write {self.path}: {describe_os_error(exc)}; "
+                + ("the earlier file is unchanged" if self._own else "output stopped")
+            ) from None
+
+    def _drop(self) -> None:
+        self._closed = True
+        self.failed = True
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            self._tmp = None
 
     def write(
         self,
@@ -278,33 +311,38 @@ class LandmarksWriter(Closeable):
             raise OutputError(f"{self.path}: writer is closed")
         text = json.dumps(record, separators=(",", ":"), allow_nan=False)
         if self.format == "jsonl":
-            self._file.write(text + "\n")
-            self._file.flush()  # a crash or Ctrl-C must keep every finished frame
+            line = text + "\n"
         else:
-            self._file.write(("\n" if self.count == 0 else ",\n") + text)
+            line = ("\n" if self.count == 0 else ",\n") + text
+
+        def write() -> None:
+            self._file.write(line)
+            if self.format == "jsonl":
+                self._file.flush()  # a failed write shows now, naming its frame
+
+        self._checked(write)
         self.count += 1
 
     def close(self) -> None:
-        """Finish the file (for ``.json``: close the array and move it into place)."""
+        """Finish the file and move it into place (for ``.json``: close the array first)."""
         if self._closed:
             return
-        self._closed = True
         if self.format == "json":
-            self._file.write("\n]\n" if self.count else "]\n")
+            self._checked(lambda: self._file.write("\n]\n" if self.count else "]\n"))
         if not self._own:
-            self._file.flush()
+            self._closed = True
+            self._checked(self._file.flush)
             return
-        self._file.close()
-        if self._tmp is not None:
-            os.replace(self._tmp, self.path)
-            self._tmp = None
+        self._checked(self._file.close)
+        tmp = self._tmp
+        assert tmp is not None
+        self._checked(lambda: replace_into_place(tmp, self.path))
+        self._tmp = None
+        self._closed = True
 
     def discard(self) -> None:
-        """Abandon a ``.json`` output (remove the temporary file); close anything else."""
-        if self._tmp is not None and not self._closed:
-            self._closed = True
-            self._file.close()
-            os.unlink(self._tmp)
-            self._tmp = None
+        """Abandon the output: remove the temporary (an earlier file stays as it was)."""
+        if self._own:
+            self._drop()
         else:
             self.close()

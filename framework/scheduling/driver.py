@@ -79,6 +79,8 @@ class Scheduler:
         self._finalizing = False  # the calculators must be closed (outside the lock)
         self._abort_claimed = False  # one thread closes them
         self.close_errors: list[CalculatorError] = []
+        #: Why the trace file could not be written (None when it was, or not asked for).
+        self.trace_error: OSError | None = None
         self._trace_path = trace
         self._timing = profile or trace is not None
         self._recorder: Recorder | None = None
@@ -327,7 +329,10 @@ class Scheduler:
             if self._trace_path is None:
                 return
             self._trace_path = None
-        self._recorder.write_trace(path)
+        try:
+            self._recorder.write_trace(path)
+        except OSError as exc:  # a full disk: the caller checks the file, no thread crash
+            self.trace_error = exc
 
     def _finalize_abort(self) -> None:
         """Close every opened, unclosed calculator; then end the run. Outside the lock."""

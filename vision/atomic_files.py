@@ -1,0 +1,135 @@
+"""Outputs that appear whole or not at all: temporaries beside the target, stale-file cleanup.
+
+Every file facegraph writes for a user (landmarks, renderings, traces, batch outputs) is
+first written to a hidden temporary beside its final name::
+
+    .NAME.PID.TOKEN.tmp[.EXT]      e.g.  .faces.jsonl.4711.9f3c01ab.tmp
+                                          .overlay.mp4.4711.0c1d2e3f.tmp.mp4
+
+(the extension is repeated where a library picks the format from the name: OpenCV's
+``VideoWriter`` and ``imencode``) and moved over the final name with ``os.replace`` when
+the run ends, so a reader, a crash or a full disk never leaves half a file under the
+final name. Being in the same folder makes the move atomic (one file system).
+
+A process killed with ``kill -9`` cannot remove its temporaries; :func:`clean_stale_temps`
+removes those whose owner PID is no longer running on this machine, or that are older
+than :data:`STALE_SECONDS` (a PID can be reused, and a folder can be shared between hosts).
+Writers call it for their target's folder when they open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+
+__all__ = [
+    "STALE_SECONDS",
+    "clean_stale_temps",
+    "describe_os_error",
+    "pid_alive",
+    "replace_into_place",
+    "temp_path",
+]
+
+#: Temporaries older than this are stale whoever owns them (seconds).
+STALE_SECONDS = 24 * 3600.0
+
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.tmp(\.[^.]+)?$")
+
+
+def temp_path(target: str | os.PathLike[str], *, keep_suffix: bool = False) -> Path:
+    """A fresh hidden temporary name beside ``target`` (owned by this process).
+
+    ``keep_suffix`` repeats the target's extension at the end, for writers that choose
+    the file format from the name.
+    """
+    path = Path(target)
+    ext = path.suffix if keep_suffix else ""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{ext}")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):  # Linux: a zombie has exited, its files are stale
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rpartition(")")[2].split()[:1] != ["Z"]
+    return True
+
+
+def clean_stale_temps(
+    folder: str | os.PathLike[str], *, name: str | None = None, now: float | None = None
+) -> list[Path]:
+    """Remove the stale temporaries in ``folder`` (only those of ``name``, if given).
+
+    Stale: the owner PID is not running, or the file is older than :data:`STALE_SECONDS`.
+    This process's own temporaries are never touched. Returns the paths removed; a
+    folder that cannot be listed is left alone.
+    """
+    removed: list[Path] = []
+    now = time.time() if now is None else now
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or (name is not None and not _owned_by(match["name"], name)):
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid():
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if pid_alive(pid) and age < STALE_SECONDS:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _owned_by(temp_name: str, name: str) -> bool:
+    # A temporary of ``name``, or of one of its temporaries (``..NAME.PID.TOKEN.tmp...``:
+    # a writer that wrote into another writer's temporary).
+    return temp_name == name or (temp_name.startswith(f".{name}.") and ".tmp" in temp_name)
+
+
+def replace_into_place(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Flush ``temp`` to disk and move it over ``target`` (atomic; raises OSError)."""
+    fd = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the data reaches the disk before the name points at it
+    finally:
+        os.close(fd)
+    os.replace(temp, target)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short reason for a failed write, with a hint for the usual causes."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        return f"{reason} (the disk is full)"
+    if exc.errno == errno.EDQUOT:
+        return f"{reason} (disk quota exceeded)"
+    if exc.errno == errno.EROFS:
+        return f"{reason} (read-only file system)"
+    return reason
