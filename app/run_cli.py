@@ -45,6 +45,8 @@ Examples:
 
   facegraph run face_mesh --input 0 --show                 live camera in a window
   facegraph run face_mesh --input 0 --serve 8080           live page: http://127.0.0.1:8080/
+  facegraph run face_mesh --input sample --serve 8080      the sample, paced and looped
+  facegraph run my_graph.yaml --allow-imports --output out.jsonl --streams faces,mouth
   facegraph run face_mesh --input clip.mp4 --output faces.json --max-frames 100
   facegraph run face_mesh_static --input photos/ --output - --render overlays/
   facegraph run face_mesh_static --input 'shots/*.jpg' --output faces.jsonl
@@ -340,6 +342,31 @@ def run_command(
         bool,
         typer.Option("--deterministic", help="Run every node on this thread, in a fixed order."),
     ] = False,
+    streams: Annotated[
+        str | None,
+        typer.Option(
+            "--streams",
+            metavar="A,B",
+            help="Graph outputs written to --output (default: all; the faces stream under "
+            '"faces", every other under its own name).',
+        ),
+    ] = None,
+    realtime: Annotated[
+        bool | None,
+        typer.Option(
+            "--realtime/--no-realtime",
+            help="Release file frames at their frame rate (default: on with --serve).",
+            show_default=False,
+        ),
+    ] = None,
+    loop: Annotated[
+        bool | None,
+        typer.Option(
+            "--loop/--no-loop",
+            help="Start a file input again at its end, until Ctrl-C (default: on with --serve).",
+            show_default=False,
+        ),
+    ] = None,
     allow_imports: Annotated[
         bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
     ] = False,
@@ -365,6 +392,9 @@ def run_command(
                 ("--render", render),
                 ("--serve", serve),
                 ("--show", show or None),
+                ("--streams", streams),
+                ("--loop", loop),
+                ("--realtime", realtime),
             )
             if value is not None
         ]
@@ -378,8 +408,15 @@ def run_command(
         )
         return
 
-    from facegraph.app.runner import run_source, stop_on_signals
+    from facegraph.app.runner import run_source, select_streams, stop_on_signals
 
+    stream_names = None
+    if streams is not None:
+        stream_names = [name.strip() for name in streams.split(",") if name.strip()]
+        with exit_on_graph_errors(graph_source):
+            select_streams(spec, stream_names)
+    if (loop or (loop is None and serve is not None)) and output is not None:
+        err.print("note: --loop with --output keeps appending frames until Ctrl-C", markup=False)
     _note_first_download(spec, err)
     _quiet_opencv()
 
@@ -420,6 +457,9 @@ def run_command(
                 serve=serve,
                 stop=stop,
                 on_start=on_start,
+                streams=stream_names,
+                realtime=realtime,
+                loop=loop,
             )
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)

@@ -634,7 +634,11 @@ class _Loader:
         subgraph: _Subgraph | None = None
         if calc in self._calculator_names or ":" in calc:
             try:
-                cls = registry.lookup(calc, allow_imports=self.allow_imports)
+                cls = registry.lookup(
+                    calc,
+                    allow_imports=self.allow_imports,
+                    search_paths=(*((base_dir,) if base_dir is not None else ()), Path.cwd()),
+                )
             except RegistryError as exc:
                 problem(str(exc), ("calculator",))
         else:

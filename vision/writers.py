@@ -43,6 +43,7 @@ from facegraph.vision.face.types import KEYPOINT_NAMES, Detection, FaceLandmarks
 from facegraph.vision.media import FrameInfo
 
 __all__ = [
+    "FACES_OMITTED",
     "LandmarksWriter",
     "OutputError",
     "detection_to_dict",
@@ -100,7 +101,10 @@ def face_to_dict(
         "height": _round(float(hi[1] - lo[1]), digits),
     }
     score = _round(float(face.score), 6 if digits is not None else None)
-    return {"score": score, "box": box, "keypoints": keypoints}
+    out: dict[str, Any] = {"score": score, "box": box, "keypoints": keypoints}
+    if face.track_id is not None:
+        out = {"trackId": face.track_id, **out}
+    return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -157,17 +161,41 @@ def faces_to_dicts(
 
 
 def frame_record(
-    info: FrameInfo, faces: Iterable[Any] | None, *, digits: int | None = 3
+    info: FrameInfo,
+    faces: Iterable[Any] | None,
+    *,
+    streams: Mapping[str, Any] | None = None,
+    digits: int | None = 3,
 ) -> dict[str, Any]:
-    """The output object for one frame."""
-    return {
+    """The output object for one frame.
+
+    ``faces`` go under ``"faces"`` (pass ``FACES_OMITTED`` to leave the key out); each of
+    ``streams`` (other graph outputs, ``None`` where the stream had no packet) under its
+    name, encoded by :mod:`facegraph.vision.encoders`.
+    """
+    record: dict[str, Any] = {
         "frame": info.index,
         "timestamp_us": info.timestamp_us,
         "source": info.source,
         "width": info.width,
         "height": info.height,
-        "faces": faces_to_dicts(faces, info.width, info.height, digits=digits),
     }
+    if faces is not FACES_OMITTED:
+        record["faces"] = faces_to_dicts(faces, info.width, info.height, digits=digits)
+    if streams:
+        from facegraph.vision.encoders import EncodeContext, encode
+
+        for name, value in streams.items():
+            if name in record:
+                raise OutputError(
+                    f"output stream '{name}' has the name of a record field; rename the stream"
+                )
+            record[name] = encode(value, EncodeContext(info.width, info.height, digits, name))
+    return record
+
+
+#: ``frame_record(info, FACES_OMITTED, streams=...)``: a record without the ``faces`` key.
+FACES_OMITTED: Any = type("FacesOmitted", (), {"__repr__": lambda self: "FACES_OMITTED"})()
 
 
 def _format_for(path: str, fmt: Format | None) -> Format:
@@ -229,9 +257,14 @@ class LandmarksWriter(Closeable):
         if self.format == "json":
             self._file.write("[")
 
-    def write(self, info: FrameInfo, faces: Iterable[Any] | None) -> dict[str, Any]:
-        """Write one frame's record (and return it)."""
-        record = frame_record(info, faces, digits=self.digits)
+    def write(
+        self,
+        info: FrameInfo,
+        faces: Iterable[Any] | None,
+        streams: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write one frame's record (and return it); ``streams``: other outputs by name."""
+        record = frame_record(info, faces, streams=streams, digits=self.digits)
         self.write_record(record)
         return record
 

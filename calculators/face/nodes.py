@@ -17,6 +17,7 @@ gray and RGBA are converted), :class:`~.types.Detection`, :class:`~.types.Normal
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -193,6 +194,14 @@ class DetectionsToRois(Calculator):
         scale: float = Field(1.5, gt=0)
         rotation_start_keypoint: int = Field(0, ge=0)
         rotation_end_keypoint: int = Field(1, ge=0)
+        assign_ids: bool = Field(
+            False,
+            description="give each ROI a new track id (rect_id); for graphs without "
+            "tracking (AssociateRois assigns them in tracking graphs)",
+        )
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self._next_id = 1
 
     DETECTIONS: Input[list[Detection]] = Input("DETECTIONS", list)
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="for the image size")
@@ -204,15 +213,14 @@ class DetectionsToRois(Calculator):
             return
         w, h = _image_size(image, ctx.node_name)
         o = self.options
-        ctx.emit(
-            self.NORM_RECTS,
-            [
-                detection_to_roi(
-                    d, w, h, o.rotation_start_keypoint, o.rotation_end_keypoint, o.scale
-                )
-                for d in dets
-            ],
-        )
+        rois = [
+            detection_to_roi(d, w, h, o.rotation_start_keypoint, o.rotation_end_keypoint, o.scale)
+            for d in dets
+        ]
+        if o.assign_ids:
+            rois = [replace(r, rect_id=self._next_id + i) for i, r in enumerate(rois)]
+            self._next_id += len(rois)
+        ctx.emit(self.NORM_RECTS, rois)
 
 
 @register("LandmarksToRoi")
@@ -233,7 +241,9 @@ class LandmarksToRoi(Calculator):
 
     def _roi(self, face: FaceLandmarks, w: int, h: int) -> NormalizedRect:
         o = self.options
-        return landmarks_to_roi(face.points, w, h, o.rotation_start, o.rotation_end, o.scale)
+        roi = landmarks_to_roi(face.points, w, h, o.rotation_start, o.rotation_end, o.scale)
+        # The next frame's ROI is the same tracked face: it keeps the face's track id.
+        return roi if face.track_id is None else replace(roi, rect_id=face.track_id)
 
     def process(self, ctx: CalculatorContext) -> None:
         faces, image = ctx.get(self.LANDMARKS), ctx.get(self.IMAGE)
@@ -253,19 +263,32 @@ class LandmarksToRoi(Calculator):
 
 @register("AssociateRois")
 class AssociateRois(Calculator):
-    """Merges ROI lists by IoU (spec §4.3 step 6): NORM_RECTS:0 has the lowest priority;
-    a rect from a later stream replaces every earlier rect it overlaps (IoU > threshold).
-    Missing inputs count as empty; the output is always emitted (possibly empty)."""
+    """Merges ROI lists by IoU (MediaPipe's AssociationNormRectCalculator): NORM_RECTS:0 has
+    the lowest priority; a rect from a later stream replaces every earlier rect it overlaps
+    (IoU > threshold) and inherits its track id. Rects still without a track id (faces
+    detected anew) get a new one, unique within the run, so a face keeps its id while it
+    is tracked and gets a new one when it is detected again after a loss. Missing inputs
+    count as empty; the output is always emitted (possibly empty)."""
 
     class Options(StrictOptions):
         min_similarity: float = Field(0.5, ge=0.0, le=1.0)
+        assign_ids: bool = Field(True, description="give rects without a track id a new one")
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self._next_id = 1
 
     NORM_RECTS_IN: Input[list[NormalizedRect]] = Input("NORM_RECTS", list, multiple=True)
     NORM_RECTS_OUT: Output[list[NormalizedRect]] = Output("NORM_RECTS", list)
 
     def process(self, ctx: CalculatorContext) -> None:
         streams = [ctx.get(self.NORM_RECTS_IN, i) for i in range(ctx.count(self.NORM_RECTS_IN))]
-        ctx.emit(self.NORM_RECTS_OUT, associate_rects(streams, self.options.min_similarity))
+        rects = associate_rects(streams, self.options.min_similarity)
+        if self.options.assign_ids:
+            for i, rect in enumerate(rects):
+                if rect.rect_id is None:
+                    rects[i] = replace(rect, rect_id=self._next_id)
+                    self._next_id += 1
+        ctx.emit(self.NORM_RECTS_OUT, rects)
 
 
 _Region = Literal["mesh", "lips", "left_eye", "right_eye", "left_iris", "right_iris"]
