@@ -373,6 +373,7 @@ def run_command(
 ) -> None:
     """Run a graph over images, a video or a camera; write faces, render, show or serve them."""
     from facegraph import FacegraphError, load_graph
+    from facegraph.side_packets import SidePacketError, check_side_packets
 
     err = _console(stderr=True)
     try:
@@ -381,6 +382,12 @@ def run_command(
         raise _fail(str(exc), 2) from None
     with exit_on_graph_errors(graph_source):
         spec = load_graph(graph_source, allow_imports=allow_imports)
+    try:  # before opening anything: a bad value is a usage error
+        side_packets = check_side_packets(
+            side_packets, {name: sp.rule for name, sp in spec.side_inputs.items()}
+        )
+    except SidePacketError as exc:
+        raise _fail(f"--side: {exc}", 2) from None
     mode: Mode = "deterministic" if deterministic else "threads"
 
     if not spec.input_streams:

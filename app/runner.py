@@ -418,6 +418,7 @@ def run_source(
     written = select_streams(spec, streams)
     if loop and isinstance(source, FrameSource):
         raise RunError("loop=True needs the input by name (it is reopened at its end)")
+    source_name = None if isinstance(source, FrameSource) else os.fspath(source)
     if loop is None:
         loop = serve is not None and not isinstance(source, FrameSource)
     if realtime is None:
@@ -503,7 +504,7 @@ def run_source(
         try:
             frames: Iterable[Frame] = frames_source
             if loop and not frames_source.live:
-                frames = _looped(frames_source, lambda: open_source(os.fspath(source), fps=fps))
+                frames = _looped(frames_source, lambda: open_source(str(source_name), fps=fps))
             if realtime and not frames_source.live:
                 frames = _paced(frames, stop)
             count = run_frames(

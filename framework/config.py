@@ -82,6 +82,7 @@ from .calculator import Calculator
 from .errors import GraphConfigError, Problem, RegistryError
 from .plugins import graph_packages
 from .ports import Port
+from .side_packets import SideInputRule
 from .spec import (
     DEFAULT_EXECUTOR,
     DEFAULT_MAX_QUEUE_SIZE,
@@ -208,6 +209,30 @@ class SideInputDecl(_Strict):
 
     default: Any = Field(default=None, description="Value used when the caller gives none.")
     doc: str = Field(default="", description="What the side packet is.")
+    type: Literal["int", "float", "bool", "str"] | None = Field(
+        default=None, description="Accepted type (an int is accepted as a float)."
+    )
+    min: float | None = Field(default=None, description="Smallest accepted number.")
+    max: float | None = Field(default=None, description="Largest accepted number.")
+    choices: list[Any] | None = Field(default=None, description="The accepted values.")
+    choices_from: str | None = Field(
+        default=None,
+        description="A facegraph.choices entry point listing the accepted names "
+        "(e.g. face_detectors).",
+    )
+
+    def rule(self) -> SideInputRule | None:
+        """The checks declared here, or None when there are none."""
+        checks = (self.type, self.min, self.max, self.choices, self.choices_from)
+        if all(c is None for c in checks):
+            return None
+        return SideInputRule(
+            self.type,
+            self.min,
+            self.max,
+            None if self.choices is None else tuple(self.choices),
+            self.choices_from,
+        )
 
 
 class ExecutorDecl(_Strict):
@@ -453,6 +478,7 @@ class _Loader:
                 default=decl.default if decl is not None else None,
                 required=not has_default,
                 doc=decl.doc if decl is not None else "",
+                rule=decl.rule() if decl is not None else None,
             )
         self._check_port_tags(graph, loaded)
 
