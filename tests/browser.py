@@ -6,13 +6,14 @@ lightest reliable way to load a page in a real browser and evaluate JavaScript i
 
 ::
 
-    with Browser.launch() as browser:          # raises BrowserMissing without Chromium
+    with Browser.launch() as browser:          # raises BrowserMissingError without Chromium
         page = browser.open("http://127.0.0.1:8080/")
         page.evaluate("document.title")
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from typing import Any
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
 
-class BrowserMissing(RuntimeError):
+class BrowserMissingError(RuntimeError):
     """No Chromium executable on PATH."""
 
 
@@ -55,7 +56,7 @@ class Browser:
     def launch(cls) -> Browser:
         exe = find_chromium()
         if exe is None:
-            raise BrowserMissing("no chromium on PATH (Debian: apt-get install -y chromium)")
+            raise BrowserMissingError("no chromium on PATH (Debian: apt-get install -y chromium)")
         profile = tempfile.mkdtemp(prefix="facegraph-chromium-")
         # fds 3 (commands in) and 4 (replies out) of the child, as Chromium expects.
         cmd_r, cmd_w = os.pipe()
@@ -142,10 +143,8 @@ class Browser:
         return Page(self, session["sessionId"])
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # it may be gone already
             self.send("Browser.close")
-        except Exception:
-            pass
         try:
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -110,6 +110,7 @@ def test_compose_draws_facemesh_results(model_cache: Path) -> None:
     ys, xs = np.nonzero(changed)
     # the drawing is on the face (box + labels may reach a few pixels beyond it)
     assert xs.min() >= x0 - 10 and xs.max() <= x1 + 10 and ys.max() <= y1 + 10
+    assert ys.min() >= y0 - 25  # the track-id label sits just above the box
 
 
 def test_face_items_of_a_tasks_like_result() -> None:
