@@ -51,7 +51,10 @@ def main() -> int:
         ),
     ):
         drawing_utils.draw_landmarks(
-            styles, landmarks, connections, landmark_drawing_spec=None,
+            styles,
+            landmarks,
+            connections,
+            landmark_drawing_spec=None,
             connection_drawing_spec=style,
         )
     points_image = np.zeros((512, 512, 3), np.uint8)

@@ -105,8 +105,8 @@ class FaceDetector(DetectorCalculator):
 
 @register("BlazeFaceDetector")
 class BlazeFaceDetector(DetectorCalculator):
-    """BlazeFace face detector (spec §3) as its own node; ``model``: short_range (128×128,
-    896 anchors) or full_range (192×192, 2304 anchors)."""
+    """BlazeFace face detector (docs/face_pipeline.md §3) as its own node; ``model``: short_range
+    (128×128, 896 anchors) or full_range (192×192, 2304 anchors)."""
 
     class Options(DetectorCalculator.Options):
         model: str = Field("short_range", pattern="^(short_range|full_range)$")

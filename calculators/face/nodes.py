@@ -187,8 +187,8 @@ class FaceDetectionsFromTensors(Calculator):
 
 @register("DetectionsToRois")
 class DetectionsToRois(Calculator):
-    """Face-landmark ROI per detection (spec §4.1): box centre, eye-line rotation, square
-    on the long side, scaled (1.5)."""
+    """Face-landmark ROI per detection (docs/face_pipeline.md §4.1): box centre, eye-line rotation,
+    square on the long side, scaled (1.5)."""
 
     class Options(StrictOptions):
         scale: float = Field(1.5, gt=0)
@@ -225,8 +225,8 @@ class DetectionsToRois(Calculator):
 
 @register("LandmarksToRoi")
 class LandmarksToRoi(Calculator):
-    """Tracking ROI from a face's landmarks (spec §4.2): bbox of all points, rotation from
-    point 33 → 263, square on the long side, ×1.5. LANDMARKS may be one FaceLandmarks
+    """Tracking ROI from a face's landmarks (docs/face_pipeline.md §4.2): bbox of all points,
+    rotation from point 33 → 263, square on the long side, ×1.5. LANDMARKS may be one FaceLandmarks
     (→ NORM_RECT) or a list (→ NORM_RECTS)."""
 
     class Options(StrictOptions):
@@ -317,7 +317,7 @@ _NAMED: dict[str, tuple[int, ...]] = {
 
 @register("RefineLandmarks")
 class RefineLandmarks(Calculator):
-    """Decodes landmark tensors and assembles one landmark list (spec §2.4, §2.5).
+    """Decodes landmark tensors and assembles one landmark list (docs/face_pipeline.md §2.4, §2.5).
 
     ``preset: attention_mesh`` builds the 478 points from the Attention Mesh model's
     outputs 0–5; ``preset: mesh`` decodes the 468-point model's output 0; ``preset: auto``
@@ -440,7 +440,7 @@ class FaceFlagGate(Calculator):
 @register("ProjectLandmarks")
 class ProjectLandmarks(Calculator):
     """Crop-normalised landmarks + their ROI → a :class:`FaceLandmarks` in image
-    coordinates (spec §2.6); SCORE, when connected, is stored with them."""
+    coordinates (docs/face_pipeline.md §2.6); SCORE, when connected, is stored with them."""
 
     LANDMARKS: Input[np.ndarray] = Input("LANDMARKS", np.ndarray, doc="float32 (N, 3)")
     NORM_RECT: Input[NormalizedRect] = Input("NORM_RECT", NormalizedRect)

@@ -19,10 +19,9 @@ MIN_SCORE and NUM_FACES):
   backend by subclassing :class:`DetectorCalculator` and setting ``backend``), so
   swapping the detector in a YAML file is a one-line ``calculator:`` edit.
 
-Built in: ``short_range`` and ``full_range`` (BlazeFace, spec §3). Backends living in
-other modules of this package are imported on first use by name (``_LAZY_BACKENDS``), so
-a detector with heavy dependencies costs nothing until a graph asks for it.
-"""
+Built in: ``short_range`` and ``full_range`` (BlazeFace, docs/face_pipeline.md §3). Backends living
+in other modules of this package are imported on first use by name (``_LAZY_BACKENDS``), so a
+detector with heavy dependencies costs nothing until a graph asks for it."""
 
 from __future__ import annotations
 
@@ -95,8 +94,8 @@ def make_detector(
 
 
 class BlazeFaceBackend:
-    """BlazeFace through LiteRT (spec §3): letterboxed crop to 128/192 in [-1, 1], model,
-    anchors + decoding + weighted NMS + letterbox removal. Bit-compatible with MediaPipe."""
+    """BlazeFace through LiteRT (docs/face_pipeline.md §3): letterboxed crop to 128/192 in [-1, 1],
+    model, anchors + decoding + weighted NMS + letterbox removal. Bit-compatible with MediaPipe."""
 
     def __init__(
         self,
