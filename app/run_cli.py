@@ -100,7 +100,8 @@ def exit_on_graph_errors(graph_source: str) -> Iterator[None]:
         yield
     except GraphConfigError as exc:
         err = _console(stderr=True)
-        err.print(f"FAIL {graph_source}: {len(exc.problems)} problem(s)", markup=False)
+        count = len(exc.problems)
+        err.print(f"FAIL {graph_source}: {count} problem{'s' if count != 1 else ''}", markup=False)
         for problem in exc.problems:
             err.print(f"  - {problem}", markup=False)
         raise typer.Exit(1) from None
