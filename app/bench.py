@@ -66,7 +66,7 @@ PHOTO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces" / "
 INSTALL_HINT = (
     "the mediapipe baseline needs mediapipe 0.10.14: install it with "
     "`pip install 'facegraph[reference]'` (Python <= 3.12), or point --baseline-python at "
-    "the python of a venv that has it (e.g. /work/mpvenv/bin/python)"
+    "the python of a venv that has it (or set FACEGRAPH_MEDIAPIPE_PYTHON)"
 )
 
 

@@ -145,7 +145,8 @@ def bench_command(
             "--input",
             "-i",
             metavar="SRC",
-            help="Video, image(s), directory, glob, camera index, or synthetic[:FACES].",
+            help="Video, image(s), directory, glob, camera index, synthetic[:FACES], or "
+            "sample (the bundled clip, the default).",
         ),
     ] = None,
     frames: Annotated[int, typer.Option("--frames", "-n", min=1, help="Timed frames.")] = 100,
@@ -159,7 +160,10 @@ def bench_command(
         typer.Option(
             "--baseline-python",
             metavar="PYTHON",
-            help="Python of a venv with mediapipe (when it is not importable here).",
+            help="Python of a venv with mediapipe 0.10.14 (when it is not importable "
+            "here). Default: $FACEGRAPH_MEDIAPIPE_PYTHON.",
+            envvar="FACEGRAPH_MEDIAPIPE_PYTHON",
+            show_envvar=False,
         ),
     ] = None,
     block: Annotated[
@@ -213,10 +217,10 @@ def bench_command(
 
     Examples:
 
-      facegraph bench face_mesh --input graphs/samples/face_sample.mp4 --frames 100
+      facegraph bench face_mesh --frames 100           (the bundled sample clip)
 
       facegraph bench face_mesh_static --input clip.mp4 --baseline mediapipe
-      --baseline-python /work/mpvenv/bin/python --plot latency.png --json bench.json
+      --baseline-python "$FACEGRAPH_MEDIAPIPE_PYTHON" --plot latency.png --json bench.json
 
       facegraph bench face_mesh --scaling --frames 30
     """
@@ -241,8 +245,11 @@ def bench_command(
             if json_out is not None:
                 json_out.write_text(json.dumps({"graph": graph_source, "rows": rows}, indent=1))
             return
-        if input is None:
-            raise BenchError("--input is required (or use --scaling)")
+        if input is None or (input.strip() == "sample" and not Path("sample").exists()):
+            from facegraph.app.runner import sample_video
+
+            with sample_video() as path:  # a plain file inside the installed package
+                input = str(path)
         config = BenchConfig(
             graph=graph_source,
             input=input,

@@ -4,7 +4,7 @@ same frames: a thin wrapper over ``facegraph.app.bench`` (what
 
     /work/venv/bin/python benchmarks/bench_face_mesh.py [--frames 120] [--warmup 10]
         [--video /work/shared/data/videos/webcam_head_turns.mp4] [--mode deterministic]
-        [--mediapipe /work/mpvenv/bin/python | --no-mediapipe] [--json-dir DIR]
+        [--mediapipe "$FACEGRAPH_MEDIAPIPE_PYTHON" | --no-mediapipe] [--json-dir DIR]
 
 Default input: synthetic 640×480 frames with one face (``--input synthetic`` of
 ``facegraph bench``). For a single graph and all options use ``facegraph bench``.
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from facegraph.app.bench import BenchConfig, run_bench
 from facegraph.app.bench_cli import print_report
 from rich.console import Console
 
-MP_PYTHON = Path("/work/mpvenv/bin/python")
+MP_PYTHON = Path(os.environ.get("FACEGRAPH_MEDIAPIPE_PYTHON", "") or "/nonexistent")
 GRAPHS = ("face_mesh", "face_mesh_static")
 
 

@@ -4,7 +4,7 @@ The face-mesh edge lists (tessellation, contours, irises) are data: this script 
 them once from the installed ``mediapipe`` package so that facegraph never needs
 mediapipe at run time. Run it with the reference venv::
 
-    /work/mpvenv/bin/python scripts/extract_connections.py
+    "$FACEGRAPH_MEDIAPIPE_PYTHON" scripts/extract_connections.py
 
 MediaPipe stores each list as a frozenset of (a, b) pairs; we sort them so the
 generated file is stable across runs and Python versions.

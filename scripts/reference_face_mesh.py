@@ -2,7 +2,7 @@
 
 Run with the *reference* venv (never a runtime or CI dependency)::
 
-    /work/mpvenv/bin/python scripts/reference_face_mesh.py [--faces-dir DIR] [--out DIR]
+    "$FACEGRAPH_MEDIAPIPE_PYTHON" scripts/reference_face_mesh.py [--faces-dir DIR] [--out DIR]
 
 It runs MediaPipe's legacy ``face_mesh`` graph (``face_landmark_front_cpu``, exactly what
 ``mp.solutions.face_mesh.FaceMesh`` runs, with the same side packets and calculator
@@ -218,7 +218,7 @@ def main() -> None:
     manifest: dict[str, Any] = {
         "mediapipe_version": mp.__version__,
         "generator": "scripts/reference_face_mesh.py",
-        "command": "/work/mpvenv/bin/python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "command": "$FACEGRAPH_MEDIAPIPE_PYTHON " + " ".join(shlex.quote(a) for a in sys.argv),
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "image_decoding": "cv2.imread(path, cv2.IMREAD_COLOR)[:, :, ::-1] (RGB, alpha dropped)",
         "images": {

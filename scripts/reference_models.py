@@ -2,7 +2,7 @@
 
 Run with the *reference* venv (mediapipe 0.10.14; never a runtime or CI dependency)::
 
-    /work/mpvenv/bin/python scripts/reference_models.py [--image PATH] [--out DIR]
+    "$FACEGRAPH_MEDIAPIPE_PYTHON" scripts/reference_models.py [--image PATH] [--out DIR]
 
 For every model it builds a small MediaPipe graph::
 
