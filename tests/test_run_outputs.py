@@ -283,3 +283,25 @@ def test_two_faces_keep_distinct_ids(model_cache: Path) -> None:
         first = {f.track_id for f in static.process(video("two")[0])}
         second = {f.track_id for f in static.process(video("two")[1])}
     assert len(first) == 2 and not first & second  # no tracking: new faces every frame
+
+
+def test_readme_claim_on_the_group_photo(model_cache: Path) -> None:
+    """README: on t1.jpg short range finds no face; full range 1 / 3 / 4 with max 1 / 3 / 5."""
+    import facegraph
+
+    rgb = cv2.cvtColor(cv2.imread(str(FIXTURES / "faces" / "t1.jpg")), cv2.COLOR_BGR2RGB)
+    found = {}
+    for detector, n in (
+        ("short_range", 5),
+        ("full_range", 1),
+        ("full_range", 3),
+        ("full_range", 5),
+    ):
+        with facegraph.FaceMesh(True, n, detector=detector) as mesh:
+            found[detector, n] = len(mesh.process(rgb))
+    assert found == {
+        ("short_range", 5): 0,
+        ("full_range", 1): 1,
+        ("full_range", 3): 3,
+        ("full_range", 5): 4,
+    }
