@@ -19,8 +19,9 @@ from pydantic import Field
 class LiveView(Calculator):
     """Shows IMAGE live: in a local web page (``serve: "8080"``) and/or a window (``show``).
 
-    FACES (optional, a list) sets the faces listed on the page (count, track ids, scores). The page's FPS is the
-    rate at which images arrive here. Nothing is ever queued for a slow viewer.
+    FACES (optional, a list) sets the faces listed on the page (count, track ids, scores).
+    The page's FPS is the rate at which images arrive here. Nothing is ever queued for a
+    slow viewer.
     """
 
     class Options(StrictOptions):
