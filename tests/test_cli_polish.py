@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
-
-
-def facegraph(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FACEGRAPH_NO_CAMERA": "1"}
-    env.pop("COLUMNS", None)
-    return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
-    )  # stdout is a pipe here, as in `facegraph ... | grep`
+from tests.cli_helpers import facegraph
 
 
 def test_version() -> None:

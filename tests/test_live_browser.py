@@ -5,11 +5,9 @@ non-zero FPS, the tracked face and per-node timings."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import urllib.request
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import Browser, find_chromium
+from tests.cli_helpers import CLI, cli_env
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None,
@@ -43,11 +42,10 @@ class _Served:
     """``facegraph run ... --serve 0`` in a subprocess; ``url`` once it is listening."""
 
     def __init__(self, args: list[str], cwd: Path) -> None:
-        env = {**os.environ, "FACEGRAPH_NO_CAMERA": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from facegraph.cli import main; main()", *args],
+            [*CLI, *args],
             cwd=cwd,
-            env=env,
+            env=cli_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

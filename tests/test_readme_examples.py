@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from facegraph import registry
+
+from tests.cli_helpers import CLI, cli_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"<!-- readme-test -->\s*```python\n(.*?)```", re.S)
@@ -44,7 +44,6 @@ def test_readme_example_runs(index: int, clean_registry: None) -> None:
 
 FILE = re.compile(r"<!-- readme-file: (\S+) -->\s*```\w*\n(.*?)```", re.S)
 SHELL = re.compile(r"<!-- readme-shell -->\s*```bash\n(.*?)```", re.S)
-CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
 
 
 def test_readme_walkthrough_calculator_beside_the_graph(tmp_path: Path, model_cache: Path) -> None:
@@ -57,7 +56,7 @@ def test_readme_walkthrough_calculator_beside_the_graph(tmp_path: Path, model_ca
         shlex.split(line) for block in SHELL.findall(text) for line in block.splitlines() if line
     ]
     assert len(commands) == 2 and all(c[0] == "facegraph" for c in commands)
-    env = {**os.environ, "FACEGRAPH_NO_CAMERA": "1"}
+    env = cli_env()
     results = [
         subprocess.run(
             CLI + c[1:],

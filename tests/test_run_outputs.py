@@ -5,9 +5,6 @@ from any stream, side packets checked before anything starts, stable track ids."
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -15,15 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.cli_helpers import facegraph
+
 FIXTURES = Path(__file__).parent / "fixtures"
-CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
-
-
-def facegraph(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FACEGRAPH_NO_CAMERA": "1"}
-    return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def records(path: Path) -> list[dict]:
