@@ -217,8 +217,10 @@ def bench_command(
 
     Examples:
 
+    \b
       facegraph bench face_mesh --frames 100           (the bundled sample clip)
 
+    \b
       facegraph bench face_mesh_static --input clip.mp4 --baseline mediapipe
       --baseline-python "$FACEGRAPH_MEDIAPIPE_PYTHON" --plot latency.png --json bench.json
 

@@ -37,12 +37,15 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+# "\b" (a paragraph of its own): click prints the next paragraph as written, unwrapped.
 EPILOG = """\
 Examples:
 
+\b
   facegraph run face_mesh --output out/landmarks.jsonl --render out/overlay.mp4
       camera 0 if one opens, else the bundled sample clip; JSONL + overlay video
 
+\b
   facegraph run face_mesh --input 0 --show                 live camera in a window
   facegraph run face_mesh --input 0 --serve 8080           live page: http://127.0.0.1:8080/
   facegraph run face_mesh --input sample --serve 8080      the sample, paced and looped
