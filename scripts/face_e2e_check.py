@@ -4,7 +4,7 @@ Not a test: a development script showing that the pieces (crop, detector decodin
 ROIs, mesh decoding, refinement, projection, tracking loop) fit together and reproduce
 MediaPipe 0.10.14's reference outputs in ``tests/fixtures/reference``::
 
-    /work/venv/bin/python scripts/face_e2e_check.py [--cases mesh_static_astronaut_refine ...]
+    python scripts/face_e2e_check.py [--cases mesh_static_astronaut_refine ...]
 
 It prints, per case, the detector score/box deviation, ROI deviation and landmark
 deviation in pixels (mean / max), and for videos the face counts per frame.

@@ -12,7 +12,7 @@ overrides, but also asking for the intermediate streams ``face_detections``,
 
 - the photos in ``tests/fixtures/faces/`` (static mode, refine on/off);
 - synthetic videos regenerated bit-exactly from those photos by
-  ``calculators/face/synthetic.py`` (tracking mode).
+  ``app/synthetic.py`` (tracking mode).
 
 Output: ``tests/fixtures/reference/*.npz`` (float32) plus ``manifest.json`` that names the
 inputs (with sha256 of the decoded RGB pixels so tests can tell when a decoder changed them),
@@ -71,8 +71,8 @@ FRAME_W, FRAME_H = 640, 480
 
 
 def load_synthetic() -> Any:
-    """Import calculators/face/synthetic.py by path (facegraph is not installed here)."""
-    path = ROOT / "calculators" / "face" / "synthetic.py"
+    """Import app/synthetic.py by path (facegraph is not installed here)."""
+    path = ROOT / "app" / "synthetic.py"
     spec = importlib.util.spec_from_file_location("facegraph_synthetic", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_IMAGE = Path("/work/shared/data/faces/astronaut.png")
+DEFAULT_IMAGE = ROOT / "tests" / "fixtures" / "faces" / "astronaut.png"
 DEFAULT_OUT = ROOT / "tests" / "fixtures" / "models"
 TOP_ANCHORS = 24
 

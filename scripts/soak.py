@@ -2,8 +2,8 @@
 
 Documented command (not a CI test; CI runs a ~90 s variant, tests/test_hardening_soak.py)::
 
-    /work/venv/bin/python scripts/soak.py --minutes 30                 # synthetic clip
-    /work/venv/bin/python scripts/soak.py --minutes 30 --video clip.mp4 --interval 60
+    python scripts/soak.py --minutes 30                 # synthetic clip
+    python scripts/soak.py --minutes 30 --video clip.mp4 --interval 60
 
 Each pass re-opens the video (``open_source``), so the decoder, the graph's tracking
 loop and the model runners are all exercised for the whole run. Every ``--interval``

@@ -63,7 +63,7 @@ def fake_wheel_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WheelPu
     _isolate_pip(monkeypatch)
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
-    owner = {spec.member: spec.source for spec in MODELS.values()}
+    owner = {spec.member: spec.source for spec in MODELS.values() if spec.bundle is None}
 
     def publish(members: Mapping[str, bytes]) -> Path:
         first: Path | None = None

@@ -49,8 +49,8 @@ BAD_GRAPHS: dict[str, tuple[str, list[tuple[int | None, str]]]] = {
     "unknown_model_name": (
         "inputs: [t]\noutputs: [o]\nnodes:\n  - calculator: TfLiteInference\n    name: infer\n"
         "    inputs: {TENSORS: t}\n    outputs: {TENSORS: o}\n"
-        "    options: {model: face_landmarks_v9}\n",
-        [(8, "unknown model 'face_landmarks_v9'"), (8, "did you mean 'face_landmark'")],
+        "    options: {model: face_landmrk}\n",
+        [(8, "unknown model 'face_landmrk'"), (8, "did you mean 'face_landmark'")],
     ),
     "cycle": (
         "inputs: [a]\noutputs: [c]\nnodes:\n  - calculator: PassThrough\n    name: one\n"

@@ -24,6 +24,7 @@ from facegraph import (
     StrictOptions,
     register,
 )
+from facegraph.calculators.face.per_face import check_model_reference as _check_model_option
 from facegraph.vision.face import indices as ix
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.landmarks import (
@@ -39,18 +40,6 @@ __all__ = ["FaceLandmarkModel", "IrisLandmarks"]
 
 ATTENTION_MODEL = "face_landmark_with_attention"
 MESH_MODEL = "face_landmark"
-
-
-def _check_model_option(value: str | None) -> str | None:
-    # Fail at load (``facegraph validate``) rather than at start: an unknown name or a
-    # missing file can never work.
-    if value is not None:
-        from facegraph.models.store import model_reference_problem
-
-        problem = model_reference_problem(value)
-        if problem is not None:
-            raise ValueError(problem)
-    return value
 
 
 def _load_model(name: str, threads: int, shape: tuple[int, ...], expected: str, node: str) -> Any:
