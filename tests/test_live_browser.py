@@ -124,3 +124,37 @@ def test_live_page_in_chromium_shows_changing_frames_fps_faces_and_timings(
         code, out = served.stop()
     assert code == 130, "".join(served.stderr)
     assert "stopped by signal" in out or "interrupted" in "".join(served.stderr)
+
+
+EXTRAS = """\
+inputs: [image]
+outputs: [faces, blendshapes, head_pose]
+nodes:
+  - {calculator: face_mesh, inputs: {IMAGE: image}, outputs: {FACES: faces}}
+  - calculator: FaceBlendshapes
+    inputs: {FACES: faces, IMAGE: image}
+    outputs: {BLENDSHAPES: blendshapes}
+  - calculator: FaceGeometry
+    inputs: {FACES: faces, IMAGE: image}
+    outputs: {GEOMETRY: head_pose}
+"""
+
+
+def test_live_page_shows_blendshapes_and_head_pose(tmp_path: Path, model_cache: Path) -> None:
+    graph = tmp_path / "extras.yaml"
+    graph.write_text(EXTRAS)
+    served = _Served(["run", str(graph), "--input", "sample", "--serve", "0"], tmp_path)
+    try:
+        url = served.wait_url(120)
+        with Browser.launch() as browser:
+            page = browser.open(url)
+            text = page.wait_for(
+                "document.getElementById('facelist').textContent",
+                lambda v: "blendshapes" in (v or "") and "head_pose" in (v or ""),
+                timeout=60,
+            )
+        assert "face #1" in text
+        assert "yaw" in text and "pitch" in text and "roll" in text  # head pose, degrees
+    finally:
+        code, _ = served.stop()
+    assert code == 130

@@ -104,7 +104,16 @@ def _named_numbers(value: Any, limit: int = 8) -> dict[str, float] | list[float]
     """A small JSON view of a per-face detail: ``{name: score}`` (the largest ``limit``)
     for category-like values, a rounded flat list for matrices/poses, else None."""
     if isinstance(value, Mapping):
-        pairs = [(str(k), float(v)) for k, v in value.items() if isinstance(v, (int, float))]
+        pairs = []
+        for k, v in value.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                pairs.append((str(k), float(v)))
+            elif isinstance(v, Mapping):  # one level down: {"head_pose": {"yaw": ...}}
+                pairs += [
+                    (str(k2), float(v2))
+                    for k2, v2 in v.items()
+                    if isinstance(v2, (int, float)) and not isinstance(v2, bool)
+                ]
     elif isinstance(value, (list, tuple)) and value and hasattr(value[0], "score"):
         pairs = [
             (str(getattr(c, "category_name", None) or getattr(c, "name", i)), float(c.score))
