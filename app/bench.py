@@ -14,7 +14,9 @@ What is measured, on frames decoded up front (decoding is not timed):
   detector on frames where it ran); crops are made outside the timing; timed block by block
   right after ours;
 - **baseline** (optional): MediaPipe 0.10.14's legacy ``FaceMesh`` (``refine_landmarks=True``,
-  ``static_image_mode`` matching the graph) on the same frames, in this interpreter when
+  ``static_image_mode`` matching the graph), or with ``mediapipe-tasks`` MediaPipe's Tasks
+  ``FaceLandmarker`` (VIDEO or IMAGE mode likewise, blendshapes and matrices on), on the
+  same frames, in this interpreter when
   ``mediapipe`` imports, else in a worker of another interpreter (``baseline_python``) fed
   over a pipe from a shared ``.npy`` of the frames. Ours and theirs alternate in blocks of
   ``block`` frames so both see the same machine load.
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from facegraph.spec import GraphSpec
 
 __all__ = [
+    "STANDARD_ROWS",
     "BenchConfig",
     "BenchError",
     "GraphContender",
@@ -57,7 +60,9 @@ __all__ = [
     "read_frames",
     "run_bench",
     "run_scaling",
+    "run_table",
     "summarize",
+    "with_node_option",
     "with_threads",
     "write_plot",
 ]
@@ -66,8 +71,12 @@ PHOTO = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces" / "
 INSTALL_HINT = (
     "the mediapipe baseline needs mediapipe 0.10.14: install it with "
     "`pip install 'facegraph[reference]'` (Python <= 3.12), or point --baseline-python at "
-    "the python of a venv that has it (or set FACEGRAPH_MEDIAPIPE_PYTHON)"
+    "the python of a venv that has it (or set $FACEGRAPH_MEDIAPIPE_PYTHON)"
 )
+#: Environment variables naming a python with mediapipe 0.10.14 / with the Tasks version
+#: (the default of ``baseline_python`` for the ``mediapipe`` / ``mediapipe-tasks`` baseline).
+MEDIAPIPE_PYTHON_ENV = "FACEGRAPH_MEDIAPIPE_PYTHON"
+MEDIAPIPE_TASKS_PYTHON_ENV = "FACEGRAPH_MEDIAPIPE_TASKS_PYTHON"
 
 
 class BenchError(Exception):
@@ -217,10 +226,15 @@ def _default_photo() -> np.ndarray:
 def with_threads(spec: GraphSpec, threads: int) -> GraphSpec:
     """A copy of ``spec`` whose nodes with a ``threads`` option (the LiteRT nodes:
     ``FaceLandmarkModel``, ``TfLiteInference``, ``IrisLandmarks``) use ``threads``."""
+    return with_node_option(spec, "threads", threads)
+
+
+def with_node_option(spec: GraphSpec, key: str, value: Any) -> GraphSpec:
+    """A copy of ``spec`` in which every node having option ``key`` sets it to ``value``."""
     nodes = []
     for node in spec.nodes:
-        if "threads" in type(node.options).model_fields:
-            options = node.options.model_copy(update={"threads": threads})
+        if key in type(node.options).model_fields:
+            options = node.options.model_copy(update={key: value})
             nodes.append(dataclasses.replace(node, options=options))
         else:
             nodes.append(node)
@@ -266,7 +280,10 @@ class GraphModels:
     detector: str | None  # short_range / full_range (BlazeFace), None if another backend
     detector_config: Any = None
     threads: int = 1
+    custom_ops: str = "lower"
     notes: list[str] = field(default_factory=list)
+    landmark_size: int = 192  # crop size of the landmark model (256: FaceMesh V2)
+    blendshapes: str | None = None  # the blendshapes model, when the graph runs it
 
 
 def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModels:
@@ -276,7 +293,7 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
         MESH_MODEL,
         FaceLandmarkModel,
     )
-    from facegraph.vision.face.detection import FULL_RANGE, SHORT_RANGE
+    from facegraph.vision.face.detection import FACE_LANDMARKER, FULL_RANGE, SHORT_RANGE
 
     def side(name: str) -> Any:
         if name in side_packets:
@@ -292,6 +309,16 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             attention = opts.with_attention if attention is None else bool(attention)
             models.landmark = opts.model or (ATTENTION_MODEL if attention else MESH_MODEL)
             models.threads = int(opts.threads)
+            models.custom_ops = str(getattr(opts, "custom_ops", "lower"))
+        elif node.calculator_name == "FaceLandmarksV2Model":
+            opts = node.options
+            models.landmark, models.landmark_size = str(opts.model), 256
+            models.threads = int(opts.threads)
+        elif node.calculator_name == "FaceLandmarkerDetector":
+            models.detector, models.detector_config = "face_landmarker", FACE_LANDMARKER
+        elif node.calculator_name == "FaceBlendshapes" and side("blendshapes"):
+            bs_opts: Any = node.options
+            models.blendshapes = str(bs_opts.model)
         elif node.calculator_name in ("FaceDetector", "BlazeFaceDetector"):
             name = side("detector") or getattr(node.options, "detector", None)
             name = name or getattr(node.options, "model", None) or "short_range"
@@ -315,7 +342,11 @@ class InferenceFloor:
 
         self.models = models
         self.mesh = (
-            TfLiteModel(model_path(models.landmark), threads=models.threads)
+            TfLiteModel(
+                model_path(models.landmark),
+                threads=models.threads,
+                custom_ops=models.custom_ops,  # type: ignore[arg-type]
+            )
             if models.landmark
             else None
         )
@@ -324,6 +355,9 @@ class InferenceFloor:
             file = models.detector_config.model_file[: -len(".tflite")]
             # The detector backends run with one thread (they take no thread option).
             self.det = TfLiteModel(model_path(file), threads=1)
+        self.blendshapes = (
+            TfLiteModel(model_path(models.blendshapes), threads=1) if models.blendshapes else None
+        )
 
     def step(self, frame: np.ndarray, out: Mapping[str, Any]) -> float:
         """ms of the model calls the graph made for ``frame`` (given its outputs)."""
@@ -331,8 +365,15 @@ class InferenceFloor:
 
         calls: list[tuple[Any, np.ndarray]] = []
         if self.mesh is not None:
+            size = self.models.landmark_size
             for roi in out.get("rois") or []:
-                calls.append((self.mesh, image_to_tensor(frame, roi, 192, 192).tensor))
+                calls.append((self.mesh, image_to_tensor(frame, roi, size, size).tensor))
+        if self.blendshapes is not None:
+            from facegraph.vision.face.blendshapes import blendshape_input
+
+            h, w = frame.shape[:2]
+            for face in out.get("faces") or []:
+                calls.append((self.blendshapes, blendshape_input(face.points, w, h)))
         if self.det is not None and "detections" in out:
             size = self.models.detector_config.input_size
             crop = image_to_tensor(frame, None, size, size, (-1.0, 1.0), "zero", True)
@@ -356,13 +397,18 @@ class MediaPipeBaseline:
         max_faces: int,
         python: str | None,
         tmp: Path,
+        tasks: tuple[str, bool, bool] | None = None,
     ) -> None:
+        # ``tasks``: (bundle path, blendshapes, matrices) for the Tasks FaceLandmarker.
         self._proc: subprocess.Popen[str] | None = None
         self._local: Any = None
         if python is None:
-            from facegraph.app.mediapipe_worker import MediaPipeFaceMesh
+            from facegraph.app.mediapipe_worker import MediaPipeFaceMesh, MediaPipeTasksLandmarker
 
-            self._local = MediaPipeFaceMesh(frames, static, max_faces)
+            if tasks is not None:
+                self._local = MediaPipeTasksLandmarker(frames, static, max_faces, *tasks)
+            else:
+                self._local = MediaPipeFaceMesh(frames, static, max_faces)
             self.version = self._local.version
             self.where = "in-process"
             return
@@ -390,6 +436,8 @@ class MediaPipeBaseline:
             "runpy.run_path(sys.argv[0], run_name='__main__')"
         )
         args = [str(worker), str(path), "1" if static else "0", str(max_faces)]
+        if tasks is not None:
+            args += [tasks[0], "1" if tasks[1] else "0", "1" if tasks[2] else "0"]
         self._proc = subprocess.Popen(
             [python, "-I", "-c", boot, *args],
             stdin=subprocess.PIPE,
@@ -446,12 +494,32 @@ class MediaPipeBaseline:
                 self._proc.wait()
 
 
+BASELINES = ("mediapipe", "mediapipe-tasks")
+
+
 def baseline_for(
-    name: str, python: str | None
+    name: str, python: str | None, side_packets: Mapping[str, Any] | None = None
 ) -> Callable[[Sequence[np.ndarray], bool, int, Path], MediaPipeBaseline]:
-    """Factory of the named baseline; fails early (before any timing) with an install hint."""
-    if name != "mediapipe":
-        raise BenchError(f"unknown baseline {name!r}; the only baseline is 'mediapipe'")
+    """Factory of the named baseline; fails early (before any timing) with an install hint.
+
+    ``mediapipe``: 0.10.14's legacy FaceMesh; ``mediapipe-tasks``: the Tasks FaceLandmarker
+    with the store's ``face_landmarker.task``, blendshapes and matrices on unless the side
+    packets ``blendshapes`` / ``head_pose`` are false (so both sides compute the same).
+    """
+    if name not in BASELINES:
+        raise BenchError(f"unknown baseline {name!r}; baselines: {', '.join(BASELINES)}")
+    tasks: tuple[str, bool, bool] | None = None
+    if name == "mediapipe-tasks":
+        from facegraph.models import model_path
+
+        side = side_packets or {}
+        tasks = (
+            str(model_path("face_landmarker")),
+            bool(side.get("blendshapes", True)),
+            bool(side.get("head_pose", True)),
+        )
+    env = MEDIAPIPE_TASKS_PYTHON_ENV if tasks is not None else MEDIAPIPE_PYTHON_ENV
+    python = python or os.environ.get(env) or None
     if python is None:
         try:
             import mediapipe  # noqa: F401
@@ -459,7 +527,7 @@ def baseline_for(
             raise BenchError(f"mediapipe is not importable here. {INSTALL_HINT}") from None
 
     def make(frames: Sequence[np.ndarray], static: bool, faces: int, tmp: Path) -> Any:
-        return MediaPipeBaseline(frames, static, faces, python, tmp)
+        return MediaPipeBaseline(frames, static, faces, python, tmp, tasks)
 
     return make
 
@@ -477,6 +545,8 @@ class BenchConfig:
     warmup: int = 10
     side_packets: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
+    #: "lower" / "split": how the landmark model runs its custom ops (None: the graph's).
+    custom_ops: str | None = None
     mode: str = "deterministic"
     baseline: str | None = None
     baseline_python: str | None = None
@@ -484,6 +554,10 @@ class BenchConfig:
     size: tuple[int, int] | None = None
     profile_pass: bool = True
     allow_imports: bool = False
+
+
+#: Pause before each timed block of ours and of the floor (see run_bench).
+_BLOCK_PAUSE_S = 0.01
 
 
 def _static_mode(spec: GraphSpec) -> bool:
@@ -500,12 +574,15 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     """Run the benchmark; returns the JSON-ready result (what ``facegraph bench --json`` writes).
 
     Keys: ``graph``, ``input``, ``frame_size`` [w, h], ``frames``, ``warmup``, ``mode``,
-    ``threads``, ``side_packets``, ``static_image_mode``, ``block``, ``load_average`` (1, 5,
-    15 min), ``cpu_count``; ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``,
-    ``p99_ms``, ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
+    ``threads``, ``custom_ops`` (how the landmark model ran), ``side_packets``,
+    ``static_image_mode``, ``block``, ``load_average`` (1, 5, 15 min), ``cpu_count``;
+    ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``, ``p99_ms``,
+    ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
     ``faces_per_frame``, ``detector_frames``, ``per_frame_ms``; ``nodes``: per node
     ``node``, ``calculator``, ``calls``, ``mean_ms``, ``p50_ms``, ``p99_ms``,
-    ``ms_per_frame`` (empty without the profiled pass); ``floor``: ``landmark_model``,
+    ``ms_per_frame`` (empty without the profiled pass); ``engine_ms_per_frame``: the
+    profiled pass's per-frame time outside every node's ``process`` (deterministic mode
+    only, else None); ``floor``: ``landmark_model``,
     ``detector``, ``model_threads``, ``notes``, the summary figures, ``per_frame_ms``,
     ``share_of_ours_p50``; ``baseline``: None, or ``name``, ``version``, ``where``,
     ``static_image_mode``, ``refine_landmarks``, ``max_num_faces``, the summary figures,
@@ -524,6 +601,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         if not threaded_nodes(spec):
             raise BenchError(f"graph {spec.name} has no node with a threads option")
         spec = with_threads(spec, config.threads)
+    if config.custom_ops is not None:
+        if config.custom_ops not in ("lower", "split"):
+            raise BenchError(f"custom_ops must be 'lower' or 'split', got {config.custom_ops!r}")
+        spec = with_node_option(spec, "custom_ops", config.custom_ops)
     if "image" not in spec.input_streams:
         raise BenchError(f"graph {spec.name} has no 'image' input stream")
     n, warm = config.frames, config.warmup
@@ -533,7 +614,9 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     static = _static_mode(spec)
     max_faces = int(config.side_packets.get("num_faces", _side_default(spec, "num_faces", 1)))
     make_baseline = (
-        baseline_for(config.baseline, config.baseline_python) if config.baseline else None
+        baseline_for(config.baseline, config.baseline_python, config.side_packets)
+        if config.baseline
+        else None
     )
 
     say(f"opening {spec.name}")
@@ -563,6 +646,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             # Alternating blocks: ours then theirs on the same frames, so both see the
             # same machine load (a shared machine's load drifts over seconds).
             for start, stop in _blocks(n, config.block):
+                # Each contender starts its block from a short sleep, as the baseline worker
+                # does (it waits on its pipe): on a loaded machine the kernel favours a task
+                # waking from sleep, and without this only the baseline would get that.
+                time.sleep(_BLOCK_PAUSE_S)
                 c0 = time.process_time()
                 for f in timed[start:stop]:
                     ms, out = ours.step(f)
@@ -570,6 +657,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     outputs.append(out)
                 cpu_ms += (time.process_time() - c0) * 1e3
                 # The floor of the same block right after it: same machine conditions.
+                time.sleep(_BLOCK_PAUSE_S)
                 for f, out in zip(timed[start:stop], outputs[start:stop], strict=True):
                     floor_ms.append(floor.step(f, out))
                 if baseline is not None:
@@ -579,7 +667,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     base_cpu += r["cpu_ms"]
             if baseline is not None:
                 base_info = {
-                    "name": "mediapipe",
+                    "name": config.baseline,
                     "version": baseline.version,
                     "where": baseline.where,
                     "static_image_mode": static,
@@ -598,15 +686,21 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     ours_rss = peak_rss_mb()
 
     nodes: list[dict[str, Any]] = []
+    engine_ms: float | None = None
     if config.profile_pass:
         say("profiled pass (per-node breakdown)")
         prof = GraphContender(spec, config.side_packets, config.mode, profile=True)
         try:
-            for f in frames:
-                prof.step(f)
+            prof_ms = sum(prof.step(f)[0] for f in frames)
             stats = prof.graph.stats()
         finally:
             prof.close()
+        if config.mode == "deterministic":
+            # Every node runs on the caller's thread there, so what run_once took beyond
+            # the nodes' own process() calls is the engine's (scheduling, queues, packets;
+            # plus the profiler's clock reads).
+            in_nodes = sum(s.total_ms for s in stats.nodes)
+            engine_ms = max(0.0, prof_ms - in_nodes) / len(frames)
         for s in sorted(stats.nodes, key=lambda s: -s.total_ms):
             if s.timed_calls:
                 nodes.append(
@@ -630,6 +724,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         "warmup": warm,
         "mode": config.mode,
         "threads": config.threads if config.threads is not None else models.threads,
+        "custom_ops": models.custom_ops,
         "side_packets": config.side_packets,
         "static_image_mode": static,
         "block": config.block,
@@ -644,9 +739,11 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             "per_frame_ms": ours_ms,
         },
         "nodes": nodes,
+        "engine_ms_per_frame": engine_ms,
         "floor": {
             "landmark_model": models.landmark,
             "detector": models.detector,
+            "blendshapes_model": models.blendshapes,
             "model_threads": models.threads,
             "notes": models.notes,
             **summarize(floor_ms),
@@ -800,3 +897,60 @@ def run_scaling(
                     }
                 )
     return rows
+
+
+# ----------------------------------------------------------------------------- the table
+
+#: The rows of ``facegraph bench --table`` (issue 13): graph, width, height, faces.
+STANDARD_ROWS: tuple[tuple[str, int, int, int], ...] = (
+    ("face_mesh", 640, 480, 1),
+    ("face_mesh", 960, 540, 2),
+    ("face_mesh_static", 640, 480, 1),
+    ("face_mesh_static", 960, 540, 2),
+)
+
+
+def run_table(
+    *,
+    frames: int = 100,
+    warmup: int = 10,
+    block: int = 10,
+    baseline_python: str | None = None,
+    with_baseline: bool = True,
+    threads: int | None = None,
+    custom_ops: str | None = None,
+    mode: str = "deterministic",
+    rows: Sequence[tuple[str, int, int, int]] = STANDARD_ROWS,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`run_bench` of each standard row on synthetic frames (K faces at W×H,
+    ``num_faces`` = K), each against MediaPipe in the same run (alternating blocks)."""
+    say = progress or (lambda _msg: None)
+    out = []
+    for graph, w, h, faces in rows:
+        say(f"{graph} {w}x{h}, {faces} face(s)")
+        result = run_bench(
+            BenchConfig(
+                graph=graph,
+                input=f"synthetic:{faces}",
+                frames=frames,
+                warmup=warmup,
+                side_packets={"num_faces": faces},
+                threads=threads,
+                custom_ops=custom_ops,
+                mode=mode,
+                baseline="mediapipe" if with_baseline else None,
+                baseline_python=baseline_python,
+                block=block,
+                size=(w, h),
+                profile_pass=False,
+            ),
+            progress=progress,
+        )
+        for key in ("per_frame_ms",):
+            result["ours"].pop(key, None)
+            result["floor"].pop(key, None)
+            if result["baseline"] is not None:
+                result["baseline"].pop(key, None)
+        out.append({"row": f"{w}x{h}, {faces} face(s), {graph}", **result})
+    return out

@@ -83,6 +83,7 @@ def print_report(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"inference floor ({fl['landmark_model']}"
         + (f" + {fl['detector']} detector" if fl["detector"] else "")
+        + (f" + {fl['blendshapes_model']}" if fl.get("blendshapes_model") else "")
         + f", {fl['model_threads']} thread(s)): p50 {fl['p50_ms']:.2f} ms"
         + (f" = {100 * share:.0f}% of facegraph's p50" if share else "")
     )
@@ -103,6 +104,11 @@ def print_report(result: dict[str, Any], console: Console) -> None:
                 f"{n['ms_per_frame']:.3f}",
             )
         console.print(nodes)
+        if result.get("engine_ms_per_frame") is not None:
+            console.print(
+                f"engine overhead (profiled pass, time outside the nodes): "
+                f"{result['engine_ms_per_frame']:.3f} ms/frame"
+            )
     r = result["ratio"]
     if r is not None:
         console.print(
@@ -135,6 +141,44 @@ def print_scaling(rows: list[dict[str, Any]], graph: str, console: Console) -> N
     console.print(table)
 
 
+def print_table(rows: list[dict[str, Any]], console: Console) -> None:
+    """The standard rows: ours and MediaPipe's p50/p99/CPU, the ratios and the floor share."""
+    from rich.table import Table
+
+    loads = [r["load_average"][0] for r in rows]
+    table = Table(
+        title="facegraph vs MediaPipe 0.10.14, same frames, alternating blocks (ms per frame)"
+    )
+    cols = ("row", "p50", "p99", "CPU", "MP p50", "MP p99", "MP CPU", "MP/ours p50", "MP/ours CPU")
+    for col in (*cols, "floor share"):
+        table.add_column(col, justify="left" if col == "row" else "right")
+    for r in rows:
+        o, b, fl = r["ours"], r["baseline"], r["floor"]
+        theirs = ["-"] * 5
+        if b is not None:
+            theirs = [
+                f"{b['p50_ms']:.2f}",
+                f"{b['p99_ms']:.2f}",
+                f"{b['cpu_ms_per_frame']:.2f}",
+                f"{b['p50_ms'] / o['p50_ms']:.2f}x",
+                f"{b['cpu_ms_per_frame'] / o['cpu_ms_per_frame']:.2f}x",
+            ]
+        share = fl.get("share_of_ours_p50")
+        table.add_row(
+            r["row"],
+            f"{o['p50_ms']:.2f}",
+            f"{o['p99_ms']:.2f}",
+            f"{o['cpu_ms_per_frame']:.2f}",
+            *theirs,
+            f"{100 * share:.0f}%" if share else "-",
+        )
+    console.print(table)
+    console.print(
+        f"1-min load average {min(loads):.2f}..{max(loads):.2f} on {rows[0]['cpu_count']} CPUs "
+        "(MP/ours > 1: facegraph is faster; floor share = LiteRT alone / our p50)"
+    )
+
+
 def bench_command(
     graph_source: Annotated[
         str, typer.Argument(metavar="GRAPH", help="Face graph file (.yaml) or shipped graph name.")
@@ -149,21 +193,32 @@ def bench_command(
             "sample (the bundled clip, the default).",
         ),
     ] = None,
+    faces: Annotated[
+        int | None,
+        typer.Option(
+            "--faces",
+            min=1,
+            help="Synthetic frames with this many faces (num_faces too); with --size.",
+        ),
+    ] = None,
     frames: Annotated[int, typer.Option("--frames", "-n", min=1, help="Timed frames.")] = 100,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed frames first.")] = 10,
     baseline: Annotated[
         str | None,
-        typer.Option("--baseline", help="'mediapipe': MediaPipe 0.10.14 FaceMesh, same frames."),
+        typer.Option(
+            "--baseline",
+            help="'mediapipe': MediaPipe 0.10.14 FaceMesh; 'mediapipe-tasks': MediaPipe's Tasks "
+            "FaceLandmarker (blendshapes, matrices on); same frames ('none' with --table).",
+        ),
     ] = None,
     baseline_python: Annotated[
         str | None,
         typer.Option(
             "--baseline-python",
             metavar="PYTHON",
-            help="Python of a venv with mediapipe 0.10.14 (when it is not importable "
-            "here). Default: $FACEGRAPH_MEDIAPIPE_PYTHON.",
-            envvar="FACEGRAPH_MEDIAPIPE_PYTHON",
-            show_envvar=False,
+            help="Python of a venv with the baseline's mediapipe (default: "
+            "$FACEGRAPH_MEDIAPIPE_PYTHON, for mediapipe-tasks $FACEGRAPH_MEDIAPIPE_TASKS_PYTHON; "
+            "else mediapipe imported here).",
         ),
     ] = None,
     block: Annotated[
@@ -191,6 +246,13 @@ def bench_command(
         int | None,
         typer.Option("--threads", min=1, help="LiteRT threads of the graph's model nodes."),
     ] = None,
+    custom_ops: Annotated[
+        str | None,
+        typer.Option(
+            "--custom-ops",
+            help="Landmark model's custom ops: 'lower' (default, one interpreter) or 'split'.",
+        ),
+    ] = None,
     size: Annotated[
         str | None, typer.Option("--size", metavar="WxH", help="Resize input frames first.")
     ] = None,
@@ -199,6 +261,14 @@ def bench_command(
     ] = "deterministic",
     no_profile: Annotated[
         bool, typer.Option("--no-profile", help="Skip the per-node (profiled) pass.")
+    ] = False,
+    table: Annotated[
+        bool,
+        typer.Option(
+            "--table",
+            help="Instead: the four standard rows (640x480 1 face, 960x540 2 faces; "
+            "face_mesh and face_mesh_static), each against MediaPipe.",
+        ),
     ] = False,
     scaling: Annotated[
         bool,
@@ -224,9 +294,21 @@ def bench_command(
       facegraph bench face_mesh_static --input clip.mp4 --baseline mediapipe
       --baseline-python "$FACEGRAPH_MEDIAPIPE_PYTHON" --plot latency.png --json bench.json
 
+    \b
+      facegraph bench face_mesh --faces 2 --size 960x540 --baseline mediapipe
+
+      facegraph bench --table   (MediaPipe from $FACEGRAPH_MEDIAPIPE_PYTHON)
+
       facegraph bench face_mesh --scaling --frames 30
     """
-    from facegraph.app.bench import BenchConfig, BenchError, run_bench, run_scaling, write_plot
+    from facegraph.app.bench import (
+        BenchConfig,
+        BenchError,
+        run_bench,
+        run_scaling,
+        run_table,
+        write_plot,
+    )
     from facegraph.app.run_cli import parse_side_packets
 
     err = _console(stderr=True)
@@ -234,6 +316,22 @@ def bench_command(
     if mode not in ("deterministic", "threads"):
         raise typer.BadParameter("--mode must be deterministic or threads")
     try:
+        if table:
+            rows = run_table(
+                frames=frames,
+                warmup=warmup,
+                block=block,
+                baseline_python=baseline_python,
+                with_baseline=baseline != "none",
+                threads=threads,
+                custom_ops=custom_ops,
+                mode=mode,
+                progress=lambda m: err.print(f"[dim]{m}[/dim]"),
+            )
+            print_table(rows, out)
+            if json_out is not None:
+                json_out.write_text(json.dumps({"rows": rows}, indent=1))
+            return
         if scaling:
             rows = run_scaling(
                 graph_source,
@@ -247,6 +345,12 @@ def bench_command(
             if json_out is not None:
                 json_out.write_text(json.dumps({"graph": graph_source, "rows": rows}, indent=1))
             return
+        side_packets = parse_side_packets(side or [])
+        if faces is not None:
+            if input is not None:
+                raise BenchError("give --input or --faces, not both")
+            input = f"synthetic:{faces}"
+            side_packets.setdefault("num_faces", faces)
         if input is None or (input.strip() == "sample" and not Path("sample").exists()):
             from facegraph.app.runner import sample_video
 
@@ -257,8 +361,9 @@ def bench_command(
             input=input,
             frames=frames,
             warmup=warmup,
-            side_packets=parse_side_packets(side or []),
+            side_packets=side_packets,
             threads=threads,
+            custom_ops=custom_ops,
             mode=mode,
             baseline=baseline,
             baseline_python=baseline_python,

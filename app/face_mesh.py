@@ -66,27 +66,28 @@ class Face:
         return self.raw.to_dict(self.image_width, self.image_height)
 
 
-def _check_image(image: Any) -> np.ndarray:
+def check_image(image: Any, caller: str = "FaceMesh.process") -> np.ndarray:
     """The frame as contiguous HxWx3 uint8 RGB, or a TypeError/ValueError saying what was
-    received (grayscale HxW / HxWx1 is replicated, RGBA's alpha dropped)."""
+    received (grayscale HxW / HxWx1 is replicated, RGBA's alpha dropped). ``caller``
+    names the API method in the messages."""
     if not isinstance(image, np.ndarray):
         raise TypeError(
-            f"FaceMesh.process expects a numpy array (HxWx3 uint8 RGB), got {type(image).__name__}"
+            f"{caller} expects a numpy array (HxWx3 uint8 RGB), got {type(image).__name__}"
         )
     if image.dtype != np.uint8:
         raise TypeError(
-            f"FaceMesh.process expects uint8 pixels (0-255), got dtype {image.dtype} with "
+            f"{caller} expects uint8 pixels (0-255), got dtype {image.dtype} with "
             f"shape {image.shape}; for a float image in [0, 1] use "
             "(np.clip(x, 0, 1) * 255).round().astype(np.uint8)"
         )
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise ValueError(
-            f"FaceMesh.process expects an HxWx3 RGB image (HxW gray and HxWx4 RGBA are "
+            f"{caller} expects an HxWx3 RGB image (HxW gray and HxWx4 RGBA are "
             f"converted), got an array of shape {image.shape} (ndim {image.ndim})"
         )
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"FaceMesh.process got an empty image of shape {image.shape}")
-    return as_rgb(image, "FaceMesh.process image")
+        raise ValueError(f"{caller} got an empty image of shape {image.shape}")
+    return as_rgb(image, f"{caller} image")
 
 
 def _confidence(name: str, value: Any) -> float:
@@ -151,7 +152,7 @@ class FaceMesh(Closeable):
         Returns an empty list when there is no face. In tracking mode successive calls
         are successive video frames.
         """
-        rgb = _check_image(image)
+        rgb = check_image(image)
         h, w = rgb.shape[:2]
         with self._lock:
             if self._closed:

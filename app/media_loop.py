@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from facegraph.vision.annotate import Annotator, default_annotators, face_items
 from facegraph.vision.media import Frame
-from facegraph.vision.writers import FACES_OMITTED
+from facegraph.vision.writers import FACES_OMITTED, face_extras
 
 if TYPE_CHECKING:
     from facegraph import Graph, GraphSpec
@@ -117,6 +117,7 @@ def run_frames(
                 frame.info,
                 faces if write_faces else FACES_OMITTED,
                 {name: outputs.get(name) for name in streams},
+                face_extras(outputs, len(faces)) if write_faces else None,
             )
         if drawing:
             assert overlay is not None
@@ -126,7 +127,7 @@ def run_frames(
                 if name != faces_stream
                 for item in face_items(value, landmarks_only=faces_stream is not None)
             ]
-            drawn = overlay.annotate(frame.image, shown)
+            drawn = overlay.annotate_outputs(frame.image, shown, outputs)
             drawn.flags.writeable = False
             result.drawn = drawn
             if renderer is not None:

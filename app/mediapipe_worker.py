@@ -1,11 +1,13 @@
-"""MediaPipe 0.10.14's legacy FaceMesh as a benchmark contender (``facegraph bench``).
+"""MediaPipe as a benchmark contender (``facegraph bench``): 0.10.14's legacy FaceMesh
+(:class:`MediaPipeFaceMesh`) or the Tasks FaceLandmarker (:class:`MediaPipeTasksLandmarker`).
 
 Used two ways:
 
-- in-process, when ``mediapipe`` is importable: :class:`MediaPipeFaceMesh`;
+- in-process, when ``mediapipe`` is importable;
 - as a script run by another interpreter (a venv that has mediapipe), over a pipe:
-  ``python mediapipe_worker.py FRAMES.npy STATIC MAX_FACES``. It answers one JSON line per
-  request line: ``run A B`` times frames ``A..B-1``; ``stats`` reports its peak RSS.
+  ``python mediapipe_worker.py FRAMES.npy STATIC MAX_FACES [TASK BLENDSHAPES MATRICES]``
+  (with a ``.task`` path: the Tasks FaceLandmarker). It answers one JSON line per request
+  line: ``run A B`` times frames ``A..B-1``; ``stats`` reports its peak RSS.
 
 This file imports only numpy and mediapipe (never facegraph), so a foreign interpreter can
 run it by path.
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MediaPipeFaceMesh", "main"]
+__all__ = ["MediaPipeFaceMesh", "MediaPipeTasksLandmarker", "main"]
 
 
 class MediaPipeFaceMesh:
@@ -55,6 +57,60 @@ class MediaPipeFaceMesh:
         self._mesh.close()
 
 
+class MediaPipeTasksLandmarker:
+    """Tasks ``FaceLandmarker`` (VIDEO mode, or IMAGE when ``static``) timed per frame.
+
+    VIDEO timestamps advance 33 ms per frame; each ``run`` continues the same video."""
+
+    def __init__(
+        self,
+        frames: Sequence[np.ndarray],
+        static: bool,
+        max_faces: int,
+        task: str,
+        blendshapes: bool = True,
+        matrices: bool = True,
+    ) -> None:
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self._mp = mp
+        self.frames = frames
+        self.version = str(getattr(mp, "__version__", "?"))
+        self._static = static
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=task),
+            running_mode=vision.RunningMode.IMAGE if static else vision.RunningMode.VIDEO,
+            num_faces=max_faces,
+            output_face_blendshapes=blendshapes,
+            output_facial_transformation_matrixes=matrices,
+        )
+        self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        self._next_ms = 0
+
+    def run(self, start: int, stop: int) -> dict[str, Any]:
+        """Process frames ``start..stop-1``: wall ms per frame, faces found, CPU ms."""
+        ms: list[float] = []
+        faces: list[int] = []
+        cpu0 = time.process_time()
+        for i in range(start, stop):
+            image = self._mp.Image(
+                image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(self.frames[i])
+            )
+            t0 = time.perf_counter()
+            if self._static:
+                result = self._landmarker.detect(image)
+            else:
+                result = self._landmarker.detect_for_video(image, self._next_ms)
+                self._next_ms += 33
+            ms.append((time.perf_counter() - t0) * 1e3)
+            faces.append(len(result.face_landmarks))
+        return {"ms": ms, "faces": faces, "cpu_ms": (time.process_time() - cpu0) * 1e3}
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+
 def peak_rss_mb() -> float:
     """This process's peak RSS in MiB: ``VmHWM`` of /proc/self/status (the high-water mark of
     this program's own memory), else ``ru_maxrss`` (on Linux that one also counts the parent's
@@ -73,7 +129,13 @@ def main(argv: list[str]) -> int:
     """Pipe server: see the module docstring (``argv`` after the script name)."""
     path, static, max_faces = argv[0], argv[1] == "1", int(argv[2])
     frames = np.load(path, mmap_mode="r")
-    mesh = MediaPipeFaceMesh(frames, static, max_faces)
+    mesh: MediaPipeFaceMesh | MediaPipeTasksLandmarker
+    if len(argv) > 3:
+        mesh = MediaPipeTasksLandmarker(
+            frames, static, max_faces, argv[3], argv[4] == "1", argv[5] == "1"
+        )
+    else:
+        mesh = MediaPipeFaceMesh(frames, static, max_faces)
     print(json.dumps({"ready": True, "version": mesh.version}), flush=True)
     for line in sys.stdin:
         words = line.split()

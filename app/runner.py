@@ -502,6 +502,9 @@ def run_source(
         t0 = time.perf_counter()
         failed = True
         try:
+            from facegraph.vision.writers import FACE_EXTRA_STREAMS
+
+            write_faces = faces_stream is not None and faces_stream in written
             frames: Iterable[Frame] = frames_source
             if loop and not frames_source.live:
                 frames = _looped(frames_source, lambda: open_source(str(source_name), fps=fps))
@@ -512,8 +515,13 @@ def run_source(
                 _frames_until(frames, stop, state),
                 input_stream=input_stream,
                 faces_stream=faces_stream,
-                streams=[s for s in written if s != faces_stream],
-                write_faces=faces_stream is not None and faces_stream in written,
+                # blendshapes / geometry go into each face's object (face_extras), not twice
+                streams=[
+                    s
+                    for s in written
+                    if s != faces_stream and not (write_faces and s in FACE_EXTRA_STREAMS)
+                ],
+                write_faces=write_faces,
                 writer=writer,
                 renderer=renderer,
                 server=server,

@@ -2,9 +2,12 @@
 same frames: a thin wrapper over ``facegraph.app.bench`` (what
 ``facegraph bench`` runs), printing the two reports and a summary line.
 
-    /work/venv/bin/python benchmarks/bench_face_mesh.py [--frames 120] [--warmup 10]
-        [--video /work/shared/data/videos/webcam_head_turns.mp4] [--mode deterministic]
-        [--mediapipe "$FACEGRAPH_MEDIAPIPE_PYTHON" | --no-mediapipe] [--json-dir DIR]
+    python benchmarks/bench_face_mesh.py [--frames 120] [--warmup 10]
+        [--video clip.mp4] [--mode deterministic]
+        [--mediapipe PYTHON | --no-mediapipe] [--json-dir DIR]
+
+``--mediapipe`` defaults to ``$FACEGRAPH_MEDIAPIPE_PYTHON`` (a python with mediapipe
+0.10.14). For the four standard rows use ``facegraph bench --table``.
 
 Default input: synthetic 640×480 frames with one face (``--input synthetic`` of
 ``facegraph bench``). For a single graph and all options use ``facegraph bench``.
@@ -21,7 +24,7 @@ from facegraph.app.bench import BenchConfig, run_bench
 from facegraph.app.bench_cli import print_report
 from rich.console import Console
 
-MP_PYTHON = Path(os.environ.get("FACEGRAPH_MEDIAPIPE_PYTHON", "") or "/nonexistent")
+MP_PYTHON = os.environ.get("FACEGRAPH_MEDIAPIPE_PYTHON")
 GRAPHS = ("face_mesh", "face_mesh_static")
 
 
@@ -32,11 +35,12 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--mode", choices=("deterministic", "threads"), default="deterministic")
     ap.add_argument("--mediapipe", type=Path, default=MP_PYTHON, help="python of a mediapipe venv")
+
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument("--json-dir", type=Path, help="write <graph>.json here")
     args = ap.parse_args()
 
-    use_mp = not args.no_mediapipe and args.mediapipe.exists()
+    use_mp = not args.no_mediapipe and args.mediapipe is not None and args.mediapipe.exists()
     console = Console(highlight=False)
     summary = []
     for graph in GRAPHS:

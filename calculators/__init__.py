@@ -23,6 +23,7 @@ from facegraph.calculators import (
 )
 from facegraph.calculators.face import blendshapes as face_blendshapes
 from facegraph.calculators.face import geometry as face_geometry
+from facegraph.calculators.face import landmarker_nodes as face_landmarker_nodes
 from facegraph.calculators.face import nodes as face_nodes
 from facegraph.calculators.face import smoothing as face_smoothing
 from facegraph.calculators.face import yunet as face_yunet
@@ -32,6 +33,7 @@ __all__ = [
     "core",
     "face_blendshapes",
     "face_geometry",
+    "face_landmarker_nodes",
     "face_nodes",
     "face_smoothing",
     "face_yunet",

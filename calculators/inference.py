@@ -15,7 +15,7 @@ LiteRT is imported when the node opens, so loading a graph stays fast.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from facegraph import Calculator, CalculatorContext, Input, Output, StrictOptions, register
@@ -41,6 +41,11 @@ class TfLiteInference(Calculator):
             "first use) or the path of a .tflite file",
         )
         threads: int = Field(1, ge=1, description="LiteRT/XNNPACK threads for this node")
+        custom_ops: Literal["lower", "split"] = Field(
+            "lower",
+            description="custom ops with built-in lowerings: 'lower' (one interpreter) or "
+            "'split' (sub-models + numpy kernels, the general path)",
+        )
 
         @field_validator("model")
         @classmethod
@@ -71,7 +76,11 @@ class TfLiteInference(Calculator):
         from facegraph.models import model_path
         from facegraph.models.inference import TfLiteModel
 
-        self._model = TfLiteModel(model_path(self.options.model), threads=self.options.threads)
+        self._model = TfLiteModel(
+            model_path(self.options.model),
+            threads=self.options.threads,
+            custom_ops=self.options.custom_ops,
+        )
         n_in = len(self._model.input_details)
         n_out = len(self._model.output_details)
         self._n_tensor_in = ctx.count(self.TENSOR_IN)

@@ -20,10 +20,11 @@ wins over it. The three MediaPipe ops used by the Attention Mesh model
 (``Landmarks2TransformMatrix``, ``TransformTensorBilinear``, ``TransformLandmarks``,
 all version 2) are registered when this module is imported. Their arithmetic follows
 MediaPipe's CPU kernels (``mediapipe/util/tflite/operations/*.cc``): the matrix and
-landmark arithmetic reproduces the C++ float roundings (bit-exact up to libm's
-sin/cos/atan2); the bilinear blend is plain float32 (within 2 ulp of the input's
-magnitude of MediaPipe's mixed float/double blend, at a fraction of the cost). All are
-vectorised numpy.
+landmark arithmetic reproduces the C++ float roundings (with the C library's own
+atan2f/cosf/sinf); the bilinear blend is MediaPipe's formula in plain float32 (within 2
+ulp of the input's magnitude of MediaPipe's mixed float/double blend, at a fraction of
+the cost). All are vectorised numpy, and agree bit for bit with the built-in lowerings
+of :mod:`facegraph.models.lowering`.
 """
 
 from __future__ import annotations
@@ -131,6 +132,41 @@ def decode_options(raw: bytes) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------
+# MediaPipe's kernels call std::atan2/cos/sin on floats, i.e. the C library's atan2f,
+# cosf and sinf; so do LiteRT's built-in ATAN2/COS/SIN (which the lowering in
+# facegraph.models.lowering uses). numpy's float32 versions round differently in ~40 % of
+# cases, so call the C library's own functions when there is one, numpy's otherwise.
+
+
+_Unary = Callable[[float], float]
+
+
+def _c_math() -> tuple[Callable[[float, float], float], _Unary, _Unary]:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("m")
+    try:
+        libm = ctypes.CDLL(name) if name else None
+    except OSError:
+        libm = None
+    if libm is None:  # pragma: no cover - no C math library (then numpy's float32 ones)
+        return (
+            lambda y, x: float(np.arctan2(np.float32(y), np.float32(x))),
+            lambda x: float(np.cos(np.float32(x))),
+            lambda x: float(np.sin(np.float32(x))),
+        )
+    atan2f, cosf, sinf = libm.atan2f, libm.cosf, libm.sinf
+    atan2f.restype, atan2f.argtypes = ctypes.c_float, [ctypes.c_float, ctypes.c_float]
+    for f in (cosf, sinf):
+        f.restype, f.argtypes = ctypes.c_float, [ctypes.c_float]
+    return atan2f, cosf, sinf
+
+
+_atan2f, _cosf, _sinf = _c_math()
+
+
+# ----------------------------------------------------------------------------------------
 # MediaPipe's ops. Parameters missing from the flexbuffer read as 0, as in the C++ parser
 # (flexbuffers' null → AsInt32/AsFloat == 0); the same validity checks then reject them.
 
@@ -188,9 +224,9 @@ def landmarks_to_transform_matrix_v2(op: CustomOp) -> Kernel:
         flat = landmarks.reshape(-1)
         lx, ly = flat[3 * left], flat[3 * left + 1]
         rx, ry = flat[3 * right], flat[3 * right + 1]
-        rho = target - np.arctan2(ry - ly, rx - lx)  # float32 scalars throughout
-        c, s = np.cos(rho), np.sin(rho)
-        ca, sa = np.cos(-rho), np.sin(-rho)  # α = −ρ
+        rho = target - f32(_atan2f(float(ry - ly), float(rx - lx)))  # float32 throughout
+        c, s = f32(_cosf(float(rho))), f32(_sinf(float(rho)))
+        ca, sa = f32(_cosf(float(-rho))), f32(_sinf(float(-rho)))  # α = −ρ
         pts = flat.take(subset_xy)  # (2, n): x row, y row
         # R(ρ)·(x, y): c·x + (−s)·y and s·x + c·y, each summed left to right as in Mat3;
         # rows 2–3 are the same with both factors negated, i.e. exactly −R(ρ)·(x, y)
@@ -230,8 +266,8 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
     Output pixel (ox, oy) samples the input at ``T·(o + 0.5) − 0.5``; a sample outside
     [0, W−1]×[0, H−1] yields 0 in every channel. The sample position and bounds test are
     computed with MediaPipe's float roundings, so the same samples fall outside; the blend
-    is float32 weights·corners (MediaPipe blends in mixed float/double; the results differ
-    by at most 2 ulp of the largest input value).
+    follows MediaPipe's formula in plain float32 (MediaPipe mixes float and double; the
+    results differ by at most 2 ulp of the largest input value).
     """
     op.expect_io(2, 1)
     op.expect_float32()
@@ -304,12 +340,21 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
         np.subtract(one, frac, out=pairs[0])
         wy = pairs[:, 1]
         wy *= inside  # (1−fy, fy), zero outside
-        # (1−fy, fy) ⊗ (1−fx, fx) in corner order, as a (P, 1, 4) row per sample.
-        weights = (wy.T[:, :, None] * pairs[:, 0].T[:, None, :]).reshape(n, 1, 4)
         np.add(np.dot(row_step, base)[:, None], corners, out=taps, casting="unsafe")
         # Outside samples may point before the tensor: "clip" keeps them readable.
-        q = np.take(data.reshape(H * W, C), taps, axis=0, mode="clip")
-        return np.matmul(weights, q).reshape(1, OH, OW, C)
+        q = np.take(data.reshape(H * W, C), taps, axis=0, mode="clip")  # (P, 4, C)
+        # MediaPipe's order: upper = (1−fx)·q11 + fx·q21, lower = (1−fx)·q12 + fx·q22,
+        # out = fy·lower + (1−fy)·upper, here all in float32 (the lowering in
+        # facegraph.models.lowering does the same operations, so the two agree bit for bit).
+        wx0, wx1 = pairs[0, 0][:, None], pairs[1, 0][:, None]
+        upper = wx0 * q[:, 0]
+        upper += wx1 * q[:, 1]
+        lower = wx0 * q[:, 2]
+        lower += wx1 * q[:, 3]
+        lower *= wy[1][:, None]
+        upper *= wy[0][:, None]
+        lower += upper
+        return lower.reshape(1, OH, OW, C)
 
     return run
 

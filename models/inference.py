@@ -6,7 +6,10 @@
     model.input_details    # (TensorDetails(name='input_1', shape=(1, 192, 192, 3), ...),)
     out = model.run(crop)  # {'output_mesh_identity': array(...), ..., 'conv_faceflag': ...}
 
-A model without custom ops runs as one plain LiteRT interpreter. A model with custom ops
+A model without custom ops runs as one plain LiteRT interpreter. A model whose custom
+ops all have built-in *lowerings* (:mod:`facegraph.models.lowering`: MediaPipe's three
+Attention Mesh ops) is rewritten into such a model (cached beside the original) and runs
+as one interpreter too. Any other model with custom ops (or ``custom_ops="split"``)
 is split at them (:mod:`facegraph.models.tflite_graph`): runs of built-in ops become
 LiteRT sub-models, each custom op is computed by a kernel from
 :mod:`facegraph.models.custom_ops`, in dependency order, behind the same interface.
@@ -41,6 +44,7 @@ from typing import Any, Literal
 import numpy as np
 
 from . import custom_ops as _custom_ops
+from . import lowering as _lowering
 from . import reuse as _reuse
 from .tflite_graph import (
     CustomStep,
@@ -225,52 +229,82 @@ def _make_interpreter(content: bytes, threads: int, *, xnnpack: bool = True) -> 
 class TfLiteModel:
     """A ``.tflite`` model ready to run; inputs and outputs addressed by tensor name."""
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = 1) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        threads: int = 1,
+        custom_ops: Literal["lower", "split"] = "lower",
+    ) -> None:
         if not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+        if custom_ops not in ("lower", "split"):
+            raise ValueError(f"custom_ops must be 'lower' or 'split', got {custom_ops!r}")
         self.path = Path(path)
         self.threads = threads
-        donor = _reuse.claim(self.path, threads)
+        # Reuse pools hold default-built models only.
+        donor = _reuse.claim(self.path, threads) if custom_ops == "lower" else None
         if donor is not None:
             # Reuse enabled (batch workers) and an earlier, finished run loaded this model.
             self.__dict__.update(donor.__dict__)
             return
-        graph = TfLiteGraph.from_file(self.path)
-        for k, sg in enumerate(graph.model.subgraphs[1:], start=1):
-            for op in sg.operators or []:
-                code = graph.model.operatorCodes[op.opcodeIndex]
-                if max(code.builtinCode, code.deprecatedBuiltinCode) == 32:
-                    raise TfLiteModelError(
-                        f"{graph.source}: custom op '{code.customCode.decode()}' inside "
-                        f"subgraph {k} (a control-flow body) is not supported"
-                    )
-        self.input_details: tuple[TensorDetails, ...] = tuple(
-            _details(graph.tensors[i]) for i in graph.inputs
-        )
-        self.output_details: tuple[TensorDetails, ...] = tuple(
-            _details(graph.tensors[i]) for i in graph.outputs
-        )
-        self._inputs = [(d, i) for d, i in zip(self.input_details, graph.inputs, strict=True)]
-        self._outputs = [
-            (d.name, i) for d, i in zip(self.output_details, graph.outputs, strict=True)
-        ]
-        self._by_name = {d.name: d for d in self.input_details}
-        self._tensor_names = {t.index: t.name for t in graph.tensors}
-        customs = graph.custom_operators()
-        self.is_split = bool(customs)
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise TfLiteModelError(f"cannot read model file {self.path}: {exc.strerror}") from exc
+        # A lowered form cached earlier needs no parse of the original (~0.2 s for the
+        # Attention Mesh model): its I/O is read from the lowered flatbuffer directly.
+        lowered = _lowering.cached_lowered_bytes(self.path, data) if custom_ops == "lower" else None
+        graph: TfLiteGraph | None = None
+        customs: list[Any] = []
+        if lowered is None:
+            graph = TfLiteGraph(data, source=str(self.path))
+            for k, sg in enumerate(graph.model.subgraphs[1:], start=1):
+                for op in sg.operators or []:
+                    code = graph.model.operatorCodes[op.opcodeIndex]
+                    if max(code.builtinCode, code.deprecatedBuiltinCode) == 32:
+                        raise TfLiteModelError(
+                            f"{graph.source}: custom op '{code.customCode.decode()}' inside "
+                            f"subgraph {k} (a control-flow body) is not supported"
+                        )
+            customs = graph.custom_operators()
+            if customs and custom_ops == "lower":
+                lowered = _lowering.lowered_model_bytes(self.path, data, graph)
+        #: True when custom ops were rewritten as built-in ops (one interpreter).
+        self.is_lowered = lowered is not None
+        self.is_split = bool(customs) and not self.is_lowered
         self._constants: dict[int, np.ndarray] = {}
         self._steps: list[_LiteRtStep | _CustomStep | _ReshapeStep] = []
         step_infos: list[StepInfo] = []
-        if not customs:
-            data = self.path.read_bytes()
+        if lowered is not None:
+            inputs, outputs, n_ops = _flat_io(lowered, str(self.path))
+        else:
+            assert graph is not None
+            inputs = [(_details(graph.tensors[i]), i) for i in graph.inputs]
+            outputs = [(_details(graph.tensors[i]), i) for i in graph.outputs]
+            n_ops = len(graph.operators)
+        self.input_details: tuple[TensorDetails, ...] = tuple(d for d, _ in inputs)
+        self.output_details: tuple[TensorDetails, ...] = tuple(d for d, _ in outputs)
+        self._inputs = inputs
+        self._outputs = [(d.name, i) for d, i in outputs]
+        self._by_name = {d.name: d for d in self.input_details}
+        self._tensor_names = {} if graph is None else {t.index: t.name for t in graph.tensors}
+        if not self.is_split:
+            content = lowered if lowered is not None else data
+            what = "the model with its custom ops lowered" if lowered is not None else "it"
             try:
-                step = _LiteRtStep(data, graph.inputs, graph.outputs, threads)
+                step = _LiteRtStep(
+                    content, [i for _, i in inputs], [i for _, i in outputs], threads
+                )
             except (RuntimeError, ValueError) as exc:
-                raise TfLiteModelError(f"{graph.source}: LiteRT cannot load it: {exc}") from exc
-            step.name = f"litert[0] {len(graph.operators)} ops"
+                raise TfLiteModelError(f"{self.path}: LiteRT cannot load {what}: {exc}") from exc
+            step.name = f"litert[0] {n_ops} ops" + (
+                " (custom ops lowered to built-ins)" if lowered is not None else ""
+            )
             self._steps.append(step)
             step_infos.append(StepInfo("litert", step.name, step.delegated))
         else:
+            assert graph is not None
             kernels = _bind_kernels(graph, customs)
             plan = graph.plan_split()
             if plan.folded:
@@ -307,10 +341,17 @@ class TfLiteModel:
         self.steps: tuple[StepInfo, ...] = tuple(step_infos)
         first = self._steps[0]
         self._plain = first if not self.is_split and isinstance(first, _LiteRtStep) else None
-        _reuse.offer(self.path, threads, self)
+        if custom_ops == "lower":
+            _reuse.offer(self.path, threads, self)
 
     def __repr__(self) -> str:
-        kind = f"split into {len(self.steps)} steps" if self.is_split else "plain"
+        kind = (
+            f"split into {len(self.steps)} steps"
+            if self.is_split
+            else "custom ops lowered"
+            if self.is_lowered
+            else "plain"
+        )
         return f"TfLiteModel({str(self.path)!r}, threads={self.threads}, {kind})"
 
     @property
@@ -431,6 +472,30 @@ class TfLiteModel:
                 raise TfLiteModelError(f"{self.path.name}: missing input '{details.name}'")
             fed.append(_conform(self.path.name, details, inputs[details.name]))
         return fed
+
+
+def _flat_io(
+    content: bytes, source: str
+) -> tuple[list[tuple[TensorDetails, int]], list[tuple[TensorDetails, int]], int]:
+    """(inputs, outputs, operator count) of a model's main subgraph, read with the flat
+    (zero-copy) flatbuffer API: no unpacking of weights or operators."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from .tflite_graph import _NUMPY_DTYPES
+
+    sub = schema.Model.GetRootAs(content, 0).Subgraphs(0)
+
+    def details(i: int) -> tuple[TensorDetails, int]:
+        t = sub.Tensors(i)
+        dtype = _NUMPY_DTYPES.get(int(t.Type()))
+        if dtype is None:
+            raise TfLiteModelError(f"{source}: I/O tensor {i} has unsupported type {t.Type()}")
+        name = (t.Name() or b"").decode("utf-8", "replace") or f"tensor_{i}"
+        return TensorDetails(name, tuple(int(d) for d in t.ShapeAsNumpy()), dtype), i
+
+    inputs = [details(int(i)) for i in sub.InputsAsNumpy()]
+    outputs = [details(int(i)) for i in sub.OutputsAsNumpy()]
+    return inputs, outputs, sub.OperatorsLength()
 
 
 def _details(info: TensorInfo) -> TensorDetails:

@@ -11,6 +11,14 @@ shared ``manifest.json``):
 
 - ``image``: ``RunningMode.IMAGE`` on the photos of :data:`IMAGES` (``tests/fixtures/faces``),
   blendshapes and facial transformation matrices on.
+- ``video``: ``RunningMode.VIDEO`` (blendshapes and matrices on, timestamps
+  ``round(i * 1000 / fps)`` ms) on the clips of :data:`VIDEOS` (``tests/fixtures/videos``)
+  with ``num_faces=1`` (so MediaPipe smooths the landmarks) and on the synthetic videos of
+  :data:`SYNTHETIC` (``app/synthetic.py``, loaded by path). Each is run a second time with
+  frame 0 perturbed (one grey level added to 20 fixed pixels inside the face) to measure
+  how chaotic MediaPipe's own trajectory is: ``perturbed_diff_px`` (T,) is the per-frame
+  mean landmark distance between the two runs (worst face), ``perturbed_count`` (T,) the
+  second run's face counts; ``timestamps_ms`` (T,) the timestamps.
 
 To add a mode (e.g. ``video``), write a ``run_<mode>(args) -> dict[str, dict]`` that
 returns {case name: manifest entry} after saving each case with :func:`save_case`, and
@@ -143,8 +151,125 @@ def run_image(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     return cases
 
 
+# name -> file in tests/fixtures/videos (num_faces=1)
+VIDEOS = {"talking_face": "talking_face_40.mp4", "head_turns": "head_turns_40.mp4"}
+# name -> (photos as (file, crop (y0, y1, x0, x1) or None), kind, frames, num_faces, fps);
+# ``moving`` turns the face by +-25 degrees while zooming; ``two`` has two faces.
+_TWO_PHOTOS = [
+    ("astronaut.png", (0, 300, 90, 390)),
+    ("face_detection_expected.png", (60, 460, 100, 500)),
+]
+SYNTHETIC: dict[str, tuple[list[tuple[str, Any]], str, int, int, float]] = {
+    "moving": ([("astronaut.png", None)], "moving", 40, 1, 30.0),
+    "two": (_TWO_PHOTOS, "two", 30, 2, 30.0),
+}
+PERTURB_SEED, PERTURB_PIXELS = 1234, 20
+
+
+def read_video(path: Path) -> tuple[list[np.ndarray], float]:
+    cap = cv2.VideoCapture(str(path))
+    fps = float(cap.get(cv2.CAP_PROP_FPS))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(np.ascontiguousarray(bgr[:, :, ::-1]))
+    return frames, fps
+
+
+def synthetic_frames(name: str) -> list[np.ndarray]:
+    """Regenerate a synthetic video with app/synthetic.py (imported by path)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "app" / "synthetic.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["synthetic"] = module
+    spec.loader.exec_module(module)
+    photos_spec, kind, n, _, _ = SYNTHETIC[name]
+    photos = []
+    for file, crop in photos_spec:
+        rgb = load_rgb(FACES / file)
+        if crop is not None:
+            rgb = np.ascontiguousarray(rgb[crop[0] : crop[1], crop[2] : crop[3]])
+        photos.append(rgb)
+    return list(module.moving_face_video(photos, kind, n, 640, 480))
+
+
+def perturb(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``frame`` with one grey level added to 20 pixels inside the landmarks' box
+    (``landmarks``: one face's normalised (478, 3)); the same pixels in every run."""
+    rng = np.random.default_rng(PERTURB_SEED)
+    out = frame.copy()
+    h, w = frame.shape[:2]
+    lo = np.clip(np.nanmin(landmarks[:, :2], axis=0) * (w, h), 0, (w - 1, h - 1)).astype(int)
+    hi = np.clip(np.nanmax(landmarks[:, :2], axis=0) * (w, h), 0, (w - 1, h - 1)).astype(int)
+    rows = rng.integers(lo[1], hi[1] + 1, PERTURB_PIXELS)
+    cols = rng.integers(lo[0], hi[0] + 1, PERTURB_PIXELS)
+    out[rows, cols] = np.minimum(out[rows, cols].astype(np.int16) + 1, 255).astype(np.uint8)
+    return out
+
+
+def _video_results(bundle: Path, frames: list[np.ndarray], stamps: list[int], faces: int) -> Any:
+    import mediapipe as mp
+
+    with landmarker(bundle, "VIDEO", faces) as task:
+        return [
+            task.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=f), t)
+            for f, t in zip(frames, stamps, strict=True)
+        ]
+
+
+def run_video(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    inputs: list[tuple[str, dict[str, Any], list[np.ndarray], float, int]] = []
+    for name, file in VIDEOS.items():
+        frames, fps = read_video(ROOT / "tests" / "fixtures" / "videos" / file)
+        inputs.append((name, {"file": f"videos/{file}"}, frames, fps, 1))
+    for name, (photos, kind, n, faces, fps) in SYNTHETIC.items():
+        recipe = {"photos": photos, "kind": kind, "frames": n, "width": 640, "height": 480}
+        inputs.append((name, {"synthetic": recipe}, synthetic_frames(name), fps, faces))
+    cases: dict[str, dict[str, Any]] = {}
+    for name, source, frames, fps, faces in inputs:
+        stamps = [round(i * 1000 / fps) for i in range(len(frames))]
+        arrays = result_arrays(_video_results(args.bundle, frames, stamps, faces))
+        first = perturb(frames[0], arrays["landmarks"][0, 0])
+        again = result_arrays(_video_results(args.bundle, [first, *frames[1:]], stamps, faces))
+        h, w = frames[0].shape[:2]
+        f = min(arrays["landmarks"].shape[1], again["landmarks"].shape[1])
+        d = np.linalg.norm(
+            (arrays["landmarks"][:, :f, :, :2] - again["landmarks"][:, :f, :, :2]) * (w, h),
+            axis=-1,
+        )
+        diff = np.max(np.mean(d, axis=-1), axis=-1)  # NaN where a face is missing in one run
+        arrays.update(
+            timestamps_ms=np.asarray(stamps, np.int64),
+            perturbed_diff_px=np.nan_to_num(diff, nan=np.inf).astype(np.float32),
+            perturbed_count=again["count"],
+        )
+        case = f"video_{name}"
+        cases[case] = {
+            "mode": "VIDEO",
+            "input": {
+                **source,
+                "shape": list(frames[0].shape),
+                "fps": fps,
+                "sha256_rgb": [sha256(fr.tobytes()) for fr in frames],
+            },
+            "options": {"num_faces": faces},
+            "perturbation": {"seed": PERTURB_SEED, "pixels": PERTURB_PIXELS, "frame": 0},
+            "file": save_case(args.out, case, arrays),
+            "faces": arrays["count"].tolist(),
+            "perturbed_max_mean_px": float(np.max(arrays["perturbed_diff_px"])),
+        }
+        print(f"{case}: {len(frames)} frames, perturbed max {np.max(diff):.3f} px")
+    return cases
+
+
 MODES: dict[str, Callable[[argparse.Namespace], dict[str, dict[str, Any]]]] = {
     "image": run_image,
+    "video": run_video,
 }
 
 

@@ -12,18 +12,20 @@ import cv2
 import pytest
 from facegraph import Graph, load_graph
 from facegraph.app.bench import (
+    STANDARD_ROWS,
     BenchConfig,
     grid_photo_frames,
     run_bench,
     run_scaling,
+    run_table,
     with_threads,
 )
 from facegraph.app.runner import sample_video
 from facegraph.cli import app
 from typer.testing import CliRunner
 
-#: MediaPipe 0.10.14's interpreter, from the environment (never a path written here).
-MP_PYTHON = Path(os.environ.get("FACEGRAPH_MEDIAPIPE_PYTHON", "") or "/nonexistent")
+MP_PYTHON = os.environ.get("FACEGRAPH_MEDIAPIPE_PYTHON")
+NO_MP_PYTHON = "set FACEGRAPH_MEDIAPIPE_PYTHON to a python with mediapipe 0.10.14"
 HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 
 # Documented keys of the --json output (see bench_cli / README "Benchmarks").
@@ -43,6 +45,7 @@ TOP_KEYS = {
     "floor",
     "baseline",
     "ratio",
+    "engine_ms_per_frame",
 }
 STAT_KEYS = {"mean_ms", "p50_ms", "p99_ms", "fps", "per_frame_ms"}
 
@@ -89,12 +92,17 @@ def test_bench_command_report_json_and_plot(sample: str, tmp_path: Path) -> None
     assert sum(data["floor"]["per_frame_ms"]) < sum(data["ours"]["per_frame_ms"])
     model = next(n for n in data["nodes"] if n["node"] == "landmarks/model")
     assert model["calls"] == 12  # warm-up + timed frames, one face each
+    assert data["engine_ms_per_frame"] >= 0.0
+    assert "engine overhead" in text
     png = cv2.imread(str(out_png))
     assert png is not None and png.shape[0] > 100 and png.shape[1] > 100
 
 
 @pytest.mark.skipif(HAS_MEDIAPIPE, reason="mediapipe is importable here")
-def test_baseline_without_mediapipe_says_how_to_install(sample: str) -> None:
+def test_baseline_without_mediapipe_says_how_to_install(
+    sample: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACEGRAPH_MEDIAPIPE_PYTHON", raising=False)
     code, text = bench("face_mesh", "--input", sample, "--frames", "2", "--baseline", "mediapipe")
     assert code == 2
     assert "mediapipe is not importable" in text
@@ -122,10 +130,7 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "input not found" in text
 
 
-@pytest.mark.skipif(
-    not MP_PYTHON.is_file(),
-    reason="FACEGRAPH_MEDIAPIPE_PYTHON is not set to a python with mediapipe 0.10.14",
-)
+@pytest.mark.skipif(MP_PYTHON is None, reason=NO_MP_PYTHON)
 def test_mediapipe_baseline_in_a_worker(sample: str) -> None:
     result = run_bench(
         BenchConfig(
@@ -134,7 +139,7 @@ def test_mediapipe_baseline_in_a_worker(sample: str) -> None:
             frames=6,
             warmup=1,
             baseline="mediapipe",
-            baseline_python=str(MP_PYTHON),
+            baseline_python=MP_PYTHON,
             block=3,
             profile_pass=False,
         )
@@ -145,6 +150,35 @@ def test_mediapipe_baseline_in_a_worker(sample: str) -> None:
     assert result["ours"]["detector_frames"] == 6  # static graph: detector on every frame
     ratio = result["ratio"]
     assert ratio["p50"] == pytest.approx(result["ours"]["p50_ms"] / base["p50_ms"])
+
+
+@pytest.mark.skipif(
+    not os.environ.get("FACEGRAPH_MEDIAPIPE_TASKS_PYTHON"),
+    reason="FACEGRAPH_MEDIAPIPE_TASKS_PYTHON is not set (the Python of a mediapipe 1.2.3 venv)",
+)
+def test_mediapipe_tasks_baseline_in_a_worker(sample: str) -> None:
+    side = {"blendshapes": True, "head_pose": True}
+    result = run_bench(
+        BenchConfig(
+            graph="face_landmarker",
+            input=sample,
+            frames=6,
+            warmup=1,
+            side_packets=side,
+            baseline="mediapipe-tasks",
+            baseline_python=os.environ["FACEGRAPH_MEDIAPIPE_TASKS_PYTHON"],
+            block=3,
+            profile_pass=False,
+        )
+    )
+    base = result["baseline"]
+    assert base["name"] == "mediapipe-tasks" and base["version"] == "1.2.3"
+    assert base["static_image_mode"] is False and base["faces_per_frame"] == 1.0
+    assert result["ours"]["faces_per_frame"] == 1.0
+    floor = result["floor"]
+    assert floor["landmark_model"] == "face_landmarks_v2"
+    assert floor["detector"] == "face_landmarker" and floor["blendshapes_model"]
+    assert floor["share_of_ours_p50"] > 0
 
 
 def test_with_threads_sets_model_nodes_only() -> None:
@@ -195,3 +229,42 @@ def test_synthetic_input_with_side_packets() -> None:
     assert result["frame_size"] == [320, 240] and result["threads"] == 2
     assert result["floor"]["model_threads"] == 2
     assert result["ours"]["faces_per_frame"] == 2.0
+
+
+def test_faces_option_makes_synthetic_frames_with_that_many_faces(tmp_path: Path) -> None:
+    out_json = tmp_path / "b.json"
+    args = ["face_mesh_static", "--faces", "2", "--size", "480x270", "--frames", "2"]
+    args += ["--custom-ops", "split"]  # the general path still works inside a graph
+    code, text = bench(*args, "--warmup", "0", "--no-profile", "--json", str(out_json))
+    assert code == 0, text
+    data = json.loads(out_json.read_text())
+    assert data["custom_ops"] == "split"
+    assert data["input"] == "synthetic:2" and data["side_packets"] == {"num_faces": 2}
+    assert data["frame_size"] == [480, 270] and data["ours"]["faces_per_frame"] == 2.0
+    code, text = bench("face_mesh", "--faces", "2", "--input", "synthetic", "--frames", "1")
+    assert code == 2 and "not both" in text
+
+
+def test_table_runs_the_four_standard_rows(tmp_path: Path) -> None:
+    out_json = tmp_path / "t.json"
+    code, text = bench(
+        "--table", "--baseline", "none", "--frames", "2", "--warmup", "0", "--json", str(out_json)
+    )
+    assert code == 0, text
+    rows = json.loads(out_json.read_text())["rows"]
+    assert [(r["graph"], r["frame_size"], r["side_packets"]["num_faces"]) for r in rows] == [
+        (graph, [w, h], faces) for graph, w, h, faces in STANDARD_ROWS
+    ]
+    # Every face of the synthetic frames is found, in every row.
+    assert [r["ours"]["faces_per_frame"] for r in rows] == [1.0, 2.0, 1.0, 2.0]
+    assert all(r["baseline"] is None and r["floor"]["share_of_ours_p50"] for r in rows)
+    assert "960x540, 2 face(s), face_mesh_static" in text and "floor share" in text
+
+
+@pytest.mark.skipif(MP_PYTHON is None, reason=NO_MP_PYTHON)
+def test_table_row_against_mediapipe() -> None:
+    (row,) = run_table(frames=2, warmup=1, block=1, rows=[("face_mesh", 480, 270, 2)])
+    base = row["baseline"]
+    assert base["version"] == "0.10.14" and base["max_num_faces"] == 2
+    assert base["faces_per_frame"] == 2.0 and row["ours"]["faces_per_frame"] == 2.0
+    assert base["cpu_ms_per_frame"] > 0 and row["ratio"]["cpu"] > 0

@@ -634,3 +634,17 @@ def test_warp_is_bit_identical_to_opencv_3_4_algorithm(
             backend,  # type: ignore[arg-type]
         )
         assert hashlib.sha256(out.tobytes()).hexdigest()[:16] == digest, backend
+
+
+def test_nms_iou_matrix_equals_the_row_by_row_iou() -> None:
+    # Weighted NMS reads IoUs from one matrix; each entry must have the bits of iou().
+    from facegraph.vision.face.detection import _iou_matrix, iou
+
+    rng = np.random.default_rng(7)
+    boxes = rng.uniform(-0.2, 1.0, (40, 4)).astype(np.float32)
+    boxes[::5, 2:] *= -1  # empty (negative-size) boxes never intersect
+    boxes[1::7] = boxes[0::7][: len(boxes[1::7])]  # identical boxes
+    boxes[3, :2] = boxes[2, :2] + boxes[2, 2:]  # touching corner: area 0
+    matrix = _iou_matrix(boxes, boxes)
+    for i in range(len(boxes)):
+        np.testing.assert_array_equal(matrix[i], iou(boxes[i], boxes))

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,13 +39,16 @@ from facegraph.vision.face.types import Detection, FaceLandmarks
 
 __all__ = [
     "Annotator",
+    "BlendshapeBarsAnnotator",
     "BoxAnnotator",
     "Compose",
     "ContourAnnotator",
     "FpsAnnotator",
+    "HeadPoseAnnotator",
     "IrisAnnotator",
     "KeypointAnnotator",
     "MeshAnnotator",
+    "OutputsAnnotator",
     "TextAnnotator",
     "default_annotators",
     "face_items",
@@ -165,10 +168,19 @@ def _fixed(points_xy: np.ndarray) -> np.ndarray:
 
 
 class Annotator:
-    """Base class: ``annotate(image, faces)`` draws and returns the image."""
+    """Base class: ``annotate(image, faces)`` draws and returns the image.
+
+    ``annotate_outputs(image, faces, outputs)`` also sees the frame's other graph outputs
+    (``blendshapes``, ``geometry``, ...); by default it ignores them.
+    """
 
     def annotate(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         raise NotImplementedError
+
+    def annotate_outputs(
+        self, image: np.ndarray, faces: Faces, outputs: Mapping[str, Any]
+    ) -> np.ndarray:
+        return self.annotate(image, faces)
 
     def __call__(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         return self.annotate(image, faces)
@@ -181,9 +193,14 @@ class Compose(Annotator):
         self.annotators: list[Annotator] = list(annotators)
 
     def annotate(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        return self.annotate_outputs(image, faces, {})
+
+    def annotate_outputs(
+        self, image: np.ndarray, faces: Faces, outputs: Mapping[str, Any]
+    ) -> np.ndarray:
         out = _writable(image)
         for annotator in self.annotators:
-            out = annotator.annotate(out, faces)
+            out = annotator.annotate_outputs(out, faces, outputs)
         return out
 
 
@@ -428,10 +445,100 @@ class FpsAnnotator(TextAnnotator):
         return super().annotate(image, faces)
 
 
+class OutputsAnnotator(Annotator):
+    """Base of annotators that draw another graph output than the faces: without that
+    output (plain ``annotate``) they draw nothing."""
+
+    def annotate(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        return image
+
+
+class HeadPoseAnnotator(OutputsAnnotator):
+    """Head-pose axes from the ``geometry`` output (facial transformation matrices): the
+    canonical face's x (red), y (green) and z (blue) axes, ``length`` cm long, projected
+    with MediaPipe's default camera from the face's origin."""
+
+    def __init__(self, length: float = 8.0, thickness: int = 2) -> None:
+        self.length = length
+        self.thickness = thickness
+
+    def annotate_outputs(
+        self, image: np.ndarray, faces: Faces, outputs: Mapping[str, Any]
+    ) -> np.ndarray:
+        import cv2
+        from facegraph.vision.face.geometry import PerspectiveCamera
+
+        geometry = [g for g in outputs.get("geometry") or [] if g is not None]
+        if not geometry:
+            return image
+        out = _writable(image)
+        h, w = out.shape[:2]
+        camera = PerspectiveCamera()
+        axes = np.array(
+            [[0, 0, 0, 1], [self.length, 0, 0, 1], [0, self.length, 0, 1], [0, 0, self.length, 1]],
+            np.float64,
+        )
+        for g in geometry:
+            cam = (np.asarray(g.matrix, np.float64) @ axes.T).T[:, :3]
+            if np.any(cam[:, 2] >= 0):  # behind the camera: nothing sensible to draw
+                continue
+            px = camera.project(cam, w, h) * (w, h)
+            origin = _fixed(px[:1])[0]
+            for end, color in zip(
+                px[1:], ((255, 64, 64), (64, 255, 64), (64, 128, 255)), strict=True
+            ):
+                cv2.line(
+                    out, tuple(origin), tuple(_fixed(end[None])[0]), color, self.thickness,
+                    cv2.LINE_AA, _SHIFT,
+                )  # fmt: skip
+        return out
+
+
+class BlendshapeBarsAnnotator(OutputsAnnotator):
+    """The ``top`` strongest blendshapes of each face (from the ``blendshapes`` output) as
+    small labelled bars beside the face's box (``_neutral`` left out)."""
+
+    def __init__(self, top: int = 5, width: int = 60, color: Color = (255, 200, 0)) -> None:
+        self.top = top
+        self.width = width
+        self.color = color
+
+    def annotate_outputs(
+        self, image: np.ndarray, faces: Faces, outputs: Mapping[str, Any]
+    ) -> np.ndarray:
+        import cv2
+
+        shapes = outputs.get("blendshapes") or []
+        if not shapes or not faces:
+            return image
+        out = _writable(image)
+        h, w = out.shape[:2]
+        for face, b in zip(faces, shapes, strict=False):
+            box = _box_pixels(face, w, h)
+            if box is None:
+                continue
+            x0 = int(min(max(box[2] + 6, 0), max(w - self.width - 90, 0)))
+            y = int(max(box[1], 0)) + 10
+            ranked = sorted(
+                ((float(s), n) for s, n in zip(b.scores, b.names, strict=True) if n != "_neutral"),
+                reverse=True,
+            )[: self.top]
+            for score, name in ranked:
+                cv2.rectangle(out, (x0, y - 7), (x0 + self.width, y), (64, 64, 64), -1)
+                cv2.rectangle(out, (x0, y - 7), (x0 + int(self.width * score), y), self.color, -1)
+                cv2.putText(
+                    out, name, (x0 + self.width + 4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
+                    (255, 255, 255), 1, cv2.LINE_AA,
+                )  # fmt: skip
+                y += 12
+        return out
+
+
 def default_annotators(
     *, mesh: bool = True, contours: bool = True, irises: bool = True, boxes: bool = True
 ) -> Compose:
-    """The overlay of ``facegraph run --render/--show/--serve``: mesh, contours, irises, boxes.
+    """The overlay of ``facegraph run --render/--show/--serve``: mesh, contours, irises,
+    boxes; head-pose axes and the five strongest blendshapes when the graph outputs them.
 
     Detections (from a detector-only graph) get boxes and keypoints.
     """
@@ -445,4 +552,6 @@ def default_annotators(
     if boxes:
         parts.append(BoxAnnotator())
         parts.append(KeypointAnnotator())
+    parts.append(HeadPoseAnnotator())
+    parts.append(BlendshapeBarsAnnotator())
     return Compose(parts)

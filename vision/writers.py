@@ -32,7 +32,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -44,9 +44,11 @@ from facegraph.vision.media import FrameInfo
 
 __all__ = [
     "FACES_OMITTED",
+    "FACE_EXTRA_STREAMS",
     "LandmarksWriter",
     "OutputError",
     "detection_to_dict",
+    "face_extras",
     "face_to_dict",
     "faces_to_dicts",
     "frame_record",
@@ -166,12 +168,15 @@ def frame_record(
     *,
     streams: Mapping[str, Any] | None = None,
     digits: int | None = 3,
+    extras: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The output object for one frame.
 
-    ``faces`` go under ``"faces"`` (pass ``FACES_OMITTED`` to leave the key out); each of
-    ``streams`` (other graph outputs, ``None`` where the stream had no packet) under its
-    name, encoded by :mod:`facegraph.vision.encoders`.
+    ``faces`` go under ``"faces"`` (pass ``FACES_OMITTED`` to leave the key out);
+    ``extras[i]`` (when given) adds keys to face i's object, e.g. ``blendshapes``,
+    ``transform``, ``head_pose`` (see :func:`face_extras`); each of ``streams`` (other graph
+    outputs, ``None`` where the stream had no packet) goes under its name, encoded by
+    :mod:`facegraph.vision.encoders`.
     """
     record: dict[str, Any] = {
         "frame": info.index,
@@ -181,7 +186,11 @@ def frame_record(
         "height": info.height,
     }
     if faces is not FACES_OMITTED:
-        record["faces"] = faces_to_dicts(faces, info.width, info.height, digits=digits)
+        dicts = faces_to_dicts(faces, info.width, info.height, digits=digits)
+        for face, extra in zip(dicts, extras or (), strict=False):
+            if extra:
+                face.update(extra)
+        record["faces"] = dicts
     if streams:
         from facegraph.vision.encoders import EncodeContext, encode
 
@@ -196,6 +205,33 @@ def frame_record(
 
 #: ``frame_record(info, FACES_OMITTED, streams=...)``: a record without the ``faces`` key.
 FACES_OMITTED: Any = type("FacesOmitted", (), {"__repr__": lambda self: "FACES_OMITTED"})()
+
+
+#: Graph outputs that :func:`face_extras` folds into each face's object (so they are not
+#: written a second time under their own names).
+FACE_EXTRA_STREAMS: tuple[str, ...] = ("blendshapes", "geometry")
+
+
+def face_extras(outputs: Mapping[str, Any], count: int) -> list[dict[str, Any]] | None:
+    """Per-face extra keys from a frame's graph outputs ``blendshapes`` (name → score) and
+    ``geometry`` (``transform`` 4×4, ``head_pose`` {yaw, pitch, roll} degrees): anything
+    with a ``to_dict()``, one per face in face order. None when neither stream has data."""
+    extras: list[dict[str, Any]] = [{} for _ in range(count)]
+    found = False
+    for stream, key in zip(FACE_EXTRA_STREAMS, ("blendshapes", None), strict=True):
+        values = outputs.get(stream)
+        if not values:
+            continue
+        for extra, value in zip(extras, values, strict=False):
+            if value is None:  # e.g. a face too small for the geometry fit
+                continue
+            found = True
+            data = value.to_dict()
+            if key is None:
+                extra.update(data)
+            else:
+                extra[key] = data
+    return extras if found else None
 
 
 def _format_for(path: str, fmt: Format | None) -> Format:
@@ -262,9 +298,11 @@ class LandmarksWriter(Closeable):
         info: FrameInfo,
         faces: Iterable[Any] | None,
         streams: Mapping[str, Any] | None = None,
+        extras: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> dict[str, Any]:
-        """Write one frame's record (and return it); ``streams``: other outputs by name."""
-        record = frame_record(info, faces, streams=streams, digits=self.digits)
+        """Write one frame's record (and return it); ``streams``: other outputs by name;
+        ``extras``: per-face keys (see :func:`frame_record`)."""
+        record = frame_record(info, faces, streams=streams, digits=self.digits, extras=extras)
         self.write_record(record)
         return record
 

@@ -14,7 +14,7 @@ from facegraph import (
     StrictOptions,
     register,
 )
-from facegraph.calculators.face.per_face import check_model_reference, map_faces
+from facegraph.calculators.face.per_face import check_model_reference, is_enabled, map_faces
 from facegraph.vision.face.blendshapes import MODEL, Blendshapes, BlendshapesModel
 from facegraph.vision.face.types import FaceLandmarks
 from pydantic import Field, field_validator
@@ -48,14 +48,22 @@ class FaceBlendshapes(Calculator):
     MODEL: SideInput[str | os.PathLike[str]] = SideInput(
         "MODEL", object, optional=True, doc="blendshapes .tflite path (overrides model)"
     )
+    ENABLED: SideInput[bool] = SideInput(
+        "ENABLED", bool, optional=True, doc="false: load nothing (the branch is gated off)"
+    )
 
     def open(self, ctx: CalculatorContext) -> None:
+        self._enabled = is_enabled(ctx, self.ENABLED)
+        if not self._enabled:
+            return
         side = ctx.side(self.MODEL) if ctx.count(self.MODEL) else None
         self._model = BlendshapesModel(
             side if side is not None else self.options.model, threads=self.options.threads
         )
 
     def process(self, ctx: CalculatorContext) -> None:
+        if not self._enabled:
+            return
         shapes = map_faces(ctx, self.FACES, self.IMAGE, self._model.predict)
         if shapes is not None:
             ctx.emit(self.BLENDSHAPES, shapes)

@@ -14,9 +14,7 @@ from facegraph import (
     StrictOptions,
     register,
 )
-from facegraph.vision.face.detectors import (
-    make_detector,
-)
+from facegraph.vision.face.detectors import DetectorBackend, make_detector
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.types import Detection
 from pydantic import Field
@@ -66,7 +64,13 @@ class DetectorCalculator(Calculator):
         if max_det is not None and max_det < 0:
             raise ValueError(f"num_faces must be >= 0, got {max_det}")
         self.name = self.backend_name(ctx)
-        self._detector = make_detector(self.name, min_score, max_det)
+        self._detector = self.make_backend(ctx, min_score, max_det)
+
+    def make_backend(
+        self, ctx: CalculatorContext, min_score: float | None, max_detections: int | None
+    ) -> DetectorBackend:
+        """Hook for subclasses: build the backend (default: the registered one by name)."""
+        return make_detector(self.name, min_score, max_detections)
 
     def process(self, ctx: CalculatorContext) -> None:
         image = ctx.get(self.IMAGE)

@@ -14,7 +14,7 @@ from facegraph import (
     StrictOptions,
     register,
 )
-from facegraph.calculators.face.per_face import check_model_reference, map_faces
+from facegraph.calculators.face.per_face import check_model_reference, is_enabled, map_faces
 from facegraph.vision.face.geometry import METADATA, GeometryPipeline, PerspectiveCamera
 from facegraph.vision.face.geometry import FaceGeometry as FaceGeometryValue
 from facegraph.vision.face.types import FaceLandmarks
@@ -57,14 +57,22 @@ class FaceGeometry(Calculator):
     METADATA: SideInput[str | os.PathLike[str]] = SideInput(
         "METADATA", object, optional=True, doc="geometry .binarypb path (overrides metadata)"
     )
+    ENABLED: SideInput[bool] = SideInput(
+        "ENABLED", bool, optional=True, doc="false: load nothing (the branch is gated off)"
+    )
 
     def open(self, ctx: CalculatorContext) -> None:
+        self._enabled = is_enabled(ctx, self.ENABLED)
+        if not self._enabled:
+            return
         o = self.options
         side = ctx.side(self.METADATA) if ctx.count(self.METADATA) else None
         camera = PerspectiveCamera(o.vertical_fov_degrees, o.near, o.far)
         self._pipeline = GeometryPipeline(side if side is not None else o.metadata, camera)
 
     def process(self, ctx: CalculatorContext) -> None:
+        if not self._enabled:
+            return
         geometry = map_faces(ctx, self.FACES, self.IMAGE, self._pipeline.estimate)
         if geometry is not None:
             ctx.emit(self.GEOMETRY, geometry)

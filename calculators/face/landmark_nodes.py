@@ -12,7 +12,7 @@ and the two irises appended → 478 points."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from facegraph import (
@@ -36,19 +36,26 @@ from facegraph.vision.face.landmarks import (
 from facegraph.vision.face.types import FaceLandmarks
 from pydantic import Field, field_validator
 
-__all__ = ["FaceLandmarkModel", "IrisLandmarks"]
+__all__ = ["FaceLandmarkModel", "IrisLandmarks", "LandmarkModelNode"]
 
 ATTENTION_MODEL = "face_landmark_with_attention"
 MESH_MODEL = "face_landmark"
 
 
-def _load_model(name: str, threads: int, shape: tuple[int, ...], expected: str, node: str) -> Any:
+def _load_model(
+    name: str,
+    threads: int,
+    shape: tuple[int, ...],
+    expected: str,
+    node: str,
+    custom_ops: Literal["lower", "split"] = "lower",
+) -> Any:
     """A TfLiteModel whose single input has ``shape``; else an error naming the file."""
     from facegraph.models import model_path
     from facegraph.models.inference import TfLiteModel
 
     path = model_path(name)
-    model = TfLiteModel(path, threads=threads)
+    model = TfLiteModel(path, threads=threads, custom_ops=custom_ops)
     inputs = model.input_details
     if len(inputs) != 1 or tuple(inputs[0].shape) != shape:
         got = ", ".join(f"{d.name} {tuple(d.shape)}" for d in inputs)
@@ -59,8 +66,24 @@ def _load_model(name: str, threads: int, shape: tuple[int, ...], expected: str, 
     return model
 
 
+class LandmarkModelNode(Calculator):
+    """Base of the landmark-model nodes: one crop TENSOR in, the model's TENSORS out (a
+    dict in model order). Subclasses load ``self._model`` in ``open``."""
+
+    TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, H, W, 3) crop")
+    TENSORS: Output[dict[str, np.ndarray]] = Output(
+        "TENSORS", dict, doc="model outputs, name → array, in model order"
+    )
+    _model: Any
+
+    def process(self, ctx: CalculatorContext) -> None:
+        tensor = ctx.get(self.TENSOR)
+        if tensor is not None:
+            ctx.emit(self.TENSORS, self._model.run(tensor))
+
+
 @register("FaceLandmarkModel")
-class FaceLandmarkModel(Calculator):
+class FaceLandmarkModel(LandmarkModelNode):
     """Runs the face-landmark model on a 192×192 crop: the Attention Mesh (7 outputs, 478
     points after refinement) when WITH_ATTENTION is true, else the 468-point mesh (2
     outputs). The side packet overrides the ``with_attention`` option; ``model`` names
@@ -73,13 +96,11 @@ class FaceLandmarkModel(Calculator):
         """Explicit model name or path (overrides with_attention)."""
         threads: int = Field(1, ge=1)
         """LiteRT/XNNPACK threads."""
+        custom_ops: Literal["lower", "split"] = "lower"
+        """Attention Mesh custom ops lowered to built-ins (one interpreter) or split."""
 
         _model_exists = field_validator("model")(_check_model_option)
 
-    TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, 192, 192, 3)")
-    TENSORS: Output[dict[str, np.ndarray]] = Output(
-        "TENSORS", dict, doc="model outputs, name → array, in model order"
-    )
     WITH_ATTENTION: SideInput[bool] = SideInput(
         "WITH_ATTENTION", bool, optional=True, doc="overrides with_attention"
     )
@@ -100,12 +121,8 @@ class FaceLandmarkModel(Calculator):
             (1, 192, 192, 3),
             f"'{ATTENTION_MODEL}' or '{MESH_MODEL}'",
             ctx.node_name,
+            self.options.custom_ops,
         )
-
-    def process(self, ctx: CalculatorContext) -> None:
-        tensor = ctx.get(self.TENSOR)
-        if tensor is not None:
-            ctx.emit(self.TENSORS, self._model.run(tensor))
 
 
 @register("IrisLandmarks")

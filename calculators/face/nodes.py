@@ -42,6 +42,7 @@ from facegraph.vision.face.landmarks import (
     face_passes,
     face_presence,
     project_landmarks,
+    projected_z_scale,
     refine_landmarks,
 )
 from facegraph.vision.face.rois import associate_rects, detection_to_roi, landmarks_to_roi
@@ -187,13 +188,15 @@ class FaceDetectionsFromTensors(Calculator):
 
 @register("DetectionsToRois")
 class DetectionsToRois(Calculator):
-    """Face-landmark ROI per detection (docs/face_pipeline.md §4.1): box centre, eye-line rotation,
-    square on the long side, scaled (1.5)."""
+    """Face-landmark ROI per detection (docs/face_pipeline.md §4.1): box centre, eye-line
+    rotation, square on the long side, scaled (1.5). ``square_long: false`` keeps the box's
+    aspect (the Tasks face detector's ``EXPANDED_FACE_RECTS``)."""
 
     class Options(StrictOptions):
         scale: float = Field(1.5, gt=0)
         rotation_start_keypoint: int = Field(0, ge=0)
         rotation_end_keypoint: int = Field(1, ge=0)
+        square_long: bool = True
         assign_ids: bool = Field(
             False,
             description="give each ROI a new track id (rect_id); for graphs without "
@@ -214,7 +217,15 @@ class DetectionsToRois(Calculator):
         w, h = _image_size(image, ctx.node_name)
         o = self.options
         rois = [
-            detection_to_roi(d, w, h, o.rotation_start_keypoint, o.rotation_end_keypoint, o.scale)
+            detection_to_roi(
+                d,
+                w,
+                h,
+                o.rotation_start_keypoint,
+                o.rotation_end_keypoint,
+                o.scale,
+                o.square_long,
+            )
             for d in dets
         ]
         if o.assign_ids:
@@ -268,21 +279,27 @@ class AssociateRois(Calculator):
     (IoU > threshold) and inherits its track id. Rects still without a track id (faces
     detected anew) get a new one, unique within the run, so a face keeps its id while it
     is tracked and gets a new one when it is detected again after a loss. Missing inputs
-    count as empty; the output is always emitted (possibly empty)."""
+    count as empty; the output is always emitted (possibly empty). The MIN_SIMILARITY side
+    packet overrides the option (the Tasks graph passes ``min_tracking_confidence`` there)."""
 
     class Options(StrictOptions):
         min_similarity: float = Field(0.5, ge=0.0, le=1.0)
         assign_ids: bool = Field(True, description="give rects without a track id a new one")
 
-    def open(self, ctx: CalculatorContext) -> None:
-        self._next_id = 1
-
     NORM_RECTS_IN: Input[list[NormalizedRect]] = Input("NORM_RECTS", list, multiple=True)
     NORM_RECTS_OUT: Output[list[NormalizedRect]] = Output("NORM_RECTS", list)
+    MIN_SIMILARITY: SideInput[float] = SideInput(
+        "MIN_SIMILARITY", float, optional=True, doc="overrides min_similarity"
+    )
+
+    def open(self, ctx: CalculatorContext) -> None:
+        side = ctx.side(self.MIN_SIMILARITY) if ctx.count(self.MIN_SIMILARITY) else None
+        self._min_similarity = float(side) if side is not None else self.options.min_similarity
+        self._next_id = 1
 
     def process(self, ctx: CalculatorContext) -> None:
         streams = [ctx.get(self.NORM_RECTS_IN, i) for i in range(ctx.count(self.NORM_RECTS_IN))]
-        rects = associate_rects(streams, self.options.min_similarity)
+        rects = associate_rects(streams, self._min_similarity)
         if self.options.assign_ids:
             for i, rect in enumerate(rects):
                 if rect.rect_id is None:
@@ -320,7 +337,8 @@ class RefineLandmarks(Calculator):
     """Decodes landmark tensors and assembles one landmark list (docs/face_pipeline.md §2.4, §2.5).
 
     ``preset: attention_mesh`` builds the 478 points from the Attention Mesh model's
-    outputs 0–5; ``preset: mesh`` decodes the 468-point model's output 0; ``preset: auto``
+    outputs 0–5; ``preset: mesh`` decodes the 468-point model's output 0; ``preset:
+    mesh_v2`` the 478 points of the FaceMesh V2 model's output 0; ``preset: auto``
     (default) picks one of those two from the number of model outputs (7 → attention, 2 →
     mesh), so one graph serves both models. Or list ``refinements`` explicitly (tensor
     index, target indices or a region name, z rule). Output: float32 (N, 3) in
@@ -328,7 +346,7 @@ class RefineLandmarks(Calculator):
     """
 
     class Options(StrictOptions):
-        preset: Literal["auto", "attention_mesh", "mesh", "custom"] = "auto"
+        preset: Literal["auto", "attention_mesh", "mesh", "mesh_v2", "custom"] = "auto"
         refinements: list[_RefinementSpec] = Field(default_factory=list)
         input_size: int = Field(192, gt=0, description="model input size in pixels")
 
@@ -346,6 +364,8 @@ class RefineLandmarks(Calculator):
         self._auto = o.preset == "auto"
         if o.preset == "attention_mesh":
             self._plan = list(enumerate(ATTENTION_REFINEMENTS))
+        elif o.preset == "mesh_v2":
+            self._plan = [(0, Refinement(tuple(range(ix.NUM_REFINED)), "copy"))]
         elif o.preset in ("mesh", "auto"):
             self._plan = [(0, Refinement(_NAMED["mesh"], "copy"))]
         else:
@@ -440,11 +460,18 @@ class FaceFlagGate(Calculator):
 @register("ProjectLandmarks")
 class ProjectLandmarks(Calculator):
     """Crop-normalised landmarks + their ROI → a :class:`FaceLandmarks` in image
-    coordinates (docs/face_pipeline.md §2.6); SCORE, when connected, is stored with them."""
+    coordinates (docs/face_pipeline.md §2.6); SCORE, when connected, is stored with them.
+
+    With IMAGE connected, z is scaled as MediaPipe's Tasks graphs do it (they give the
+    projection the image size): by the projected length of the crop's x edge
+    (:func:`projected_z_scale`) rather than the ROI's normalised width (legacy graphs)."""
 
     LANDMARKS: Input[np.ndarray] = Input("LANDMARKS", np.ndarray, doc="float32 (N, 3)")
     NORM_RECT: Input[NormalizedRect] = Input("NORM_RECT", NormalizedRect)
     SCORE: Input[float] = Input("SCORE", float, optional=True)
+    IMAGE: Input[np.ndarray] = Input(
+        "IMAGE", np.ndarray, optional=True, doc="the frame: its size sets the z scale"
+    )
     FACE: Output[FaceLandmarks] = Output("FACE", FaceLandmarks)
 
     def process(self, ctx: CalculatorContext) -> None:
@@ -452,9 +479,14 @@ class ProjectLandmarks(Calculator):
         if pts is None or roi is None:
             return
         score = ctx.get(self.SCORE) if ctx.count(self.SCORE) else None
+        projected = project_landmarks(pts, roi)
+        if ctx.count(self.IMAGE):
+            image = ctx.get(self.IMAGE)
+            if image is None:
+                return
+            w, h = _image_size(image, ctx.node_name)
+            projected[:, 2] = np.asarray(pts, np.float32)[:, 2] * projected_z_scale(roi, w, h)
         ctx.emit(
             self.FACE,
-            FaceLandmarks(
-                project_landmarks(pts, roi), float("nan") if score is None else score, roi
-            ),
+            FaceLandmarks(projected, float("nan") if score is None else score, roi),
         )

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
-from facegraph import CalculatorContext, Input
+from facegraph import CalculatorContext, Input, SideInput
 from facegraph.vision.face.types import FaceLandmarks
 
-__all__ = ["check_model_reference", "map_faces"]
+__all__ = ["check_model_reference", "is_enabled", "map_faces"]
 
 R = TypeVar("R")
 
@@ -25,6 +25,19 @@ def check_model_reference(value: str | None) -> str | None:
         if problem is not None:
             raise ValueError(problem)
     return value
+
+
+def is_enabled(ctx: CalculatorContext, port: SideInput[bool]) -> bool:
+    """The optional ENABLED side packet (default: enabled). A disabled node loads nothing:
+    the graphs pair it with a Gate closed by the same side packet, so it never runs."""
+    if not ctx.count(port):
+        return True
+    value = ctx.side(port)
+    if value is None:
+        return True
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"side packet {port.tag} must be a bool, got {value!r}")
+    return bool(value)
 
 
 def map_faces(

@@ -18,6 +18,7 @@ import numpy as np
 from facegraph.vision.face.types import Detection
 
 __all__ = [
+    "FACE_LANDMARKER",
     "FULL_RANGE",
     "SHORT_RANGE",
     "DetectionArrays",
@@ -86,6 +87,17 @@ FULL_RANGE = DetectorConfig(
     input_size=192,
     anchors=SsdAnchorOptions(192, 192, strides=(4,), interpolated_scale_aspect_ratio=0.0),
     default_min_score=0.6,
+)
+#: The Tasks ``face_landmarker.task`` bundle's ``face_detector.tflite``: the short-range
+#: BlazeFace anchors and decoding (``face_detector_graph.cc`` configures the same SSD
+#: anchors and TensorsToDetections options), but its own weights and the Tasks default
+#: NMS IoU threshold (``FaceDetectorGraphOptions.min_suppression_threshold`` = 0.5).
+FACE_LANDMARKER = DetectorConfig(
+    name="face_landmarker",
+    model_file="face_landmarker_detector.tflite",
+    input_size=128,
+    anchors=SsdAnchorOptions(128, 128, strides=(8, 16, 16, 16)),
+    nms_iou_threshold=0.5,
 )
 
 
@@ -235,25 +247,37 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     MediaPipe's ``Rectangle_f`` semantics in float32: boxes that merely touch intersect
     with area 0; empty (negative-size) boxes never intersect; a non-positive union gives 0.
     """
-    a = np.asarray(a, _F32)
+    a = np.asarray(a, _F32).reshape(1, 4)
     b = np.asarray(b, _F32).reshape(-1, 4)
-    axmax, aymax = a[0] + a[2], a[1] + a[3]
-    bxmax, bymax = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    result: np.ndarray = _iou_matrix(a, b)[0]
+    return result
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (A, 4) against every box of ``b`` (B, 4): (A, B) float32.
+
+    Elementwise float32 operations only, so entry (i, j) has the same bits as a one-pair
+    computation; weighted NMS computes the matrix once instead of a row per cluster.
+    """
+    ax, ay = a[:, 0:1], a[:, 1:2]
+    bx, by = b[:, 0], b[:, 1]
+    axmax, aymax = ax + a[:, 2:3], ay + a[:, 3:4]
+    bxmax, bymax = bx + b[:, 2], by + b[:, 3]
     intersects = ~(
-        (a[0] > axmax)
-        | (a[1] > aymax)
-        | (b[:, 0] > bxmax)
-        | (b[:, 1] > bymax)
-        | (bxmax < a[0])
-        | (axmax < b[:, 0])
-        | (bymax < a[1])
-        | (aymax < b[:, 1])
+        (ax > axmax)
+        | (ay > aymax)
+        | (bx > bxmax)
+        | (by > bymax)
+        | (bxmax < ax)
+        | (axmax < bx)
+        | (bymax < ay)
+        | (aymax < by)
     )
-    ix = np.minimum(axmax, bxmax) - np.maximum(a[0], b[:, 0])
-    iy = np.minimum(aymax, bymax) - np.maximum(a[1], b[:, 1])
+    ix = np.minimum(axmax, bxmax) - np.maximum(ax, bx)
+    iy = np.minimum(aymax, bymax) - np.maximum(ay, by)
     inter = ix * iy
-    area_a = (axmax - a[0]) * (aymax - a[1])
-    area_b = (bxmax - b[:, 0]) * (bymax - b[:, 1])
+    area_a = (axmax - ax) * (aymax - ay)
+    area_b = (bxmax - bx) * (bymax - by)
     union = area_b + area_a - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(union > 0, inter / union, _F32(0.0))
@@ -277,9 +301,10 @@ def weighted_nms(dets: DetectionArrays, iou_threshold: float = 0.3) -> Detection
     remaining = np.arange(len(order))
     out_b, out_k, out_s = [], [], []
     thr = _F32(iou_threshold)
+    similarity = _iou_matrix(boxes, boxes)  # row `top` = iou(boxes[top], boxes)
     while remaining.size:
         top = remaining[0]
-        sim = iou(boxes[top], boxes[remaining])
+        sim = similarity[top, remaining]
         cand = remaining[sim > thr]
         rest = remaining[~(sim > thr)]
         w = scores[cand]

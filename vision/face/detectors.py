@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 from facegraph.vision.face.detection import (
+    FACE_LANDMARKER,
     FULL_RANGE,
     SHORT_RANGE,
     DetectorConfig,
@@ -103,6 +104,7 @@ class BlazeFaceBackend:
         min_score: float | None = None,
         max_detections: int | None = None,
         threads: int = 1,
+        model: str | None = None,
     ) -> None:
         from facegraph.models import model_path
         from facegraph.models.inference import TfLiteModel
@@ -110,7 +112,9 @@ class BlazeFaceBackend:
         self.config = config
         self.min_score = min_score
         self.max_detections = max_detections
-        self._model = TfLiteModel(model_path(config.model_file[: -len(".tflite")]), threads=threads)
+        # ``model``: another file with the same tensors (e.g. from a user's .task bundle).
+        name = model or config.model_file[: -len(".tflite")]
+        self._model = TfLiteModel(model_path(name), threads=threads)
         config.anchor_array()  # build the anchors now, not on the first frame
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -130,3 +134,9 @@ def _short_range(min_score: float | None, max_detections: int | None) -> Detecto
 @register_detector("full_range")
 def _full_range(min_score: float | None, max_detections: int | None) -> DetectorBackend:
     return BlazeFaceBackend(FULL_RANGE, min_score, max_detections)
+
+
+@register_detector("face_landmarker")
+def _face_landmarker(min_score: float | None, max_detections: int | None) -> DetectorBackend:
+    # The Tasks FaceLandmarker's detector (the bundle's face_detector.tflite).
+    return BlazeFaceBackend(FACE_LANDMARKER, min_score, max_detections)

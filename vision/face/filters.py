@@ -38,6 +38,8 @@ __all__ = [
     "MultiFaceSmoother",
     "OneEuroFilter",
     "face_scale",
+    "landmark_box",
+    "match_tracks",
 ]
 
 #: Defaults tuned with ``benchmarks/bench_smoothing.py`` (30 fps, IOD units): at rest the
@@ -141,6 +143,48 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def landmark_box(points: np.ndarray) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) of the x, y columns."""
+    return _box(np.asarray(points, dtype=np.float64))
+
+
+def match_tracks(
+    boxes: Sequence[tuple[float, float, float, float]],
+    ids: Sequence[int | None],
+    track_boxes: Sequence[tuple[float, float, float, float]],
+    track_ids: Sequence[int | None],
+    min_iou: float,
+) -> dict[int, int]:
+    """Face index → track index: 1) same non-None ``rect_id``, 2) greedily by best box IoU
+    (≥ ``min_iou``). Each track is used at most once; unmatched faces start new tracks."""
+    assigned: dict[int, int] = {}
+    free = list(range(len(track_boxes)))
+    for i, rid in enumerate(ids):
+        if rid is None:
+            continue
+        for k in free:
+            if track_ids[k] == rid:
+                assigned[i] = k
+                free.remove(k)
+                break
+    cands = sorted(
+        (
+            (_iou(boxes[i], track_boxes[k]), i, k)
+            for i in range(len(boxes))
+            if i not in assigned
+            for k in free
+        ),
+        reverse=True,
+    )
+    for iou, i, k in cands:
+        if iou < min_iou:
+            break
+        if i not in assigned and k in free:
+            assigned[i] = k
+            free.remove(k)
+    return assigned
+
+
 @dataclass
 class _Track:
     filt: OneEuroFilter
@@ -191,32 +235,11 @@ class MultiFaceSmoother:
         self._t = t
         ids = list(rect_ids) if rect_ids is not None else [None] * len(faces_px)
         boxes = [_box(np.asarray(f, dtype=np.float64)) for f in faces_px]
-        assigned: dict[int, _Track] = {}
-        free = list(range(len(self._tracks)))
-        # 1) same rect_id, 2) best IoU above min_iou.
-        for i, rid in enumerate(ids):
-            if rid is None:
-                continue
-            for k in free:
-                if self._tracks[k].rect_id == rid:
-                    assigned[i] = self._tracks[k]
-                    free.remove(k)
-                    break
-        cands = sorted(
-            (
-                (_iou(boxes[i], self._tracks[k].box), i, k)
-                for i in range(len(faces_px))
-                if i not in assigned
-                for k in free
-            ),
-            reverse=True,
-        )
-        for iou, i, k in cands:
-            if iou < self.min_iou:
-                break
-            if i not in assigned and k in free:
-                assigned[i] = self._tracks[k]
-                free.remove(k)
+        match = match_tracks(
+            boxes, ids, [k.box for k in self._tracks], [k.rect_id for k in self._tracks],
+            self.min_iou,
+        )  # fmt: skip
+        assigned = {i: self._tracks[k] for i, k in match.items()}
         out: list[np.ndarray] = []
         tracks: list[_Track] = []
         for i, f in enumerate(faces_px):

@@ -13,6 +13,7 @@ Attention model, per face::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,6 +38,7 @@ __all__ = [
     "face_presence",
     "merge_iris_into_mesh",
     "project_landmarks",
+    "projected_z_scale",
     "refine_attention_outputs",
     "refine_landmarks",
     "remove_letterbox",
@@ -253,6 +255,25 @@ def project_landmarks(points: np.ndarray, roi: NormalizedRect) -> np.ndarray:
     out[:, 1] = (s * x + c * y) * _F32(roi.height) + _F32(roi.y_center)
     out[:, 2] = p[:, 2] * _F32(roi.width)
     return out
+
+
+def projected_z_scale(roi: NormalizedRect, image_width: int, image_height: int) -> np.float32:
+    """z scale of MediaPipe's ``LandmarkProjectionCalculator`` when it is given the image
+    size (the Tasks graphs): the length, in image-normalised units, of the crop's unit x
+    edge — ``|M·(1, 0) − M·(0, 0)|`` with ``M`` = ``GetRotatedSubRectToRectTransformMatrix``
+    of the ROI in pixels — instead of the ROI's normalised width. The two differ for a
+    rotated ROI on a non-square image (by √(cos²θ + sin²θ·(W/H)²)). float32 like the C++,
+    except that ``std::pow`` squares in double.
+    """
+    from facegraph.vision.face.image_to_tensor import roi_in_pixels, rotated_subrect_to_rect_matrix
+
+    m = rotated_subrect_to_rect_matrix(
+        roi_in_pixels(roi, image_width, image_height), image_width, image_height
+    )
+    # ProjectXY of (0, 0) and (1, 0): float sums, as the C++ computes them.
+    dx = float((m[0, 0] + m[0, 3]) - m[0, 3])
+    dy = float((m[1, 0] + m[1, 3]) - m[1, 3])
+    return _F32(math.sqrt(dx * dx + dy * dy))
 
 
 def remove_letterbox(points: np.ndarray, padding: tuple[float, float, float, float]) -> np.ndarray:

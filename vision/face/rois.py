@@ -94,9 +94,11 @@ def detection_to_roi(
     start_keypoint: int = 0,
     end_keypoint: int = 1,
     scale: float = 1.5,
+    square_long: bool = True,
 ) -> NormalizedRect:
     """Face-landmark ROI from a detection (docs/face_pipeline.md §4.1): box centre, eye-line
-    rotation, square on the long side, ×1.5."""
+    rotation, square on the long side (unless ``square_long`` is false: the Tasks face
+    detector only scales), ×1.5."""
     xc, yc, w, h = rect_from_box(det.xmin, det.ymin, det.width, det.height)
     kp = det.keypoints
     rot = rotation_from_points(
@@ -104,7 +106,7 @@ def detection_to_roi(
         image_width, image_height,
     )  # fmt: skip
     return transform_rect(
-        NormalizedRect(xc, yc, w, h, rot), image_width, image_height, scale, scale, True
+        NormalizedRect(xc, yc, w, h, rot), image_width, image_height, scale, scale, square_long
     )
 
 
