@@ -53,7 +53,7 @@ def test_streams_option_selects_and_checks_names(tmp_path: Path, model_cache: Pa
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1] == (
         "error: --streams: graph 'face_mesh' has no output stream 'face' (did you mean "
-        "'faces'?); its outputs: faces, detections, rois"
+        "'faces'?); its outputs: faces, detections, rois, blendshapes, geometry"
     )
 
 
@@ -172,8 +172,8 @@ def test_render_draws_faces_of_any_output_stream(tmp_path: Path, model_cache: Pa
     [
         (
             "detector=yunett",
-            "side packet 'detector' must be one of full_range, short_range, yunet, got "
-            "'yunett'; did you mean 'yunet'?",
+            "side packet 'detector' must be one of face_landmarker, full_range, short_range, "
+            "yunet, got 'yunett'; did you mean 'yunet'?",
         ),
         ("num_faces=two", "side packet 'num_faces' must be an int >= 1, got 'two'"),
         ("num_faces=0", "side packet 'num_faces' must be an int >= 1, got 0"),
@@ -202,8 +202,8 @@ def test_facemesh_raises_valueerror_with_the_same_message(model_cache: Path) -> 
     with pytest.raises(ValueError) as caught:
         facegraph.FaceMesh(detector="yunett")
     assert str(caught.value) == (
-        "side packet 'detector' must be one of full_range, short_range, yunet, got "
-        "'yunett'; did you mean 'yunet'?"
+        "side packet 'detector' must be one of face_landmarker, full_range, short_range, "
+        "yunet, got 'yunett'; did you mean 'yunet'?"
     )
 
 
