@@ -47,8 +47,8 @@ from .timestamp import Timestamp
 
 T = TypeVar("T")
 
-InputPolicy = Literal["sync", "immediate"]
-INPUT_POLICIES: tuple[str, ...] = ("sync", "immediate")
+#: The input policies a graph may name (facegraph.scheduling.INPUT_POLICIES implements them).
+InputPolicy = Literal["sync", "immediate", "keep_latest"]
 
 
 class Signal(enum.Enum):
@@ -168,8 +168,8 @@ class Calculator:
     - ``timestamp_offset``: 0 (default) propagates the input timestamp to every
       output bound after each ``process``; ``None`` means the calculator changes
       timestamps and sets its own bounds.
-    - ``input_policy``: the default input policy ("sync" or "immediate"); a graph
-      may override it per node.
+    - ``input_policy``: the default input policy ("sync", "immediate" or
+      "keep_latest"); a graph may override it per node.
     - ``process_on_bounds``: also call ``process`` (with an empty input set) when an
       input's timestamp bound advances without a packet. Nodes that must react to
       "no packet at t" (PreviousLoopback, FlowLimiter) need it; ``ctx.input_bound``

@@ -26,7 +26,7 @@ Graph file format
         side_inputs: {NUM_FACES: num_faces}
         side_outputs: {MODEL: model}
         options: {max_size: 2}       # validated by the calculator's Options model
-        input_policy: immediate      # sync | immediate; default: the calculator's own
+        input_policy: immediate      # sync | immediate | keep_latest; default: the calculator's
         executor: inference          # declared under executors ("default" always exists)
 
 Names of nodes, streams and side packets are ``[A-Za-z_][A-Za-z0-9_]*``; port
@@ -78,7 +78,7 @@ from pydantic import (
 )
 
 from . import registry
-from .calculator import Calculator
+from .calculator import Calculator, InputPolicy
 from .errors import GraphConfigError, Problem, RegistryError
 from .plugins import graph_packages
 from .ports import Port
@@ -194,10 +194,11 @@ class NodeConfig(_Strict):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Validated by the calculator's Options model."
     )
-    input_policy: Literal["sync", "immediate"] | None = Field(
+    input_policy: InputPolicy | None = Field(
         default=None,
         description="sync: run when a timestamp is settled on all inputs (default of most "
-        "calculators); immediate: run for each packet as it arrives.",
+        "calculators); immediate: run for each packet as it arrives; keep_latest: like sync, "
+        "but a slow node skips to the newest timestamp queued on all inputs.",
     )
     executor: Name | None = Field(
         default=None, description="Executor (thread pool) name declared under executors."

@@ -13,7 +13,7 @@
 
 A ``Graph`` runs once: after it finishes, fails or is cancelled, build a new one
 (cheap; the spec is immutable). Scheduling rules are documented in
-:mod:`facegraph.scheduler`.
+:mod:`facegraph.scheduling.state_machine`.
 
 Side packets: ``start(side_packets=...)`` supplies graph input side packets;
 missing ones fall back to the spec's defaults, and a missing required one is an
@@ -36,7 +36,7 @@ from typing import Any, Literal
 from .errors import FacegraphError, GraphConfigError, Problem
 from .packet import Packet
 from .profiler import GraphStats
-from .scheduler import Scheduler
+from .scheduling import Scheduler
 from .side_packets import check_side_packets
 from .spec import GraphSpec
 from .timestamp import Timestamp
@@ -197,7 +197,7 @@ class Graph:
         if exc_type is not None:
             self.cancel()
             return
-        if not self._scheduler._started:
+        if not self._scheduler.started:
             return
         self.close_all_inputs()
         self.wait_until_done()

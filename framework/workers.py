@@ -5,7 +5,8 @@ exits, so a calculator stuck forever in ``process`` (a dead camera driver, a net
 read without timeout) would make the whole program hang at exit even after the graph
 was cancelled. These workers are daemon threads: a finished run still joins them
 (:meth:`WorkerPool.shutdown` with ``wait=True``), but a stuck one is abandoned at exit.
-Only what the scheduler needs: ``submit(fn, *args)`` and ``shutdown(wait)``.
+Only what the scheduler needs: ``submit(fn, *args)``, ``shutdown(wait)`` and
+``owns_current_thread()``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ class WorkerPool:
                 return
             fn, args = task
             fn(*args)  # an exception here is a scheduler bug: threading.excepthook shows it
+
+    def owns_current_thread(self) -> bool:
+        """True on one of this pool's own threads (by identity, not by name)."""
+        current = threading.current_thread()
+        with self._lock:
+            return any(thread is current for thread in self._threads)
 
     def shutdown(self, wait: bool = True) -> None:
         """Let the threads end once the queued calls are done; ``wait`` joins them.

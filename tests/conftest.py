@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# Every graph the suite runs checks the scheduler's node status transitions on each
+# change and its whole state (validate_state) after every call and input event.
+os.environ.setdefault("FACEGRAPH_CHECK_SCHEDULER", "1")
+
 # ---------------------------------------------------------------------------- models
 
 

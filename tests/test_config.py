@@ -268,9 +268,10 @@ def test_field_values_are_checked() -> None:
     found = problems(text)
     assert only(found, "max_queue_size").line == line_of(text, "max_queue_size")
     assert only(found, "threads").line == line_of(text, "threads: 0")
-    assert only(found, "keep_latest").line == line_of(text, "keep_latest: 0")
+    assert only(found, "IN.keep_latest").line == line_of(text, "keep_latest: 0")
     policy = only(found, "input_policy")
-    assert "'sync' or 'immediate'" in policy.message and policy.node == "TgMerge"
+    assert "'sync', 'immediate' or 'keep_latest'" in policy.message
+    assert policy.node == "TgMerge"
 
 
 def test_all_problems_are_reported_at_once() -> None:

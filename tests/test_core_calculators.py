@@ -904,7 +904,9 @@ def test_idle_loopback_is_not_called_again_and_again() -> None:
     graph.start({})
     graph.add_packet("x", 1, 0)
     wait_for(lambda: got["sum"] == [(0, 1)], "the first sum")
-    time.sleep(0.05)
+    # A loopback called again and again would keep a call running or ready forever:
+    # the graph could never become idle, and this would time out.
+    graph.wait_until_idle(timeout=10)
     calls = {s.node: s.calls for s in graph.stats().nodes}["PreviousLoopback"]
     graph.close_all_inputs()
     graph.wait_until_done()

@@ -202,9 +202,12 @@ def test_cancel_stops_a_running_source_graph(mode: str) -> None:
         node("src", Counter, outputs={"OUT": "n"}, options={"n": 10**9}),
         node("p", Pass, inputs={"IN": "n"}, outputs={"OUT": "o"}),
     )
-    g = Graph(spec, mode=mode).start()  # type: ignore[arg-type]
+    g = Graph(spec, mode=mode)  # type: ignore[arg-type]
+    running = threading.Event()
+    g.observe("o", lambda p: running.set())
+    g.start()
     if mode == "threads":
-        time.sleep(0.05)
+        assert running.wait(5)  # the source is running on its own thread
     g.cancel()
     assert g.done
     g.wait_until_done(timeout=1)  # a cancelled run is finished, without error

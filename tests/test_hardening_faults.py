@@ -1,6 +1,6 @@
 """Hardening: faults at run time (raising, blocking, slow and short-lived nodes, signals).
 
-Policy (documented in :mod:`facegraph.scheduler`): an exception in a calculator stops
+Policy (documented in :mod:`facegraph.scheduling`): an exception in a calculator stops
 the run; the error names the node, the phase and the timestamp, and every opened
 calculator is closed. No per-node "drop and go on" policy: a face pipeline whose
 detector fails on a frame is broken, and silently dropping would hide it.

@@ -3,8 +3,15 @@
 1. Random DAGs of pass-through, dropping and merging (sync) nodes fed with random
    sparse inputs deliver every packet exactly once, in timestamp order, without
    deadlock, and identically in the deterministic and thread-pool modes.
-2. A loop through a loopback node (previous value re-stamped to the current
+2. The same graphs with one node made to wait on its own output (a back edge that can
+   never advance) always fail with a stall report naming that node and edge, in both
+   modes, and never hang; every stream the stuck node does not feed carries a prefix
+   of what the reference predicts.
+3. A loop through a loopback node (previous value re-stamped to the current
    timestamp, ``process_on_bounds``) behaves like a running fold over the input.
+
+The suite runs with ``FACEGRAPH_CHECK_SCHEDULER=1`` (tests/conftest.py), so every
+step of these runs also passes the scheduler's ``validate_state()``.
 """
 
 from __future__ import annotations
@@ -13,7 +20,16 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from facegraph import STOP, Calculator, CalculatorContext, Graph, Input, Output
+import pytest
+from facegraph import (
+    STOP,
+    Calculator,
+    CalculatorContext,
+    Graph,
+    GraphStalledError,
+    Input,
+    Output,
+)
 from facegraph.calculator import Signal
 from facegraph.timestamp import DONE
 from hypothesis import HealthCheck, given, settings
@@ -101,15 +117,18 @@ def reference(
     return {names[i]: sorted(c.items()) for i, c in enumerate(contents)}
 
 
-def run(
+def build(
     mode: str,
     n_inputs: int,
     nodes: list[NodeDesc],
-    feeds: list[dict[int, int]],
     max_queue: int,
-    expected: dict[str, list[tuple[int, Any]]] | None = None,
-) -> dict[str, list[tuple[int, Any]]]:
-    """Run the graph; with ``expected``, also check progress after every timestamp."""
+    stuck: int | None = None,
+) -> tuple[Graph, dict[str, list[tuple[int, Any]]]]:
+    """The graph, started, with every stream observed.
+
+    ``stuck``: that node becomes a merge that also waits on its own output through a
+    back edge, which can never advance: it can never run.
+    """
     names = stream_names(n_inputs, nodes)
     specs = []
     for i, d in enumerate(nodes):
@@ -120,6 +139,10 @@ def run(
             else {"IN": names[d.inputs[0]]}
         )
         opts = {"modulus": d.modulus} if d.kind == "drop" else None
+        if i == stuck:
+            cls, opts = Merge, None
+            ins = {f"IN:{k}": names[j] for k, j in enumerate(d.inputs)}
+            ins[f"IN:{len(ins)}"] = f"s{i}!"
         specs.append(node(f"n{i}", cls, inputs=ins, outputs={"OUT": f"s{i}"}, options=opts))
     spec = graph(*specs, inputs=tuple(names[:n_inputs]), max_queue_size=max_queue)
     g = Graph(spec, mode=mode)  # type: ignore[arg-type]
@@ -127,13 +150,31 @@ def run(
     for name in names:
         g.observe(name, lambda p, name=name: seen[name].append((p.timestamp, p.value)))
     g.start()
+    return g, seen
+
+
+def feed(g: Graph, feeds: list[dict[int, int]], t: int) -> None:
+    """Every graph input at ``t``: its packet, or "no packet at t" as a bound."""
+    for i, values in enumerate(feeds):
+        if t in values:
+            g.add_packet(f"in{i}", values[t], t)
+        else:  # "no packet at t" must still reach the merges
+            g.set_input_bound(f"in{i}", t + 1)
+
+
+def run(
+    mode: str,
+    n_inputs: int,
+    nodes: list[NodeDesc],
+    feeds: list[dict[int, int]],
+    max_queue: int,
+    expected: dict[str, list[tuple[int, Any]]] | None = None,
+) -> dict[str, list[tuple[int, Any]]]:
+    """Run the graph; with ``expected``, also check progress after every timestamp."""
+    g, seen = build(mode, n_inputs, nodes, max_queue)
     timeline = sorted(set().union(*feeds))
     for t in timeline:
-        for i, feed in enumerate(feeds):
-            if t in feed:
-                g.add_packet(f"in{i}", feed[t], t)
-            else:  # "no packet at t" must still reach the merges
-                g.set_input_bound(f"in{i}", t + 1)
+        feed(g, feeds, t)
         if expected is not None:
             # Every input is settled past t, so bounds alone must have let every node
             # deliver everything up to t: no waiting for the inputs to close.
@@ -158,6 +199,44 @@ def test_random_dags_deliver_every_packet_once_in_order_in_both_modes(
     ]
     assert results[0] == expected
     assert results[1] == expected
+
+
+def fed_by(n_inputs: int, nodes: list[NodeDesc], stuck: int) -> set[str]:
+    """The streams that carry nothing while node ``stuck`` never runs."""
+    names = stream_names(n_inputs, nodes)
+    dead = {names[n_inputs + stuck]}
+    for i, d in enumerate(nodes):
+        if any(names[j] in dead for j in d.inputs):
+            dead.add(names[n_inputs + i])
+    return dead
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(), st.data())
+def test_every_stall_is_reported_in_both_modes(
+    case: tuple[int, list[NodeDesc], list[dict[int, int]], int], data: st.DataObject
+) -> None:
+    n_inputs, nodes, feeds, max_queue = case
+    stuck = data.draw(st.integers(0, len(nodes) - 1), label="stuck node")
+    expected = reference(n_inputs, nodes, feeds)
+    dead = fed_by(n_inputs, nodes, stuck)
+    for mode in MODES:
+        g, seen = build(mode, n_inputs, nodes, max_queue, stuck=stuck)
+        # The stall surfaces where the caller first waits on the stuck node: a full
+        # queue in add_packet, or the final wait. Either way it is an error, not a hang.
+        with pytest.raises(GraphStalledError) as info:
+            for t in sorted(set().union(*feeds)):
+                feed(g, feeds, t)
+            g.close_all_inputs()
+            g.wait_until_done(timeout=20)
+        report = str(info.value)
+        assert f"node 'n{stuck}'" in report, (mode, report)
+        assert f"stream 's{stuck}' (back edge)" in report, (mode, report)
+        for name, packets in seen.items():
+            if name in dead:
+                assert packets == [], (mode, name)
+            else:
+                assert packets == expected[name][: len(packets)], (mode, name)
 
 
 # ------------------------------------------------------------------ loops

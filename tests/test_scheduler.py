@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 import pytest
 from facegraph import (
@@ -12,6 +13,7 @@ from facegraph import (
     Calculator,
     CalculatorContext,
     CalculatorError,
+    FacegraphError,
     Graph,
     GraphStalledError,
     Input,
@@ -19,8 +21,18 @@ from facegraph import (
     Packet,
     TimestampError,
 )
+from facegraph.calculator import InputPolicy as InputPolicyName
 from facegraph.calculator import Signal
-from facegraph.timestamp import POST_STREAM, describe
+from facegraph.scheduling import (
+    INPUT_POLICIES,
+    TRANSITIONS,
+    NodeStatus,
+    SchedulerState,
+    SchedulerStateError,
+)
+from facegraph.scheduling.nodes import CallKind
+from facegraph.scheduling.wiring import make_context
+from facegraph.timestamp import DONE, POST_STREAM, describe
 
 from tests.helpers import Boom, Counter, DropOdd, Merge, Pass, graph, node
 
@@ -287,20 +299,27 @@ def test_stop_from_a_node_closes_it_and_discards_later_input(mode: str) -> None:
 # ------------------------------------------------------------------ queues
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
-    gate = threading.Event()
+def run_gated(mode: str, **node_options: Any) -> tuple[list[Any], Any, int]:
+    """Feed packets 1..7 to one node held by a gate (max_queue_size 3).
 
-    class Blocked(Calculator):
+    In threads mode a packet 0 is being processed while they arrive; in deterministic
+    mode they all arrive before anything runs. Returns the values the node
+    passed on, its queue's stats, and its number of calls.
+    """
+    gate = threading.Event()
+    entered = threading.Event()
+
+    class Gated(Calculator):
         IN = Input("IN")
         OUT = Output("OUT")
 
         def process(self, ctx: CalculatorContext) -> None:
+            entered.set()
             gate.wait(5)
             ctx.emit(self.OUT, ctx.get(self.IN))
 
     spec = graph(
-        node("slow", Blocked, inputs={"IN": "a"}, outputs={"OUT": "out"}, keep_latest={"IN": 2}),
+        node("slow", Gated, inputs={"IN": "a"}, outputs={"OUT": "out"}, **node_options),
         inputs=("a",),
         outputs=("out",),
         max_queue_size=3,
@@ -309,18 +328,21 @@ def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
     out = collect(g, "out")
     g.start()
     if mode == "threads":
-        g.add_packet("a", 0, 0)  # taken by the blocked call
-        time.sleep(0.05)
-        first = [0]
-    else:
-        first = []
+        g.add_packet("a", 0, 0)
+        assert entered.wait(5)  # frame 0 is being processed
     for i in range(1, 8):  # never blocks even though 7 > max_queue_size
         g.add_packet("a", i, i)
     gate.set()
     g.close_all_inputs()
     g.wait_until_done(timeout=5)
-    assert [v for _, v in out] == [*first, 6, 7]
-    q = g.stats().queue("slow", "IN:0")
+    return [v for _, v in out], g.stats().queue("slow", "IN:0"), g.stats().node("slow").calls
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_keep_latest_drops_the_oldest_and_counts(mode: str) -> None:
+    values, q, _ = run_gated(mode, keep_latest={"IN": 2})
+    first = [0] if mode == "threads" else []
+    assert values == [*first, 6, 7]
     assert q.drops == 5 and q.max_depth == 2
 
 
@@ -594,3 +616,163 @@ def test_errors_while_closing_are_recorded_but_the_first_error_wins(mode: str) -
     assert [(e.node, e.phase, type(e.original)) for e in g.close_errors] == [
         ("closer", "close", OSError)
     ]
+
+
+# ------------------------------------------------------------------ the keep_latest policy
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_keep_latest_policy_skips_to_the_newest_and_never_blocks(mode: str) -> None:
+    values, q, calls = run_gated(mode, policy="keep_latest")
+    first = [0] if mode == "threads" else []
+    assert values == [*first, 7]
+    # Packets 1 to 6: 3 beyond the queue's cap, 3 skipped for the newer 7.
+    assert q.drops == 6 and q.max_depth == 3
+    assert calls == len(first) + 2  # + the close call
+
+
+def test_keep_latest_policy_keeps_the_inputs_aligned() -> None:
+    # b lags behind a: the newest timestamp queued on *both* inputs decides what is
+    # dropped, so a's packet at 1 waits for b's instead of being skipped.
+    Recorder.calls = []
+    spec = graph(
+        node("rec", Recorder, inputs={"IN:0": "a", "IN:1": "b"}, policy="keep_latest"),
+        inputs=("a", "b"),
+    )
+    g = Graph(spec, mode="deterministic").start()
+    for t in (1, 2, 3):
+        g.add_packet("a", f"a{t}", t)
+    g.add_packet("b", "b1", 1)
+    g.wait_until_idle(timeout=5)
+    assert Recorder.calls == [("rec", 1, ("a1", "b1"))]
+    g.add_packet("b", "b3", 3)  # now 3 is complete on both: a's 2 is skipped
+    g.wait_until_idle(timeout=5)
+    assert Recorder.calls[1:] == [("rec", 3, ("a3", "b3"))]
+    assert [q.drops for q in g.stats().queues] == [1, 0]
+    g.close_all_inputs()
+    g.wait_until_done(timeout=5)
+
+
+def test_input_policies_registry_matches_the_names_graphs_may_use() -> None:
+    assert INPUT_POLICIES.names() == sorted(get_args(InputPolicyName))
+    spec = graph(node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "b"}), inputs=("a",))
+    bad = dataclasses.replace(spec, nodes=(dataclasses.replace(spec.nodes[0], input_policy="x"),))
+    with pytest.raises(FacegraphError, match=r"node 'p'.*unknown input policy 'x' \(known: "):
+        Graph(bad)
+
+
+# ------------------------------------------------------------------ the state core, alone
+
+
+def _open_core(spec: Any) -> SchedulerState:
+    """A state core with every calculator opened by hand: no driver, no threads."""
+    core = SchedulerState(spec, limit_executors=False, checked=True)
+    core.started = True
+    for n in core.wiring.open_order():
+        n.calc = n.spec.calculator(n.spec.options)
+        n.ctx = make_context(n, {}, core.set_side_packet)
+        n.calc.open(n.ctx)
+        core.opened(n)
+    core.all_opened()
+    core.validate_state()
+    return core
+
+
+def _run(core: SchedulerState, call: Any) -> Any:
+    """Carry out a "run this call" action the way the driver does; validate after it."""
+    n, kind, ts = call
+    n.ctx.ts = ts
+    assert n.calc is not None
+    result = n.calc.close(n.ctx) if kind is CallKind.CLOSE else n.calc.process(n.ctx)
+    core.complete(n, kind, ts, result, None)
+    core.finish(n, kind)
+    core.validate_state()
+    return result
+
+
+def test_state_core_is_driven_by_events_and_answers_with_actions() -> None:
+    spec = graph(
+        node("p1", Pass, inputs={"IN": "a"}, outputs={"OUT": "b"}),
+        node("p2", Pass, inputs={"IN": "b"}, outputs={"OUT": "c"}),
+        inputs=("a",),
+    )
+    core = _open_core(spec)
+    p1, p2 = core.nodes
+    assert core.pick() is None  # nothing to do yet
+    core.input_packet(core.streams["a"], Packet("x", 10))
+    core.validate_state()
+    assert (p1.status, p2.status) == (NodeStatus.READY, NodeStatus.IDLE)
+    call = core.pick()
+    assert call == (p1, CallKind.PACKET, 10) and p1.status is NodeStatus.RUNNING
+    _run(core, call)
+    assert [p.value for p in p2.queues[0].packets] == ["x"]
+    assert core.pick() == (p2, CallKind.PACKET, 10)
+    _run(core, (p2, CallKind.PACKET, 10))
+    assert core.streams["c"].bound == 11
+    assert core.input_bound(core.streams["a"], DONE)
+    assert core.pick() == (p1, CallKind.CLOSE, POST_STREAM)
+    _run(core, (p1, CallKind.CLOSE, POST_STREAM))
+    assert p1.status is NodeStatus.CLOSED and core.streams["b"].bound == DONE
+    _run(core, core.pick())
+    assert core.maybe_done() and core.done
+
+
+def test_validate_state_finds_a_lost_wake_up() -> None:
+    spec = graph(node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "b"}), inputs=("a",))
+    core = _open_core(spec)
+    # A packet slipped into the queue without the event that re-evaluates the node.
+    core.nodes[0].queues[0].packets.append(Packet("x", 5))
+    core.streams["a"].bound = core.nodes[0].queues[0].bound = 6
+    with pytest.raises(SchedulerStateError, match=r"node 'p' is IDLE but ready for PACKET"):
+        core.validate_state()
+
+
+def test_node_status_moves_only_along_the_transition_table() -> None:
+    spec = graph(node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "b"}), inputs=("a",))
+    core = _open_core(spec)
+    n = core.nodes[0]
+    assert NodeStatus.RUNNING in TRANSITIONS[n.status]
+    n.status = NodeStatus.CLOSED
+    with pytest.raises(SchedulerStateError, match=r"node 'p': illegal status change CLOSED"):
+        n.status = NodeStatus.IDLE
+
+
+def _endless_graph() -> Graph:
+    spec = graph(
+        node("src", Counter, outputs={"OUT": "n"}, options={"n": 10**9}),
+        node("p", Pass, inputs={"IN": "n"}, outputs={"OUT": "o"}),
+    )
+    return Graph(spec, mode="threads")
+
+
+def test_a_thread_named_like_a_worker_still_waits_for_cancel() -> None:
+    # Worker threads are known by identity: a caller's thread that merely carries a
+    # worker-like name must wait until cancel has ended the run.
+    g = _endless_graph()
+    running = threading.Event()
+    g.observe("o", lambda p: running.set())
+    g.start()
+    assert running.wait(5)
+    done_after_cancel: list[bool] = []
+    lookalike = threading.Thread(
+        target=lambda: (g.cancel(timeout=10), done_after_cancel.append(g.done)),
+        name="facegraph-default_9",
+    )
+    lookalike.start()
+    lookalike.join(20)
+    assert done_after_cancel == [True]
+
+
+def test_cancel_from_a_callback_on_the_own_worker_returns_at_once() -> None:
+    g = _endless_graph()
+    done_in_callback: list[bool] = []
+
+    def on_packet(p: Packet[Any]) -> None:
+        if p.value == 3:
+            g.cancel()  # must not wait for the run to end: that waits on this very call
+            done_in_callback.append(g.done)
+
+    g.observe("o", on_packet)
+    g.start()
+    g.wait_until_done(timeout=10)  # the run ends once the callback returns
+    assert done_in_callback == [False] and g.done
