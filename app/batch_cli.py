@@ -22,12 +22,15 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+# "\b" (a paragraph of its own): click prints the next paragraph as written, unwrapped.
 EPILOG = """\
 Examples:
 
+\b
   facegraph batch face_mesh --inputs videos/ --output-dir landmarks/
       every video under videos/ (and every folder of images) -> landmarks/<same path>.jsonl
 
+\b
   facegraph batch face_mesh --inputs 'clips/**/*.mp4' --output-dir out/ --workers 2
   facegraph batch face_mesh --inputs list.txt --output-dir out/ --side num_faces=2
   facegraph batch face_mesh --inputs /data/videos --output-dir /data/out --ray

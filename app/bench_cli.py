@@ -189,7 +189,8 @@ def bench_command(
             "--input",
             "-i",
             metavar="SRC",
-            help="Video, image(s), directory, glob, camera index, or synthetic[:FACES].",
+            help="Video, image(s), directory, glob, camera index, synthetic[:FACES], or "
+            "sample (the bundled clip, the default).",
         ),
     ] = None,
     faces: Annotated[
@@ -286,11 +287,14 @@ def bench_command(
 
     Examples:
 
-      facegraph bench face_mesh --input graphs/samples/face_sample.mp4 --frames 100
+    \b
+      facegraph bench face_mesh --frames 100           (the bundled sample clip)
 
+    \b
       facegraph bench face_mesh_static --input clip.mp4 --baseline mediapipe
-      --baseline-python ~/mp01014/bin/python --plot latency.png --json bench.json
+      --baseline-python "$FACEGRAPH_MEDIAPIPE_PYTHON" --plot latency.png --json bench.json
 
+    \b
       facegraph bench face_mesh --faces 2 --size 960x540 --baseline mediapipe
 
       facegraph bench --table   (MediaPipe from $FACEGRAPH_MEDIAPIPE_PYTHON)
@@ -347,8 +351,11 @@ def bench_command(
                 raise BenchError("give --input or --faces, not both")
             input = f"synthetic:{faces}"
             side_packets.setdefault("num_faces", faces)
-        if input is None:
-            raise BenchError("--input is required (or --faces, --table, --scaling)")
+        if input is None or (input.strip() == "sample" and not Path("sample").exists()):
+            from facegraph.app.runner import sample_video
+
+            with sample_video() as path:  # a plain file inside the installed package
+                input = str(path)
         config = BenchConfig(
             graph=graph_source,
             input=input,

@@ -41,7 +41,8 @@ class Face:
     ``landmarks``: float32 (478, 3) with refinement, (468, 3) without; x and y normalised
     by the image width and height, z in image-width units (MediaPipe's convention).
     ``score``: face-presence probability of the landmark model. ``box``: axis-aligned
-    bounding box of the landmarks in pixels, (xmin, ymin, xmax, ymax).
+    bounding box of the landmarks in pixels, (xmin, ymin, xmax, ymax). ``track_id``: see
+    below.
     """
 
     landmarks: np.ndarray
@@ -50,6 +51,12 @@ class Face:
     image_width: int
     image_height: int
     raw: FaceLandmarks
+
+    @property
+    def track_id(self) -> int | None:
+        """Stays the same while the face is tracked from frame to frame; a new id when the
+        face is detected again after a loss (each frame's faces are new in static mode)."""
+        return self.raw.track_id
 
     def pixels(self) -> np.ndarray:
         """float32 (N, 3): x, y, z in pixels (z scaled by the image width)."""

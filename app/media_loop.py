@@ -28,14 +28,14 @@ the video is finalised). Closing the ``--show`` window ends the loop normally.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from facegraph.vision.annotate import Annotator, default_annotators
+from facegraph.vision.annotate import Annotator, default_annotators, face_items
 from facegraph.vision.media import Frame
-from facegraph.vision.writers import face_extras
+from facegraph.vision.writers import FACES_OMITTED, face_extras
 
 if TYPE_CHECKING:
     from facegraph import Graph, GraphSpec
@@ -81,6 +81,8 @@ def run_frames(
     *,
     input_stream: str = "image",
     faces_stream: str | None = "faces",
+    streams: Sequence[str] = (),
+    write_faces: bool = True,
     writer: LandmarksWriter | None = None,
     renderer: Renderer | None = None,
     server: LiveServer | None = None,
@@ -91,8 +93,12 @@ def run_frames(
 ) -> int:
     """Feed ``frames`` into a started ``graph``; write, draw, show each result. Returns the count.
 
+    The writer gets the faces (from ``faces_stream``, under ``"faces"`` unless
+    ``write_faces`` is false) and each of ``streams`` (other graph outputs) under its name.
     ``overlay`` (default: mesh, contours, irises, boxes) draws the faces for the renderer,
-    the web page and the window; nothing is drawn when none of them is given.
+    the web page and the window — those of ``faces_stream``, plus landmarks found in any
+    other output stream (all face-like values when the graph has no faces stream);
+    nothing is drawn when none of them is given.
     ``on_frame`` is called after each frame (progress bars). Stops after ``max_frames``,
     at the end of the source, or when the window is closed.
     """
@@ -107,16 +113,27 @@ def run_frames(
         faces = _as_list(outputs.get(faces_stream)) if faces_stream else []
         result = FrameResult(frame, faces, outputs)
         if writer is not None:
-            writer.write(frame.info, faces, face_extras(outputs, len(faces)))
+            writer.write(
+                frame.info,
+                faces if write_faces else FACES_OMITTED,
+                {name: outputs.get(name) for name in streams},
+                face_extras(outputs, len(faces)) if write_faces else None,
+            )
         if drawing:
             assert overlay is not None
-            drawn = overlay.annotate_outputs(frame.image, faces, outputs)
+            shown = faces + [
+                item
+                for name, value in outputs.items()
+                if name != faces_stream
+                for item in face_items(value, landmarks_only=faces_stream is not None)
+            ]
+            drawn = overlay.annotate_outputs(frame.image, shown, outputs)
             drawn.flags.writeable = False
             result.drawn = drawn
             if renderer is not None:
                 renderer.write(drawn, frame.info)
             if server is not None:
-                server.publish(drawn, faces=len(faces))
+                server.publish(drawn, faces=shown, outputs=outputs)
         count += 1
         if on_frame is not None:
             on_frame(result)

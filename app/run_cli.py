@@ -37,14 +37,19 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+# "\b" (a paragraph of its own): click prints the next paragraph as written, unwrapped.
 EPILOG = """\
 Examples:
 
+\b
   facegraph run face_mesh --output out/landmarks.jsonl --render out/overlay.mp4
       camera 0 if one opens, else the bundled sample clip; JSONL + overlay video
 
+\b
   facegraph run face_mesh --input 0 --show                 live camera in a window
   facegraph run face_mesh --input 0 --serve 8080           live page: http://127.0.0.1:8080/
+  facegraph run face_mesh --input sample --serve 8080      the sample, paced and looped
+  facegraph run my_graph.yaml --allow-imports --output out.jsonl --streams faces,mouth
   facegraph run face_mesh --input clip.mp4 --output faces.json --max-frames 100
   facegraph run face_mesh_static --input photos/ --output - --render overlays/
   facegraph run face_mesh_static --input 'shots/*.jpg' --output faces.jsonl
@@ -109,7 +114,10 @@ def exit_on_graph_errors(graph_source: str) -> Iterator[None]:
         yield
     except GraphConfigError as exc:
         err = _console(stderr=True)
-        err.print(f"FAIL {graph_source}: {exc.total:,} problem(s)", markup=False)
+        count = exc.total
+        err.print(
+            f"FAIL {graph_source}: {count:,} problem{'s' if count != 1 else ''}", markup=False
+        )
         for problem in exc.problems:
             err.print(f"  - {problem}", markup=False)
         if exc.more:
@@ -363,12 +371,38 @@ def run_command(
         bool,
         typer.Option("--deterministic", help="Run every node on this thread, in a fixed order."),
     ] = False,
+    streams: Annotated[
+        str | None,
+        typer.Option(
+            "--streams",
+            metavar="A,B",
+            help="Graph outputs written to --output (default: all; the faces stream under "
+            '"faces", every other under its own name).',
+        ),
+    ] = None,
+    realtime: Annotated[
+        bool | None,
+        typer.Option(
+            "--realtime/--no-realtime",
+            help="Release file frames at their frame rate (default: on with --serve).",
+            show_default=False,
+        ),
+    ] = None,
+    loop: Annotated[
+        bool | None,
+        typer.Option(
+            "--loop/--no-loop",
+            help="Start a file input again at its end, until Ctrl-C (default: on with --serve).",
+            show_default=False,
+        ),
+    ] = None,
     allow_imports: Annotated[
         bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
     ] = False,
 ) -> None:
     """Run a graph over images, a video or a camera; write faces, render, show or serve them."""
     from facegraph import FacegraphError, load_graph
+    from facegraph.side_packets import SidePacketError, check_side_packets
 
     err = _console(stderr=True)
     try:
@@ -377,6 +411,12 @@ def run_command(
         raise _fail(str(exc), 2) from None
     with exit_on_graph_errors(graph_source):
         spec = load_graph(graph_source, allow_imports=allow_imports)
+    try:  # before opening anything: a bad value is a usage error
+        side_packets = check_side_packets(
+            side_packets, {name: sp.rule for name, sp in spec.side_inputs.items()}
+        )
+    except SidePacketError as exc:
+        raise _fail(f"--side: {exc}", 2) from None
     mode: Mode = "deterministic" if deterministic else "threads"
 
     if not spec.input_streams:
@@ -388,6 +428,9 @@ def run_command(
                 ("--render", render),
                 ("--serve", serve),
                 ("--show", show or None),
+                ("--streams", streams),
+                ("--loop", loop),
+                ("--realtime", realtime),
             )
             if value is not None
         ]
@@ -401,8 +444,15 @@ def run_command(
         )
         return
 
-    from facegraph.app.runner import run_source, stop_on_signals
+    from facegraph.app.runner import run_source, select_streams, stop_on_signals
 
+    stream_names = None
+    if streams is not None:
+        stream_names = [name.strip() for name in streams.split(",") if name.strip()]
+        with exit_on_graph_errors(graph_source):
+            select_streams(spec, stream_names)
+    if (loop or (loop is None and serve is not None)) and output is not None:
+        err.print("note: --loop with --output keeps appending frames until Ctrl-C", markup=False)
     _note_first_download(spec, err)
     _quiet_opencv()
 
@@ -443,6 +493,9 @@ def run_command(
                 serve=serve,
                 stop=stop,
                 on_start=on_start,
+                streams=stream_names,
+                realtime=realtime,
+                loop=loop,
             )
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)

@@ -33,8 +33,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -213,7 +213,7 @@ def _stop_on_signals(
 
 
 def _frames_until(
-    source: FrameSource, stop: threading.Event | None, state: dict[str, str]
+    source: Iterable[Frame], stop: threading.Event | None, state: dict[str, str]
 ) -> Iterator[Frame]:
     """The source's frames, ending early (cleanly) once ``stop`` is set."""
     for frame in source:
@@ -223,6 +223,83 @@ def _frames_until(
         yield frame
     if stop is not None and stop.is_set():
         state["stopped"] = "stop"
+
+
+def _looped(first: FrameSource, reopen: Callable[[], FrameSource]) -> Iterator[Frame]:
+    """``first``'s frames, then those of ``reopen()`` again and again (``--loop``).
+
+    Each pass continues the frame indices and timestamps of the one before (one frame
+    interval after its last frame), because a graph's timestamps must keep increasing.
+    A pass without any frame ends the loop instead of spinning.
+    """
+    source: FrameSource = first
+    index_offset, ts_offset = 0, 0
+    step = round(1e6 / (first.fps or 30.0))
+    try:
+        while True:
+            last: Frame | None = None
+            for frame in source:
+                info = frame.info
+                last = replace(
+                    frame,
+                    info=replace(
+                        info,
+                        index=info.index + index_offset,
+                        timestamp_us=info.timestamp_us + ts_offset,
+                    ),
+                )
+                yield last
+            if last is None:
+                return
+            index_offset = last.info.index + 1
+            ts_offset = last.info.timestamp_us + step
+            if source is not first:
+                source.close()
+            source = reopen()
+    finally:
+        if source is not first:
+            source.close()
+
+
+def _paced(frames: Iterable[Frame], stop: threading.Event | None) -> Iterator[Frame]:
+    """Frames released at their timestamps' pace from the first one (``--realtime``).
+
+    Waits on ``stop`` so that Ctrl-C is not delayed by a long pause.
+    """
+    waiter = stop if stop is not None else threading.Event()
+    start: tuple[float, int] | None = None
+    for frame in frames:
+        if start is None:
+            start = (time.monotonic(), frame.info.timestamp_us)
+        due = start[0] + (frame.info.timestamp_us - start[1]) / 1e6
+        delay = due - time.monotonic()
+        if delay > 0 and waiter.wait(delay):
+            yield frame  # stopping: the loop above ends after this frame
+            return
+        yield frame
+
+
+def select_streams(spec: GraphSpec, names: Sequence[str] | None) -> list[str]:
+    """The graph outputs to write: ``names`` checked against the graph's (default: all).
+
+    Raises :class:`RunError` naming an unknown stream, the graph's outputs and a near miss.
+    """
+    outputs = list(spec.output_streams)
+    if names is None:
+        return outputs
+    chosen: list[str] = []
+    for name in names:
+        if name not in outputs:
+            from facegraph.named_registry import did_you_mean
+
+            raise RunError(
+                f"--streams: graph '{spec.name}' has no output stream "
+                f"'{name}'{did_you_mean(name, outputs)}; "
+                f"its outputs: {', '.join(outputs) or 'none'}"
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
 
 
 def _input_stream(spec: GraphSpec) -> str:
@@ -305,6 +382,9 @@ def run_source(
     allow_imports: bool = False,
     fps: float | None = None,
     on_start: Callable[[RunSummary], object] | None = None,
+    streams: Sequence[str] | None = None,
+    realtime: bool | None = None,
+    loop: bool | None = None,
 ) -> RunSummary:
     """Run ``graph`` over every frame of ``source``; write, render, show; return a summary.
 
@@ -322,6 +402,11 @@ def run_source(
     - ``serve``: ``PORT`` or ``HOST:PORT`` for the live page (loopback by default);
       ``show``: an OpenCV window (needs a GUI build of OpenCV).
     - ``fps``: frame rate used for the timestamps of image inputs (default 30).
+    - ``streams``: the graph outputs written to ``output`` (default: all). The faces
+      stream is written under ``"faces"``, every other stream under its own name.
+    - ``realtime``: release file frames at their frame rate; ``loop``: start a file input
+      again at its end, until stopped (needs a source given by name, so that it can be
+      reopened). Both default to on when serving, off otherwise; cameras ignore them.
 
     Before anything is written, every output is checked against the inputs and the other
     outputs (:func:`~.output_guard.check_outputs`) and opened as a hidden temporary beside
@@ -341,6 +426,14 @@ def run_source(
     spec = graph if isinstance(graph, GraphSpec) else load_graph(graph, allow_imports=allow_imports)
     input_stream = _input_stream(spec)
     faces_stream = faces_stream_of(spec)
+    written = select_streams(spec, streams)
+    if loop and isinstance(source, FrameSource):
+        raise RunError("loop=True needs the input by name (it is reopened at its end)")
+    source_name = None if isinstance(source, FrameSource) else os.fspath(source)
+    if loop is None:
+        loop = serve is not None and not isinstance(source, FrameSource)
+    if realtime is None:
+        realtime = serve is not None
 
     with contextlib.ExitStack() as stack:
         if isinstance(source, FrameSource):
@@ -416,11 +509,26 @@ def run_source(
             t0 = time.perf_counter()
             failed = True
             try:
+                from facegraph.vision.writers import FACE_EXTRA_STREAMS
+
+                write_faces = faces_stream is not None and faces_stream in written
+                frames: Iterable[Frame] = frames_source
+                if loop and not frames_source.live:
+                    frames = _looped(frames_source, lambda: open_source(str(source_name), fps=fps))
+                if realtime and not frames_source.live:
+                    frames = _paced(frames, stop)
                 count = run_frames(
                     g,
-                    _frames_until(frames_source, stop, state),
+                    _frames_until(frames, stop, state),
                     input_stream=input_stream,
                     faces_stream=faces_stream,
+                    # blendshapes / geometry go into each face's object (face_extras)
+                    streams=[
+                        s
+                        for s in written
+                        if s != faces_stream and not (write_faces and s in FACE_EXTRA_STREAMS)
+                    ],
+                    write_faces=write_faces,
                     writer=writer,
                     renderer=renderer,
                     server=server,

@@ -19,8 +19,9 @@ from pydantic import Field
 class LiveView(Calculator["LiveView.Options"]):
     """Shows IMAGE live: in a local web page (``serve: "8080"``) and/or a window (``show``).
 
-    FACES (optional, a list) sets the face count on the page. The page's FPS is the
-    rate at which images arrive here. Nothing is ever queued for a slow viewer.
+    FACES (optional, a list) sets the faces listed on the page (count, track ids, scores).
+    The page's FPS is the rate at which images arrive here. Nothing is ever queued for a
+    slow viewer.
     """
 
     class Options(StrictOptions):
@@ -50,9 +51,9 @@ class LiveView(Calculator["LiveView.Options"]):
         if image is None:
             return
         faces = ctx.get(self.FACES)
-        count = 0 if faces is None else len(faces) if isinstance(faces, list) else 1
+        shown = [] if faces is None else list(faces) if isinstance(faces, list) else [faces]
         if self._server is not None:
-            self._server.publish(image, faces=count)
+            self._server.publish(image, faces=shown)  # count, track ids and scores
         if self._window is not None:
             self._window.show(image)
 

@@ -20,7 +20,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: whole names when piped, "GRAPH" not "{GRAPH}", no "<bool>" on flags.
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("facegraph")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            text = "unknown (not installed)"
+        typer.echo(f"facegraph {text}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Dataflow graphs of Python calculators; MediaPipe's face mesh from Python."""
 
 
 def _register_commands() -> None:

@@ -118,7 +118,9 @@ def validate_command(
 
 
 def show_command(
-    graph: Annotated[str, typer.Argument(help="Graph file (.yaml) or shipped graph name.")],
+    graph: Annotated[
+        str, typer.Argument(metavar="GRAPH", help="Graph file (.yaml) or shipped graph name.")
+    ],
     fmt: Annotated[
         DrawFormat | None,
         typer.Option(
@@ -291,13 +293,65 @@ def _show_calculator(console: Console, name: str, cls: type[Calculator]) -> None
     console.print(options)
 
 
+def _calculator_record(name: str, cls: type[Calculator]) -> dict[str, Any]:
+    """One calculator as plain data (``--format json``, and the lines of ``plain``)."""
+    contract = cls.contract
+    return {
+        "name": name,
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "inputs": [_port_text(p) for p in contract.inputs.values()],
+        "outputs": [_port_text(p) for p in contract.outputs.values()],
+        "side_inputs": [_port_text(p) for p in contract.side_inputs.values()],
+        "side_outputs": [_port_text(p) for p in contract.side_outputs.values()],
+        "options": [
+            {"name": n, "type": t, "default": d, "description": doc}
+            for n, t, d, doc in _option_rows(cls)
+        ],
+        "summary": cls.summary(),
+    }
+
+
+def _print_plain(records: list[dict[str, Any]]) -> None:
+    """One block per calculator, every name whole on its own line (for grep, less, files)."""
+    for i, rec in enumerate(records):
+        lines = [("" if i == 0 else "\n") + rec["name"], f"  summary: {rec['summary']}"]
+        for key in ("inputs", "outputs", "side_inputs", "side_outputs"):
+            if rec[key]:
+                lines.append(f"  {key.replace('_', ' ')}: {', '.join(rec[key])}")
+        for opt in rec["options"]:
+            lines.append(f"  option {opt['name']}: {opt['type']} = {opt['default']}")
+        typer.echo("\n".join(lines))
+
+
+class ListFormat(str, enum.Enum):
+    """How ``facegraph calculators`` prints."""
+
+    table = "table"
+    plain = "plain"
+    json = "json"
+
+
 def calculators_command(
     name: Annotated[
         str | None,
         typer.Argument(help="Show one calculator in detail (docstring, ports, options)."),
     ] = None,
+    fmt: Annotated[
+        ListFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (default on a terminal), plain (default when piped: one "
+            "calculator per block, names whole) or json.",
+            case_sensitive=False,
+        ),
+    ] = None,
 ) -> None:
     """List every registered calculator with its ports, side packets and options."""
+    import inspect
+    import json
+    import sys
+
     from . import registry
     from .errors import RegistryError
 
@@ -305,6 +359,15 @@ def calculators_command(
     err = _console(stderr=True)
     for message in registry.plugin_errors():
         err.print(f"warning: {message}", markup=False)
+    if fmt is None:
+        fmt = ListFormat.table if sys.stdout.isatty() else ListFormat.plain
+    if name is None and fmt is not ListFormat.table:
+        records = [_calculator_record(n, cls) for n, cls in registry.items()]
+        if fmt is ListFormat.json:
+            typer.echo(json.dumps(records, indent=2))
+        else:
+            _print_plain(records)
+        return
     if name is None:
         _list_calculators(console)
         return
@@ -313,7 +376,16 @@ def calculators_command(
     except RegistryError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
-    _show_calculator(console, name, cls)
+    if fmt is ListFormat.table:
+        _show_calculator(console, name, cls)
+        return
+    record = _calculator_record(name, cls)
+    record["doc"] = inspect.getdoc(cls) or ""
+    if fmt is ListFormat.json:
+        typer.echo(json.dumps(record, indent=2))
+        return
+    _print_plain([record])
+    typer.echo("\n" + record["doc"])
 
 
 # --------------------------------------------------------------------------- schema

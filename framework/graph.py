@@ -38,6 +38,7 @@ from .errors import FacegraphError, GraphConfigError, Problem, TimestampError
 from .packet import Packet
 from .profiler import GraphStats
 from .scheduling import Scheduler
+from .side_packets import check_side_packets
 from .spec import GraphSpec
 from .timestamp import Timestamp
 
@@ -100,7 +101,8 @@ class Graph:
 
     def start(self, side_packets: Mapping[str, Any] | None = None) -> Graph:
         """Resolve side packets, open every node and start running. Returns ``self``."""
-        given = dict(side_packets or {})
+        declared_rules = {n: sp.rule for n, sp in self.spec.side_inputs.items()}
+        given = check_side_packets(side_packets or {}, declared_rules)
         values: dict[str, Any] = {}
         problems: list[Problem] = []
         declared = self.spec.side_inputs

@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Hashable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from .calculator import InputPolicy
 from .named_registry import did_you_mean
+from .side_packets import SideInputRule
 from .spec import DEFAULT_MAX_QUEUE_SIZE
 
 __all__ = [
@@ -168,6 +169,30 @@ class SideInputDecl(_Strict):
 
     default: Any = Field(default=None, description="Value used when the caller gives none.")
     doc: str = Field(default="", description="What the side packet is.")
+    type: Literal["int", "float", "bool", "str"] | None = Field(
+        default=None, description="Accepted type (an int is accepted as a float)."
+    )
+    min: float | None = Field(default=None, description="Smallest accepted number.")
+    max: float | None = Field(default=None, description="Largest accepted number.")
+    choices: list[Any] | None = Field(default=None, description="The accepted values.")
+    choices_from: str | None = Field(
+        default=None,
+        description="A facegraph.choices entry point listing the accepted names "
+        "(e.g. face_detectors).",
+    )
+
+    def rule(self) -> SideInputRule | None:
+        """The checks declared here, or None when there are none."""
+        checks = (self.type, self.min, self.max, self.choices, self.choices_from)
+        if all(c is None for c in checks):
+            return None
+        return SideInputRule(
+            self.type,
+            self.min,
+            self.max,
+            None if self.choices is None else tuple(self.choices),
+            self.choices_from,
+        )
 
 
 class ExecutorDecl(_Strict):

@@ -145,6 +145,7 @@ class GraphLoader:
                 default=decl.default if decl is not None else None,
                 required=not has_default,
                 doc=decl.doc if decl is not None else "",
+                rule=decl.rule() if decl is not None else None,
             )
         self._check_port_tags(graph, loaded)
 
@@ -330,7 +331,11 @@ class GraphLoader:
         subgraph: SubgraphSource | None = None
         if calc in self._calculator_names or ":" in calc:
             try:
-                cls = registry.lookup(calc, allow_imports=self.allow_imports)
+                cls = registry.lookup(
+                    calc,
+                    allow_imports=self.allow_imports,
+                    search_paths=(*((base_dir,) if base_dir is not None else ()), Path.cwd()),
+                )
             except RegistryError as exc:
                 problem(str(exc), ("calculator",))
         else:

@@ -16,9 +16,14 @@ other registry (custom ops, detector backends, encoders).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
-from collections.abc import Callable, Iterator
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 from .calculator import Calculator
@@ -103,8 +108,14 @@ def suggest(name: str, candidates: list[str] | None = None) -> str:
     return did_you_mean(name, candidates if candidates is not None else names())
 
 
-def lookup(name: str, *, allow_imports: bool = False) -> type[Calculator]:
-    """Resolve a calculator name; raise RegistryError with a did-you-mean otherwise."""
+def lookup(
+    name: str, *, allow_imports: bool = False, search_paths: Sequence[Path] = ()
+) -> type[Calculator]:
+    """Resolve a calculator name; raise RegistryError with a did-you-mean otherwise.
+
+    ``search_paths``: folders where a ``module:Class`` import may also find its module
+    (the graph file's folder and the current directory), after ``sys.path``.
+    """
     load_plugins()
     cls = CALCULATOR_REGISTRY.get(name)
     if cls is not None:
@@ -116,18 +127,55 @@ def lookup(name: str, *, allow_imports: bool = False) -> type[Calculator]:
                 "off by default. Register the class (or install its plugin package), or allow "
                 "imports explicitly (Python: allow_imports=True; CLI: --allow-imports)."
             )
-        return _import_class(name)
+        return _import_class(name, search_paths)
     raise RegistryError(f"unknown calculator {name!r}{suggest(name)}")
 
 
-def _import_class(path: str) -> type[Calculator]:
+# sys.path is process-wide: one import from a search path at a time.
+_import_lock = threading.RLock()
+
+
+def _import_module(module_name: str, search_paths: Sequence[Path]) -> ModuleType:
+    """Import ``module_name`` from ``sys.path``, else from the first search path holding it.
+
+    The folder is put on ``sys.path`` only while importing (the module stays imported);
+    a module file beside a graph needs no installing and no PYTHONPATH.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and not (module_name + ".").startswith(exc.name + "."):
+            raise  # the module exists but one of *its* imports is missing
+    top = module_name.split(".", maxsplit=1)[0]
+    folders = [str(p.resolve()) for p in search_paths]
+    for folder in dict.fromkeys(folders):
+        if not (Path(folder, f"{top}.py").is_file() or Path(folder, top, "__init__.py").is_file()):
+            continue
+        with _import_lock:
+            sys.path.insert(0, folder)
+            try:
+                return importlib.import_module(module_name)
+            finally:
+                with contextlib.suppress(ValueError):
+                    sys.path.remove(folder)
+    where = ", ".join(dict.fromkeys(folders)) or "(none)"
+    raise RegistryError(
+        f"cannot import module {module_name!r}: no {top}.py (or package {top}/) on sys.path "
+        f"nor in {where}; put {top}.py beside the graph file or in the current directory, "
+        "or install it / add its folder to PYTHONPATH"
+    )
+
+
+def _import_class(path: str, search_paths: Sequence[Path] = ()) -> type[Calculator]:
     module_name, _, attr = path.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name, search_paths)
     except ImportError as exc:
         raise RegistryError(
             f"cannot import module {module_name!r} for calculator {path!r}: {exc}"
         ) from exc
+    except RegistryError as exc:
+        raise RegistryError(f"calculator {path!r}: {exc}") from None
     obj: object = module
     for part in attr.split("."):
         obj = getattr(obj, part, None)

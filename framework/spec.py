@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from .calculator import Calculator, InputPolicy
+from .side_packets import SideInputRule
 
 DEFAULT_EXECUTOR = "default"
 DEFAULT_MAX_QUEUE_SIZE = 100
@@ -76,6 +77,8 @@ class SidePacketSpec:
     default: Any = None
     required: bool = True
     doc: str = ""
+    rule: SideInputRule | None = None
+    """Accepted type, range and values (checked before the graph starts)."""
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,9 @@ def list_models(cache_dir: CacheDirOption = None) -> None:
             table.add_row(st.spec.name, _human(st.spec.size), cached, str(st.path))
         Console().print(table)
         return
-    # Plain, tab-separated and unwrapped when piped, so it can be grepped or cut.
+    # Plain, tab-separated and unwrapped when piped, so it can be grepped or cut; the
+    # header names the columns (bytes, not the table's human sizes).
+    typer.echo("name\tbytes\tcached\tpath")
     for st in rows:
         typer.echo(f"{st.spec.name}\t{st.spec.size}\t{_STATE_TEXT[st.state]}\t{st.path}")
 

@@ -191,7 +191,7 @@ def _float_opt(op: CustomOp, key: str) -> np.float32:
 def landmarks_to_transform_matrix_v2(op: CustomOp) -> Kernel:
     """Crop matrix from landmarks: maps crop-grid coordinates to landmark coordinates.
 
-    Input [1, N, 3] landmarks, output [1, 4, 4] row-major (spec §1.2).
+    Input [1, N, 3] landmarks, output [1, 4, 4] row-major (docs/face_pipeline.md §1.2).
     """
     op.expect_io(1, 1)
     op.expect_float32()
@@ -268,7 +268,8 @@ def landmarks_to_transform_matrix_v2(op: CustomOp) -> Kernel:
 
 @register_custom_op("TransformTensorBilinear", version=2)
 def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
-    """Bilinear resampling of a [1, H, W, C] tensor through a 4×4 matrix (spec §1.3).
+    """Bilinear resampling of a [1, H, W, C] tensor through a 4×4 matrix (docs/face_pipeline.md
+    §1.3).
 
     Output pixel (ox, oy) samples the input at ``T·(o + 0.5) − 0.5``; a sample outside
     [0, W−1]×[0, H−1] yields 0 in every channel. The sample position and bounds test are
@@ -368,7 +369,8 @@ def transform_tensor_bilinear_v2(op: CustomOp) -> Kernel:
 
 @register_custom_op("TransformLandmarks", version=2)
 def transform_landmarks_v2(op: CustomOp) -> Kernel:
-    """Applies rows 0–1 of a 4×4 matrix to [1, N, 2|3] landmarks; z is copied (spec §1.4)."""
+    """Applies rows 0–1 of a 4×4 matrix to [1, N, 2|3] landmarks; z is copied (docs/face_pipeline.md
+    §1.4)."""
     op.expect_io(2, 1)
     op.expect_float32()
     shape = op.inputs[0].shape

@@ -30,9 +30,13 @@ A :class:`TfLiteModel` is not thread-safe: use one per thread (or per graph node
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -159,16 +163,66 @@ def _has_delegate(interp: Any) -> bool:
         return False
 
 
+#: What LiteRT's C++ logger prints on every interpreter with the XNNPACK delegate; it is
+#: dropped, anything else it prints meanwhile is passed on to stderr.
+_LITERT_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+_stderr_lock = threading.Lock()
+
+
+def _flush_python_stderr() -> None:
+    with contextlib.suppress(Exception):  # sys.stderr may be None or a closed capture
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _quiet_litert_stderr() -> Iterator[None]:
+    """Run the block with file descriptor 2 going to a temporary file, then pass on every
+    line except LiteRT's known INFO notice.
+
+    LiteRT logs from C++ straight to fd 2 (no Python logging, no documented switch in the
+    wheel), so the only place to silence that one line is around the call that prints it.
+    Lines written by other threads meanwhile are kept, only later.
+    """
+    stderr_fd = 2  # the C++ side writes here, whatever sys.stderr is
+    try:
+        saved = os.dup(stderr_fd)
+    except OSError:  # no fd 2 at all (a daemon): nothing to silence
+        yield
+        return
+    os.close(saved)
+    with _stderr_lock, tempfile.TemporaryFile() as sink:
+        _flush_python_stderr()
+        saved = os.dup(stderr_fd)
+        try:
+            os.dup2(sink.fileno(), stderr_fd)
+            try:
+                yield
+            finally:
+                _flush_python_stderr()
+                os.dup2(saved, stderr_fd)
+        finally:
+            os.close(saved)
+        sink.seek(0)
+        kept = [
+            line
+            for line in sink.read().splitlines(keepends=True)
+            if line.rstrip() not in _LITERT_NOISE
+        ]
+        if kept:
+            os.write(stderr_fd, b"".join(kept))
+
+
 def _make_interpreter(content: bytes, threads: int, *, xnnpack: bool = True) -> Any:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     # OpResolverType.AUTO (the default) = built-in kernels + the default XNNPACK delegate,
     # which LiteRT creates with `num_threads` threads.
     resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = Interpreter(
-        model_content=content, num_threads=threads, experimental_op_resolver_type=resolver
-    )
-    interp.allocate_tensors()
+    with _quiet_litert_stderr():
+        interp = Interpreter(
+            model_content=content, num_threads=threads, experimental_op_resolver_type=resolver
+        )
+        interp.allocate_tensors()
     return interp
 
 

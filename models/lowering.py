@@ -11,7 +11,7 @@ op is replaced in place by those ops and the whole model runs as one interpreter
 
 The three MediaPipe ops of the Attention Mesh model have lowerings here, written from
 the same arithmetic as their numpy kernels in :mod:`facegraph.models.custom_ops`
-(spec §1.2–1.4; MediaPipe's ``mediapipe/util/tflite/operations/*.cc``):
+(docs/face_pipeline.md §1.2–1.4; MediaPipe's ``mediapipe/util/tflite/operations/*.cc``):
 
 - ``Landmarks2TransformMatrix`` v2 → GATHER, ATAN2, SIN/COS, MUL/ADD, REDUCE_MAX, ...;
 - ``TransformTensorBilinear`` v2 → the sample grid by MUL/ADD, FLOOR, the bounds test by
@@ -192,7 +192,8 @@ def _validate(op: _custom_ops.CustomOp) -> None:
 def lower_landmarks_to_transform_matrix(
     op: _custom_ops.CustomOp, e: GraphEmitter, inputs: Sequence[int], outputs: Sequence[int]
 ) -> None:
-    """Same products and sums, in the same order, as the numpy kernel (spec §1.2)."""
+    """Same products and sums, in the same order, as the numpy kernel
+    (docs/face_pipeline.md §1.2)."""
     _validate(op)
     n = op.inputs[0].shape[1]
     subset = np.asarray(op.options["subset_idxs"], dtype=np.int32).reshape(-1)
@@ -272,7 +273,7 @@ def _exact_sum(e: GraphEmitter, terms: Sequence[int], shape: Sequence[int]) -> i
 def lower_transform_tensor_bilinear(
     op: _custom_ops.CustomOp, e: GraphEmitter, inputs: Sequence[int], outputs: Sequence[int]
 ) -> None:
-    """Bilinear sampling at ``T·(o + 0.5) − 0.5``, zero outside (spec §1.3)."""
+    """Bilinear sampling at ``T·(o + 0.5) − 0.5``, zero outside (docs/face_pipeline.md §1.3)."""
     _validate(op)
     _, H, W, C = op.inputs[0].shape
     _, OH, OW, _ = op.outputs[0].shape
@@ -354,7 +355,7 @@ def lower_transform_tensor_bilinear(
 def lower_transform_landmarks(
     op: _custom_ops.CustomOp, e: GraphEmitter, inputs: Sequence[int], outputs: Sequence[int]
 ) -> None:
-    """(t00·x + t01·y) + t03 and (t10·x + t11·y) + t13; z copied (spec §1.4)."""
+    """(t00·x + t01·y) + t03 and (t10·x + t11·y) + t13; z copied (docs/face_pipeline.md §1.4)."""
     _validate(op)
     _, n, dims = op.inputs[0].shape
     m = e.reshape(inputs[1], [16])

@@ -1,5 +1,5 @@
-"""What the hardening tests share: running the real command line, reading its one-line
-errors, mounting a small tmpfs, and a PID that is certainly dead."""
+"""What the CLI tests share: running the real command line as a user does, reading its
+one-line errors, mounting a small tmpfs, and a PID that is certainly dead."""
 
 from __future__ import annotations
 
@@ -30,15 +30,25 @@ def models_cached() -> None:
     fetch(cache_dir=resolve_cache_dir())
 
 
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The subprocess environment: no camera probe, no inherited terminal width (output
+    that is not a terminal must keep names whole at any width)."""
+    env = {**os.environ, "FACEGRAPH_NO_CAMERA": "1", **(extra or {})}
+    if extra is None or "COLUMNS" not in extra:
+        env.pop("COLUMNS", None)
+    return env
+
+
 def facegraph(
     *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """``facegraph ARGS`` in a fresh process (no camera probe); a hang fails at ``timeout``."""
+    """``facegraph ARGS`` in a fresh process, stdout and stderr as pipes (as in
+    ``facegraph ... | grep``); a hang fails at ``timeout``."""
     return subprocess.run(
         [*CLI, *args],
         check=False,
         cwd=cwd,
-        env={**os.environ, "FACEGRAPH_NO_CAMERA": "1", "COLUMNS": "300", **(env or {})},
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -114,7 +114,7 @@ def test_iris_annotator_skips_faces_without_iris_points(
 
 
 def test_box_and_keypoints_of_a_detection(image: np.ndarray, detection: Detection) -> None:
-    out = BoxAnnotator(show_score=False).annotate(image, [detection])
+    out = BoxAnnotator(show_label=False).annotate(image, [detection])
     diff = changed(image, out)
     x, y, w, h = detection.box_pixels(W, H)
     x0, y0, x1, y1 = round(x), round(y), round(x + w), round(y + h)

@@ -144,7 +144,7 @@ def test_show_svg_without_graphviz(
 
 
 def test_calculators_lists_ports_side_packets_and_options() -> None:
-    code, out, _ = run("calculators")
+    code, out, _ = run("calculators", "--format", "table")  # the default on a terminal
     assert code == 0
     row = next(line for line in out.splitlines() if "TgScale" in line)
     for cell in ("IN: int", "OUT: float", "in FACTOR?: float", "factor: float = 2.0"):
@@ -156,7 +156,7 @@ def test_calculators_lists_ports_side_packets_and_options() -> None:
 
 
 def test_calculators_name_shows_details() -> None:
-    code, out, _ = run("calculators", "TgScale")
+    code, out, _ = run("calculators", "TgScale", "--format", "table")
     assert code == 0
     assert out.startswith("TgScale  (tests.graph_calculators.Scale)")
     assert "Second paragraph of the docstring" in out

@@ -2,7 +2,7 @@
 
 Fixtures: ``tests/fixtures/reference`` (made by ``scripts/reference_face_mesh.py`` in the
 mediapipe venv). The loop below is MediaPipe's ``face_landmark_front_cpu`` control flow
-(spec §4.3) written directly with the numerics, without the graph engine, so that a
+(docs/face_pipeline.md §4.3) written directly with the numerics, without the graph engine, so that a
 numeric regression is caught here before it shows up as a graph-level parity failure.
 
 Tolerances (issue 4): static mode mean ≤ 0.05 px and max ≤ 0.5 px per image; tracking
@@ -91,7 +91,7 @@ def frames_of(source: dict[str, Any]) -> tuple[np.ndarray, ...]:
 
 
 class FrontPipeline:
-    """MediaPipe's face_landmark_front_cpu loop (spec §4.3) over the numerics."""
+    """MediaPipe's face_landmark_front_cpu loop (docs/face_pipeline.md §4.3) over the numerics."""
 
     def __init__(self, cache_dir: Path, refine: bool, max_faces: int, static: bool) -> None:
         self.detector = TfLiteModel(cache_dir / SHORT_RANGE.model_file)

@@ -24,7 +24,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "models"
 META = json.loads((FIXTURES / "reference_outputs.json").read_text())
 MODELS = list(META["models"])
 
-#: Landmark outputs are in model-input pixels (192 or 64); MediaPipe parity target (spec §8).
+#: Landmark outputs are in model-input pixels (192 or 64); MediaPipe parity target
+#: (docs/face_pipeline.md §8).
 LANDMARK_ATOL_PX = 1e-4
 #: Logits and detector regressors (128/192-px units; scores are logits up to ~±250).
 LOGIT_ATOL = 1e-3

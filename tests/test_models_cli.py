@@ -38,7 +38,9 @@ def test_list_shows_size_cached_state_and_path(cache_copy: Path, tmp_path: Path)
     (cache_copy / "face_landmark.tflite").write_bytes(b"damaged")
     result = runner.invoke(app, ["models", "list", "--cache-dir", str(cache_copy)])
     assert result.exit_code == 0, result.output
-    rows = {line.split("\t")[0]: line.split("\t") for line in result.stdout.splitlines()}
+    header, *lines = result.stdout.splitlines()
+    assert header.split("\t") == ["name", "bytes", "cached", "path"]  # when piped
+    rows = {line.split("\t")[0]: line.split("\t") for line in lines}
     assert list(rows) == list(MODELS)
     for name, (_, size, cached, path) in rows.items():
         assert int(size) == MODELS[name].size

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -121,3 +123,71 @@ def test_render_node_writes_the_video(tmp_path: Path, mode: str) -> None:
     graph.wait_until_done(timeout=30)
     cap = cv2.VideoCapture(str(out))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
+
+
+def _fourcc(path: Path) -> bytes:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+    finally:
+        cap.release()
+
+
+def test_mp4_is_h264_which_browsers_play(tmp_path: Path) -> None:
+    pytest.importorskip("av", reason="PyAV is a dependency; this install lacks it")
+    out = tmp_path / "out.mp4"
+    with open_renderer(out, fps=25) as renderer:
+        for i in range(10):
+            renderer.write(gray(i * 20))
+    assert renderer.fourcc == "h264"
+    assert _fourcc(out) in (b"h264", b"avc1")
+    cap = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    cap.release()
+    assert len(frames) == 10
+    # lossy, but each frame keeps its grey level (CRF 20: within a few levels)
+    assert [round(float(f.mean()) / 20) for f in frames] == list(range(10))
+
+
+def test_h264_odd_sized_frames_are_padded_not_scaled(tmp_path: Path) -> None:
+    pytest.importorskip("av", reason="PyAV is a dependency; this install lacks it")
+    out = tmp_path / "odd.mp4"
+    image = np.zeros((41, 63, 3), np.uint8)
+    image[:, :31] = 255  # left half white
+    with open_renderer(out, fps=10) as renderer:
+        renderer.write(image)
+    assert renderer.size == (64, 42)
+    cap = cv2.VideoCapture(str(out))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok and bgr.shape == (42, 64, 3)
+    assert bgr[:, :28].min() > 200 and bgr[:, 34:].max() < 60  # the edge stayed in place
+
+
+def test_mp4_falls_back_to_mp4v_with_a_notice_without_pyav(tmp_path: Path) -> None:
+    # A real interpreter in which `import av` fails, as on an install without PyAV.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["av"] = None  # makes `import av` raise ImportError
+        import numpy as np
+        from facegraph.vision.render import open_renderer
+        with open_renderer({str(tmp_path / "x.mp4")!r}, fps=10) as r:
+            for i in range(3):
+                r.write(np.zeros((32, 32, 3), np.uint8))
+        print(r.fourcc)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "mp4v"
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "browsers do not play" in notes[0] and "pip install av" in notes[0]
+    assert _fourcc(tmp_path / "x.mp4") in (b"mp4v", b"FMP4")  # MPEG-4 part 2

@@ -66,8 +66,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def check_record(record: dict[str, Any], index: int) -> None:
-    """The per-frame object of the issue: frame, timestamp_us, source, size, faces."""
-    assert set(record) == {"frame", "timestamp_us", "source", "width", "height", "faces"}
+    """The per-frame object of the issue: frame, timestamp_us, source, size, faces, and the
+    face_mesh graphs' other output streams (detections, rois) under their names."""
+    base = {"frame", "timestamp_us", "source", "width", "height", "faces"}
+    assert set(record) == base | {"detections", "rois"}
     assert record["frame"] == index
     assert isinstance(record["timestamp_us"], int)
     assert (record["width"], record["height"]) == (400, 300)
@@ -280,7 +282,8 @@ def test_run_source_reports_skipped_files(tmp_path: Path, photo_dir: Path) -> No
 def test_serve_shows_the_running_graph_on_a_local_page(tmp_path: Path) -> None:
     # Held mid-run by not reading its stdout (as in the SIGTERM test) while we load the page.
     proc = subprocess.Popen(
-        [*CLI, "face_mesh", "--input", "sample", "--output", "-", "--serve", "0"],
+        # --no-loop: the run must end with the clip (with --serve it would loop until Ctrl-C)
+        [*CLI, "face_mesh", "--input", "sample", "--output", "-", "--serve", "0", "--no-loop"],
         cwd=tmp_path,
         env=env(),
         stdout=subprocess.PIPE,

@@ -46,7 +46,13 @@ def info(i: int, w: int = 512, h: int = 512) -> FrameInfo:
 
 
 def check_face_schema(face: dict, landmarks: FaceLandmarks, w: int, h: int) -> None:
-    assert set(face) == {"score", "box", "keypoints"}
+    # trackId: only for a face that came through a tracker (FaceLandmarks.track_id)
+    expected_keys = {"score", "box", "keypoints"} | (
+        {"trackId"} if landmarks.track_id is not None else set()
+    )
+    assert set(face) == expected_keys
+    if landmarks.track_id is not None:
+        assert face["trackId"] == landmarks.track_id
     assert set(face["box"]) == {"xMin", "xMax", "yMin", "yMax", "width", "height"}
     kps = face["keypoints"]
     assert len(kps) == len(landmarks) == 478

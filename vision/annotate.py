@@ -10,10 +10,12 @@ them (or :class:`Compose`) draws them in order::
 
 Images are HxWx3 uint8 RGB; colours are RGB tuples. An annotator draws on ``image`` in
 place when it is writable, otherwise on a copy (frames from the sources are read-only),
-and returns what it drew on. Each annotator uses only the face types it understands:
-mesh, contours and irises draw :class:`~facegraph.vision.face.types.FaceLandmarks`;
-boxes and keypoints draw both landmarks and
-:class:`~facegraph.vision.face.types.Detection`.
+and returns what it drew on. ``faces`` may be one face or a list, in any form
+:func:`face_points` understands — the graphs'
+:class:`~facegraph.vision.face.types.FaceLandmarks`, ``facegraph.FaceMesh``'s ``Face``,
+(N, 3) normalised point arrays, MediaPipe-style results — and
+:class:`~facegraph.vision.face.types.Detection`. Mesh, contours and irises draw
+landmarks; boxes and keypoints draw both.
 
 Lines are anti-aliased and drawn in one ``cv2.polylines`` call per annotator with
 sub-pixel (4 fractional bits) coordinates, so a full 478-point mesh costs about a
@@ -49,6 +51,9 @@ __all__ = [
     "OutputsAnnotator",
     "TextAnnotator",
     "default_annotators",
+    "face_items",
+    "face_points",
+    "track_id",
 ]
 
 Color = tuple[int, int, int]
@@ -80,8 +85,81 @@ def _writable(image: np.ndarray) -> np.ndarray:
     return np.array(image, copy=True, order="C")
 
 
-def _landmarks(faces: Faces) -> list[FaceLandmarks]:
-    return [f for f in faces or () if isinstance(f, FaceLandmarks)]
+def _landmark_array(points: Any) -> np.ndarray | None:
+    """(N, 2|3) numbers → float32 (N, 3); a list of objects with ``x``, ``y`` (``z``) too."""
+    if isinstance(points, np.ndarray):
+        arr = points
+    elif isinstance(points, (list, tuple)) and points and hasattr(points[0], "x"):
+        arr = np.array([(p.x, p.y, getattr(p, "z", 0.0) or 0.0) for p in points], np.float32)
+    else:
+        return None
+    if arr.ndim != 2 or arr.shape[1] not in (2, 3) or arr.dtype.kind not in "fiu":
+        return None
+    if arr.shape[1] == 2:
+        arr = np.concatenate([arr, np.zeros((len(arr), 1), arr.dtype)], axis=1)
+    return np.asarray(arr, np.float32)
+
+
+def face_points(face: Any) -> np.ndarray | None:
+    """A face's landmarks as float32 (N, 3) normalised points, or None if it has none.
+
+    Accepts :class:`FaceLandmarks` (the graphs' faces), ``facegraph.FaceMesh``'s ``Face``
+    (``.landmarks``), an (N, 2|3) array of normalised points, a list of landmark objects
+    with ``x``, ``y``, ``z`` (MediaPipe Tasks' ``face_landmarks[i]``) and MediaPipe's
+    ``NormalizedLandmarkList`` (``.landmark``).
+    """
+    if isinstance(face, FaceLandmarks):
+        return face.points
+    for attr in ("landmarks", "points", "landmark"):
+        value = getattr(face, attr, None)
+        if value is not None and not callable(value):
+            arr = _landmark_array(value if attr != "landmark" else list(value))
+            if arr is not None:
+                return arr
+    return _landmark_array(face)
+
+
+def face_items(value: Any, *, landmarks_only: bool = False) -> list[Any]:
+    """The faces in a graph output or API result, one item per face.
+
+    Lists are flattened; a result object holding several faces (``face_landmarks`` as
+    in MediaPipe Tasks' ``FaceLandmarkerResult``, ``multi_face_landmarks`` as in the
+    legacy solution) gives one item per face. Items are :class:`Detection` or anything
+    :func:`face_points` understands; ``landmarks_only`` leaves detections out.
+    """
+    if value is None:
+        return []
+    if isinstance(value, Detection):
+        return [] if landmarks_only else [value]
+    if isinstance(value, FaceLandmarks):
+        return [value]
+    if isinstance(value, np.ndarray):
+        return [value] if _landmark_array(value) is not None else []
+    if isinstance(value, (list, tuple)):
+        if value and hasattr(value[0], "x") and _landmark_array(value) is not None:
+            return [value]  # one face given as its landmark objects
+        return [item for v in value for item in face_items(v, landmarks_only=landmarks_only)]
+    for attr in ("face_landmarks", "multi_face_landmarks"):
+        many = getattr(value, attr, None)
+        if isinstance(many, (list, tuple)):
+            return [m for m in many if face_points(m) is not None]
+    return [value] if face_points(value) is not None else []
+
+
+def track_id(face: Any) -> int | None:
+    """The face's track id (``track_id`` attribute) when it has one."""
+    value = getattr(face, "track_id", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _landmarks(faces: Faces) -> list[np.ndarray]:
+    """The (N, 3) normalised landmarks of every face in ``faces`` (any accepted form)."""
+    out = []
+    for face in face_items(faces, landmarks_only=True):
+        points = face_points(face)
+        if points is not None:
+            out.append(points)
+    return out
 
 
 def _fixed(points_xy: np.ndarray) -> np.ndarray:
@@ -140,8 +218,7 @@ class _EdgeAnnotator(Annotator):
 
         out = _writable(image)
         h, w = out.shape[:2]
-        for face in _landmarks(faces):
-            pts = face.points
+        for pts in _landmarks(faces):
             edges = self.edges[(self.edges < len(pts)).all(axis=1)]
             if not len(edges):
                 continue
@@ -195,10 +272,10 @@ class IrisAnnotator(Annotator):
         out = _writable(image)
         h, w = out.shape[:2]
         scale = np.array([w, h], np.float32)
-        for face in _landmarks(faces):
-            if len(face) < 478:
+        for points in _landmarks(faces):
+            if len(points) < 478:
                 continue
-            xy = face.points[:, :2] * scale
+            xy = points[:, :2] * scale
             for centre_index, ring in self.IRISES:
                 centre = xy[centre_index]
                 radius = float(np.linalg.norm(xy[list(ring)] - centre, axis=1).mean())
@@ -214,34 +291,49 @@ def _box_pixels(face: Any, w: int, h: int) -> tuple[float, float, float, float] 
     if isinstance(face, Detection):
         x, y, bw, bh = face.box_pixels(w, h)
         return x, y, x + bw, y + bh
-    if isinstance(face, FaceLandmarks):
-        return face.box_pixels(w, h)
-    return None
+    points = face_points(face)
+    if points is None or not len(points):
+        return None
+    xy = points[:, :2] * np.array([w, h], np.float32)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def _box_label(face: Any) -> str:
+    """``#3`` for a tracked face; a detection's score; nothing otherwise (a landmark
+    face's presence score saturates at 1.00 and says nothing)."""
+    tid = track_id(face)
+    if tid is not None:
+        return f"#{tid}"
+    if isinstance(face, Detection):
+        return f"{float(face.score):.2f}"
+    return ""
 
 
 class BoxAnnotator(Annotator):
-    """Axis-aligned boxes of detections and landmark faces, with the score as a label."""
+    """Axis-aligned boxes of detections and landmark faces, labelled with the track id
+    (``#3``) of a tracked face or the score of a detection."""
 
     def __init__(
-        self, color: Color = (255, 64, 64), thickness: int = 2, show_score: bool = True
+        self, color: Color = (255, 64, 64), thickness: int = 2, show_label: bool = True
     ) -> None:
         self.color = tuple(int(c) for c in color)
         self.thickness = int(thickness)
-        self.show_score = show_score
+        self.show_label = show_label
 
     def annotate(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         import cv2
 
         out = _writable(image)
         h, w = out.shape[:2]
-        for face in faces or ():
+        for face in face_items(faces):
             box = _box_pixels(face, w, h)
             if box is None:
                 continue
             x0, y0, x1, y1 = (round(v) for v in box)
             cv2.rectangle(out, (x0, y0), (x1, y1), self.color, self.thickness, cv2.LINE_AA)
-            if self.show_score:
-                text = f"{float(face.score):.2f}"
+            text = _box_label(face) if self.show_label else ""
+            if text:
                 cv2.putText(
                     out,
                     text,
@@ -271,11 +363,11 @@ class KeypointAnnotator(Annotator):
         out = _writable(image)
         h, w = out.shape[:2]
         scale = np.array([w, h], np.float32)
-        for face in faces or ():
+        for face in face_items(faces):
             if isinstance(face, Detection):
                 xy = face.keypoints * scale
-            elif isinstance(face, FaceLandmarks) and self.landmarks:
-                xy = face.points[:, :2] * scale
+            elif self.landmarks and (points := face_points(face)) is not None:
+                xy = points[:, :2] * scale
             else:
                 continue
             for x, y in _fixed(xy).tolist():

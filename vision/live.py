@@ -8,7 +8,7 @@
         print("open", server.url)
         for frame in source:
             ...
-            server.publish(drawn_rgb, faces=len(faces))   # never blocks
+            server.publish(drawn_rgb, faces=faces, outputs=outputs)   # never blocks
 
 The server (standard library ``ThreadingHTTPServer``: no dependency, and a handful of
 viewers is all a local preview needs) serves:
@@ -16,8 +16,10 @@ viewers is all a local preview needs) serves:
 - ``/``: an HTML page showing the stream and the stats, polled once a second;
 - ``/stream.mjpg``: the overlay as MJPEG (``multipart/x-mixed-replace``);
 - ``/frame.jpg``: the newest frame as one JPEG;
-- ``/stats.json``: ``{"fps", "frames", "faces", "width", "height", "clients", "nodes"}``
-  where ``nodes`` comes from the ``stats`` callable (per-node timings).
+- ``/stats.json``: ``{"fps", "frames", "faces", "face_list", "width", "height",
+  "clients", "nodes"}`` where ``face_list`` has each face's track id, score and details
+  (blendshapes, head pose) and ``nodes`` comes from the ``stats`` callable (per-node
+  timings).
 
 :meth:`LiveServer.publish` only stores a reference to the newest frame and wakes the
 viewers: it never encodes and never waits for a client. A frame is JPEG-encoded once, by
@@ -37,7 +39,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -94,6 +96,68 @@ def graph_stats_dict(stats: Any) -> dict[str, Any]:
     return {"graph": getattr(stats, "graph", ""), "nodes": nodes}
 
 
+#: Output streams whose values the page lists per face, by a word in the stream's name.
+DETAIL_WORDS: tuple[str, ...] = ("blendshape", "pose", "matrix", "geometry")
+
+
+def _named_numbers(value: Any, limit: int = 8) -> dict[str, float] | list[float] | None:
+    """A small JSON view of a per-face detail: ``{name: score}`` (the largest ``limit``)
+    for category-like values, a rounded flat list for matrices/poses, else None."""
+    if isinstance(value, Mapping):
+        pairs = []
+        for k, v in value.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                pairs.append((str(k), float(v)))
+            elif isinstance(v, Mapping):  # one level down: {"head_pose": {"yaw": ...}}
+                pairs += [
+                    (str(k2), float(v2))
+                    for k2, v2 in v.items()
+                    if isinstance(v2, (int, float)) and not isinstance(v2, bool)
+                ]
+    elif isinstance(value, (list, tuple)) and value and hasattr(value[0], "score"):
+        pairs = [
+            (str(getattr(c, "category_name", None) or getattr(c, "name", i)), float(c.score))
+            for i, c in enumerate(value)
+        ]
+    elif isinstance(value, np.ndarray) and value.dtype.kind == "f" and value.size <= 16:
+        return [round(float(v), 3) for v in value.ravel()]
+    else:
+        to_dict = getattr(value, "to_dict", None)
+        return _named_numbers(to_dict(), limit) if callable(to_dict) else None
+    pairs.sort(key=lambda p: -abs(p[1]))
+    return {k: round(v, 3) for k, v in pairs[:limit]}
+
+
+def face_details(faces: Sequence[Any], outputs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """One entry per face for the page: ``{"id", "score"}`` plus, for every output stream
+    whose name contains a :data:`DETAIL_WORDS` word and that holds one value per face, that
+    face's value (blendshapes as the largest scores, a pose matrix as numbers)."""
+    from facegraph.vision.annotate import track_id
+
+    details: list[dict[str, Any]] = []
+    for face in faces:
+        score = getattr(face, "score", None)
+        entry: dict[str, Any] = {"id": track_id(face)}
+        if isinstance(score, (int, float)) and np.isfinite(score):
+            entry["score"] = round(float(score), 3)
+        details.append(entry)
+    for name, value in (outputs or {}).items():
+        if not any(word in name.lower() for word in DETAIL_WORDS) or value is None:
+            continue
+        per_face = list(value) if isinstance(value, (list, tuple)) else [value]
+        if (
+            per_face
+            and not isinstance(per_face[0], (list, tuple, Mapping, np.ndarray))
+            and hasattr(per_face[0], "score")
+        ):
+            per_face = [per_face]  # one face's categories, not one value per face
+        for entry, item in zip(details, per_face, strict=False):
+            shown = _named_numbers(item)
+            if shown is not None:
+                entry[name] = shown
+    return details
+
+
 class _RateMeter:
     """Frames per second over the last ``window`` events."""
 
@@ -124,6 +188,7 @@ th:first-child,td:first-child{text-align:left}.big{font-size:1.6rem}
 <section><div class="big"><span id="fps">-</span> FPS &middot;
 <span id="faces">-</span> face(s)</div>
 <p>frames: <span id="frames">-</span> &middot; <span id="size"></span></p>
+<ul id="facelist"></ul>
 <table><thead><tr><th>node</th><th>calls</th><th>mean ms</th><th>p50 ms</th></tr></thead>
 <tbody id="nodes"></tbody></table></section></main>
 <script>
@@ -139,6 +204,10 @@ async function poll(){
     const rows=(s.nodes||[]).map(n=>'<tr><td>'+esc(n.node)+'</td><td>'+n.calls+'</td><td>'+
       n.mean_ms.toFixed(2)+'</td><td>'+n.p50_ms.toFixed(2)+'</td></tr>');
     document.getElementById('nodes').innerHTML=rows.join('');
+    const faces=(s.face_list||[]).map(f=>'<li>face '+(f.id==null?'?':'#'+esc(f.id))+
+      (f.score==null?'':' score '+f.score.toFixed(2))+Object.keys(f).filter(k=>k!='id'&&k!='score')
+      .map(k=>'<br><small>'+esc(k)+': '+esc(JSON.stringify(f[k]))+'</small>').join('')+'</li>');
+    document.getElementById('facelist').innerHTML=faces.join('');
   }catch(e){}
 }
 poll();setInterval(poll,1000);
@@ -169,6 +238,7 @@ class LiveServer(Closeable):
         self._jpeg: tuple[int, bytes] | None = None  # (seq, data): the cached encoding
         self._encode_lock = threading.Lock()
         self._faces = 0
+        self._details: list[dict[str, Any]] = []
         self._meter = _RateMeter()
         self._clients = 0
         self._closing = False
@@ -202,18 +272,29 @@ class LiveServer(Closeable):
 
     # -- producer side ------------------------------------------------------------------------
 
-    def publish(self, image: np.ndarray, *, faces: int = 0) -> None:
+    def publish(
+        self,
+        image: np.ndarray,
+        *,
+        faces: int | Sequence[Any] = 0,
+        outputs: Mapping[str, Any] | None = None,
+    ) -> None:
         """Make ``image`` (HxWx3 uint8 RGB) the newest frame. Cheap; never blocks on viewers.
 
-        A writable array is copied (viewers encode it later, on their threads); a
-        read-only one is kept as is.
+        ``faces``: a count, or the faces shown (their track ids and scores appear on the
+        page). ``outputs``: the frame's graph outputs; per-face numbers such as
+        blendshape scores or a head pose found there are listed on the page (see
+        :func:`face_details`). A writable array is copied (viewers encode it later, on
+        their threads); a read-only one is kept as is.
         """
         if image.flags.writeable:
             image = image.copy()
+        details = face_details(faces, outputs) if not isinstance(faces, int) else []
         with self._cond:
             self._frame = image
             self._seq += 1
-            self._faces = int(faces)
+            self._faces = faces if isinstance(faces, int) else len(faces)
+            self._details = details
             self._meter.tick(time.monotonic())
             self._cond.notify_all()
 
@@ -225,6 +306,7 @@ class LiveServer(Closeable):
                 "fps": round(self._meter.rate, 2),
                 "frames": self._seq,
                 "faces": self._faces,
+                "face_list": self._details,
                 "width": 0 if frame is None else int(frame.shape[1]),
                 "height": 0 if frame is None else int(frame.shape[0]),
                 "clients": self._clients,

@@ -7,11 +7,14 @@
     with open_renderer("out.mp4", fps=source.fps) as renderer:
         renderer.write(drawn_rgb, frame.info)
 
-- ``.mp4`` / ``.avi`` / ``.mkv`` / ``.mov`` / ``.m4v``: :class:`VideoRenderer`, OpenCV's
-  ``VideoWriter`` (``mp4v`` for MP4/MOV/M4V, ``MJPG`` for AVI and MKV, which every OpenCV
-  build can write without extra codecs). The size is taken from the first frame; later
-  frames of another size are resized to it (one warning line says so). ``fps`` is the
-  source's, else 30.
+- ``.mp4`` / ``.avi`` / ``.mkv`` / ``.mov`` / ``.m4v``: :class:`VideoRenderer`. MP4, MOV
+  and M4V are H.264 (yuv420p, ``+faststart``), which browsers play, written with PyAV
+  (FFmpeg's libraries with libx264, inside its wheel); without PyAV, or if its encoder
+  fails to open, OpenCV's ``VideoWriter`` writes ``mp4v`` instead, with a one-line notice
+  on stderr (browsers do not play mp4v). AVI and MKV are ``MJPG`` through OpenCV, which
+  every OpenCV build can write. The size is taken from the first frame (H.264 needs even
+  sides: an odd last row/column is repeated); later frames of another size are resized
+  to it. ``fps`` is the source's, else 30.
 - an image extension (``out.png``): :class:`ImageRenderer` writes the one frame there
   (a second frame is an error that suggests a folder).
 - anything else (an existing folder, or a path ending in ``/`` or without extension):
@@ -49,6 +52,7 @@ from facegraph.vision.atomic_files import (
 from facegraph.vision.media import DEFAULT_FPS, IMAGE_EXTENSIONS, FrameInfo
 
 __all__ = [
+    "H264_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "ImageRenderer",
     "RenderError",
@@ -103,8 +107,59 @@ def _bgr(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
 
+#: Containers written as H.264 through PyAV when it is installed.
+H264_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov"})
+
+
+class _H264Writer:
+    """H.264 in MP4/MOV through PyAV: RGB frames in, libx264 (CRF 20, preset veryfast)."""
+
+    def __init__(self, path: str, fps: float, width: int, height: int) -> None:
+        from fractions import Fraction
+
+        import av
+
+        self._container = av.open(path, mode="w", options={"movflags": "+faststart"})
+        try:
+            stream = self._container.add_stream(
+                "libx264", rate=Fraction(fps).limit_denominator(1001)
+            )
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": "20", "preset": "veryfast"}
+            stream.codec_context.open()  # fail here, not at the first frame
+        except Exception:
+            self._container.close()
+            raise
+        self._stream = stream
+        self._frame_type = av.VideoFrame
+
+    def write(self, rgb: np.ndarray) -> None:
+        frame = self._frame_type.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        try:
+            for packet in self._stream.encode():  # flush the encoder's delayed frames
+                self._container.mux(packet)
+        finally:
+            self._container.close()
+
+
+def _open_h264(path: str, fps: float, size: tuple[int, int]) -> str | _H264Writer:
+    """An opened H.264 writer, or why there is none (for the mp4v notice)."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return "PyAV is not installed (pip install av)"
+    try:
+        return _H264Writer(path, fps, *size)
+    except Exception as exc:
+        return f"PyAV could not open an H.264 encoder ({str(exc).splitlines()[0]})"
+
+
 class VideoRenderer(Renderer):
-    """Writes frames to a video file with OpenCV's ``VideoWriter``."""
+    """Writes frames to a video file: H.264 via PyAV for MP4/MOV/M4V, else OpenCV."""
 
     def __init__(
         self,
@@ -116,7 +171,12 @@ class VideoRenderer(Renderer):
     ) -> None:
         self.path = os.fspath(path)
         suffix = Path(self.path).suffix.lower()
-        self.fourcc = fourcc or VIDEO_EXTENSIONS.get(suffix, "mp4v")
+        #: ``h264`` (PyAV) or the FourCC OpenCV writes; an explicit ``fourcc`` means OpenCV.
+        self.fourcc = (
+            fourcc
+            or ("h264" if suffix in H264_EXTENSIONS else None)
+            or (VIDEO_EXTENSIONS.get(suffix, "mp4v"))
+        )
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         parent = Path(self.path).parent
         if not parent.is_dir():
@@ -147,6 +207,17 @@ class VideoRenderer(Renderer):
     def _open(self, width: int, height: int) -> None:
         import cv2
 
+        if self.fourcc == "h264":
+            opened = _open_h264(str(self._tmp), self.fps, (width, height))
+            if isinstance(opened, _H264Writer):
+                self._writer = opened
+                self.size = (width, height)
+                return
+            self.fourcc = "mp4v"
+            print(
+                f"note: {self.path} is written as mp4v, which browsers do not play: {opened}",
+                file=sys.stderr,
+            )
         writer = cv2.VideoWriter(
             str(self._tmp), cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (width, height)
         )
@@ -163,23 +234,33 @@ class VideoRenderer(Renderer):
 
         if self._closed:
             raise RenderError(f"{self.path}: renderer is closed")
-        bgr = _bgr(image)
-        h, w = bgr.shape[:2]
+        _bgr(image)  # checks the shape and type
+        h, w = image.shape[:2]
         if self._writer is None:
-            # Encoders refuse a 1-pixel side (a 1x1 image first in a folder): use 2.
-            self._open(max(w, 2), max(h, 2))
+            # Encoders refuse a 1-pixel side (a 1x1 image first in a folder): use 2;
+            # H.264's 4:2:0 chroma needs even sides: an odd side gets one more pixel.
+            even = 2 if self.fourcc == "h264" else 1
+            self._open(max(w + (-w % even), 2), max(h + (-h % even), 2))
         assert self.size is not None
         if (w, h) != self.size:
-            # A video has one frame size; later frames of another size are scaled to it.
-            if not self._resized:
-                self._warn(
-                    f"warning: {self.path}: frame {self.count} is {w}x{h} but the video is "
-                    f"{self.size[0]}x{self.size[1]} (the input changed size); frames of "
-                    "another size are scaled to the first one"
-                )
-            self._resized += 1
-            bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(bgr)
+            tw, th = self.size
+            if tw - w in (0, 1) and th - h in (0, 1):
+                # the odd-side case: repeat the last column/row instead of scaling
+                image = cv2.copyMakeBorder(image, 0, th - h, 0, tw - w, cv2.BORDER_REPLICATE)
+            else:
+                # A video has one frame size; later frames of another size are scaled to it.
+                if not self._resized:
+                    self._warn(
+                        f"warning: {self.path}: frame {self.count} is {w}x{h} but the video "
+                        f"is {tw}x{th} (the input changed size); frames of another size are "
+                        "scaled to the first one"
+                    )
+                self._resized += 1
+                image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        if isinstance(self._writer, _H264Writer):
+            self._writer.write(image)
+        else:
+            self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         self.count += 1
 
     def close(self) -> None:
@@ -189,7 +270,13 @@ class VideoRenderer(Renderer):
         self._closed = True
         if self._writer is None:
             return  # no frame: nothing replaces an earlier file
-        self._writer.release()
+        try:
+            self._release()
+        except Exception as exc:  # PyAV raises on a failed flush (a full disk, say)
+            self.failed = True
+            with contextlib.suppress(OSError):
+                os.unlink(self._tmp)
+            raise RenderError(f"cannot write video {self.path}: {exc}") from None
         problem = self._verify()
         if problem is not None:
             self.failed = True
@@ -203,6 +290,12 @@ class VideoRenderer(Renderer):
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
             raise RenderError(f"cannot write video {self.path}: {describe_os_error(exc)}") from None
+
+    def _release(self) -> None:
+        if isinstance(self._writer, _H264Writer):
+            self._writer.close()
+        else:
+            self._writer.release()
 
     def _verify(self) -> str | None:
         """Why the finished temporary is not a complete video (None when it is).
@@ -242,7 +335,8 @@ class VideoRenderer(Renderer):
         self._closed = True
         self.failed = True
         if self._writer is not None:
-            self._writer.release()
+            with contextlib.suppress(Exception):
+                self._release()
         with contextlib.suppress(OSError):
             os.unlink(self._tmp)
 

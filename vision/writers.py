@@ -50,6 +50,8 @@ from facegraph.vision.face.types import KEYPOINT_NAMES, Detection, FaceLandmarks
 from facegraph.vision.media import FrameInfo
 
 __all__ = [
+    "FACES_OMITTED",
+    "FACE_EXTRA_STREAMS",
     "LandmarksWriter",
     "OutputError",
     "detection_to_dict",
@@ -108,7 +110,10 @@ def face_to_dict(
         "height": _round(float(hi[1] - lo[1]), digits),
     }
     score = _round(float(face.score), 6 if digits is not None else None)
-    return {"score": score, "box": box, "keypoints": keypoints}
+    out: dict[str, Any] = {"score": score, "box": box, "keypoints": keypoints}
+    if face.track_id is not None:
+        out = {"trackId": face.track_id, **out}
+    return out
 
 
 @functools.lru_cache(maxsize=4)
@@ -168,23 +173,50 @@ def frame_record(
     info: FrameInfo,
     faces: Iterable[Any] | None,
     *,
+    streams: Mapping[str, Any] | None = None,
     digits: int | None = 3,
     extras: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
-    """The output object for one frame. ``extras[i]`` (when given) adds keys to face i's
-    object, e.g. ``blendshapes``, ``transform``, ``head_pose`` (see :func:`face_extras`)."""
-    dicts = faces_to_dicts(faces, info.width, info.height, digits=digits)
-    for face, extra in zip(dicts, extras or (), strict=False):
-        if extra:
-            face.update(extra)
-    return {
+    """The output object for one frame.
+
+    ``faces`` go under ``"faces"`` (pass ``FACES_OMITTED`` to leave the key out);
+    ``extras[i]`` (when given) adds keys to face i's object, e.g. ``blendshapes``,
+    ``transform``, ``head_pose`` (see :func:`face_extras`); each of ``streams`` (other graph
+    outputs, ``None`` where the stream had no packet) goes under its name, encoded by
+    :mod:`facegraph.vision.encoders`.
+    """
+    record: dict[str, Any] = {
         "frame": info.index,
         "timestamp_us": info.timestamp_us,
         "source": info.source,
         "width": info.width,
         "height": info.height,
-        "faces": dicts,
     }
+    if faces is not FACES_OMITTED:
+        dicts = faces_to_dicts(faces, info.width, info.height, digits=digits)
+        for face, extra in zip(dicts, extras or (), strict=False):
+            if extra:
+                face.update(extra)
+        record["faces"] = dicts
+    if streams:
+        from facegraph.vision.encoders import EncodeContext, encode
+
+        for name, value in streams.items():
+            if name in record:
+                raise OutputError(
+                    f"output stream '{name}' has the name of a record field; rename the stream"
+                )
+            record[name] = encode(value, EncodeContext(info.width, info.height, digits, name))
+    return record
+
+
+#: ``frame_record(info, FACES_OMITTED, streams=...)``: a record without the ``faces`` key.
+FACES_OMITTED: Any = type("FacesOmitted", (), {"__repr__": lambda self: "FACES_OMITTED"})()
+
+
+#: Graph outputs that :func:`face_extras` folds into each face's object (so they are not
+#: written a second time under their own names).
+FACE_EXTRA_STREAMS: tuple[str, ...] = ("blendshapes", "geometry")
 
 
 def face_extras(outputs: Mapping[str, Any], count: int) -> list[dict[str, Any]] | None:
@@ -193,7 +225,7 @@ def face_extras(outputs: Mapping[str, Any], count: int) -> list[dict[str, Any]] 
     with a ``to_dict()``, one per face in face order. None when neither stream has data."""
     extras: list[dict[str, Any]] = [{} for _ in range(count)]
     found = False
-    for stream, key in (("blendshapes", "blendshapes"), ("geometry", None)):
+    for stream, key in zip(FACE_EXTRA_STREAMS, ("blendshapes", None), strict=True):
         values = outputs.get(stream)
         if not values:
             continue
@@ -298,10 +330,12 @@ class LandmarksWriter(Closeable):
         self,
         info: FrameInfo,
         faces: Iterable[Any] | None,
+        streams: Mapping[str, Any] | None = None,
         extras: Sequence[Mapping[str, Any] | None] | None = None,
     ) -> dict[str, Any]:
-        """Write one frame's record (and return it); ``extras``: see :func:`frame_record`."""
-        record = frame_record(info, faces, digits=self.digits, extras=extras)
+        """Write one frame's record (and return it); ``streams``: other outputs by name;
+        ``extras``: per-face keys (see :func:`frame_record`)."""
+        record = frame_record(info, faces, streams=streams, digits=self.digits, extras=extras)
         self.write_record(record)
         return record
 

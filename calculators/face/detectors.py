@@ -111,7 +111,8 @@ class FaceDetector(DetectorCalculator["FaceDetector.Options"]):
 
 @register("BlazeFaceDetector")
 class BlazeFaceDetector(DetectorCalculator["BlazeFaceDetector.Options"]):
-    """BlazeFace face detector (spec §3) as its own node; ``model``: short_range (128×128,
+    """BlazeFace face detector (docs/face_pipeline.md §3) as its own node; ``model``:
+    short_range (128×128,
     896 anchors) or full_range (192×192, 2304 anchors)."""
 
     class Options(DetectorOptions):

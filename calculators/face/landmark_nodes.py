@@ -6,7 +6,8 @@ contract as the generic ``TfLiteInference``, but the model is chosen per run by 
 so one ``face_landmark`` subgraph serves the 478-point Attention Mesh and the plain
 468-point mesh. ``RefineLandmarks`` (``preset: auto``) then decodes whichever it gets.
 
-``IrisLandmarks`` is spec §6: eye ROIs from a 468-point mesh, ``iris_landmark.tflite``
+``IrisLandmarks`` is docs/face_pipeline.md §6: eye ROIs from a 468-point mesh,
+``iris_landmark.tflite``
 on each eye (the right one mirrored), eye contours written over the mesh and the two
 irises appended → 478 points.
 """
@@ -128,7 +129,7 @@ class FaceLandmarkModel(LandmarkModelNode["FaceLandmarkModel.Options"]):
 
 @register("IrisLandmarks")
 class IrisLandmarks(Calculator["IrisLandmarks.Options"]):
-    """468-point face + image → 478 points with the iris model (spec §6).
+    """468-point face + image → 478 points with the iris model (docs/face_pipeline.md §6).
 
     Per eye: ROI from the eye corners (33/133, 362/263) ×2.3, nearest-neighbour crop,
     fit to 64×64, ``iris_landmark`` (right eye mirrored), letterbox removal, projection.

@@ -18,6 +18,7 @@ gray and RGBA are converted), :class:`~.types.Detection`, :class:`~.types.Normal
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -146,15 +147,23 @@ class ImageToTensor(Calculator["ImageToTensor.Options"]):
 
 @register("DetectionsToRois")
 class DetectionsToRois(Calculator["DetectionsToRois.Options"]):
-    """Face-landmark ROI per detection (spec §4.1): box centre, eye-line rotation, square
-    on the long side, scaled (1.5). ``square_long: false`` keeps the box's aspect (the
-    Tasks face detector's ``EXPANDED_FACE_RECTS``)."""
+    """Face-landmark ROI per detection (docs/face_pipeline.md §4.1): box centre, eye-line
+    rotation, square on the long side, scaled (1.5). ``square_long: false`` keeps the box's
+    aspect (the Tasks face detector's ``EXPANDED_FACE_RECTS``)."""
 
     class Options(StrictOptions):
         scale: float = Field(1.5, gt=0)
         rotation_start_keypoint: int = Field(0, ge=0)
         rotation_end_keypoint: int = Field(1, ge=0)
         square_long: bool = True
+        assign_ids: bool = Field(
+            False,
+            description="give each ROI a new track id (rect_id); for graphs without "
+            "tracking (AssociateRois assigns them in tracking graphs)",
+        )
+
+    def open(self, ctx: CalculatorContext) -> None:
+        self._next_id = 1
 
     DETECTIONS: Input[list[Detection]] = Input("DETECTIONS", list[Detection])
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="for the image size")
@@ -166,27 +175,28 @@ class DetectionsToRois(Calculator["DetectionsToRois.Options"]):
             return
         w, h = _image_size(image, ctx.node_name)
         o = self.options
-        ctx.emit(
-            self.NORM_RECTS,
-            [
-                detection_to_roi(
-                    d,
-                    w,
-                    h,
-                    o.rotation_start_keypoint,
-                    o.rotation_end_keypoint,
-                    o.scale,
-                    o.square_long,
-                )
-                for d in dets
-            ],
-        )
+        rois = [
+            detection_to_roi(
+                d,
+                w,
+                h,
+                o.rotation_start_keypoint,
+                o.rotation_end_keypoint,
+                o.scale,
+                o.square_long,
+            )
+            for d in dets
+        ]
+        if o.assign_ids:
+            rois = [replace(r, rect_id=self._next_id + i) for i, r in enumerate(rois)]
+            self._next_id += len(rois)
+        ctx.emit(self.NORM_RECTS, rois)
 
 
 @register("LandmarksToRoi")
 class LandmarksToRoi(Calculator["LandmarksToRoi.Options"]):
-    """Tracking ROI from a face's landmarks (spec §4.2): bbox of all points, rotation from
-    point 33 → 263, square on the long side, ×1.5. LANDMARKS may be one FaceLandmarks
+    """Tracking ROI from a face's landmarks (docs/face_pipeline.md §4.2): bbox of all points,
+    rotation from point 33 → 263, square on the long side, ×1.5. LANDMARKS may be one FaceLandmarks
     (→ NORM_RECT) or a list (→ NORM_RECTS)."""
 
     class Options(StrictOptions):
@@ -203,7 +213,9 @@ class LandmarksToRoi(Calculator["LandmarksToRoi.Options"]):
 
     def _roi(self, face: FaceLandmarks, w: int, h: int) -> NormalizedRect:
         o = self.options
-        return landmarks_to_roi(face.points, w, h, o.rotation_start, o.rotation_end, o.scale)
+        roi = landmarks_to_roi(face.points, w, h, o.rotation_start, o.rotation_end, o.scale)
+        # The next frame's ROI is the same tracked face: it keeps the face's track id.
+        return roi if face.track_id is None else replace(roi, rect_id=face.track_id)
 
     def process(self, ctx: CalculatorContext) -> None:
         faces, image = ctx.get(self.LANDMARKS), ctx.get(self.IMAGE)
@@ -223,14 +235,17 @@ class LandmarksToRoi(Calculator["LandmarksToRoi.Options"]):
 
 @register("AssociateRois")
 class AssociateRois(Calculator["AssociateRois.Options"]):
-    """Merges ROI lists by IoU (spec §4.3 step 6): NORM_RECTS:0 has the lowest priority;
-    a rect from a later stream replaces every earlier rect it overlaps (IoU > threshold).
-    Missing inputs count as empty; the output is always emitted (possibly empty). The
-    MIN_SIMILARITY side packet overrides the option (the Tasks graph passes
-    ``min_tracking_confidence`` there)."""
+    """Merges ROI lists by IoU (MediaPipe's AssociationNormRectCalculator): NORM_RECTS:0 has
+    the lowest priority; a rect from a later stream replaces every earlier rect it overlaps
+    (IoU > threshold) and inherits its track id. Rects still without a track id (faces
+    detected anew) get a new one, unique within the run, so a face keeps its id while it
+    is tracked and gets a new one when it is detected again after a loss. Missing inputs
+    count as empty; the output is always emitted (possibly empty). The MIN_SIMILARITY side
+    packet overrides the option (the Tasks graph passes ``min_tracking_confidence`` there)."""
 
     class Options(StrictOptions):
         min_similarity: float = Field(0.5, ge=0.0, le=1.0)
+        assign_ids: bool = Field(True, description="give rects without a track id a new one")
 
     NORM_RECTS_IN: Input[list[NormalizedRect]] = Input(
         "NORM_RECTS", list[NormalizedRect], multiple=True
@@ -244,10 +259,17 @@ class AssociateRois(Calculator["AssociateRois.Options"]):
         self._min_similarity = float(
             ctx.side(self.MIN_SIMILARITY, default=self.options.min_similarity)
         )
+        self._next_id = 1
 
     def process(self, ctx: CalculatorContext) -> None:
         streams = [ctx.get(self.NORM_RECTS_IN, i) for i in range(ctx.count(self.NORM_RECTS_IN))]
-        ctx.emit(self.NORM_RECTS_OUT, associate_rects(streams, self._min_similarity))
+        rects = associate_rects(streams, self._min_similarity)
+        if self.options.assign_ids:
+            for i, rect in enumerate(rects):
+                if rect.rect_id is None:
+                    rects[i] = replace(rect, rect_id=self._next_id)
+                    self._next_id += 1
+        ctx.emit(self.NORM_RECTS_OUT, rects)
 
 
 _Region = Literal["mesh", "lips", "left_eye", "right_eye", "left_iris", "right_iris"]
@@ -276,7 +298,7 @@ _NAMED: dict[str, tuple[int, ...]] = {
 
 @register("RefineLandmarks")
 class RefineLandmarks(Calculator["RefineLandmarks.Options"]):
-    """Decodes landmark tensors and assembles one landmark list (spec §2.4, §2.5).
+    """Decodes landmark tensors and assembles one landmark list (docs/face_pipeline.md §2.4, §2.5).
 
     ``preset: attention_mesh`` builds the 478 points from the Attention Mesh model's
     outputs 0–5; ``preset: mesh`` decodes the 468-point model's output 0; ``preset:
@@ -399,7 +421,7 @@ class FaceFlagGate(Calculator["FaceFlagGate.Options"]):
 @register("ProjectLandmarks")
 class ProjectLandmarks(Calculator[NoOptions]):
     """Crop-normalised landmarks + their ROI → a :class:`FaceLandmarks` in image
-    coordinates (spec §2.6); SCORE, when connected, is stored with them.
+    coordinates (docs/face_pipeline.md §2.6); SCORE, when connected, is stored with them.
 
     With IMAGE connected, z is scaled as MediaPipe's Tasks graphs do it (they give the
     projection the image size): by the projected length of the crop's x edge

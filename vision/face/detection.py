@@ -1,5 +1,5 @@
 """BlazeFace post-processing: SSD anchors, box/keypoint decoding, weighted NMS, letterbox
-removal (spec §3). Pure numpy, float32 wherever MediaPipe computes in ``float``.
+removal (docs/face_pipeline.md §3). Pure numpy, float32 wherever MediaPipe computes in ``float``.
 
 Typical use, after running the detector model on ``image_to_tensor(image, None, 128, 128,
 (-1, 1), "zero", keep_aspect=True)``::
@@ -111,7 +111,7 @@ def ssd_anchors(opts: SsdAnchorOptions) -> np.ndarray:
     """SSD anchors in MediaPipe's order: layer group, row, column, anchor within cell.
 
     Returns float32 (N, 4): x_center, y_center, width, height (normalised). Consecutive
-    layers with the same stride share one grid (spec §3.2).
+    layers with the same stride share one grid (docs/face_pipeline.md §3.2).
     """
     n_layers = len(opts.strides)
     out: list[np.ndarray] = []
@@ -199,7 +199,7 @@ def decode_detections(
     num_keypoints: int = 6,
     score_clipping_thresh: float = 100.0,
 ) -> DetectionArrays:
-    """MediaPipe's ``TensorsToDetectionsCalculator`` for BlazeFace (spec §3.3).
+    """MediaPipe's ``TensorsToDetectionsCalculator`` for BlazeFace (docs/face_pipeline.md §3.3).
 
     ``regressors`` (1, N, 4 + 2K) and ``classificators`` (1, N, 1) are the raw model outputs.
     Boxes are XYWH (``reverse_output_order``) in pixels of the ``input_size`` tensor,
@@ -286,7 +286,7 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def weighted_nms(dets: DetectionArrays, iou_threshold: float = 0.3) -> DetectionArrays:
-    """MediaPipe's WEIGHTED non-max suppression (spec §3.4).
+    """MediaPipe's WEIGHTED non-max suppression (docs/face_pipeline.md §3.4).
 
     Detections are visited by descending score (ties keep input order). Each pass takes the
     best remaining detection D; every remaining detection with ``IoU(., D) > threshold``

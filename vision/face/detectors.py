@@ -14,7 +14,7 @@ or, from another package, as an entry point of the ``facegraph.detectors`` group
 with heavy dependencies costs nothing until a graph asks for a detector. The graph nodes
 (:mod:`facegraph.calculators.face.detectors`) run any registered backend.
 
-Built in: ``short_range`` and ``full_range`` (BlazeFace, spec §3), and ``yunet``
+Built in: ``short_range`` and ``full_range`` (BlazeFace, docs/face_pipeline.md §3), and ``yunet``
 (OpenCV's YuNet, :mod:`.yunet`, declared as an entry point like a third-party backend).
 The table is a :class:`facegraph.Registry`: a different factory under a taken name is a
 :class:`~facegraph.RegistryError`, as in every facegraph registry.
@@ -85,7 +85,8 @@ def make_detector(
 
 
 class BlazeFaceBackend:
-    """BlazeFace through LiteRT (spec §3): letterboxed crop to 128/192 in [-1, 1], model,
+    """BlazeFace through LiteRT (docs/face_pipeline.md §3): letterboxed crop to 128/192 in
+    [-1, 1], model,
     anchors + decoding + weighted NMS + letterbox removal. Bit-compatible with MediaPipe."""
 
     def __init__(

@@ -1,10 +1,10 @@
 """Rotated-rectangle crop of an RGB image into a model input tensor (MediaPipe's CPU
 ``ImageToTensorCalculator``), with an exact emulation of OpenCV 3.4's fixed-point warp.
 
-Pipeline (spec §2.2, §3.1): ROI in pixels (float32) → optional aspect padding (letterbox)
-→ ``cv::RotatedRect`` corners (float32, ``boxPoints``) → ``getPerspectiveTransform`` to the
-output corners → ``warpPerspective(INTER_LINEAR)`` on uint8 with REPLICATE or CONSTANT(0)
-border → ``v * scale + offset`` in float32.
+Pipeline (docs/face_pipeline.md §2.2, §3.1): ROI in pixels (float32) → optional aspect padding
+(letterbox) → ``cv::RotatedRect`` corners (float32, ``boxPoints``) → ``getPerspectiveTransform`` to
+the output corners → ``warpPerspective(INTER_LINEAR)`` on uint8 with REPLICATE or CONSTANT(0) border
+→ ``v * scale + offset`` in float32.
 
 Warp decision
 -------------
@@ -629,8 +629,8 @@ def rotated_subrect_to_rect_matrix(
 ) -> np.ndarray:
     """float32 4×4 mapping tensor-normalised (u, v, z) to image-normalised coordinates.
 
-    MediaPipe's ``GetRotatedSubRectToRectTransformMatrix`` (spec §3.5), float32 throughout.
-    """
+    MediaPipe's ``GetRotatedSubRectToRectTransformMatrix`` (docs/face_pipeline.md §3.5), float32
+    throughout."""
     a, b = _F32(roi.width), _F32(roi.height)
     flip = _F32(-1.0 if flip_horizontally else 1.0)
     c = _F32(math.cos(float(_F32(roi.rotation))))

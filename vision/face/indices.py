@@ -2,11 +2,11 @@
 
 Two families:
 
-1. **Refinement maps** (spec §2.5): where the Attention Mesh model's region outputs go in
-   the 478-point list. "Left"/"right" here follow the *model's* naming: the image-left eye of
-   an upright, unmirrored face (the subject's right eye) is ``LEFT_EYE``. The same lists are
-   the model's own ``Landmarks2TransformMatrix`` subsets and the iris model's eye-contour
-   order (spec §6).
+1. **Refinement maps** (docs/face_pipeline.md §2.5): where the Attention Mesh model's region
+   outputs go in the 478-point list. "Left"/"right" here follow the *model's* naming: the
+   image-left eye of an upright, unmirrored face (the subject's right eye) is ``LEFT_EYE``.
+   The same lists are the model's own ``Landmarks2TransformMatrix`` subsets and the iris
+   model's eye-contour order (docs/face_pipeline.md §6).
 2. **Drawing regions** (MediaPipe's ``face_mesh_connections``): connection pairs per facial
    region, and :data:`REGION_POINTS`, the ordered unique points of each region under the
    names of the JavaScript ``face-landmarks-detection`` keypoint format ("leftEye" etc.,
@@ -89,7 +89,7 @@ RIGHT_IRIS_Z_AVERAGE: tuple[int, ...] = RIGHT_EYE[:16]
 
 #: Landmarks used for rotations: detection→ROI uses detector keypoints 0→1; landmarks→ROI
 #: uses mesh points 33→263 (outer eye corners); the iris path's eye ROIs use 33→133 and
-#: 362→263 (spec §4.2, §6).
+#: 362→263 (docs/face_pipeline.md §4.2, §6).
 ROI_ROTATION_START = 33
 ROI_ROTATION_END = 263
 LEFT_EYE_CORNERS: tuple[int, int] = (33, 133)

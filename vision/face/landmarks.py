@@ -1,10 +1,10 @@
-"""Face-landmark model outputs → 468/478 image landmarks (spec §2.3–2.6) and the iris-model
-path (spec §6). Pure numpy, float32 where MediaPipe uses ``float``.
+"""Face-landmark model outputs → 468/478 image landmarks (docs/face_pipeline.md §2.3–2.6) and the
+iris-model path (docs/face_pipeline.md §6). Pure numpy, float32 where MediaPipe uses ``float``.
 
 Attention model, per face::
 
     crop = image_to_tensor(image, roi, 192, 192)            # (0, 1), replicate
-    outs = model(crop.tensor)                               # 7 tensors, see spec §0
+    outs = model(crop.tensor)                               # 7 tensors (§0)
     score = face_presence(outs[6])
     if face_passes(score, min_tracking_confidence):
         pts = refine_attention_outputs(outs[:6])            # (478, 3) crop-normalised
@@ -100,7 +100,8 @@ class Refinement:
     z_average_indices: tuple[int, ...] = ()
 
 
-#: The six refinements of the Attention Mesh model, in model output order (spec §2.5).
+#: The six refinements of the Attention Mesh model, in model output order (docs/face_pipeline.md
+#: §2.5).
 ATTENTION_REFINEMENTS: tuple[Refinement, ...] = (
     Refinement(tuple(range(ix.NUM_MESH)), "copy"),
     Refinement(ix.LIPS, "none"),
@@ -239,7 +240,7 @@ def refine_attention_outputs(outputs: Sequence[np.ndarray], input_size: int = 19
 
 
 def project_landmarks(points: np.ndarray, roi: NormalizedRect) -> np.ndarray:
-    """MediaPipe's ``LandmarkProjectionCalculator`` (NORM_RECT form, spec §2.6).
+    """MediaPipe's ``LandmarkProjectionCalculator`` (NORM_RECT form, docs/face_pipeline.md §2.6).
 
     Crop-normalised → image-normalised: rotate (x − .5, y − .5) by the ROI rotation, scale by
     its width/height, add its centre; z is scaled by the ROI width. float32.
@@ -287,7 +288,7 @@ def remove_letterbox(points: np.ndarray, padding: tuple[float, float, float, flo
     return out
 
 
-# --- iris-model path (spec §6) --------------------------------------------------------------
+# --- iris-model path (docs/face_pipeline.md §6) -----------------------------------------------
 
 
 def eye_rois(
@@ -312,7 +313,8 @@ class EyeCrop:
 
 def crop_eye(image: np.ndarray, roi: NormalizedRect, flip: bool, size: int = 64) -> EyeCrop:
     """``ImageCroppingCalculator`` (INTER_NEAREST, replicate) + ``ImageTransformation`` FIT
-    to ``size``×``size`` + optional horizontal flip + ``v / 255`` (spec §6 steps 3–5).
+    to ``size``×``size`` + optional horizontal flip + ``v / 255`` (docs/face_pipeline.md §6 steps
+    3–5).
 
     The resize uses ``cv2.resize`` (INTER_AREA when shrinking, else INTER_LINEAR).
     """
@@ -372,7 +374,8 @@ def merge_iris_into_mesh(
     left_iris: np.ndarray,
     right_iris: np.ndarray,
 ) -> np.ndarray:
-    """``UpdateFaceLandmarksCalculator`` + iris concatenation → (478, 3) (spec §6 step 9).
+    """``UpdateFaceLandmarksCalculator`` + iris concatenation → (478, 3) (docs/face_pipeline.md §6
+    step 9).
 
     The 71 + 71 eye points overwrite x, y, z of the mesh; the irises (with the iris model's
     own z) are appended, left then right.

@@ -1,4 +1,5 @@
-"""Regions of interest: detection → ROI, landmarks → ROI, ROI association (spec §4).
+"""Regions of interest: detection → ROI, landmarks → ROI, ROI association (docs/face_pipeline.md
+§4).
 
 float32 maths where MediaPipe uses ``float``; ``normalize_radians`` in double like the C++.
 """
@@ -95,9 +96,9 @@ def detection_to_roi(
     scale: float = 1.5,
     square_long: bool = True,
 ) -> NormalizedRect:
-    """Face-landmark ROI from a detection (spec §4.1): box centre, eye-line rotation,
-    square on the long side (unless ``square_long`` is false: the Tasks face detector
-    only scales), ×1.5."""
+    """Face-landmark ROI from a detection (docs/face_pipeline.md §4.1): box centre, eye-line
+    rotation, square on the long side (unless ``square_long`` is false: the Tasks face
+    detector only scales), ×1.5."""
     xc, yc, w, h = rect_from_box(det.xmin, det.ymin, det.width, det.height)
     kp = det.keypoints
     rot = rotation_from_points(
@@ -138,8 +139,8 @@ def landmarks_to_roi(
     end: int = ROI_ROTATION_END,
     scale: float = 1.5,
 ) -> NormalizedRect:
-    """Tracking ROI from projected landmarks (spec §4.2): axis-aligned bbox of all points,
-    rotation from point 33 → 263, square on the long side, ×1.5."""
+    """Tracking ROI from projected landmarks (docs/face_pipeline.md §4.2): axis-aligned bbox of all
+    points, rotation from point 33 → 263, square on the long side, ×1.5."""
     det = landmarks_to_detection(points)
     return detection_to_roi(det, image_width, image_height, start, end, scale)
 
@@ -160,7 +161,7 @@ def rect_iou(a: NormalizedRect, b: NormalizedRect) -> float:
 def associate_rects(
     streams: Sequence[Iterable[NormalizedRect] | None], min_similarity: float = 0.5
 ) -> list[NormalizedRect]:
-    """MediaPipe's ``AssociationNormRectCalculator`` (spec §4.3 step 6).
+    """MediaPipe's ``AssociationNormRectCalculator`` (docs/face_pipeline.md §4.3 step 6).
 
     ``streams`` in priority order (lowest first): e.g. ``[detection_rects, previous_rects]``.
     Elements are added one by one in stream order; each new element removes every element

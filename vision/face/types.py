@@ -132,6 +132,12 @@ class FaceLandmarks:
     def __len__(self) -> int:
         return int(self.points.shape[0])
 
+    @property
+    def track_id(self) -> int | None:
+        """The id of the tracked face (its ROI's ``rect_id``): the same while the face is
+        tracked from frame to frame, a new one when it is detected again after a loss."""
+        return None if self.roi is None else self.roi.rect_id
+
     def pixels(self, image_width: int, image_height: int) -> np.ndarray:
         """float32 (N, 3) with x, y, z in pixels (z scaled by the image width)."""
         scale = np.array([image_width, image_height, image_width], np.float32)
