@@ -4,6 +4,7 @@ non-zero FPS, the tracked face and per-node timings."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -58,13 +59,17 @@ class _Served:
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-            found = re.search(r"live view: (http://\S+)", line)
-            if found:
-                self.url = found.group(1)
-                self._ready.set()
+        with contextlib.suppress(ValueError):  # communicate() in stop() closes the pipe
+            for line in self.proc.stderr:
+                self._line(line)
         self._ready.set()
+
+    def _line(self, line: str) -> None:
+        self.stderr.append(line)
+        found = re.search(r"live view: (http://\S+)", line)
+        if found:
+            self.url = found.group(1)
+            self._ready.set()
 
     def wait_url(self, timeout: float) -> str:
         self._ready.wait(timeout)
