@@ -161,7 +161,9 @@ def test_a_run_failing_before_its_first_frame_leaves_existing_outputs_untouched(
             "--side",
             "num_faces=abc",
         )
-        assert result.returncode == 1
+        # A bad side packet is refused as a usage error (exit 2), before anything opens.
+        assert result.returncode == 2, result.stderr
+        assert "num_faces" in result.stderr
         assert "Traceback" not in result.stderr.split("--- original traceback ---")[0]
         assert {p: digest(p) for p in before} == before
         assert leftovers(tmp_path) == []
@@ -286,7 +288,8 @@ def test_an_ipv6_serve_address_in_the_documented_form_works(tmp_path: Path) -> N
     if not Path("/proc/net/if_inet6").exists():
         pytest.skip("this machine has no IPv6 loopback")
     video = make_video(tmp_path / "clip.avi", frames=3)
-    result = facegraph("run", "face_mesh", "--input", str(video), "--serve", "[::1]:0")
+    # --no-loop: a served file otherwise loops until Ctrl-C
+    result = facegraph("run", "face_mesh", "--input", str(video), "--serve", "[::1]:0", "--no-loop")
     assert result.returncode == 0, result.stderr
     assert "live view: http://[::1]:" in result.stderr
 

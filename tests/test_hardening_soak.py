@@ -47,6 +47,5 @@ def test_short_soak_has_flat_memory_and_steady_cpu_per_frame(tmp_path: Path) -> 
         iv.frames for iv in result.intervals
     )
     assert result.growth_mb < 30, result
-    assert all(iv.cpu_ms_per_frame > 0 for iv in result.intervals)
     first, last = result.cpu_thirds()
     assert last <= 1.5 * first, (first, last, result.intervals)
