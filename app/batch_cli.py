@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from facegraph.cli_support import ALLOW_IMPORTS_HELP as _ALLOW_IMPORTS_HELP
+from facegraph.cli_support import AllowImportsOption
 from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
@@ -124,9 +124,7 @@ def batch_command(
         int,
         typer.Option("--retries", metavar="N", min=0, help="Further attempts for a failed input."),
     ] = 2,
-    allow_imports: Annotated[
-        bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
-    ] = False,
+    allow_imports: AllowImportsOption = False,
 ) -> None:
     """Run a graph over every video / image folder of a collection, in parallel; resumable."""
 

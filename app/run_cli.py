@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from facegraph.cli_support import ALLOW_IMPORTS_HELP as _ALLOW_IMPORTS_HELP
+from facegraph.cli_support import AllowImportsOption
 from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
@@ -396,9 +396,7 @@ def run_command(
             show_default=False,
         ),
     ] = None,
-    allow_imports: Annotated[
-        bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
-    ] = False,
+    allow_imports: AllowImportsOption = False,
 ) -> None:
     """Run a graph over images, a video or a camera; write faces, render, show or serve them."""
     from facegraph import FacegraphError, load_graph

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli_support import ALLOW_IMPORTS_HELP as _ALLOW_IMPORTS_HELP
+from .cli_support import AllowImportsOption
 from .cli_support import console as _console
 
 if TYPE_CHECKING:
@@ -89,9 +89,7 @@ def validate_command(
         list[str],
         typer.Argument(metavar="GRAPH...", help="Graph files (.yaml) or names of shipped graphs."),
     ],
-    allow_imports: Annotated[
-        bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
-    ] = False,
+    allow_imports: AllowImportsOption = False,
 ) -> None:
     """Check graph files without running them; print every problem with file:line."""
     from rich.text import Text
@@ -135,9 +133,7 @@ def show_command(
         Path | None,
         typer.Option("--output", "-o", help="Write to this file instead of stdout."),
     ] = None,
-    allow_imports: Annotated[
-        bool, typer.Option("--allow-imports", help=_ALLOW_IMPORTS_HELP)
-    ] = False,
+    allow_imports: AllowImportsOption = False,
 ) -> None:
     """Draw a graph: DOT or Mermaid text, or SVG/PNG through Graphviz; back edges dashed."""
     import sys

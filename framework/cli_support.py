@@ -6,7 +6,9 @@ can import these without a cycle.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -15,6 +17,9 @@ ALLOW_IMPORTS_HELP = (
     "Allow 'module:Class' calculator names in the graph to import Python code "
     "(off by default: a graph file from elsewhere must not run code by itself)."
 )
+
+#: The ``--allow-imports`` option, the same in every command that loads a graph.
+AllowImportsOption = Annotated[bool, typer.Option("--allow-imports", help=ALLOW_IMPORTS_HELP)]
 
 
 def console(stderr: bool = False) -> Console:
