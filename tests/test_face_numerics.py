@@ -505,6 +505,36 @@ def test_float_map_route_equals_the_integer_maps_on_crops() -> None:
     )
 
 
+def test_crops_on_two_threads_at_once_equal_the_same_crops_one_by_one() -> None:
+    # warp_perspective_u8 reuses per-thread coordinate buffers: crops running at the
+    # same time on two threads (the thread-pool executor) must not see each other's.
+    import threading
+
+    rng = np.random.default_rng(13)
+    img = rng.integers(0, 256, (120, 160, 3), np.uint8)
+    mats = [
+        crop_matrix(roi_in_pixels(NormalizedRect(0.5, 0.5, s, s, r), 160, 120), 64, 64)
+        for s, r in ((0.4, 0.3), (0.9, -1.1))
+    ]
+    want = [warp_perspective_u8(img, m, 64, 64) for m in mats]
+    start = threading.Barrier(2)
+    got: list[list[np.ndarray]] = [[], []]
+
+    def crop(k: int) -> None:
+        start.wait(timeout=30)
+        for _ in range(200):
+            got[k].append(warp_perspective_u8(img, mats[k], 64, 64))
+
+    threads = [threading.Thread(target=crop, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for k in (0, 1):
+        assert len(got[k]) == 200
+        assert all(np.array_equal(g, want[k]) for g in got[k])
+
+
 def test_whole_image_crop_reuses_its_plan_and_matches_the_general_path() -> None:
     # rect=None (the detectors) caches matrix and maps per size; every frame must still
     # be the general crop of that frame, whatever the memory layout.

@@ -35,7 +35,8 @@ def scan(queues: list[InputQueue]) -> tuple[Timestamp, Timestamp]:
         pk = q.packets
         if pk:
             h = pk[0].timestamp
-            min_head = min(min_head, h)
+            if h < min_head:  # noqa: PLR1730 (not min(): runs per queue per readiness check)
+                min_head = h
         elif q.bound < min_empty:
             min_empty = q.bound
     return min_head, min_empty

@@ -53,6 +53,7 @@ way: ``round_half_even(X/W)`` per pixel, REPLICATE clamp.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -265,12 +266,37 @@ _TAB = _bilinear_table()
 _F32_EXACT = float(2**22)
 
 
+class _Scratch(threading.local):
+    """Per-thread reusable float64 buffer pairs for :func:`_rounded_coords`.
+
+    Why: two fresh 0.5 MB arrays per crop cost ~0.35 ms in page faults (glibc serves
+    allocations that size with mmap, so the second one is a new, zeroed mapping each
+    call), 10× the arithmetic itself. Callers consume the coordinates before the next
+    crop on the same thread, so one pair per thread and shape is enough.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        pair = self.buffers.get(shape)
+        if pair is None:
+            if len(self.buffers) >= 8:  # a few crop sizes in practice; never grow unbounded
+                self.buffers.clear()
+            pair = self.buffers[shape] = (np.empty(shape), np.empty(shape))
+        return pair
+
+
+_SCRATCH = _Scratch()
+
+
 def _rounded_coords(
-    m: np.ndarray, out_width: int, out_height: int, scale: float
+    m: np.ndarray, out_width: int, out_height: int, scale: float, scratch: bool = False
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Per-pixel source coordinates ×``scale``, rounded half-even like ``cvRound``.
 
-    Returns float64 (H, padded width) arrays (columns past ``out_width`` are padding) and
+    Returns float64 (H, padded width) arrays (columns past ``out_width`` are padding; with
+    ``scratch``, this thread's reused buffers, valid until its next such call) and
     whether every value is known to be finite with magnitude < ``_F32_EXACT`` (from a
     bound on small arrays; ``False`` only means "not proven").
 
@@ -295,9 +321,12 @@ def _rounded_coords(
         base += c  # ... + M2
         return base
 
-    def coord(base: np.ndarray, a: float) -> np.ndarray:
-        full = np.add(base[:, :, None], (a * x1)[None, None, :])  # ... + M0·(x − xb)
-        return full.reshape(out_height, padded)
+    def coord(base: np.ndarray, a: float, out: np.ndarray | None = None) -> np.ndarray:
+        step = (a * x1)[None, None, :]
+        if out is None:
+            return np.add(base[:, :, None], step).reshape(out_height, padded)
+        np.add(base[:, :, None], step, out=out.reshape(out_height, n_blocks, bw0))
+        return out  # ... + M0·(x − xb)
 
     bx, by, bw = block_base(m00, m01, m02), block_base(m10, m11, m12), block_base(m20, m21, m22)
     # A crop matrix's perspective row is (~1e-19, ~1e-27, ~1): adding M6·(x − xb) to a
@@ -315,7 +344,12 @@ def _rounded_coords(
         with np.errstate(divide="ignore"):
             np.divide(scale, w, out=w)
         w[zero] = 0.0
-    fx, fy = coord(bx, m00), coord(by, m10)
+    if scratch:
+        fx, fy = _SCRATCH.get((out_height, padded))
+        coord(bx, m00, fx)
+        coord(by, m10, fy)
+    else:
+        fx, fy = coord(bx, m00), coord(by, m10)
     if w_per_block:
         for v in (fx, fy):
             blocks = v.reshape(out_height, n_blocks, bw0)  # a view
@@ -600,7 +634,10 @@ def warp_perspective_u8(
         raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
     use_cv = backend == "opencv" or (backend == "auto" and _opencv_remap_is_exact())
     use_cv = use_cv and image.flags.c_contiguous
-    rx, ry, bounded = _rounded_coords(dst_to_src, out_width, out_height, float(_INTER_TAB))
+    # Scratch buffers: every branch below consumes rx, ry before returning.
+    rx, ry, bounded = _rounded_coords(
+        dst_to_src, out_width, out_height, float(_INTER_TAB), scratch=True
+    )
     if use_cv and bounded and (backend == "opencv" or _opencv_maps_are_exact()):
         return _remap_opencv_rounded(image, rx[:, :out_width], ry[:, :out_width], border)
     fx, fy = _as_int32(rx, ry, bounded, out_width)
