@@ -132,11 +132,9 @@ def test_run_once_does_not_wait_for_the_rest_of_the_graph() -> None:
         outputs=("out",),
     )
     g = Graph(spec, mode="threads").start()
-    t0 = time.monotonic()
     results = [g.run_once({"a": i}) for i in range(3)]
-    elapsed = time.monotonic() - t0
     assert results == [{"out": 0}, {"out": 1}, {"out": 2}]
-    assert elapsed < 2  # the sink is still blocked on the first item
+    # run_once returned while the sink is still blocked on the first item
     assert g.stats().node("slow").calls == 0
     release.set()
     g.close_all_inputs()
