@@ -129,14 +129,9 @@ def batch_command(
     """Run a graph over every video / image folder of a collection, in parallel; resumable."""
 
     from facegraph.app.batch import run_batch
-    from facegraph.app.run_cli import exit_on_graph_errors, parse_side_packets
+    from facegraph.app.run_cli import exit_on_graph_errors, side_packets_or_exit
 
-    err = _console(stderr=True)
-    try:
-        side_packets = parse_side_packets(side or [])
-    except ValueError as exc:
-        err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from None
+    side_packets = side_packets_or_exit(side)
     address = ray_address if ray_address is not None else ("local" if ray else None)
     with exit_on_graph_errors(graph_source), _interruptible():
         summary = run_batch(

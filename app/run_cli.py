@@ -100,6 +100,14 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def side_packets_or_exit(items: list[str] | None) -> dict[str, Any]:
+    """:func:`parse_side_packets` for a command: a bad ``--side`` is a usage error (exit 2)."""
+    try:
+        return parse_side_packets(items or [])
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+
+
 @contextlib.contextmanager
 def exit_on_graph_errors(graph_source: str) -> Iterator[None]:
     """Turn facegraph's own errors into the commands' messages and exit code 1.
@@ -403,10 +411,7 @@ def run_command(
     from facegraph.side_packets import SidePacketError, check_side_packets
 
     err = _console(stderr=True)
-    try:
-        side_packets = parse_side_packets(side or [])
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+    side_packets = side_packets_or_exit(side)
     with exit_on_graph_errors(graph_source):
         spec = load_graph(graph_source, allow_imports=allow_imports)
     try:  # before opening anything: a bad value is a usage error
