@@ -37,6 +37,7 @@ from __future__ import annotations
 import abc
 import enum
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, overload
 
@@ -44,6 +45,7 @@ from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypeVar
 
 from .packet import Packet
+from .profiler import NodeStats
 from .ports import Input, Output, Port, SideInput, SideOutput
 from .timestamp import Timestamp
 
@@ -110,6 +112,9 @@ class CalculatorContext(abc.ABC):
 
     #: The node's name in the graph (for messages).
     node_name: str
+    #: Whether the graph records call timings (``profile=True`` or a trace): a node that
+    #: runs graphs of its own profiles them too and reports them in ``inner_stats``.
+    profiling: bool = False
 
     @property
     @abc.abstractmethod
@@ -276,6 +281,14 @@ class Calculator(Generic[OptionsT]):
 
     def close(self, ctx: CalculatorContext) -> None:
         """Called once at the end of the run, also after an error elsewhere in the graph."""
+
+    def inner_stats(self) -> Sequence[NodeStats]:
+        """Timings of the nodes this calculator runs inside itself (graphs of its own).
+
+        :meth:`facegraph.Graph.stats` lists them after the node, each with ``inside`` set
+        to its name (their time is part of the node's own). Default: none.
+        """
+        return ()
 
     @classmethod
     def is_source(cls) -> bool:

@@ -24,7 +24,18 @@ from pathlib import Path
 from .errors import GraphConfigError
 from .graph_file import GraphFile, NodeConfig
 from .graph_loader import GraphLoader
-from .graph_sources import origin_key, read_source, shipped_graphs
+from .errors import Problem
+from .graph_sources import (
+    LoadContext,
+    SubgraphSource,
+    find_subgraph,
+    origin_key,
+    read_graph_text,
+    read_source,
+    shipped_graphs,
+    subgraph_names,
+)
+from .named_registry import did_you_mean
 from .spec import GraphSpec
 from .spec_builder import to_spec
 from .validate import check_graph
@@ -34,6 +45,7 @@ __all__ = [
     "NodeConfig",
     "graph_from_yaml",
     "load_graph",
+    "load_subgraph",
     "shipped_graphs",
 ]
 
@@ -59,8 +71,52 @@ def graph_from_yaml(
     ``file`` names the text in messages (and gives the default graph name);
     ``base_dir`` is where subgraph files are looked up first.
     """
+    return _checked_spec(text, file, base_dir, allow_imports, (origin_key(file, base_dir),))
+
+
+def load_subgraph(source: str, where: LoadContext | None = None) -> GraphSpec:
+    """Load a graph that another graph names, resolved as subgraphs are, as its own spec.
+
+    For nodes that run a whole graph themselves (ParallelMap's ``body``): ``source`` is a
+    subgraph name (``X.yaml`` next to the including file, else the shipped graph ``X``)
+    or a YAML path (relative to the including file's folder). ``where`` is the
+    :class:`~facegraph.graph_sources.LoadContext` the loader gives options validation
+    (None: nothing includes it; names and paths resolve from the working directory).
+    Raises :class:`~facegraph.errors.GraphConfigError`, also for a graph that includes
+    itself through such nodes.
+    """
+    base_dir = where.base_dir if where is not None else None
+    chain = where.chain if where is not None else ()
+    allow_imports = where.allow_imports if where is not None else False
+    looks_like_path = source.endswith((".yaml", ".yml")) or "/" in source or os.sep in source
+    found: SubgraphSource | None
+    try:
+        if looks_like_path:
+            path = Path(source)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            found = SubgraphSource(read_graph_text(path), str(path), path.parent)
+        else:
+            found = find_subgraph(source, base_dir)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GraphConfigError([Problem(f"cannot read graph '{source}': {exc}")]) from None
+    if found is None:
+        hint = did_you_mean(source, subgraph_names(base_dir))
+        raise GraphConfigError([Problem(f"no graph file or shipped graph '{source}'{hint}")])
+    origin = origin_key(found.file, found.base_dir)
+    if origin in chain:
+        names = [Path(c).name for c in (*chain, origin)]
+        raise GraphConfigError(
+            [Problem(f"graph '{source}' includes itself: {' -> '.join(names)}", found.file)]
+        )
+    return _checked_spec(found.text, found.file, found.base_dir, allow_imports, (*chain, origin))
+
+
+def _checked_spec(
+    text: str, file: str, base_dir: Path | None, allow_imports: bool, chain: tuple[str, ...]
+) -> GraphSpec:
     loader = GraphLoader(allow_imports=allow_imports)
-    flat = loader.load(text, file, base_dir, chain=(origin_key(file, base_dir),))
+    flat = loader.load(text, file, base_dir, chain=chain)
     problems = loader.problems
     if flat is not None and not loader.budget.exceeded:  # a cut graph: no cascade
         problems.extend(check_graph(flat))

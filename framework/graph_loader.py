@@ -33,7 +33,13 @@ from .graph_file import (
     unknown_tag,
 )
 from .graph_limits import MAX_NODES, ProblemLog, YamlSize
-from .graph_sources import SubgraphSource, find_subgraph, subgraph_names
+from .graph_sources import (
+    LOAD_CONTEXT_KEY,
+    LoadContext,
+    SubgraphSource,
+    find_subgraph,
+    subgraph_names,
+)
 from .named_registry import did_you_mean
 from .ports import Port
 from .spec import SidePacketSpec
@@ -377,7 +383,10 @@ class GraphLoader:
             self._check_contract(cls, node, path, loaded, problem)
         if cls is not None and (file, index) not in self._bad_options:
             try:
-                node.options = cls.Options.model_validate(cfg.options)
+                where = LoadContext(base_dir, self.allow_imports, chain)
+                node.options = cls.Options.model_validate(
+                    cfg.options, context={LOAD_CONTEXT_KEY: where}
+                )
             except ValidationError as exc:
                 self._report_validation(
                     exc, loaded, (*path, "options"), name, cfg.options, what="option"

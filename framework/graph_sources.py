@@ -22,6 +22,8 @@ from .named_registry import did_you_mean
 from .plugins import graph_packages
 
 __all__ = [
+    "LOAD_CONTEXT_KEY",
+    "LoadContext",
     "SubgraphSource",
     "find_subgraph",
     "origin_key",
@@ -125,6 +127,25 @@ def origin_key(file: str, base_dir: Path | None) -> str:
         except OSError:
             return str(candidate)
     return file
+
+
+#: Key of the :class:`LoadContext` in the pydantic validation context of node options.
+LOAD_CONTEXT_KEY = "facegraph_load"
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Where the graph file being loaded lives, for options that name another graph.
+
+    The loader passes it to every node's options validation (``info.context[
+    LOAD_CONTEXT_KEY]``), so an option naming a graph (ParallelMap's ``body``) resolves
+    it exactly like a subgraph (:func:`facegraph.config.load_subgraph`).
+    """
+
+    base_dir: Path | None
+    allow_imports: bool
+    #: Origins of the files being loaded, outermost first (a graph may not include itself).
+    chain: tuple[str, ...]
 
 
 @dataclass

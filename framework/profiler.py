@@ -21,7 +21,7 @@ import json
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,12 @@ class NodeStats:
     p50_ms: float
     p99_ms: float
     total_ms: float
+    #: The node whose own ``process`` time already includes this one's, for the nodes a
+    #: calculator runs inside itself (ParallelMap's body: ``landmarks/crop`` inside
+    #: ``landmarks``); "" for a node of the graph. Sum only these ""-rows for totals.
+    inside: str = ""
+    #: The raw call durations (ns), so that the stats of several runs merge exactly.
+    durations_ns: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +92,12 @@ def _percentile(sorted_values: list[int], fraction: float) -> float:
     return float(sorted_values[rank])
 
 
-def summarize(node: str, calculator: str, calls: int, durations_ns: list[int]) -> NodeStats:
+def summarize(
+    node: str, calculator: str, calls: int, durations_ns: list[int], *, inside: str = ""
+) -> NodeStats:
     """Turn raw durations into a :class:`NodeStats`."""
     if not durations_ns:
-        return NodeStats(node, calculator, calls, 0, 0.0, 0.0, 0.0, 0.0)
+        return NodeStats(node, calculator, calls, 0, 0.0, 0.0, 0.0, 0.0, inside)
     ordered = sorted(durations_ns)
     total = float(sum(ordered))
     return NodeStats(
@@ -101,7 +109,29 @@ def summarize(node: str, calculator: str, calls: int, durations_ns: list[int]) -
         p50_ms=_percentile(ordered, 0.50) / 1e6,
         p99_ms=_percentile(ordered, 0.99) / 1e6,
         total_ms=total / 1e6,
+        inside=inside,
+        durations_ns=tuple(durations_ns),
     )
+
+
+def merge_stats(runs: list[GraphStats], *, inside: str) -> list[NodeStats]:
+    """The node stats of several runs of one graph (copies of it), merged exactly.
+
+    Nodes are matched by name in the first run's order and renamed ``{inside}/{node}``;
+    call counts and durations add up (percentiles come from all durations together).
+    """
+    calls: dict[str, int] = {}
+    durations: dict[str, list[int]] = {}
+    calculators: dict[str, str] = {}
+    for run in runs:
+        for n in run.nodes:
+            calculators.setdefault(n.node, n.calculator)
+            calls[n.node] = calls.get(n.node, 0) + n.calls
+            durations.setdefault(n.node, []).extend(n.durations_ns)
+    return [
+        summarize(f"{inside}/{name}", calculators[name], calls[name], durations[name], inside=inside)
+        for name in calculators
+    ]
 
 
 class Recorder:

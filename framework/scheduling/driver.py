@@ -189,6 +189,7 @@ class Scheduler:
                     )
                 side_values[sb.name] = core.side[sb.name]
             node.ctx = make_context(node, side_values, self._set_side_packet)
+            node.ctx.profiling = self._timing
             node.ctx.ts = PRE_STREAM
             phase = "open"
             t0 = time.perf_counter_ns() if self._timing else 0
@@ -677,6 +678,8 @@ class Scheduler:
         for node in self.core.nodes:
             durations = self._recorder.durations[node.index] if self._recorder else []
             nodes.append(summarize(node.name, node.spec.calculator_name, node.calls, durations))
+            if node.calc is not None:
+                nodes.extend(node.calc.inner_stats())
         queues = [
             QueueStats(n.name, q.port, q.stream, q.max_depth, q.drops, len(q.packets))
             for n in self.core.nodes
