@@ -1,6 +1,6 @@
 """The face graphs' per-face ParallelMap gives exactly what their BeginLoop/EndLoop form gave.
 
-``tests/fixtures/beginloop_graphs`` holds face_mesh and face_mesh_static as they were
+``tests/fixtures/beginloop_graphs`` holds the face graphs as they were
 before the switch (BeginLoop -> face_landmark subgraph -> EndLoop); both are run on the
 committed two-face inputs and must agree bit for bit, faces, scores, ROIs and detections.
 """
@@ -61,7 +61,10 @@ def _same(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
             assert _equal(x[name], y[name]), f"frame {i}: '{name}' differs"
 
 
-@pytest.mark.parametrize("graph_name", ["face_mesh", "face_mesh_static"])
+@pytest.mark.parametrize(
+    "graph_name",
+    ["face_mesh", "face_mesh_static", "face_mesh_iris", "face_landmarker", "face_landmarker_static"],
+)
 def test_two_faces_are_identical_to_the_beginloop_graph(graph_name: str) -> None:
     frames = [_two_faces(), *video("two")[:20]]
     after = _outputs(graph_name, frames)
