@@ -42,9 +42,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from facegraph.spec import map_nodes, walk_nodes
 
 if TYPE_CHECKING:
-    from facegraph.spec import GraphSpec
+    from facegraph.spec import GraphSpec, NodeSpec
 
 __all__ = [
     "STANDARD_ROWS",
@@ -231,19 +232,18 @@ def with_threads(spec: GraphSpec, threads: int) -> GraphSpec:
 
 def with_node_option(spec: GraphSpec, key: str, value: Any) -> GraphSpec:
     """A copy of ``spec`` in which every node having option ``key`` sets it to ``value``."""
-    nodes = []
-    for node in spec.nodes:
-        if key in type(node.options).model_fields:
-            options = node.options.model_copy(update={key: value})
-            nodes.append(dataclasses.replace(node, options=options))
-        else:
-            nodes.append(node)
-    return dataclasses.replace(spec, nodes=tuple(nodes))
+
+    def set_option(node: NodeSpec) -> NodeSpec:
+        if key not in type(node.options).model_fields:
+            return node
+        return dataclasses.replace(node, options=node.options.model_copy(update={key: value}))
+
+    return map_nodes(spec, set_option)  # also inside ParallelMap bodies
 
 
 def threaded_nodes(spec: GraphSpec) -> list[str]:
-    """Names of the nodes :func:`with_threads` changes."""
-    return [n.name for n in spec.nodes if "threads" in type(n.options).model_fields]
+    """Names of the nodes :func:`with_threads` changes (``landmarks/model`` inside a body)."""
+    return [name for name, n in walk_nodes(spec) if "threads" in type(n.options).model_fields]
 
 
 class GraphContender:
@@ -302,7 +302,7 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
         return decl.default if decl is not None else None
 
     models = GraphModels(landmark=None, detector=None)
-    for node in spec.nodes:
+    for _, node in walk_nodes(spec):
         if node.calculator is FaceLandmarkModel:
             opts: Any = node.options
             attention = side("with_attention")
@@ -699,7 +699,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             # Every node runs on the caller's thread there, so what run_once took beyond
             # the nodes' own process() calls is the engine's (scheduling, queues, packets;
             # plus the profiler's clock reads).
-            in_nodes = sum(s.total_ms for s in stats.nodes)
+            in_nodes = sum(s.total_ms for s in stats.nodes if not s.inside)
             engine_ms = max(0.0, prof_ms - in_nodes) / len(frames)
         for s in sorted(stats.nodes, key=lambda s: -s.total_ms):
             if s.timed_calls:

@@ -21,8 +21,9 @@ between calls, a tracker or a smoother, belongs outside the map.)
 Outputs: ``ITERABLE:i`` is the list of body output ``outputs[i]``, at T. An item whose
 body emits nothing on that output (a gate) is absent from that list; an empty list is
 no packet, the bound moving past T instead (EndLoop's rule: "no faces" is "no packet").
-A body error fails the node with one line naming the inner node (``landmarks/crop``),
-the item, and (through the engine's CalculatorError) this node and T.
+A body node's error fails this node as the engine's CalculatorError of the inner node,
+named under this one, at T: ``node 'landmarks/crop' (ImageToTensor) failed in process
+at timestamp T, item 1 of 2: ...`` (one line, as when the body was an inlined subgraph).
 
 With profiling on in the outer graph, the copies profile too and their node timings,
 merged, appear in :meth:`facegraph.Graph.stats` as ``{node}/{inner}`` rows.
@@ -56,6 +57,7 @@ from facegraph import (
 from facegraph.config import load_subgraph
 from facegraph.graph_sources import LOAD_CONTEXT_KEY, LoadContext
 from facegraph.profiler import NodeStats, merge_stats
+from facegraph.timestamp import describe
 
 
 def cpu_count() -> int:
@@ -116,9 +118,16 @@ class ParallelMapOptions(StrictOptions):
         return self
 
     @property
-    def spec(self) -> GraphSpec:
+    def nested_spec(self) -> GraphSpec:
+        """The loaded body graph (:class:`facegraph.spec.NestedGraph`)."""
         assert self._spec is not None  # set by the validator
         return self._spec
+
+    def with_nested_spec(self, spec: GraphSpec) -> ParallelMapOptions:
+        """A copy running ``spec`` as the body (what tools rewriting nodes use)."""
+        copy = self.model_copy()
+        copy._spec = spec
+        return copy
 
 
 @dataclass
@@ -216,7 +225,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         chunks += [f.result() for f in futures]  # every thread is done before we go on
         errors = sorted((c.error for c in chunks if c.error is not None), key=lambda e: e[0])
         if errors:
-            raise self._body_error(*errors[0], len(items))
+            raise self._body_error(*errors[0], len(items), ctx.timestamp)
         by_item = sorted((r for c in chunks for r in c.results), key=lambda r: r[0])
         for i, name in enumerate(self.options.outputs):
             values = [outs[name] for _, outs in by_item if name in outs]
@@ -224,7 +233,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
                 ctx.emit(self.RESULTS, values, i)
 
     def _new_copy(self) -> _Copy:
-        graph = Graph(self.options.spec, mode="deterministic", profile=self._profile)
+        graph = Graph(self.options.nested_spec, mode="deterministic", profile=self._profile)
         graph.start(self._side)
         return _Copy(graph)
 
@@ -244,18 +253,23 @@ class ParallelMap(Calculator[ParallelMapOptions]):
                 break
         return chunk
 
-    def _body_error(self, k: int, exc: BaseException, n: int) -> FacegraphError:
-        where = f"item {k} of {n}"
+    def _body_error(self, k: int, exc: BaseException, n: int, ts: int) -> FacegraphError:
+        """The body's failure as this node's: ``node 'landmarks/crop' (...) failed in
+        process at timestamp T, item k of n: ...`` (the engine keeps such an error as is)."""
+        at = f"{describe(ts)}, item {k} of {n}"
         if isinstance(exc, CalculatorError):
-            original = exc.original
-            error = FacegraphError(
-                f"{where}: body node '{self._node}/{exc.node}' ({exc.calculator}) failed in "
-                f"{exc.phase}: {type(original).__name__}: {original}"
+            return CalculatorError(
+                f"{self._node}/{exc.node}",
+                exc.calculator,
+                exc.phase,
+                at,
+                exc.original,
+                exc.traceback_text,
             )
-        else:
-            error = FacegraphError(
-                f"{where}: body graph '{self.options.spec.name}': {type(exc).__name__}: {exc}"
-            )
+        error = FacegraphError(
+            f"body graph '{self.options.nested_spec.name}' failed at {at}: "
+            f"{type(exc).__name__}: {exc}"
+        )
         error.__cause__ = exc  # the inner traceback stays in the report
         return error
 

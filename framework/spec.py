@@ -8,8 +8,10 @@ Each element keeps the file and line it came from, for runtime messages.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -97,7 +99,43 @@ class GraphSpec:
     file: str | None = None
 
     def node(self, name: str) -> NodeSpec:
-        for n in self.nodes:
-            if n.name == name:
+        """The node called ``name``; ``outer/inner`` also finds a node of a nested graph
+        (ParallelMap's body), by the name its timings have in ``Graph.stats()``."""
+        for full, n in walk_nodes(self):
+            if full == name:
                 return n
         raise KeyError(name)
+
+
+@runtime_checkable
+class NestedGraph(Protocol):
+    """Options of a node that runs a graph of its own (ParallelMap's body).
+
+    Tools that read or rewrite a spec's nodes (:func:`walk_nodes`, :func:`map_nodes`)
+    reach the nodes of such graphs through it.
+    """
+
+    @property
+    def nested_spec(self) -> GraphSpec: ...
+
+    def with_nested_spec(self, spec: GraphSpec) -> Any: ...
+
+
+def walk_nodes(spec: GraphSpec) -> Iterator[tuple[str, NodeSpec]]:
+    """Every node with its full name, nested graphs' nodes (``outer/inner``) after theirs."""
+    for node in spec.nodes:
+        yield node.name, node
+        if isinstance(node.options, NestedGraph):
+            for name, inner in walk_nodes(node.options.nested_spec):
+                yield f"{node.name}/{name}", inner
+
+
+def map_nodes(spec: GraphSpec, fn: Callable[[NodeSpec], NodeSpec]) -> GraphSpec:
+    """A copy of ``spec`` with ``fn`` applied to every node, nested graphs' nodes too."""
+    nodes = []
+    for node in spec.nodes:
+        if isinstance(node.options, NestedGraph):
+            inner = map_nodes(node.options.nested_spec, fn)
+            node = dataclasses.replace(node, options=node.options.with_nested_spec(inner))
+        nodes.append(fn(node))
+    return dataclasses.replace(spec, nodes=tuple(nodes))

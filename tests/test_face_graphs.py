@@ -86,11 +86,15 @@ def test_face_graphs_are_shipped_validate_and_draw() -> None:
     for name in FACE_GRAPHS:
         spec = load_graph(name)
         assert f'digraph "{name}"' in to_dot(spec)
-    # The landmark part is one subgraph, reused by every mesh graph.
+    # The landmark part is one subgraph, reused by every mesh graph as the body of its
+    # per-face ParallelMap (face_mesh_iris's body wraps it with the iris node).
     for name in ("face_mesh", "face_mesh_static", "face_mesh_iris"):
-        nodes = {n.name for n in load_graph(name).nodes}
-        assert {"landmarks/crop", "landmarks/model", "landmarks/flag_gate"} <= nodes
-        assert "detection/detector" in nodes
+        spec = load_graph(name)
+        per_face = spec.node("landmarks")
+        assert per_face.calculator_name == "ParallelMap"
+        body = {n.name.rsplit("/", 1)[-1] for n in per_face.options.nested_spec.nodes}
+        assert {"crop", "model", "flag_gate"} <= body
+        assert "detection/detector" in {n.name for n in spec.nodes}
 
 
 def test_side_packet_names_and_defaults() -> None:
@@ -276,7 +280,7 @@ def test_iris_graph_puts_irises_on_the_eyes(model_cache: Path) -> None:
     run = Runner("face_mesh_iris")
     try:
         (face,) = run(frame)["faces"]
-        assert run.calls("iris") == 1
+        assert run.calls("landmarks/iris") == 1
     finally:
         run.close()
     assert len(face) == 478 and face.score > 0.9

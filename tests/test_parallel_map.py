@@ -283,16 +283,15 @@ def test_one_worker_starts_no_thread(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_body_error_names_outer_node_inner_node_and_timestamp(
+def test_a_body_error_names_the_inner_node_under_the_outer_one_and_the_timestamp(
     tmp_path: Path, mode: str
 ) -> None:
     with pytest.raises(CalculatorError) as err:
         run(outer(tmp_path, workers=2), [("lists", 7, [1, 13, 3])], mode=mode)
     first = str(err.value).splitlines()[0]
-    assert "node 'map' (ParallelMap)" in first
-    assert "body node 'map/square' (PMapTestSquare)" in first
-    assert "timestamp 7" in first and "item 1 of 3" in first
-    assert "ValueError: cannot square 13" in first
+    assert first.startswith("node 'map/square' (PMapTestSquare) failed in process at timestamp 7")
+    assert "item 1 of 3" in first and "ValueError: cannot square 13" in first
+    assert err.value.node == "map/square"
 
 
 def test_body_problems_are_load_errors_with_the_line(tmp_path: Path) -> None:
@@ -364,4 +363,4 @@ def test_options_load_the_body_without_a_graph_file(tmp_path: Path) -> None:
     options = ParallelMap.Options.model_validate(
         {"body": str(body), "item": "x", "outputs": ["squared"]}
     )
-    assert options.spec.name == "square_body"
+    assert options.nested_spec.name == "square_body"

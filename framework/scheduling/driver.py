@@ -303,6 +303,10 @@ class Scheduler:
     def _wrap(
         self, node: NodeState, phase: str, ts: Timestamp, exc: BaseException
     ) -> CalculatorError:
+        if isinstance(exc, CalculatorError) and exc.node.startswith(f"{node.name}/"):
+            # A node running a graph of its own (ParallelMap) reports its inner node's
+            # failure already named ``node/inner`` at this node's timestamp: keep it.
+            return exc
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return CalculatorError(
             node.name, node.spec.calculator_name, phase, describe(ts), exc, tb.rstrip()
