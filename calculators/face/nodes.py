@@ -5,7 +5,7 @@ MediaPipe-shaped (one job per node, landmark-model inference left to the generic
 node of :mod:`.detectors`), so the face graphs read like MediaPipe's::
 
     image ─ FaceDetector ─ DetectionsToRois ──────────────────────────────────────────────┐
-    (per ROI, in BeginLoop/EndLoop) ImageToTensor ─ TfLiteInference ─┬ RefineLandmarks ──┐  │
+    (per ROI, in a ParallelMap)     ImageToTensor ─ TfLiteInference ─┬ RefineLandmarks ──┐  │
                                                                     └ FacePresence ─ FaceFlagGate
                                                          ─ ProjectLandmarks ─ LandmarksToRoi
 
