@@ -55,7 +55,9 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=10)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    before = args.before or ROOT / "tests/fixtures/beginloop_graphs" / f"{args.graph}_beginloop.yaml"
+    before = (
+        args.before or ROOT / "tests/fixtures/beginloop_graphs" / f"{args.graph}_beginloop.yaml"
+    )
     shipped = load_graph(args.graph)
     specs = {
         "beginloop": load_graph(before),

@@ -35,10 +35,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
-from typing_extensions import Self
+from typing import Any, Literal
 
 from facegraph import (
     Calculator,
@@ -58,6 +55,8 @@ from facegraph.config import load_subgraph
 from facegraph.graph_sources import LOAD_CONTEXT_KEY, LoadContext
 from facegraph.profiler import NodeStats, merge_stats
 from facegraph.timestamp import describe
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
+from typing_extensions import Self
 
 
 def cpu_count() -> int:
@@ -74,11 +73,11 @@ class ParallelMapOptions(StrictOptions):
     graph ``X``) or a YAML path relative to this graph file. Must be stateless per item."""
     item: str
     """The body input stream that receives each item."""
-    clones: list[str] = []
+    clones: list[str] = Field(default_factory=list)
     """Body input streams fed ``CLONE:0``, ``CLONE:1``, ... (the same value for every item)."""
     outputs: list[str] = Field(min_length=1)
     """Body output streams collected into ``ITERABLE:0``, ``ITERABLE:1``, ..."""
-    side_inputs: list[str] = []
+    side_inputs: list[str] = Field(default_factory=list)
     """Body side packets given ``SIDE:0``, ``SIDE:1``, ... (the others keep their defaults)."""
     workers: int | Literal["auto"] = "auto"
     """Body copies run at once: auto = CPUs of this process; 1 = inline, no thread. Never

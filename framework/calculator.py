@@ -45,8 +45,8 @@ from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypeVar
 
 from .packet import Packet
-from .profiler import NodeStats
 from .ports import Input, Output, Port, SideInput, SideOutput
+from .profiler import NodeStats
 from .timestamp import Timestamp
 
 T = TypeVar("T")

@@ -21,10 +21,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import GraphConfigError
+from .errors import GraphConfigError, Problem
 from .graph_file import GraphFile, NodeConfig
 from .graph_loader import GraphLoader
-from .errors import Problem
 from .graph_sources import (
     LoadContext,
     SubgraphSource,

@@ -129,7 +129,9 @@ def merge_stats(runs: list[GraphStats], *, inside: str) -> list[NodeStats]:
             calls[n.node] = calls.get(n.node, 0) + n.calls
             durations.setdefault(n.node, []).extend(n.durations_ns)
     return [
-        summarize(f"{inside}/{name}", calculators[name], calls[name], durations[name], inside=inside)
+        summarize(
+            f"{inside}/{name}", calculators[name], calls[name], durations[name], inside=inside
+        )
         for name in calculators
     ]
 

@@ -134,8 +134,9 @@ def map_nodes(spec: GraphSpec, fn: Callable[[NodeSpec], NodeSpec]) -> GraphSpec:
     """A copy of ``spec`` with ``fn`` applied to every node, nested graphs' nodes too."""
     nodes = []
     for node in spec.nodes:
+        current = node
         if isinstance(node.options, NestedGraph):
             inner = map_nodes(node.options.nested_spec, fn)
-            node = dataclasses.replace(node, options=node.options.with_nested_spec(inner))
-        nodes.append(fn(node))
+            current = dataclasses.replace(node, options=node.options.with_nested_spec(inner))
+        nodes.append(fn(current))
     return dataclasses.replace(spec, nodes=tuple(nodes))

@@ -63,7 +63,13 @@ def _same(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize(
     "graph_name",
-    ["face_mesh", "face_mesh_static", "face_mesh_iris", "face_landmarker", "face_landmarker_static"],
+    [
+        "face_mesh",
+        "face_mesh_static",
+        "face_mesh_iris",
+        "face_landmarker",
+        "face_landmarker_static",
+    ],
 )
 def test_two_faces_are_identical_to_the_beginloop_graph(graph_name: str) -> None:
     frames = [_two_faces(), *video("two")[:20]]
