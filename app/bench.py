@@ -45,6 +45,7 @@ import numpy as np
 from facegraph.spec import map_nodes, walk_nodes
 
 if TYPE_CHECKING:
+    from facegraph.models.thread_choice import Threads
     from facegraph.spec import GraphSpec, NodeSpec
 
 __all__ = [
@@ -224,7 +225,7 @@ def _default_photo() -> np.ndarray:
 # ----------------------------------------------------------------------------- graphs
 
 
-def with_threads(spec: GraphSpec, threads: int) -> GraphSpec:
+def with_threads(spec: GraphSpec, threads: Threads) -> GraphSpec:
     """A copy of ``spec`` whose nodes with a ``threads`` option (the LiteRT nodes:
     ``FaceLandmarkModel``, ``TfLiteInference``, ``IrisLandmarks``) use ``threads``."""
     return with_node_option(spec, "threads", threads)
@@ -279,7 +280,8 @@ class GraphModels:
     landmark: str | None
     detector: str | None  # short_range / full_range (BlazeFace), None if another backend
     detector_config: Any = None
-    threads: int = 1
+    threads: Threads = "auto"
+    blendshapes_threads: Threads = "auto"
     custom_ops: str = "lower"
     notes: list[str] = field(default_factory=list)
     landmark_size: int = 192  # crop size of the landmark model (256: FaceMesh V2)
@@ -308,17 +310,18 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             attention = side("with_attention")
             attention = opts.with_attention if attention is None else bool(attention)
             models.landmark = opts.model or (ATTENTION_MODEL if attention else MESH_MODEL)
-            models.threads = int(opts.threads)
+            models.threads = opts.threads
             models.custom_ops = str(getattr(opts, "custom_ops", "lower"))
         elif node.calculator_name == "FaceLandmarksV2Model":
             opts = node.options
             models.landmark, models.landmark_size = str(opts.model), 256
-            models.threads = int(opts.threads)
+            models.threads = opts.threads
         elif node.calculator_name == "FaceLandmarkerDetector":
             models.detector, models.detector_config = "face_landmarker", FACE_LANDMARKER
         elif node.calculator_name == "FaceBlendshapes" and side("blendshapes"):
             bs_opts: Any = node.options
             models.blendshapes = str(bs_opts.model)
+            models.blendshapes_threads = bs_opts.threads
         elif node.calculator_name in ("FaceDetector", "BlazeFaceDetector"):
             name = side("detector") or getattr(node.options, "detector", None)
             name = name or getattr(node.options, "model", None) or "short_range"
@@ -353,10 +356,12 @@ class InferenceFloor:
         self.det = None
         if models.detector_config is not None:
             file = models.detector_config.model_file[: -len(".tflite")]
-            # The detector backends run with one thread (they take no thread option).
-            self.det = TfLiteModel(model_path(file), threads=1)
+            # As the detector backends run it (they take no thread option).
+            self.det = TfLiteModel(model_path(file), threads="auto")
         self.blendshapes = (
-            TfLiteModel(model_path(models.blendshapes), threads=1) if models.blendshapes else None
+            TfLiteModel(model_path(models.blendshapes), threads=models.blendshapes_threads)
+            if models.blendshapes
+            else None
         )
 
     def step(self, frame: np.ndarray, out: Mapping[str, Any]) -> float:
@@ -544,7 +549,7 @@ class BenchConfig:
     frames: int = 100
     warmup: int = 10
     side_packets: dict[str, Any] = field(default_factory=dict)
-    threads: int | None = None
+    threads: Threads | None = None
     #: "lower" / "split": how the landmark model runs its custom ops (None: the graph's).
     custom_ops: str | None = None
     mode: str = "deterministic"
@@ -842,7 +847,7 @@ def run_scaling(
     *,
     faces: Sequence[int] = (1, 2, 3, 4),
     sizes: Sequence[tuple[int, int]] = SCALING_SIZES,
-    threads: Sequence[int] = (1, 2),
+    threads: Sequence[Threads] = (1, 2, "auto"),
     frames: int = 60,
     warmup: int = 5,
     block: int = 10,
@@ -870,8 +875,8 @@ def run_scaling(
             contenders = {
                 t: GraphContender(with_threads(base, t), {"num_faces": k}, mode) for t in threads
             }
-            ms: dict[int, list[float]] = {t: [] for t in threads}
-            found: dict[int, list[int]] = {t: [] for t in threads}
+            ms: dict[Threads, list[float]] = {t: [] for t in threads}
+            found: dict[Threads, list[int]] = {t: [] for t in threads}
             try:
                 for g in contenders.values():
                     for f in clip[:warmup]:
@@ -917,7 +922,7 @@ def run_table(
     block: int = 10,
     baseline_python: str | None = None,
     with_baseline: bool = True,
-    threads: int | None = None,
+    threads: Threads | None = None,
     custom_ops: str | None = None,
     mode: str = "deterministic",
     rows: Sequence[tuple[str, int, int, int]] = STANDARD_ROWS,

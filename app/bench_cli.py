@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -124,7 +124,7 @@ def print_scaling(rows: list[dict[str, Any]], graph: str, console: Console) -> N
     """The scaling rows as a table: one line per (faces, size), one column per thread count."""
     from rich.table import Table
 
-    threads = sorted({r["threads"] for r in rows})
+    threads = list(dict.fromkeys(r["threads"] for r in rows))
     table = Table(title=f"{graph}: p50 ms/frame (mean in brackets) on synthetic frames")
     for col in ("faces", "size", "found", *(f"{t} thread(s)" for t in threads)):
         table.add_column(col, justify="right")
@@ -243,8 +243,12 @@ def bench_command(
         typer.Option("--side", "-s", metavar="NAME=VALUE", help="Input side packet (repeatable)."),
     ] = None,
     threads: Annotated[
-        int | None,
-        typer.Option("--threads", min=1, help="LiteRT threads of the graph's model nodes."),
+        str | None,
+        typer.Option(
+            "--threads",
+            metavar="N|auto",
+            help="LiteRT threads of the graph's model nodes (default: the graph's, 'auto').",
+        ),
     ] = None,
     custom_ops: Annotated[
         str | None,
@@ -274,7 +278,7 @@ def bench_command(
         bool,
         typer.Option(
             "--scaling",
-            help="Instead: table over 1-4 synthetic faces, 320x240..1920x1080, 1 vs 2 threads.",
+            help="Instead: table over 1-4 synthetic faces, 320x240..1920x1080, threads 1, 2, auto.",
         ),
     ] = False,
     allow_imports: Annotated[
@@ -315,6 +319,7 @@ def bench_command(
     out = _console()
     if mode not in ("deterministic", "threads"):
         raise typer.BadParameter("--mode must be deterministic or threads")
+    model_threads = _thread_setting(threads)
     try:
         if table:
             rows = run_table(
@@ -323,7 +328,7 @@ def bench_command(
                 block=block,
                 baseline_python=baseline_python,
                 with_baseline=baseline != "none",
-                threads=threads,
+                threads=model_threads,
                 custom_ops=custom_ops,
                 mode=mode,
                 progress=lambda m: err.print(f"[dim]{m}[/dim]"),
@@ -362,7 +367,7 @@ def bench_command(
             frames=frames,
             warmup=warmup,
             side_packets=side_packets,
-            threads=threads,
+            threads=model_threads,
             custom_ops=custom_ops,
             mode=mode,
             baseline=baseline,
@@ -390,3 +395,18 @@ def bench_command(
 def register(app: typer.Typer) -> None:
     """Add ``bench`` to the ``facegraph`` app."""
     app.command("bench")(bench_command)
+
+
+def _thread_setting(value: str | None) -> int | Literal["auto"] | None:
+    """``--threads``: a count ≥ 1 or "auto" (BadParameter otherwise)."""
+    if value is None:
+        return None
+    if value == "auto":
+        return "auto"
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise typer.BadParameter(f"--threads must be an integer >= 1 or 'auto', got {value!r}")
+    return count

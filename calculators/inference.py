@@ -15,11 +15,18 @@ LiteRT is imported when the node opens, so loading a graph stays fast.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from facegraph import Calculator, CalculatorContext, Input, Output, StrictOptions, register
-from pydantic import Field, field_validator
+from facegraph.models.thread_choice import check_threads
+from pydantic import BeforeValidator, Field, field_validator
+
+#: The ``threads`` option of every LiteRT node: a fixed count, or "auto" (the default):
+#: one or two XNNPACK threads, whichever runs faster under the current load (see
+#: facegraph.models.thread_choice). Outputs are the same bits either way.
+#: Checked before the union so that a bad value gets one problem, not one per member.
+ThreadsOption = Annotated[int | Literal["auto"], BeforeValidator(check_threads)]
 
 
 @register("TfLiteInference")
@@ -40,7 +47,9 @@ class TfLiteInference(Calculator["TfLiteInference.Options"]):
             description="a model name from `facegraph models list` (fetched and verified on "
             "first use) or the path of a .tflite file",
         )
-        threads: int = Field(1, ge=1, description="LiteRT/XNNPACK threads for this node")
+        threads: ThreadsOption = Field(
+            "auto", description="LiteRT/XNNPACK threads for this node: a count, or 'auto'"
+        )
         custom_ops: Literal["lower", "split"] = Field(
             "lower",
             description="custom ops with built-in lowerings: 'lower' (one interpreter) or "

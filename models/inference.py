@@ -17,6 +17,8 @@ LiteRT sub-models, each custom op is computed by a kernel from
 LiteRT's default op resolver applies the XNNPACK delegate (``OpResolverType.AUTO``; a
 DELEGATE node in the execution plan, see :attr:`StepInfo.delegated`); ``threads`` sets
 the interpreter's and XNNPACK's thread-pool size (``threads=N`` starts N−1 workers).
+``threads="auto"`` keeps a one-thread and a two-thread interpreter and runs whichever is
+faster under the machine's current load (:mod:`facegraph.models.thread_choice`).
 Segments made only of RESHAPE/SQUEEZE/EXPAND_DIMS run as numpy reshapes (free views).
 
 Memory rules kept here: ``set_tensor`` copies each input once into the interpreter (the
@@ -53,6 +55,7 @@ from .tflite_graph import (
     TfLiteGraph,
     TfLiteModelError,
 )
+from .thread_choice import ThreadChooser, Threads, auto_thread_count, check_threads
 
 __all__ = ["StepInfo", "TensorDetails", "TfLiteModel", "TfLiteModelError"]
 
@@ -233,11 +236,10 @@ class TfLiteModel:
         self,
         path: str | os.PathLike[str],
         *,
-        threads: int = 1,
+        threads: Threads = 1,
         custom_ops: Literal["lower", "split"] = "lower",
     ) -> None:
-        if not isinstance(threads, int) or threads < 1:
-            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+        check_threads(threads)
         if custom_ops not in ("lower", "split"):
             raise ValueError(f"custom_ops must be 'lower' or 'split', got {custom_ops!r}")
         self.path = Path(path)
@@ -289,18 +291,34 @@ class TfLiteModel:
         self._outputs = [(d.name, i) for d, i in outputs]
         self._by_name = {d.name: d for d in self.input_details}
         self._tensor_names = {} if graph is None else {t.index: t.name for t in graph.tensors}
+        # "auto" on a split model: one thread (its Python kernels leave little to share).
+        fixed = 1 if threads == "auto" else threads
+        #: With ``threads="auto"``: the interpreters (one per thread count) and the
+        #: chooser between them; see :mod:`facegraph.models.thread_choice`.
+        self._arms: list[_LiteRtStep] = []
+        self._chooser: ThreadChooser | None = None
         if not self.is_split:
             content = lowered if lowered is not None else data
             what = "the model with its custom ops lowered" if lowered is not None else "it"
+            counts = [1, auto_thread_count()] if threads == "auto" else [fixed]
             try:
-                step = _LiteRtStep(
-                    content, [i for _, i in inputs], [i for _, i in outputs], threads
-                )
+                for n in dict.fromkeys(counts):
+                    self._arms.append(
+                        _LiteRtStep(content, [i for _, i in inputs], [i for _, i in outputs], n)
+                    )
             except (RuntimeError, ValueError) as exc:
                 raise TfLiteModelError(f"{self.path}: LiteRT cannot load {what}: {exc}") from exc
+            if len(self._arms) > 1:
+                if _same_outputs(self._arms, self.input_details):
+                    self._chooser = ThreadChooser(list(dict.fromkeys(counts)))
+                else:  # results must not depend on the load: one thread only
+                    del self._arms[1:]
+            step = self._arms[0]
             step.name = f"litert[0] {n_ops} ops" + (
                 " (custom ops lowered to built-ins)" if lowered is not None else ""
             )
+            for arm in self._arms[1:]:
+                arm.name = step.name
             self._steps.append(step)
             step_infos.append(StepInfo("litert", step.name, step.delegated))
         else:
@@ -308,7 +326,7 @@ class TfLiteModel:
             kernels = _bind_kernels(graph, customs)
             plan = graph.plan_split()
             if plan.folded:
-                self._constants.update(_fold_constants(graph, plan.folded, threads))
+                self._constants.update(_fold_constants(graph, plan.folded, fixed))
             n_lite = 0
             for s in plan.steps:
                 if isinstance(s, Segment) and (reshapes := _as_reshapes(graph, s)):
@@ -317,7 +335,7 @@ class TfLiteModel:
                 elif isinstance(s, Segment):
                     content = graph.extract(s.operators, s.inputs, s.outputs)
                     try:
-                        lite = _LiteRtStep(content, s.inputs, s.outputs, threads)
+                        lite = _LiteRtStep(content, s.inputs, s.outputs, fixed)
                     except (RuntimeError, ValueError) as exc:
                         raise TfLiteModelError(
                             f"{graph.source}: LiteRT rejected sub-model {n_lite} "
@@ -355,6 +373,12 @@ class TfLiteModel:
         return f"TfLiteModel({str(self.path)!r}, threads={self.threads}, {kind})"
 
     @property
+    def thread_runs(self) -> dict[int, int]:
+        """With ``threads="auto"``: runs so far per thread count, how often each
+        interpreter was chosen (``{1: 40, 2: 960}``). Empty for a fixed count."""
+        return {} if self._chooser is None else self._chooser.runs
+
+    @property
     def input_names(self) -> list[str]:
         return [d.name for d in self.input_details]
 
@@ -378,6 +402,11 @@ class TfLiteModel:
         fed = self._prepare_inputs(inputs)
         plain = self._plain
         if plain is not None:
+            chooser = self._chooser
+            arm = 0
+            if chooser is not None:
+                arm = chooser.pick()
+                plain = self._arms[arm]
             for (_, interp_index), value in zip(plain.feeds, fed, strict=True):
                 plain.set_tensor(interp_index, value)
             t0 = time.perf_counter()
@@ -385,8 +414,11 @@ class TfLiteModel:
                 plain.invoke()
             except (RuntimeError, ValueError) as exc:
                 raise TfLiteModelError(f"{self.path.name}: LiteRT failed: {exc}") from exc
+            seconds = time.perf_counter() - t0
+            if chooser is not None:
+                chooser.record(arm, seconds)
             if timings is not None:
-                timings.append(time.perf_counter() - t0)
+                timings.append(seconds)
             get = plain.interpreter.get_tensor  # a copy the caller owns
             return {
                 name: get(idx)
@@ -472,6 +504,29 @@ class TfLiteModel:
                 raise TfLiteModelError(f"{self.path.name}: missing input '{details.name}'")
             fed.append(_conform(self.path.name, details, inputs[details.name]))
         return fed
+
+
+def _same_outputs(arms: Sequence[_LiteRtStep], inputs: Sequence[TensorDetails]) -> bool:
+    """Whether every interpreter in ``arms`` gives the same bits on one random input."""
+    rng = np.random.default_rng(0)
+    values = [
+        rng.uniform(0.0, 1.0, d.shape).astype(d.dtype)
+        if np.issubdtype(d.dtype, np.floating)
+        else np.zeros(d.shape, d.dtype)
+        for d in inputs
+    ]
+    results = []
+    for arm in arms:
+        for (_, index), value in zip(arm.feeds, values, strict=True):
+            arm.set_tensor(index, value)
+        arm.invoke()
+        results.append([arm.interpreter.get_tensor(i) for i in arm.output_indices])
+    first = results[0]
+    return all(
+        a.shape == b.shape and a.tobytes() == b.tobytes()
+        for other in results[1:]
+        for a, b in zip(first, other, strict=True)
+    )
 
 
 def _flat_io(

@@ -31,7 +31,7 @@ from typing import Any
 
 __all__ = ["ReuseStats", "claim", "disable", "enable", "enabled", "next_run", "offer", "stats"]
 
-_Key = tuple[str, int, int, int]
+_Key = tuple[str, int, int, int | str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +88,12 @@ def stats() -> ReuseStats:
         return ReuseStats(pool.loads, pool.reuses)
 
 
-def _key(path: Path, threads: int) -> _Key:
+def _key(path: Path, threads: int | str) -> _Key:
     st = os.stat(path)
     return (os.path.abspath(path), st.st_size, st.st_mtime_ns, threads)
 
 
-def claim(path: Path, threads: int) -> Any | None:
+def claim(path: Path, threads: int | str) -> Any | None:
     """A loaded model free in this run for (``path``, ``threads``), else None.
 
     Returns None when reuse is disabled; the caller then loads the model and passes it to
@@ -118,7 +118,7 @@ def claim(path: Path, threads: int) -> Any | None:
         return None
 
 
-def offer(path: Path, threads: int, model: Any) -> None:
+def offer(path: Path, threads: int | str, model: Any) -> None:
     """Keep a freshly loaded ``model`` for later runs (no-op when disabled)."""
     pool = _POOL
     if pool is None:

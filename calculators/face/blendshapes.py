@@ -15,6 +15,7 @@ from facegraph import (
     register,
 )
 from facegraph.calculators.face.per_face import check_model_reference, is_enabled, map_faces
+from facegraph.calculators.inference import ThreadsOption
 from facegraph.vision.face.blendshapes import MODEL, Blendshapes, BlendshapesModel
 from facegraph.vision.face.types import FaceLandmarks
 from pydantic import Field, field_validator
@@ -35,8 +36,8 @@ class FaceBlendshapes(Calculator["FaceBlendshapes.Options"]):
     class Options(StrictOptions):
         model: str = Field(MODEL, min_length=1)
         """Blendshapes model: manifest name or .tflite path."""
-        threads: int = Field(1, ge=1)
-        """LiteRT/XNNPACK threads."""
+        threads: ThreadsOption = "auto"
+        """LiteRT/XNNPACK threads: a count, or "auto" (1 or 2, whichever is faster now)."""
 
         _model_exists = field_validator("model")(check_model_reference)
 

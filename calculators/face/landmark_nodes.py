@@ -27,6 +27,7 @@ from facegraph import (
     register,
 )
 from facegraph.calculators.face.per_face import check_model_reference as _check_model_option
+from facegraph.calculators.inference import ThreadsOption
 from facegraph.vision.face import indices as ix
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.landmarks import (
@@ -46,7 +47,7 @@ MESH_MODEL = "face_landmark"
 
 def _load_model(
     name: str,
-    threads: int,
+    threads: ThreadsOption,
     shape: tuple[int, ...],
     expected: str,
     node: str,
@@ -99,8 +100,8 @@ class FaceLandmarkModel(LandmarkModelNode["FaceLandmarkModel.Options"]):
         """Attention Mesh (478 points) instead of the plain mesh (468)."""
         model: str | None = Field(None, min_length=1)
         """Explicit model name or path (overrides with_attention)."""
-        threads: int = Field(1, ge=1)
-        """LiteRT/XNNPACK threads."""
+        threads: ThreadsOption = "auto"
+        """LiteRT/XNNPACK threads: a count, or "auto" (1 or 2, whichever is faster now)."""
         custom_ops: Literal["lower", "split"] = "lower"
         """Attention Mesh custom ops lowered to built-ins (one interpreter) or split."""
 
@@ -140,7 +141,8 @@ class IrisLandmarks(Calculator["IrisLandmarks.Options"]):
     class Options(StrictOptions):
         model: str = Field("iris_landmark", min_length=1)
         """Iris model name or path."""
-        threads: int = Field(1, ge=1)
+        threads: ThreadsOption = "auto"
+        """LiteRT/XNNPACK threads: a count, or "auto" (1 or 2, whichever is faster now)."""
 
         _model_exists = field_validator("model")(_check_model_option)
 

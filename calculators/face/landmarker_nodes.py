@@ -26,6 +26,7 @@ from facegraph import (
 from facegraph.calculators.face.detectors import DetectorCalculator, DetectorOptions
 from facegraph.calculators.face.landmark_nodes import LandmarkModelNode, _load_model
 from facegraph.calculators.face.per_face import check_model_reference
+from facegraph.calculators.inference import ThreadsOption
 from facegraph.vision.face.detection import FACE_LANDMARKER
 from facegraph.vision.face.detectors import BlazeFaceBackend, DetectorBackend
 from facegraph.vision.face.filters import landmark_box, match_tracks
@@ -50,8 +51,8 @@ class FaceLandmarksV2Model(LandmarkModelNode["FaceLandmarksV2Model.Options"]):
     class Options(StrictOptions):
         model: str = Field(V2_MODEL, min_length=1)
         """Manifest name or .tflite path."""
-        threads: int = Field(1, ge=1)
-        """LiteRT/XNNPACK threads."""
+        threads: ThreadsOption = "auto"
+        """LiteRT/XNNPACK threads: a count, or "auto" (1 or 2, whichever is faster now)."""
 
         _model_exists = field_validator("model")(check_model_reference)
 

@@ -34,6 +34,7 @@ from facegraph.vision.face.types import FaceLandmarks
 
 if TYPE_CHECKING:
     from facegraph.models.inference import TfLiteModel
+    from facegraph.models.thread_choice import Threads
 
 __all__ = [
     "BLENDSHAPE_LANDMARKS",
@@ -181,7 +182,7 @@ class BlendshapesModel:
     thread-safe: use one per thread.
     """
 
-    def __init__(self, model: str | os.PathLike[str] = MODEL, *, threads: int = 1) -> None:
+    def __init__(self, model: str | os.PathLike[str] = MODEL, *, threads: Threads = "auto") -> None:
         from facegraph.models import model_path
         from facegraph.models.inference import TfLiteModel, TfLiteModelError
 

@@ -23,7 +23,7 @@ The table is a :class:`facegraph.Registry`: a different factory under a taken na
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from facegraph import Registry
@@ -36,6 +36,9 @@ from facegraph.vision.face.detection import (
 )
 from facegraph.vision.face.image_to_tensor import image_to_tensor
 from facegraph.vision.face.types import Detection
+
+if TYPE_CHECKING:
+    from facegraph.models.thread_choice import Threads
 
 __all__ = [
     "DETECTORS",
@@ -94,7 +97,7 @@ class BlazeFaceBackend:
         config: DetectorConfig,
         min_score: float | None = None,
         max_detections: int | None = None,
-        threads: int = 1,
+        threads: Threads = "auto",
         model: str | None = None,
     ) -> None:
         from facegraph.models import model_path

@@ -1,0 +1,129 @@
+"""``threads="auto"``: run a model on one thread or on two, whichever is faster now.
+
+XNNPACK with two threads cuts the face models' invoke time by 25-45 % on an idle machine
+(Attention Mesh 0.90 → 0.67 ms, Tasks V2 2.9 → 1.6 ms), but on a busy machine the second
+thread waits for a core and the same call gets slower than on one thread. Neither fixed
+setting wins everywhere, and the machine's load changes while a video runs. So a model
+built with ``threads="auto"`` keeps two interpreters of the same flatbuffer (one thread,
+``n`` threads) and a :class:`ThreadChooser` that times every invoke and picks the
+interpreter with the lower recent median, trying the other one now and then to notice
+that the load changed.
+
+Outputs do not depend on the choice: :class:`~facegraph.models.inference.TfLiteModel`
+checks at load that both interpreters give the same bits on the same input, and keeps
+only the one-thread interpreter if they don't (XNNPACK's kernels partition work across
+threads without changing any sum's order for these models, but that is checked, not
+assumed).
+
+The chooser is plain bookkeeping, without clocks of its own, so its policy is tested
+with made-up timings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Sequence
+from typing import Literal
+
+__all__ = ["ThreadChooser", "Threads", "auto_thread_count", "check_threads"]
+
+#: A model's thread setting: a fixed count, or "auto" (see the module docstring).
+Threads = int | Literal["auto"]
+
+
+def auto_thread_count() -> int:
+    """The second arm of ``"auto"``: two threads, or one on a single-CPU machine.
+
+    Two, not all CPUs: these models are small (a few ms), and a third thread measured
+    no faster while costing CPU time in XNNPACK's spinning workers.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return min(2, cpus)
+
+
+def check_threads(threads: object) -> Threads:
+    """``threads`` if it is an int ≥ 1 or ``"auto"``; else a ValueError saying so."""
+    if threads == "auto" or (
+        isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1
+    ):
+        return threads
+    raise ValueError(f"threads must be an integer >= 1 or 'auto', got {threads!r}")
+
+
+class ThreadChooser:
+    """Picks which of several interpreters (``arms``: their thread counts) runs next.
+
+    - Warm-up: the arms take turns until each has ``warmup`` timed runs; each arm's very
+      first run is not counted (XNNPACK packs weights and wakes its threads then).
+    - Then the arm with the lowest median of its last ``window`` runs is used, and every
+      ``explore_every``-th call goes to another arm, so a change of load shows up in its
+      figures too. On a steady machine that costs one slower call in ``explore_every``.
+
+    Call :meth:`pick`, run that arm, then :meth:`record` its time in seconds.
+    Not thread-safe: one per model, like the model.
+    """
+
+    def __init__(
+        self,
+        arms: Sequence[int],
+        *,
+        window: int = 9,
+        warmup: int = 3,
+        explore_every: int = 25,
+    ) -> None:
+        if len(arms) < 2:
+            raise ValueError(f"a chooser needs at least two arms, got {list(arms)}")
+        if not 1 <= warmup <= window or explore_every < 2:
+            raise ValueError("need 1 <= warmup <= window and explore_every >= 2")
+        self.arms = tuple(arms)
+        self.warmup = warmup
+        self.explore_every = explore_every
+        self._times: list[deque[float]] = [deque(maxlen=window) for _ in self.arms]
+        self._runs = [0] * len(self.arms)
+        self._best = 0
+        self._calls = 0
+        self._explored = 0
+
+    @property
+    def best(self) -> int:
+        """Index of the arm used outside exploration (the lowest median so far)."""
+        return self._best
+
+    @property
+    def runs(self) -> dict[int, int]:
+        """Calls made so far on each arm, by thread count."""
+        return dict(zip(self.arms, self._runs, strict=True))
+
+    def pick(self) -> int:
+        """Index (into :attr:`arms`) of the arm to run next."""
+        self._calls += 1
+        # Warm-up: the arm with the fewest counted runs (+1 for the uncounted first).
+        short = min(range(len(self.arms)), key=lambda i: len(self._times[i]) + (self._runs[i] > 0))
+        if len(self._times[short]) < self.warmup:
+            return short
+        if self._calls % self.explore_every == 0:
+            others = [i for i in range(len(self.arms)) if i != self._best]
+            self._explored += 1
+            return others[self._explored % len(others)]
+        return self._best
+
+    def record(self, arm: int, seconds: float) -> None:
+        """The time ``arm`` (an index from :meth:`pick`) took."""
+        first = self._runs[arm] == 0
+        self._runs[arm] += 1
+        if first:
+            return
+        self._times[arm].append(seconds)
+        if all(len(t) >= self.warmup for t in self._times):
+            medians = [_median(t) for t in self._times]
+            self._best = min(range(len(self.arms)), key=medians.__getitem__)
+
+
+def _median(values: deque[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else 0.5 * (ordered[n // 2 - 1] + ordered[n // 2])

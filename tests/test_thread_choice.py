@@ -1,0 +1,136 @@
+"""threads="auto": the chooser's policy (made-up timings, no clock) and real models whose
+outputs do not depend on which interpreter ran."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from facegraph.models import model_path
+from facegraph.models.inference import TfLiteModel
+from facegraph.models.thread_choice import ThreadChooser, auto_thread_count, check_threads
+
+
+def drive(chooser: ThreadChooser, ms: dict[int, float], calls: int) -> list[int]:
+    """Run ``calls`` picks where arm i (by thread count) always takes ms[count]."""
+    picked = []
+    for _ in range(calls):
+        arm = chooser.pick()
+        picked.append(chooser.arms[arm])
+        chooser.record(arm, ms[chooser.arms[arm]] / 1000)
+    return picked
+
+
+def test_warm_up_takes_turns_and_ignores_each_arms_first_run() -> None:
+    chooser = ThreadChooser([1, 2], warmup=3)
+    # The first run of each arm is not counted, so 4 runs each before any choice.
+    assert drive(chooser, {1: 1.0, 2: 0.5}, 8) == [1, 2] * 4
+    assert chooser.runs == {1: 4, 2: 4}
+
+
+def test_the_faster_arm_is_used_and_the_other_explored_once_per_period() -> None:
+    chooser = ThreadChooser([1, 2], warmup=3, explore_every=25)
+    picked = drive(chooser, {1: 0.9, 2: 0.6}, 8 + 200)[8:]
+    assert chooser.arms[chooser.best] == 2
+    assert picked.count(1) == 8  # calls 25, 50, ..., 200
+    assert picked.count(2) == 192
+
+
+def test_a_cold_first_run_does_not_decide() -> None:
+    chooser = ThreadChooser([1, 2], warmup=2)
+    arm = chooser.pick()
+    chooser.record(arm, 1.0)  # arm 1's first run: 1 s (weights packed), not counted
+    drive(chooser, {1: 0.5, 2: 0.9}, 60)
+    assert chooser.arms[chooser.best] == 1
+
+
+def test_load_change_moves_the_choice_and_back() -> None:
+    chooser = ThreadChooser([1, 2], window=9, warmup=3, explore_every=10)
+    drive(chooser, {1: 0.9, 2: 0.6}, 50)  # idle: two threads win
+    assert chooser.arms[chooser.best] == 2
+    # Busy machine: the second thread waits for a core, two threads get slower than one.
+    drive(chooser, {1: 1.2, 2: 2.5}, 50)
+    assert chooser.arms[chooser.best] == 1
+    # Idle again: exploration sees two threads fast again and switches back.
+    drive(chooser, {1: 0.9, 2: 0.6}, 200)
+    assert chooser.arms[chooser.best] == 2
+
+
+def test_bad_settings() -> None:
+    with pytest.raises(ValueError, match="at least two arms"):
+        ThreadChooser([1])
+    with pytest.raises(ValueError, match="warmup"):
+        ThreadChooser([1, 2], window=2, warmup=3)
+    assert check_threads("auto") == "auto" and check_threads(3) == 3
+    for bad in (0, -1, "two", 1.5, True, None):
+        with pytest.raises(ValueError, match="threads must be an integer >= 1 or 'auto'"):
+            check_threads(bad)
+    assert 1 <= auto_thread_count() <= 2
+
+
+MODELS = [
+    "face_detection_short_range",
+    "face_landmark_with_attention",
+    "iris_landmark",
+    "face_landmarks_v2",
+    "face_blendshapes",
+    "face_landmarker_detector",
+]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_auto_gives_the_one_thread_bits_whichever_arm_runs(name: str, model_cache: Path) -> None:
+    """Every shipped model: a threads="auto" model's outputs equal a 1-thread model's, bit
+    for bit, on every call — so warm-up, exploration and load never change a result."""
+    one = TfLiteModel(model_path(name), threads=1)
+    auto = TfLiteModel(model_path(name), threads="auto")
+    rng = np.random.default_rng(7)
+    inputs = [
+        {d.name: rng.uniform(0, 1, d.shape).astype(d.dtype) for d in one.input_details}
+        for _ in range(3)
+    ]
+    for k in range(40):  # warm-up turns, then exploitation with one exploration
+        x = inputs[k % 3]
+        want, got = one.run(x), auto.run(x)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+    runs = auto.thread_runs
+    assert sum(runs.values()) == 40
+    if auto_thread_count() > 1:
+        assert set(runs) == {1, 2} and min(runs.values()) >= 4  # both ran (warm-up)
+    assert one.thread_runs == {}
+
+
+def test_nodes_default_to_auto_and_accept_a_count(model_cache: Path) -> None:
+    from facegraph import load_graph
+    from facegraph.spec import walk_nodes
+
+    spec = load_graph("face_landmarker")
+    threaded = {
+        name: n.options.threads
+        for name, n in walk_nodes(spec)
+        if "threads" in type(n.options).model_fields
+    }
+    assert threaded and set(threaded.values()) == {"auto"}
+
+
+def test_a_bad_threads_option_names_the_node_and_line() -> None:
+    from facegraph.config import graph_from_yaml
+    from facegraph.errors import FacegraphError
+
+    text = (
+        "inputs: [x]\n"
+        "nodes:\n"
+        "  - calculator: TfLiteInference\n"
+        "    name: infer\n"
+        "    inputs: {TENSORS: x}\n"
+        "    outputs: {TENSORS: y}\n"
+        "    options: {model: iris_landmark, threads: two}\n"
+    )
+    with pytest.raises(FacegraphError) as info:
+        graph_from_yaml(text, file="g.yaml")
+    problems = [line for line in str(info.value).splitlines() if "g.yaml" in line]
+    assert len(problems) == 1  # one problem, not one per member of int | "auto"
+    assert "g.yaml:7: node 'infer': option 'threads'" in problems[0]
+    assert "integer >= 1 or 'auto', got 'two'" in problems[0]
