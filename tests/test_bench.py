@@ -212,7 +212,7 @@ def test_with_threads_sets_model_nodes_only() -> None:
     spec = load_graph("face_mesh")
     two = with_threads(spec, 2)
     assert two.node("landmarks/model").options.threads == 2  # type: ignore[attr-defined]
-    assert spec.node("landmarks/model").options.threads == 1  # type: ignore[attr-defined]
+    assert spec.node("landmarks/model").options.threads == "auto"  # type: ignore[attr-defined]
     assert two.node("landmarks/crop").options == spec.node("landmarks/crop").options
     graph = Graph(two, mode="deterministic")
     graph.start({})
