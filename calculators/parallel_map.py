@@ -53,7 +53,7 @@ from facegraph import (
 )
 from facegraph.config import load_subgraph
 from facegraph.graph_sources import LOAD_CONTEXT_KEY, LoadContext
-from facegraph.profiler import NodeStats, merge_stats
+from facegraph.profiler import NodeStats, TraceSink, merge_stats
 from facegraph.timestamp import describe
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from typing_extensions import Self
@@ -172,6 +172,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         self._copies: list[_Copy] = []  # kept after close, for inner_stats
         self._pool: ThreadPoolExecutor | None = None
         self._profile = False
+        self._trace: TraceSink | None = None
 
     def open(self, ctx: CalculatorContext) -> None:
         o = self.options
@@ -192,6 +193,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
                 self._side[name] = value
         self._node = ctx.node_name
         self._profile = ctx.profiling
+        self._trace = ctx.trace_sink
         self._max_workers = cpu_count() if o.workers == "auto" else o.workers
 
     def process(self, ctx: CalculatorContext) -> None:
@@ -232,7 +234,9 @@ class ParallelMap(Calculator[ParallelMapOptions]):
                 ctx.emit(self.RESULTS, values, i)
 
     def _new_copy(self) -> _Copy:
-        graph = Graph(self.options.nested_spec, mode="deterministic", profile=self._profile)
+        graph = Graph(
+            self.options.nested_spec, mode="deterministic", profile=self._profile, trace=self._trace
+        )
         graph.start(self._side)
         return _Copy(graph)
 

@@ -45,6 +45,9 @@ from pydantic import BaseModel, ConfigDict
 from typing_extensions import TypeVar
 
 from .packet import Packet
+
+if typing.TYPE_CHECKING:
+    from .profiler import TraceSink
 from .ports import Input, Output, Port, SideInput, SideOutput
 from .profiler import NodeStats
 from .timestamp import Timestamp
@@ -115,6 +118,9 @@ class CalculatorContext(abc.ABC):
     #: Whether the graph records call timings (``profile=True`` or a trace): a node that
     #: runs graphs of its own profiles them too and reports them in ``inner_stats``.
     profiling: bool = False
+    #: Set when the graph writes a Chrome trace: a node that runs graphs of its own passes
+    #: it as their ``trace``, so their calls appear in the same file as ``{node}/{inner}``.
+    trace_sink: TraceSink | None = None
 
     @property
     @abc.abstractmethod

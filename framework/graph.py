@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from .errors import FacegraphError, GraphConfigError, Problem, TimestampError
 from .packet import Packet
-from .profiler import GraphStats
+from .profiler import GraphStats, TraceSink
 from .scheduling import Scheduler
 from .side_packets import check_side_packets
 from .spec import GraphSpec
@@ -68,7 +68,7 @@ class Graph:
         *,
         mode: Mode = "threads",
         profile: bool = False,
-        trace: str | Path | None = None,
+        trace: str | Path | TraceSink | None = None,
     ) -> None:
         if mode not in ("threads", "deterministic"):
             raise FacegraphError(f"mode must be 'threads' or 'deterministic', not {mode!r}")
@@ -78,7 +78,7 @@ class Graph:
             spec,
             threads=mode == "threads",
             profile=profile,
-            trace=None if trace is None else str(trace),
+            trace=trace if trace is None or callable(trace) else str(trace),
         )
 
     @classmethod

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,12 @@ def merge_stats(runs: list[GraphStats], *, inside: str) -> list[NodeStats]:
     ]
 
 
+#: Receives one trace event: (node name, phase, start ns, end ns, packet timestamp), times
+#: from ``time.perf_counter_ns``. A traced graph gives one to each node that runs graphs of
+#: its own (``CalculatorContext.trace_sink``), so their calls land in the same trace.
+TraceSink = Callable[[str, str, int, int, Timestamp], None]
+
+
 class Recorder:
     """Collects timings (and trace events) while a graph runs.
 
@@ -143,9 +150,10 @@ class Recorder:
     thread ran it; ``list.append`` is atomic under the GIL, so no lock is taken.
     """
 
-    def __init__(self, node_count: int, *, trace: bool) -> None:
+    def __init__(self, node_count: int, *, trace: bool, sink: TraceSink | None = None) -> None:
         self.durations: list[list[int]] = [[] for _ in range(node_count)]
-        self.trace = trace
+        self.trace = trace or sink is not None
+        self._sink = sink  # trace events go there instead of into ``events``
         self.events: list[tuple[str, str, int, int, int, Timestamp]] = []
         self.thread_names: dict[int, str] = {}
         self.origin_ns = 0
@@ -156,10 +164,24 @@ class Recorder:
         if phase == "process":
             self.durations[node_index].append(end_ns - start_ns)
         if self.trace:
+            self._event(name, phase, start_ns, end_ns, ts)
+
+    def _event(self, name: str, phase: str, start_ns: int, end_ns: int, ts: Timestamp) -> None:
+        if self._sink is not None:
+            self._sink(name, phase, start_ns, end_ns, ts)
+        else:
             tid = threading.get_ident()
             if tid not in self.thread_names:
                 self.thread_names[tid] = threading.current_thread().name
             self.events.append((name, phase, start_ns, end_ns - start_ns, tid, ts))
+
+    def sink_for(self, prefix: str) -> TraceSink:
+        """A sink adding events to this trace as ``{prefix}/{name}`` (a node's inner graphs)."""
+
+        def record(name: str, phase: str, start_ns: int, end_ns: int, ts: Timestamp) -> None:
+            self._event(f"{prefix}/{name}", phase, start_ns, end_ns, ts)
+
+        return record
 
     def trace_json(self) -> dict[str, Any]:
         """The Chrome-trace document (JSON object format)."""

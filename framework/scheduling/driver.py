@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import CalculatorError, FacegraphError, GraphClosedError, GraphStalledError
 from ..packet import Packet
-from ..profiler import GraphStats, QueueStats, Recorder, summarize
+from ..profiler import GraphStats, QueueStats, Recorder, TraceSink, summarize
 from ..spec import GraphSpec
 from ..timestamp import DONE, POST_STREAM, PRE_STREAM, Timestamp, describe, next_allowed
 from ..workers import WorkerPool
@@ -64,7 +64,7 @@ class Scheduler:
         *,
         threads: bool,
         profile: bool = False,
-        trace: str | None = None,
+        trace: str | TraceSink | None = None,
         check: bool | None = None,
     ) -> None:
         self.spec = spec
@@ -81,11 +81,16 @@ class Scheduler:
         self.close_errors: list[CalculatorError] = []
         #: Why the trace file could not be written (None when it was, or not asked for).
         self.trace_error: OSError | None = None
-        self._trace_path = trace
+        # A path: this graph writes the trace file; a sink: an outer graph's trace.
+        self._trace_path = trace if isinstance(trace, str) else None
         self._timing = profile or trace is not None
         self._recorder: Recorder | None = None
         if self._timing:
-            self._recorder = Recorder(len(spec.nodes), trace=trace is not None)
+            self._recorder = Recorder(
+                len(spec.nodes),
+                trace=trace is not None,
+                sink=None if trace is None or isinstance(trace, str) else trace,
+            )
 
     # ------------------------------------------------------------------ helpers
 
@@ -190,6 +195,8 @@ class Scheduler:
                 side_values[sb.name] = core.side[sb.name]
             node.ctx = make_context(node, side_values, self._set_side_packet)
             node.ctx.profiling = self._timing
+            if self._recorder is not None and self._recorder.trace:
+                node.ctx.trace_sink = self._recorder.sink_for(node.name)
             node.ctx.ts = PRE_STREAM
             phase = "open"
             t0 = time.perf_counter_ns() if self._timing else 0
