@@ -826,14 +826,15 @@ def _image_to_tensor_fast(
     # an axis-aligned one is affine: the perspective row is (~1e-19, ~1e-27, ~1).
     m = crop_matrix(roi, out_width, out_height)
     affine = m[:2] / m[2, 2]
-    src = image
-    if image.flags.c_contiguous:
-        area = _affine_source_window((ih, iw), affine, out_width, out_height)
-        if area is not None:
-            x0, y0, x1, y1 = area
-            src = np.ascontiguousarray(image[y0 : y1 + 1, x0 : x1 + 1])
-            affine[0, 2] -= x0
-            affine[1, 2] -= y0
+    # Copy the part of the frame the warp reads (streams a cold frame in; integer shift).
+    area = _affine_source_window((ih, iw), affine, out_width, out_height)
+    if area is not None:
+        x0, y0, x1, y1 = area
+        src = np.ascontiguousarray(image[y0 : y1 + 1, x0 : x1 + 1])
+        affine[0, 2] -= x0
+        affine[1, 2] -= y0
+    else:
+        src = np.ascontiguousarray(image)
     if max(src.shape[:2]) > _INT16_MAX:
         # OpenCV 4's warpAffine saturates source coordinates to int16 (wrong pixels, no
         # error): leave such sources to the exact mode (which says when it cannot).
