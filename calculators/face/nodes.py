@@ -83,16 +83,18 @@ def _image_size(image: Any, node: str) -> tuple[int, int]:
 class ImageToTensor(Calculator["ImageToTensor.Options"]):
     """Crops a rotated ROI (or the whole image) into a float32 model input tensor.
 
-    MediaPipe's CPU ``ImageToTensorCalculator``, bit-exact with its OpenCV 3.4 warp (see
-    :mod:`.image_to_tensor`). With NORM_RECT connected, a timestamp without a rect
-    produces nothing (no face to crop). MATRIX maps tensor-normalised coordinates back to
-    the image (for detections); LETTERBOX_PADDING is (left, top, right, bottom).
+    MediaPipe's CPU ``ImageToTensorCalculator``; with ``warp: exact`` bit-exact with its
+    OpenCV 3.4 warp (see :mod:`.image_to_tensor`). With NORM_RECT connected, a timestamp
+    without a rect produces nothing (no face to crop). MATRIX maps tensor-normalised
+    coordinates back to the image (for detections); LETTERBOX_PADDING is (left, top,
+    right, bottom).
 
-    ``warp``: ``exact`` (the default, so a node written without it reproduces MediaPipe's
-    pixels bit for bit) or ``fast``: the same ROI, matrix and padding, the pixels from this
-    OpenCV's ``warpAffine`` (values within a few grey levels, ~8 % of them off by one or
-    more), ~2-3× faster. The shipped landmark graphs use ``fast``: their measured landmark
-    parity with MediaPipe stays well inside the budgets (README, "Crop warp").
+    ``warp``: ``exact`` (the default, so that a node written without it, and the
+    detectors' letterbox, reproduce MediaPipe's pixels bit for bit) or ``fast``: the same
+    ROI, matrix and padding, the pixels from this OpenCV's ``warpAffine`` (on a photo
+    ≤ 0.1 grey level apart on average, at most 4), 2-3.5× faster. The shipped landmark
+    graphs use ``fast``: their measured landmark parity with MediaPipe stays inside the
+    budgets (README, "The face crop").
     """
 
     class Options(StrictOptions):

@@ -65,8 +65,9 @@ than 32767 after windowing go through the exact mode (OpenCV 4's ``warpAffine`` 
 saturate their coordinates).
 
 Measured (benchmarks/bench_crop.py, 640×480 frame, median per crop, exact → fast in the
-same run on 2 shared cores at load average 2): 192×192 0.34 → 0.14 ms from a frame in
-cache, 0.52 → 0.20 ms from a cold one; 256×256 0.59 → 0.24 and 0.58 → 0.22 ms (0.38-0.41×).
+same run on 2 shared cores at load average ~2): 192×192 337 → 106 µs from a frame in
+cache, 358 → 124 µs from a cold one; 256×256 535 → 151 and 517 → 155 µs; fast/exact
+0.28-0.48× over six runs.
 Landmarks against MediaPipe's references, worst face (tests/test_crop_warp.py): legacy
 mesh static 0.030 px mean / 0.11 px max, one tracking step 0.035 / 0.10, Tasks IMAGE mode
 0.026 / 0.085 (blendshapes 0.011, rotation 1.2e-3, translation 0.01 cm), all well inside
@@ -734,7 +735,7 @@ def image_to_tensor(
 
     ``warp``: ``"exact"`` (default) is the bit-exact OpenCV 3.4 emulation; ``"fast"`` runs
     this cv2's own ``warpAffine`` on the same geometry (same ROI, padding and matrix; the
-    pixels differ by rounding, see the module docstring), ~2.5× faster for face crops.
+    pixels differ by rounding, see the module docstring), 2-3.5× faster for face crops.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an HxWx3 uint8 RGB array, got {image.dtype} {image.shape}")
