@@ -164,8 +164,9 @@ def test_warp_option_values_and_defaults() -> None:
 def landmark_graph(warp: str) -> Graph:
     """The shipped face_landmark graph with its crop's warp set to ``warp``."""
     text = (Path(graphs.__file__).parent / "face_landmark.yaml").read_text("utf-8")
-    assert text.count("warp: fast") == 1
-    spec = graph_from_yaml(text.replace("warp: fast", f"warp: {warp}"))
+    option = "border_mode: replicate, warp: fast}"
+    assert text.count(option) == 1
+    spec = graph_from_yaml(text.replace(option, f"border_mode: replicate, warp: {warp}}}"))
     return Graph(spec, mode="deterministic").start({})
 
 
