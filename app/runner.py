@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 Mode = Literal["threads", "deterministic"]
+#: ``"auto"``: deterministic for a file input, the thread pool for a camera or a live page.
+RunMode = Literal["threads", "deterministic", "auto"]
 
 #: The bundled sample clip, inside the ``facegraph.graphs`` package.
 SAMPLE_VIDEO = "samples/face_sample.mp4"
@@ -101,6 +103,8 @@ class RunSummary:
     """The input was a camera."""
     url: str | None = None
     """The live page's address when serving."""
+    mode: Mode = "threads"
+    """The scheduler mode the graph ran in (``"auto"`` resolved)."""
 
     @property
     def fps(self) -> float:
@@ -372,7 +376,7 @@ def run_source(
     side_packets: Mapping[str, Any] | None = None,
     max_frames: int | None = None,
     progress: bool = False,
-    mode: Mode = "threads",
+    mode: RunMode = "threads",
     profile: bool = False,
     trace: str | os.PathLike[str] | None = None,
     on_frame: Callable[[FrameResult], object] | None = None,
@@ -404,6 +408,11 @@ def run_source(
     - ``fps``: frame rate used for the timestamps of image inputs (default 30).
     - ``streams``: the graph outputs written to ``output`` (default: all). The faces
       stream is written under ``"faces"``, every other stream under its own name.
+    - ``mode``: the scheduler (:class:`~facegraph.Graph`); ``"auto"`` runs a file input
+      deterministically (one frame at a time on this thread: with ``run_once`` per frame
+      the pool's thread handoffs cost more than the little parallelism they allow), and a
+      camera or a served page in the thread pool (the page reads the profiler while the
+      graph runs).
     - ``realtime``: release file frames at their frame rate; ``loop``: start a file input
       again at its end, until stopped (needs a source given by name, so that it can be
       reopened). Both default to on when serving, off otherwise; cameras ignore them.
@@ -444,6 +453,11 @@ def run_source(
         summary = RunSummary(
             graph=spec.name, source=frames_source.name or str(source), live=frames_source.live
         )
+        if mode == "auto":
+            live = frames_source.live or serve is not None
+            summary.mode = "threads" if live else "deterministic"
+        else:
+            summary.mode = mode
         # Before anything is written: no output may overwrite an input or another output.
         check_outputs(
             None if isinstance(source, FrameSource) else os.fspath(source),
@@ -465,7 +479,7 @@ def run_source(
             # The live page shows per-node timings: they need the graph's profiler.
             g = Graph(
                 spec,
-                mode=mode,
+                mode=summary.mode,
                 profile=profile or serve is not None,
                 trace=None if trace_file is None else trace_file.temp,
             )
