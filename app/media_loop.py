@@ -28,6 +28,7 @@ the video is finalised). Closing the ``--show`` window ends the loop normally.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from facegraph.vision.writers import FACES_OMITTED, face_extras
 
 if TYPE_CHECKING:
     from facegraph import Graph, GraphSpec
+    from facegraph.app.stages import WriteBehind
     from facegraph.vision.live import LiveServer, LiveWindow
     from facegraph.vision.render import Renderer
     from facegraph.vision.writers import LandmarksWriter
@@ -90,6 +92,8 @@ def run_frames(
     overlay: Annotator | None = None,
     max_frames: int | None = None,
     on_frame: Callable[[FrameResult], object] | None = None,
+    write_behind: WriteBehind | None = None,
+    on_written: Callable[[FrameResult], object] | None = None,
 ) -> int:
     """Feed ``frames`` into a started ``graph``; write, draw, show each result. Returns the count.
 
@@ -101,6 +105,12 @@ def run_frames(
     nothing is drawn when none of them is given.
     ``on_frame`` is called after each frame (progress bars). Stops after ``max_frames``,
     at the end of the source, or when the window is closed.
+
+    ``write_behind`` (:class:`~facegraph.app.stages.WriteBehind`): the record (JSON) and
+    the rendered frame are written on its thread while the graph runs the next frame; the
+    caller closes it (which finishes the writes). ``on_written(result)`` is called once a
+    frame's outputs are written (on that thread then; a frame whose write failed, or came
+    after a failed one, never gets it).
     """
     drawing = renderer is not None or server is not None or window is not None
     if drawing and overlay is None:
@@ -112,13 +122,6 @@ def run_frames(
         outputs = graph.run_once({input_stream: frame.image}, timestamp=frame.info.timestamp_us)
         faces = _as_list(outputs.get(faces_stream)) if faces_stream else []
         result = FrameResult(frame, faces, outputs)
-        if writer is not None:
-            writer.write(
-                frame.info,
-                faces if write_faces else FACES_OMITTED,
-                {name: outputs.get(name) for name in streams},
-                face_extras(outputs, len(faces)) if write_faces else None,
-            )
         if drawing:
             assert overlay is not None
             shown = faces + [
@@ -130,13 +133,42 @@ def run_frames(
             drawn = overlay.annotate_outputs(frame.image, shown, outputs)
             drawn.flags.writeable = False
             result.drawn = drawn
-            if renderer is not None:
-                renderer.write(drawn, frame.info)
             if server is not None:
                 server.publish(drawn, faces=shown, outputs=outputs)
+        if write_behind is None:
+            _write_outputs(result, writer, renderer, streams, write_faces, on_written)
+        elif writer is not None or renderer is not None or on_written is not None:
+            write_behind.submit(
+                functools.partial(
+                    _write_outputs, result, writer, renderer, streams, write_faces, on_written
+                )
+            )
         count += 1
         if on_frame is not None:
             on_frame(result)
         if window is not None and result.drawn is not None and not window.show(result.drawn):
             break
     return count
+
+
+def _write_outputs(
+    result: FrameResult,
+    writer: LandmarksWriter | None,
+    renderer: Renderer | None,
+    streams: Sequence[str],
+    write_faces: bool,
+    on_written: Callable[[FrameResult], object] | None,
+) -> None:
+    """One frame's record and rendered image, in this order (as before the write-behind)."""
+    info, faces, outputs = result.frame.info, result.faces, result.outputs
+    if writer is not None:
+        writer.write(
+            info,
+            faces if write_faces else FACES_OMITTED,
+            {name: outputs.get(name) for name in streams},
+            face_extras(outputs, len(faces)) if write_faces else None,
+        )
+    if renderer is not None and result.drawn is not None:
+        renderer.write(result.drawn, info)
+    if on_written is not None:
+        on_written(result)

@@ -430,6 +430,7 @@ def run_source(
     from facegraph import Graph, GraphSpec, load_graph
     from facegraph.app.media_loop import faces_stream_of, run_frames
     from facegraph.app.output_guard import check_outputs
+    from facegraph.app.stages import ReadAhead, WriteBehind
     from facegraph.vision.media import FrameSource, ImageFiles, open_source
 
     spec = graph if isinstance(graph, GraphSpec) else load_graph(graph, allow_imports=allow_imports)
@@ -499,11 +500,15 @@ def run_source(
 
         bar: _Progress | None = None
 
-        def frame_done(result: FrameResult) -> None:
+        def frame_written(result: FrameResult) -> None:
+            # Counted once its outputs are written (on the writing thread): a failed write
+            # leaves the count at the frames the kept outputs really hold.
             n = len(result.faces)
             summary.faces += n
             summary.frames_with_faces += n > 0
             summary.frames += 1
+
+        def frame_done(result: FrameResult) -> None:
             summary.elapsed = time.perf_counter() - t0
             if bar is not None:
                 bar.advance()
@@ -523,33 +528,50 @@ def run_source(
             t0 = time.perf_counter()
             failed = True
             try:
-                from facegraph.vision.writers import FACE_EXTRA_STREAMS
+                # Leaving the block finishes every write of the frames done (also on
+                # Ctrl-C) and stops the reader before the source is closed; a write that
+                # failed is raised here unless an error of the run itself is on its way.
+                with contextlib.ExitStack() as stages:
+                    from facegraph.vision.writers import FACE_EXTRA_STREAMS
 
-                write_faces = faces_stream is not None and faces_stream in written
-                frames: Iterable[Frame] = frames_source
-                if loop and not frames_source.live:
-                    frames = _looped(frames_source, lambda: open_source(str(source_name), fps=fps))
-                if realtime and not frames_source.live:
-                    frames = _paced(frames, stop)
-                count = run_frames(
-                    g,
-                    _frames_until(frames, stop, state),
-                    input_stream=input_stream,
-                    faces_stream=faces_stream,
-                    # blendshapes / geometry go into each face's object (face_extras)
-                    streams=[
-                        s
-                        for s in written
-                        if s != faces_stream and not (write_faces and s in FACE_EXTRA_STREAMS)
-                    ],
-                    write_faces=write_faces,
-                    writer=writer,
-                    renderer=renderer,
-                    server=server,
-                    window=window,
-                    max_frames=max_frames,
-                    on_frame=frame_done,
-                )
+                    write_faces = faces_stream is not None and faces_stream in written
+                    frames: Iterable[Frame] = frames_source
+                    if loop and not frames_source.live:
+                        frames = _looped(
+                            frames_source, lambda: open_source(str(source_name), fps=fps)
+                        )
+                    if not frames_source.live:
+                        # Decode (and convert) frame t+1 while the graph runs frame t. Not for
+                        # a camera: it already reads on a thread and hands over its newest frame.
+                        frames = stages.enter_context(
+                            ReadAhead(frames, name=f"reading {summary.source}")
+                        )
+                    if realtime and not frames_source.live:
+                        frames = _paced(frames, stop)
+                    # Write frame t (JSON, video encoding) while the graph runs frame t+1; on
+                    # leaving, every frame done is written (closed before the outputs are).
+                    behind = stages.enter_context(WriteBehind(name="writing the outputs"))
+                    count = run_frames(
+                        g,
+                        _frames_until(frames, stop, state),
+                        input_stream=input_stream,
+                        faces_stream=faces_stream,
+                        # blendshapes / geometry go into each face's object (face_extras)
+                        streams=[
+                            s
+                            for s in written
+                            if s != faces_stream and not (write_faces and s in FACE_EXTRA_STREAMS)
+                        ],
+                        write_faces=write_faces,
+                        writer=writer,
+                        renderer=renderer,
+                        server=server,
+                        window=window,
+                        max_frames=max_frames,
+                        on_frame=frame_done,
+                        write_behind=behind,
+                        on_written=frame_written,
+                    )
                 failed = False
             except KeyboardInterrupt:
                 state["stopped"] = "interrupt"
