@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from facegraph.vision.face.types import FaceLandmarks, NormalizedRect
 from facegraph.vision.media import FrameInfo
-from facegraph.vision.writers import LandmarksWriter, dumps_record, frame_record
+from facegraph.vision.writers import LandmarksWriter, _maybe_different, dumps_record, frame_record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,9 +79,29 @@ def test_edge_floats_have_the_same_text(value: float) -> None:
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
-def test_non_finite_floats_are_refused_as_before(value: float) -> None:
+@pytest.mark.parametrize(
+    "place",
+    [
+        lambda v: {"faces": [{"x": v}]},
+        lambda v: {"detections": None, "faces": [{"x": v}]},  # one null is a None
+        lambda v: {"detections": None, "head": v},
+        lambda v: {"a": None, "b": [None, v]},
+        lambda v: [None, v],
+        lambda v: v,
+    ],
+)
+def test_non_finite_floats_are_refused_as_before(value: float, place: Any) -> None:
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
-        dumps_record({"faces": [{"x": value}]})
+        dumps_record(place(value))
+
+
+def test_a_real_record_with_a_stream_without_packet_takes_the_fast_path() -> None:
+    face = real_faces()[0]
+    record = frame_record(
+        FrameInfo(0, 0, "clip.mp4", 400, 300), [face], streams={"detections": None}
+    )
+    assert '"detections":null' in dumps_record(record) == old_text(record)
+    assert not _maybe_different(orjson.dumps(record), record)
 
 
 @pytest.mark.parametrize(
@@ -91,6 +112,7 @@ def test_non_finite_floats_are_refused_as_before(value: float) -> None:
         {3: "int key", 2.5: "float key", None: "null key", True: "bool key"},
         {"x": np.float64(0.25), "n": 2**70, "t": (1, 2)},
         {"stream": None, "nested": [[], {}, [None, 1.0]]},
+        {"source": "null.mp4", "detections": None},
     ],
 )
 def test_other_values_have_the_same_text(record: dict[Any, Any]) -> None:

@@ -254,18 +254,28 @@ def _has_negative_exponent(data: bytes) -> bool:
     return False
 
 
-def _maybe_different(data: bytes) -> bool:
-    """Whether json.dumps could spell orjson's ``data`` differently: a float below 1e-4
-    (orjson writes "0.00001" or "1e-7" where Python writes "1e-05", "1e-07"), null
-    (orjson writes NaN and infinities as null where json.dumps(allow_nan=False) refuses
-    them), or beyond ASCII (json.dumps escapes it, and DEL)."""
-    return (
-        not data.isascii()
-        or b"\x7f" in data
-        or b"0.0000" in data
-        or b"null" in data
-        or _has_negative_exponent(data)
-    )
+def _top_level_nones(record: Any) -> int:
+    """None values directly in ``record`` (a dict or a list): streams without a packet."""
+    if isinstance(record, dict):
+        return sum(value is None for value in record.values())
+    if isinstance(record, list):
+        return sum(value is None for value in record)
+    return 0
+
+
+def _maybe_different(data: bytes, record: Any) -> bool:
+    """Whether json.dumps could spell orjson's ``data`` (of ``record``) differently: a
+    float below 1e-4 (orjson writes "0.00001" or "1e-7" where Python writes "1e-05",
+    "1e-07"), a null that may be a NaN or an infinity (orjson writes them as null where
+    json.dumps(allow_nan=False) refuses them; a null is certainly a None when there are
+    no more of them than the record's own top-level Nones, e.g. ``"detections":null``),
+    or beyond ASCII (json.dumps escapes it, and DEL)."""
+    if not data.isascii() or b"\x7f" in data or b"0.0000" in data:
+        return True
+    nulls = data.count(b"null")
+    if nulls and nulls != _top_level_nones(record):
+        return True
+    return _has_negative_exponent(data)
 
 
 #: Dataclasses and datetimes go to ``default`` (which refuses them, as json.dumps does)
@@ -294,7 +304,7 @@ def dumps_record(record: Any) -> str:
     except orjson.JSONEncodeError:
         pass
     else:
-        if not _maybe_different(data):
+        if not _maybe_different(data, record):
             return data.decode("ascii")
     return json.dumps(record, separators=(",", ":"), allow_nan=False)
 
