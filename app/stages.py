@@ -53,15 +53,20 @@ class ReadAhead(Generic[T]):
     source can be closed safely afterwards.
     """
 
-    def __init__(self, source: Iterable[T], *, depth: int = 2, name: str = "read-ahead") -> None:
+    def __init__(self, source: Iterable[T], *, depth: int = 4, name: str = "read-ahead") -> None:
         if depth < 1:
             raise ValueError(f"ReadAhead depth must be >= 1, got {depth}")
         self.depth = depth
+        #: Once full, the reader resumes when the buffer is down to this many: one wake-up
+        #: per ``depth - resume_at`` items, not one per item (each costs a thread switch).
+        self.resume_at = depth // 2
         self.name = name
         self._source = source
         self._items: deque[object] = deque()
         self._error: BaseException | None = None
         self._cancelled = False
+        self._reader_waits = False
+        self._consumer_waits = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._read, name=name, daemon=True)
         self._started = False
@@ -71,12 +76,17 @@ class ReadAhead(Generic[T]):
         try:
             for item in iterator:
                 with self._cond:
-                    while len(self._items) >= self.depth and not self._cancelled:
-                        self._cond.wait()
+                    if len(self._items) >= self.depth:
+                        self._reader_waits = True
+                        self._cond.notify_all()  # no one waits on a full buffer: cheap
+                        while len(self._items) > self.resume_at and not self._cancelled:
+                            self._cond.wait()
+                        self._reader_waits = False
                     if self._cancelled:
                         return
                     self._items.append(item)
-                    self._cond.notify_all()
+                    if self._consumer_waits:
+                        self._cond.notify_all()
         except BaseException as exc:  # handed to the consumer, whatever it is
             with self._cond:
                 self._error = exc
@@ -103,9 +113,12 @@ class ReadAhead(Generic[T]):
             while True:
                 with self._cond:
                     while not self._items:
+                        self._consumer_waits = True
                         self._cond.wait()
+                    self._consumer_waits = False
                     item = self._items.popleft()
-                    self._cond.notify_all()  # room for the reader
+                    if self._reader_waits and len(self._items) <= self.resume_at:
+                        self._cond.notify_all()  # room for the reader
                     if item is _END:
                         error, self._error = self._error, None
                         if error is not None:
@@ -145,19 +158,29 @@ class WriteBehind:
     thread and raises a job's exception, unless the block is already leaving with one
     of its own (then that one goes on; the failed job's output has already reported
     itself, e.g. as ``failed``). :attr:`completed` counts the jobs that ran without error.
+
+    The thread starts on ``start_at`` waiting jobs (default half of ``depth``) and then
+    runs until none is left: one wake-up per batch, not per job (each costs a thread
+    switch, and on a busy machine a wait for a core).
     """
 
-    def __init__(self, *, depth: int = 4, name: str = "write-behind") -> None:
+    def __init__(
+        self, *, depth: int = 8, start_at: int | None = None, name: str = "write-behind"
+    ) -> None:
         if depth < 1:
             raise ValueError(f"WriteBehind depth must be >= 1, got {depth}")
         self.depth = depth
+        self.start_at = max(1, min(depth, start_at if start_at is not None else depth // 2))
         self.name = name
         #: Jobs that ran to completion.
         self.completed = 0
         self._jobs: deque[Callable[[], object]] = deque()
         self._error: BaseException | None = None
         self._closing = False
+        self._flushing = 0  # callers waiting in flush(): run whatever is there
         self._running = False  # a job is being run (taken off the deque, not finished)
+        self._worker_waits = False
+        self._submitter_waits = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
@@ -165,15 +188,22 @@ class WriteBehind:
     def _work(self) -> None:
         while True:
             with self._cond:
-                while not self._jobs and not self._closing:
-                    self._cond.wait()
-                if not self._jobs or self._error is not None:
-                    self._jobs.clear()
-                    self._cond.notify_all()
-                    return
+                if not self._jobs:
+                    self._cond.notify_all()  # flush() and close() wait for "none left"
+                    self._worker_waits = True
+                    while (
+                        len(self._jobs) < self.start_at and not self._closing and not self._flushing
+                    ):
+                        self._cond.wait()
+                    self._worker_waits = False
+                if not self._jobs:
+                    if self._closing:
+                        return
+                    continue  # a flush with nothing to run
                 job = self._jobs.popleft()
                 self._running = True
-                self._cond.notify_all()  # room for the submitter
+                if self._submitter_waits:
+                    self._cond.notify_all()  # room for the submitter
             try:
                 job()
             except BaseException as exc:  # handed to the submitter, whatever it is
@@ -186,7 +216,6 @@ class WriteBehind:
             with self._cond:
                 self.completed += 1
                 self._running = False
-                self._cond.notify_all()
 
     def _raise_error(self) -> None:
         error = self._error
@@ -201,16 +230,25 @@ class WriteBehind:
             if self._closing and self._error is None:
                 raise RuntimeError(f"{self.name}: closed")
             while len(self._jobs) >= self.depth and self._error is None:
+                self._submitter_waits = True
+                self._cond.notify_all()  # the thread runs while the queue is full
                 self._cond.wait()
+            self._submitter_waits = False
             self._raise_error()
             self._jobs.append(job)
-            self._cond.notify_all()
+            if self._worker_waits and len(self._jobs) >= self.start_at:
+                self._cond.notify_all()
 
     def flush(self) -> None:
         """Wait until every submitted job has run; raises a job's error."""
         with self._cond:
-            while (self._jobs or self._running) and self._error is None:
-                self._cond.wait()
+            self._flushing += 1
+            try:
+                self._cond.notify_all()
+                while (self._jobs or self._running) and self._error is None:
+                    self._cond.wait()
+            finally:
+                self._flushing -= 1
             self._raise_error()
 
     def close(self) -> None:

@@ -54,18 +54,49 @@ def test_read_ahead_keeps_order_and_reads_everything() -> None:
 
 def test_read_ahead_is_bounded() -> None:
     source = Reading(100)
-    ahead = ReadAhead(source, depth=3)
+    ahead = ReadAhead(source, depth=4)
+    assert ahead.resume_at == 2
+    items = iter(ahead)
+    taken = []
+    for _ in range(12):
+        taken.append(next(items))
+        # Whenever the reader waits for room, it holds one item more than the buffer's
+        # (at most depth): never further ahead, however long the consumer takes.
+        with ahead._cond:
+            assert ahead._cond.wait_for(
+                lambda: ahead._reader_waits and len(ahead._items) > ahead.resume_at, HANG
+            )
+            assert len(ahead._items) <= ahead.depth
+            assert source.produced == len(taken) + len(ahead._items) + 1
+    assert taken == list(range(12))
+    ahead.close()
+    assert source.produced <= 12 + 4 + 1
+    assert source.closed.is_set()
+
+
+def test_read_ahead_wakes_the_reader_once_per_batch() -> None:
+    # A thread switch per frame costs more than the decoding it hides on a busy machine.
+    source = Reading(100)
+    ahead = ReadAhead(source, depth=4)
     items = iter(ahead)
     assert next(items) == 0
-    # Item 0 taken, 3 waiting, and the reader holds item 4 while it waits for room:
-    # it never gets further ahead than that, however long the consumer takes.
-    source.wait_produced(5)
     with ahead._cond:
-        assert ahead._cond.wait_for(lambda: len(ahead._items) == 3, HANG)
-    assert source.produced == 5
+        assert ahead._cond.wait_for(lambda: ahead._reader_waits, HANG)
+        produced = source.produced
+    while True:
+        with ahead._cond:
+            left = len(ahead._items) - 1
+        next(items)
+        if left <= ahead.resume_at:
+            break
+        with ahead._cond:  # still above resume_at: the reader was not woken
+            assert ahead._reader_waits and source.produced == produced
+    # Down to resume_at: the reader refills the buffer in one go.
+    with ahead._cond:
+        assert ahead._cond.wait_for(
+            lambda: ahead._reader_waits and len(ahead._items) == ahead.depth, HANG
+        )
     ahead.close()
-    assert source.produced == 5
-    assert source.closed.is_set()
 
 
 def test_read_ahead_raises_the_readers_error_after_the_items_before_it() -> None:
@@ -167,7 +198,7 @@ def test_write_behind_error_reaches_the_submitter_and_nothing_runs_after_it() ->
             raise OSError("cannot write out.jsonl: No space left on device")
         done.append(i)
 
-    writes = WriteBehind(depth=100)
+    writes = WriteBehind(depth=100, start_at=1)
     for i in range(4):
         writes.submit(lambda i=i: job(i))
     assert failed.wait(HANG)
@@ -213,7 +244,7 @@ def test_write_behind_cancel_drops_the_jobs_not_started() -> None:
         assert release.wait(HANG)
         done.append(0)
 
-    writes = WriteBehind(depth=10)
+    writes = WriteBehind(depth=10, start_at=1)
     writes.submit(held)
     assert started.wait(HANG)
     for i in range(1, 5):
@@ -229,6 +260,23 @@ def test_write_behind_cancel_drops_the_jobs_not_started() -> None:
     assert done == [0]
     with pytest.raises(RuntimeError, match="closed"):
         writes.submit(lambda: None)
+
+
+def test_write_behind_starts_once_per_batch() -> None:
+    # A thread switch per frame costs more than the writing it hides on a busy machine.
+    done: list[int] = []
+    writes = WriteBehind(depth=8)
+    assert writes.start_at == 4
+    for i in range(3):
+        writes.submit(lambda i=i: done.append(i))
+    with writes._cond:
+        assert writes._cond.wait_for(lambda: writes._worker_waits, HANG)
+        assert done == [] and len(writes._jobs) == 3  # waiting for a batch
+    writes.submit(lambda: done.append(3))
+    with writes._cond:  # a batch: the thread runs until none is left, then waits again
+        assert writes._cond.wait_for(lambda: writes._worker_waits and not writes._jobs, HANG)
+    assert done == [0, 1, 2, 3]
+    writes.close()
 
 
 def test_flush_waits_for_every_job() -> None:
