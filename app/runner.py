@@ -571,6 +571,8 @@ def run_source(
                         on_frame=frame_done,
                         write_behind=behind,
                         on_written=frame_written,
+                        # A caller's on_frame may look at result.drawn: then draw here.
+                        draw_behind=on_frame is None,
                     )
                 failed = False
             except KeyboardInterrupt:
