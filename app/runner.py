@@ -550,7 +550,9 @@ def run_source(
                         frames = _paced(frames, stop)
                     # Write frame t (JSON, video encoding) while the graph runs frame t+1; on
                     # leaving, every frame done is written (closed before the outputs are).
-                    behind = stages.enter_context(WriteBehind(name="writing the outputs"))
+                    behind = stages.enter_context(
+                        WriteBehind(name=f"writing {', '.join(outputs.paths) or 'the outputs'}")
+                    )
                     count = run_frames(
                         g,
                         _frames_until(frames, stop, state),

@@ -15,16 +15,22 @@ work off the graph's thread::
             writes.submit(lambda r=result: writer.write(r))   # run in order, behind
 
 Both keep order, hold at most ``depth`` items (a slow graph blocks the reader, a slow
-disk blocks :meth:`WriteBehind.submit`: memory stays bounded) and hand any exception of
-their thread to the caller's thread, unchanged: the reader's where its item would have
-come (after every item read before it), the writer's at the next :meth:`~WriteBehind.submit`
-or at :meth:`~WriteBehind.close`. Closing is clean either way: :meth:`ReadAhead.close`
-stops the reader and closes the source's iterator on the reader's own thread (a
-generator must not be closed from a thread other than the one running it);
-:meth:`WriteBehind.close` runs every job already submitted (a Ctrl-C keeps every frame
-done), unless one failed: the jobs after a failed one are not run, so an output never
-has a gap. Plain threads, not processes: decoding, colour conversion, JSON encoding and
-video encoding spend most of their time in C code that releases the GIL.
+disk blocks :meth:`WriteBehind.submit`: memory stays bounded), wake their thread once per
+small batch rather than per item (a thread switch per frame costs more than the overlap
+gives on a busy 2-core machine), and hand any exception of their thread to the caller's
+thread: the reader's where its item would have come (after every item read before it),
+the writer's at the next :meth:`~WriteBehind.submit` or at :meth:`~WriteBehind.close`.
+facegraph's own errors (which name their file) come unchanged; any other exception comes
+as a :class:`StageError` whose one line starts with the stage's name (``reading
+clip.mp4``, ``writing out.jsonl``), the original as its ``__cause__``.
+
+Closing is clean either way: :meth:`ReadAhead.close` stops the reader and closes the
+source's iterator on the reader's own thread (a generator must not be closed from a
+thread other than the one running it); :meth:`WriteBehind.close` runs every job already
+submitted (a Ctrl-C keeps every frame done), unless one failed: the jobs after a failed
+one are not run, so an output never has a gap. Plain threads, not processes: decoding,
+colour conversion, drawing and video encoding spend most of their time in C code that
+releases the GIL, and the JSON line (orjson) is cheap.
 """
 
 from __future__ import annotations
@@ -36,9 +42,26 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
 
-__all__ = ["ReadAhead", "WriteBehind"]
+from facegraph import FacegraphError
+
+__all__ = ["ReadAhead", "StageError", "WriteBehind"]
 
 T = TypeVar("T")
+
+
+class StageError(FacegraphError):
+    """An unexpected exception on a stage's thread, named after the stage (its file)."""
+
+
+def _named(exc: BaseException, stage: str) -> BaseException:
+    """``exc`` as the caller should see it: facegraph's own errors (one line naming their
+    file) and non-``Exception`` ones (KeyboardInterrupt) as they are, others named."""
+    if isinstance(exc, FacegraphError) or not isinstance(exc, Exception):
+        return exc
+    error = StageError(f"{stage}: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc  # the original traceback stays in the report
+    return error
+
 
 _END = object()  # the source is exhausted
 
@@ -89,7 +112,7 @@ class ReadAhead(Generic[T]):
                         self._cond.notify_all()
         except BaseException as exc:  # handed to the consumer, whatever it is
             with self._cond:
-                self._error = exc
+                self._error = _named(exc, self.name)
         finally:
             # On this thread: a generator is closed by the thread that runs it.
             close = getattr(iterator, "close", None)
@@ -99,7 +122,7 @@ class ReadAhead(Generic[T]):
                 except BaseException as exc:
                     with self._cond:
                         if self._error is None and not self._cancelled:
-                            self._error = exc
+                            self._error = _named(exc, self.name)
             with self._cond:
                 self._items.append(_END)
                 self._cond.notify_all()
@@ -208,7 +231,7 @@ class WriteBehind:
                 job()
             except BaseException as exc:  # handed to the submitter, whatever it is
                 with self._cond:
-                    self._error = exc
+                    self._error = _named(exc, self.name)
                     self._jobs.clear()  # never write past a failure
                     self._running = False
                     self._cond.notify_all()

@@ -10,7 +10,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from facegraph.app.stages import ReadAhead, WriteBehind
+from facegraph.app.stages import ReadAhead, StageError, WriteBehind
+from facegraph.vision.media import SourceError
+from facegraph.vision.writers import OutputError
 
 HANG = 30.0  # seconds: only ever reached when the code under test is broken
 
@@ -31,7 +33,7 @@ class Reading:
         try:
             for i in range(self.n):
                 if i == self.fail_at:
-                    raise OSError(f"cannot read clip.mp4: bad data at frame {i}")
+                    raise OSError(f"bad data at frame {i}")
                 with self.progress:
                     self.produced += 1
                     self.progress.notify_all()
@@ -103,13 +105,34 @@ def test_read_ahead_raises_the_readers_error_after_the_items_before_it() -> None
     source = Reading(10, fail_at=4)
     got: list[int] = []
     with (
-        pytest.raises(OSError, match=r"cannot read clip\.mp4: bad data at frame 4"),
-        ReadAhead(source) as items,
+        pytest.raises(StageError) as err,
+        ReadAhead(source, name="reading clip.mp4") as items,
     ):
         for item in items:
             got.append(item)
     assert got == [0, 1, 2, 3]  # nothing read before the error is lost
     assert source.closed.is_set()
+    # One line naming the stage (its file), the original kept as the cause.
+    assert str(err.value) == "reading clip.mp4: OSError: bad data at frame 4"
+    assert isinstance(err.value.__cause__, OSError)
+
+
+def test_facegraph_errors_come_through_unchanged() -> None:
+    # They already are one line naming their file (SourceError, OutputError, ...).
+    def frames() -> Iterator[int]:
+        yield 0
+        raise SourceError("cannot decode clip.mp4: damaged")
+
+    with pytest.raises(SourceError, match=r"cannot decode clip\.mp4"), ReadAhead(frames()) as items:
+        list(items)
+
+    def fail() -> None:
+        raise OutputError("cannot write out.jsonl: No space left on device")
+
+    writes = WriteBehind()
+    writes.submit(fail)
+    with pytest.raises(OutputError, match=r"out\.jsonl"):
+        writes.close()
 
 
 def test_read_ahead_close_stops_the_reader_and_closes_the_source_on_its_thread() -> None:
@@ -195,14 +218,14 @@ def test_write_behind_error_reaches_the_submitter_and_nothing_runs_after_it() ->
     def job(i: int) -> None:
         if i == 3:
             failed.set()
-            raise OSError("cannot write out.jsonl: No space left on device")
+            raise OSError("No space left on device")
         done.append(i)
 
-    writes = WriteBehind(depth=100, start_at=1)
+    writes = WriteBehind(depth=100, start_at=1, name="writing out.jsonl")
     for i in range(4):
         writes.submit(lambda i=i: job(i))
     assert failed.wait(HANG)
-    with pytest.raises(OSError, match=r"out\.jsonl: No space left on device"):
+    with pytest.raises(StageError, match=r"^writing out\.jsonl: OSError: No space left on device$"):
         for i in range(4, 100):
             writes.submit(lambda i=i: job(i))
     writes.close()  # already reported: close does not raise it twice
@@ -211,13 +234,13 @@ def test_write_behind_error_reaches_the_submitter_and_nothing_runs_after_it() ->
 
 
 def test_write_behind_error_is_raised_by_close() -> None:
-    writes = WriteBehind()
+    writes = WriteBehind(name="writing out.jsonl")
 
     def fail() -> None:
         raise ValueError("bad record at frame 7")
 
     writes.submit(fail)
-    with pytest.raises(ValueError, match="frame 7"):
+    with pytest.raises(StageError, match=r"^writing out\.jsonl: ValueError: bad record at frame 7"):
         writes.close()
 
 
