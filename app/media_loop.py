@@ -28,6 +28,7 @@ the video is finalised). Closing the ``--show`` window ends the loop normally.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from facegraph.vision.writers import FACES_OMITTED, face_extras
 
 if TYPE_CHECKING:
     from facegraph import Graph, GraphSpec
+    from facegraph.app.stages import WriteBehind
     from facegraph.vision.live import LiveServer, LiveWindow
     from facegraph.vision.render import Renderer
     from facegraph.vision.writers import LandmarksWriter
@@ -90,6 +92,9 @@ def run_frames(
     overlay: Annotator | None = None,
     max_frames: int | None = None,
     on_frame: Callable[[FrameResult], object] | None = None,
+    write_behind: WriteBehind | None = None,
+    on_written: Callable[[FrameResult], object] | None = None,
+    draw_behind: bool = False,
 ) -> int:
     """Feed ``frames`` into a started ``graph``; write, draw, show each result. Returns the count.
 
@@ -101,10 +106,19 @@ def run_frames(
     nothing is drawn when none of them is given.
     ``on_frame`` is called after each frame (progress bars). Stops after ``max_frames``,
     at the end of the source, or when the window is closed.
+
+    ``write_behind`` (:class:`~facegraph.app.stages.WriteBehind`): the record (JSON) and
+    the rendered frame are written on its thread while the graph runs the next frame; the
+    caller closes it (which finishes the writes). ``on_written(result)`` is called once a
+    frame's outputs are written (on that thread then; a frame whose write failed, or came
+    after a failed one, never gets it). ``draw_behind`` (with ``write_behind``, when only
+    the renderer wants the overlay: no server, no window) draws it on that thread too, so
+    ``result.drawn`` is set there (``on_written`` sees it, ``on_frame`` does not).
     """
     drawing = renderer is not None or server is not None or window is not None
     if drawing and overlay is None:
         overlay = default_annotators()
+    behind = write_behind is not None and draw_behind
     count = 0
     for frame in frames:
         if max_frames is not None and count >= max_frames:
@@ -112,31 +126,74 @@ def run_frames(
         outputs = graph.run_once({input_stream: frame.image}, timestamp=frame.info.timestamp_us)
         faces = _as_list(outputs.get(faces_stream)) if faces_stream else []
         result = FrameResult(frame, faces, outputs)
-        if writer is not None:
-            writer.write(
-                frame.info,
-                faces if write_faces else FACES_OMITTED,
-                {name: outputs.get(name) for name in streams},
-                face_extras(outputs, len(faces)) if write_faces else None,
-            )
-        if drawing:
+        # Drawn later, on the writing thread, when only the renderer needs it.
+        draw_later = behind and renderer is not None and server is None and window is None
+        if drawing and not draw_later:
             assert overlay is not None
-            shown = faces + [
-                item
-                for name, value in outputs.items()
-                if name != faces_stream
-                for item in face_items(value, landmarks_only=faces_stream is not None)
-            ]
-            drawn = overlay.annotate_outputs(frame.image, shown, outputs)
-            drawn.flags.writeable = False
-            result.drawn = drawn
-            if renderer is not None:
-                renderer.write(drawn, frame.info)
+            shown = _draw(result, overlay, faces_stream)
             if server is not None:
-                server.publish(drawn, faces=shown, outputs=outputs)
+                assert result.drawn is not None
+                server.publish(result.drawn, faces=shown, outputs=outputs)
+        write = functools.partial(
+            _write_outputs,
+            result,
+            writer,
+            renderer,
+            streams,
+            write_faces,
+            on_written,
+            overlay if draw_later else None,
+            faces_stream,
+        )
+        if write_behind is None:
+            write()
+        elif writer is not None or renderer is not None or on_written is not None:
+            write_behind.submit(write)
         count += 1
         if on_frame is not None:
             on_frame(result)
         if window is not None and result.drawn is not None and not window.show(result.drawn):
             break
     return count
+
+
+def _draw(result: FrameResult, overlay: Annotator, faces_stream: str | None) -> list[Any]:
+    """Draw the frame's faces (and face-like outputs) into ``result.drawn``; returns them."""
+    outputs = result.outputs
+    shown = result.faces + [
+        item
+        for name, value in outputs.items()
+        if name != faces_stream
+        for item in face_items(value, landmarks_only=faces_stream is not None)
+    ]
+    drawn = overlay.annotate_outputs(result.frame.image, shown, outputs)
+    drawn.flags.writeable = False
+    result.drawn = drawn
+    return shown
+
+
+def _write_outputs(
+    result: FrameResult,
+    writer: LandmarksWriter | None,
+    renderer: Renderer | None,
+    streams: Sequence[str],
+    write_faces: bool,
+    on_written: Callable[[FrameResult], object] | None,
+    overlay: Annotator | None = None,
+    faces_stream: str | None = None,
+) -> None:
+    """One frame's record and rendered image (drawn first when ``overlay`` is given)."""
+    info, faces, outputs = result.frame.info, result.faces, result.outputs
+    if overlay is not None:
+        _draw(result, overlay, faces_stream)
+    if writer is not None:
+        writer.write(
+            info,
+            faces if write_faces else FACES_OMITTED,
+            {name: outputs.get(name) for name in streams},
+            face_extras(outputs, len(faces)) if write_faces else None,
+        )
+    if renderer is not None and result.drawn is not None:
+        renderer.write(result.drawn, info)
+    if on_written is not None:
+        on_written(result)

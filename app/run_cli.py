@@ -19,6 +19,7 @@ non-zero, without a Python traceback.
 from __future__ import annotations
 
 import contextlib
+import gc
 import signal
 import sys
 import time
@@ -32,7 +33,7 @@ from facegraph.cli_support import console as _console
 
 if TYPE_CHECKING:
     from facegraph import GraphSpec
-    from facegraph.app.runner import RunSummary
+    from facegraph.app.runner import RunMode, RunSummary
     from facegraph.graph import Mode
     from rich.console import Console
 
@@ -377,8 +378,21 @@ def run_command(
     ] = None,
     deterministic: Annotated[
         bool,
-        typer.Option("--deterministic", help="Run every node on this thread, in a fixed order."),
+        typer.Option(
+            "--deterministic",
+            help="Run every node on this thread, in a fixed order (the default for a file "
+            "input without --serve).",
+        ),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            metavar="N",
+            min=1,
+            help="Run the nodes on a pool of N threads (the default for a camera or --serve).",
+        ),
+    ] = None,
     streams: Annotated[
         str | None,
         typer.Option(
@@ -420,7 +434,20 @@ def run_command(
         )
     except SidePacketError as exc:
         raise _fail(f"--side: {exc}", 2) from None
-    mode: Mode = "deterministic" if deterministic else "threads"
+    if deterministic and threads is not None:
+        raise _fail("--deterministic and --threads exclude each other; give one", 2)
+    if threads is not None:
+        import dataclasses
+
+        from facegraph.spec import DEFAULT_EXECUTOR
+
+        spec = dataclasses.replace(spec, executors={**spec.executors, DEFAULT_EXECUTOR: threads})
+    # A file input runs deterministically unless --threads says otherwise: run() hands the
+    # graph one frame at a time, and for the face graphs on few cores the pool's thread
+    # handoffs cost more than the overlap they allow (benchmarks/bench_e2e.py). A camera
+    # or a served page keeps the pool (run_source's "auto").
+    mode: Mode = "deterministic" if deterministic else "threads"  # graphs without input
+    run_mode: RunMode = "deterministic" if deterministic else "threads" if threads else "auto"
 
     if not spec.input_streams:
         extra = [
@@ -475,6 +502,12 @@ def run_command(
     started: list[RunSummary] = []
 
     def on_start(summary: RunSummary) -> None:
+        # Everything is loaded and the first frame is next: move the objects of startup
+        # (modules, graph, models) out of the collector's sight. Each frame makes a few
+        # thousand short-lived dicts, which trigger collections; a full one would walk
+        # every startup object again (10-25 ms, a visible stall in a 0.4 s clip). One
+        # run per process here, so nothing frozen is ever missed.
+        gc.freeze()
         started.append(summary)
         if summary.url:
             err.print(f"live view: {summary.url}", markup=False)
@@ -489,7 +522,7 @@ def run_command(
                 side_packets=side_packets,
                 max_frames=max_frames,
                 progress=True,
-                mode=mode,
+                mode=run_mode,
                 profile=profile,
                 trace=trace,
                 show=show,
@@ -514,7 +547,7 @@ def run_command(
             )
         raise typer.Exit(1) from None
 
-    _print_summary(out, summary, mode=mode, profile=profile, trace=trace)
+    _print_summary(out, summary, mode=summary.mode, profile=profile, trace=trace)
     if summary.stopped == "interrupt" or received[:1] == ["SIGINT"]:
         raise typer.Exit(130)
     if received[:1] == ["SIGTERM"]:

@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 Mode = Literal["threads", "deterministic"]
+#: ``"auto"``: deterministic for a file input, the thread pool for a camera or a live page.
+RunMode = Literal["threads", "deterministic", "auto"]
 
 #: The bundled sample clip, inside the ``facegraph.graphs`` package.
 SAMPLE_VIDEO = "samples/face_sample.mp4"
@@ -101,6 +103,8 @@ class RunSummary:
     """The input was a camera."""
     url: str | None = None
     """The live page's address when serving."""
+    mode: Mode = "threads"
+    """The scheduler mode the graph ran in (``"auto"`` resolved)."""
 
     @property
     def fps(self) -> float:
@@ -372,7 +376,7 @@ def run_source(
     side_packets: Mapping[str, Any] | None = None,
     max_frames: int | None = None,
     progress: bool = False,
-    mode: Mode = "threads",
+    mode: RunMode = "threads",
     profile: bool = False,
     trace: str | os.PathLike[str] | None = None,
     on_frame: Callable[[FrameResult], object] | None = None,
@@ -404,6 +408,11 @@ def run_source(
     - ``fps``: frame rate used for the timestamps of image inputs (default 30).
     - ``streams``: the graph outputs written to ``output`` (default: all). The faces
       stream is written under ``"faces"``, every other stream under its own name.
+    - ``mode``: the scheduler (:class:`~facegraph.Graph`); ``"auto"`` runs a file input
+      deterministically (one frame at a time on this thread: with ``run_once`` per frame
+      the pool's thread handoffs cost more than the little parallelism they allow), and a
+      camera or a served page in the thread pool (the page reads the profiler while the
+      graph runs).
     - ``realtime``: release file frames at their frame rate; ``loop``: start a file input
       again at its end, until stopped (needs a source given by name, so that it can be
       reopened). Both default to on when serving, off otherwise; cameras ignore them.
@@ -421,6 +430,7 @@ def run_source(
     from facegraph import Graph, GraphSpec, load_graph
     from facegraph.app.media_loop import faces_stream_of, run_frames
     from facegraph.app.output_guard import check_outputs
+    from facegraph.app.stages import ReadAhead, WriteBehind
     from facegraph.vision.media import FrameSource, ImageFiles, open_source
 
     spec = graph if isinstance(graph, GraphSpec) else load_graph(graph, allow_imports=allow_imports)
@@ -444,6 +454,11 @@ def run_source(
         summary = RunSummary(
             graph=spec.name, source=frames_source.name or str(source), live=frames_source.live
         )
+        if mode == "auto":
+            live = frames_source.live or serve is not None
+            summary.mode = "threads" if live else "deterministic"
+        else:
+            summary.mode = mode
         # Before anything is written: no output may overwrite an input or another output.
         check_outputs(
             None if isinstance(source, FrameSource) else os.fspath(source),
@@ -465,7 +480,7 @@ def run_source(
             # The live page shows per-node timings: they need the graph's profiler.
             g = Graph(
                 spec,
-                mode=mode,
+                mode=summary.mode,
                 profile=profile or serve is not None,
                 trace=None if trace_file is None else trace_file.temp,
             )
@@ -485,11 +500,15 @@ def run_source(
 
         bar: _Progress | None = None
 
-        def frame_done(result: FrameResult) -> None:
+        def frame_written(result: FrameResult) -> None:
+            # Counted once its outputs are written (on the writing thread): a failed write
+            # leaves the count at the frames the kept outputs really hold.
             n = len(result.faces)
             summary.faces += n
             summary.frames_with_faces += n > 0
             summary.frames += 1
+
+        def frame_done(result: FrameResult) -> None:
             summary.elapsed = time.perf_counter() - t0
             if bar is not None:
                 bar.advance()
@@ -509,33 +528,54 @@ def run_source(
             t0 = time.perf_counter()
             failed = True
             try:
-                from facegraph.vision.writers import FACE_EXTRA_STREAMS
+                # Leaving the block finishes every write of the frames done (also on
+                # Ctrl-C) and stops the reader before the source is closed; a write that
+                # failed is raised here unless an error of the run itself is on its way.
+                with contextlib.ExitStack() as stages:
+                    from facegraph.vision.writers import FACE_EXTRA_STREAMS
 
-                write_faces = faces_stream is not None and faces_stream in written
-                frames: Iterable[Frame] = frames_source
-                if loop and not frames_source.live:
-                    frames = _looped(frames_source, lambda: open_source(str(source_name), fps=fps))
-                if realtime and not frames_source.live:
-                    frames = _paced(frames, stop)
-                count = run_frames(
-                    g,
-                    _frames_until(frames, stop, state),
-                    input_stream=input_stream,
-                    faces_stream=faces_stream,
-                    # blendshapes / geometry go into each face's object (face_extras)
-                    streams=[
-                        s
-                        for s in written
-                        if s != faces_stream and not (write_faces and s in FACE_EXTRA_STREAMS)
-                    ],
-                    write_faces=write_faces,
-                    writer=writer,
-                    renderer=renderer,
-                    server=server,
-                    window=window,
-                    max_frames=max_frames,
-                    on_frame=frame_done,
-                )
+                    write_faces = faces_stream is not None and faces_stream in written
+                    frames: Iterable[Frame] = frames_source
+                    if loop and not frames_source.live:
+                        frames = _looped(
+                            frames_source, lambda: open_source(str(source_name), fps=fps)
+                        )
+                    if not frames_source.live:
+                        # Decode (and convert) frame t+1 while the graph runs frame t. Not for
+                        # a camera: it already reads on a thread and hands over its newest frame.
+                        frames = stages.enter_context(
+                            ReadAhead(frames, name=f"reading {summary.source}")
+                        )
+                    if realtime and not frames_source.live:
+                        frames = _paced(frames, stop)
+                    # Write frame t (JSON, video encoding) while the graph runs frame t+1; on
+                    # leaving, every frame done is written (closed before the outputs are).
+                    behind = stages.enter_context(
+                        WriteBehind(name=f"writing {', '.join(outputs.paths) or 'the outputs'}")
+                    )
+                    count = run_frames(
+                        g,
+                        _frames_until(frames, stop, state),
+                        input_stream=input_stream,
+                        faces_stream=faces_stream,
+                        # blendshapes / geometry go into each face's object (face_extras)
+                        streams=[
+                            s
+                            for s in written
+                            if s != faces_stream and not (write_faces and s in FACE_EXTRA_STREAMS)
+                        ],
+                        write_faces=write_faces,
+                        writer=writer,
+                        renderer=renderer,
+                        server=server,
+                        window=window,
+                        max_frames=max_frames,
+                        on_frame=frame_done,
+                        write_behind=behind,
+                        on_written=frame_written,
+                        # A caller's on_frame may look at result.drawn: then draw here.
+                        draw_behind=on_frame is None,
+                    )
                 failed = False
             except KeyboardInterrupt:
                 state["stopped"] = "interrupt"

@@ -195,6 +195,20 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         self._profile = ctx.profiling
         self._trace = ctx.trace_sink
         self._max_workers = cpu_count() if o.workers == "auto" else o.workers
+        # The first copy now, not on the first list: its models load while the graph
+        # starts (a run's first frame is not slowed by it), and a body that cannot start
+        # fails the graph's start, named ``node/inner`` like a failure of process.
+        try:
+            self._copies.append(self._new_copy())
+        except CalculatorError as exc:
+            raise CalculatorError(
+                f"{self._node}/{exc.node}",
+                exc.calculator,
+                exc.phase,
+                exc.timestamp,
+                exc.original,
+                exc.traceback_text,
+            ) from None
 
     def process(self, ctx: CalculatorContext) -> None:
         items = ctx.get(self.ITERABLE)

@@ -10,6 +10,7 @@ returns problems instead of raising, so that the user sees all of them at once.
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -244,46 +245,48 @@ def _check_connections(graph: FlatGraph, *, side: bool) -> list[Problem]:
 
 def _check_cycles(graph: FlatGraph) -> list[Problem]:
     """Every cycle must contain a back edge; every back edge must close a cycle."""
-    import networkx as nx  # ~0.1 s to import; only needed when a graph is loaded
-
     producer: dict[str, FlatNode] = {}
     for node in graph.nodes:
         for b in node.outputs:
             producer.setdefault(b.name, node)
     order = {id(node): i for i, node in enumerate(graph.nodes)}
-    full: Any = nx.DiGraph()
-    forward: Any = nx.DiGraph()
     by_name: dict[str, FlatNode] = {}
+    # Node name -> successors: every edge (full), and the edges without back_edge
+    # (forward), which remember their bindings, for the hint.
+    full: dict[str, set[str]] = {}
+    forward: dict[str, dict[str, list[FlatBinding]]] = {}
     for node in graph.nodes:
         by_name.setdefault(node.name, node)
-        full.add_node(node.name)
-        forward.add_node(node.name)
-    # Edge data remembers one binding per (producer, consumer) pair, for the hint.
+        full.setdefault(node.name, set())
+        forward.setdefault(node.name, {})
     for node in graph.nodes:
         for b in node.inputs:
             src = producer.get(b.name)
             if src is None:
                 continue
-            full.add_edge(src.name, node.name)
+            full[src.name].add(node.name)
             if not b.back_edge:
-                if not forward.has_edge(src.name, node.name):
-                    forward.add_edge(src.name, node.name, bindings=[])
-                forward.edges[src.name, node.name]["bindings"].append(b)
+                forward[src.name].setdefault(node.name, []).append(b)
 
     problems: list[Problem] = []
-    graph_inputs = {p.name for p in graph.inputs}
-    for component in nx.strongly_connected_components(forward):
-        members = [by_name[n] for n in component]
-        if len(members) == 1 and not forward.has_edge(members[0].name, members[0].name):
-            continue
-        problems.append(_cycle_problem(forward.subgraph(component), members, order))
+    # The standard library sorts the forward edges (each graph load does this); networkx
+    # (~0.1 s to import) is loaded only to describe a cycle found.
+    predecessors: dict[str, set[str]] = {name: set() for name in forward}
+    for name, consumers in forward.items():
+        for consumer in consumers:
+            predecessors[consumer].add(name)
+    try:
+        graphlib.TopologicalSorter(predecessors).prepare()
+    except graphlib.CycleError:
+        problems += _cycle_problems(forward, by_name, order)
 
+    graph_inputs = {p.name for p in graph.inputs}
     for node in graph.nodes:
         for b in node.inputs:
             if not b.back_edge:
                 continue
             src = producer.get(b.name)
-            if src is not None and (src is node or nx.has_path(full, node.name, src.name)):
+            if src is not None and (src is node or _has_path(full, node.name, src.name)):
                 continue
             if src is not None:
                 origin = f"produced by node '{src.name}'"
@@ -299,6 +302,43 @@ def _check_cycles(graph: FlatGraph) -> list[Problem]:
                     b.line,
                 )
             )
+    return problems
+
+
+def _has_path(successors: dict[str, set[str]], start: str, goal: str) -> bool:
+    """Whether ``goal`` is reachable from ``start`` (or is ``start``)."""
+    seen = {start}
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name == goal:
+            return True
+        for nxt in successors.get(name, ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return False
+
+
+def _cycle_problems(
+    forward: dict[str, dict[str, list[FlatBinding]]],
+    by_name: dict[str, FlatNode],
+    order: dict[int, int],
+) -> list[Problem]:
+    """One problem per cycle of forward edges (strongly connected component)."""
+    import networkx as nx  # ~0.1 s to import: only when a graph has a cycle to report
+
+    digraph: Any = nx.DiGraph()
+    digraph.add_nodes_from(forward)
+    for src, consumers in forward.items():
+        for consumer, bindings in consumers.items():
+            digraph.add_edge(src, consumer, bindings=bindings)
+    problems: list[Problem] = []
+    for component in nx.strongly_connected_components(digraph):
+        members = [by_name[n] for n in component]
+        if len(members) == 1 and not digraph.has_edge(members[0].name, members[0].name):
+            continue
+        problems.append(_cycle_problem(digraph.subgraph(component), members, order))
     return problems
 
 

@@ -294,6 +294,61 @@ def test_a_body_error_names_the_inner_node_under_the_outer_one_and_the_timestamp
     assert err.value.node == "map/square"
 
 
+@register("PMapTestOpens")
+class CountOpens(Calculator):
+    """Test body node: counts its opens; fails to open when ``fail`` is set."""
+
+    class Options(_Opts):
+        fail: bool = False
+
+    IN: Input[Any] = Input("IN")
+    OUT: Output[Any] = Output("OUT")
+    opened = 0
+
+    def open(self, ctx: CalculatorContext) -> None:
+        if self.options.fail:
+            raise OSError("cannot load model.tflite")
+        type(self).opened += 1
+
+    def process(self, ctx: CalculatorContext) -> None:
+        ctx.emit(self.OUT, ctx.get(self.IN))
+
+
+OPENS_BODY = """
+name: square_body
+inputs: [x, tag]
+outputs: [squared, paired]
+side_inputs:
+  offset: {default: 0, type: int}
+nodes:
+  - {calculator: PMapTestOpens, name: opens, inputs: {IN: x}, outputs: {OUT: squared},
+     options: {fail: FAIL}}
+  - {calculator: PMapTestPair, name: pair, inputs: {A: squared, B: tag}, outputs: {OUT: paired}}
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_first_body_copy_opens_with_the_graph(tmp_path: Path, mode: str) -> None:
+    # Its models load at start, not in the first frame (whose time is counted as work).
+    CountOpens.opened = 0
+    path = outer(tmp_path, workers=2, body=OPENS_BODY.replace("FAIL", "false"))
+    graph = Graph(load_graph(path), mode=mode).start()  # type: ignore[arg-type]
+    assert CountOpens.opened == 1
+    graph.close_all_inputs()
+    graph.wait_until_done()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_body_that_cannot_open_fails_the_start_named_outer_slash_inner(
+    tmp_path: Path, mode: str
+) -> None:
+    path = outer(tmp_path, workers=2, body=OPENS_BODY.replace("FAIL", "true"))
+    with pytest.raises(CalculatorError) as err:
+        Graph(load_graph(path), mode=mode).start()  # type: ignore[arg-type]
+    assert err.value.node == "map/opens" and err.value.phase == "open"
+    assert "OSError: cannot load model.tflite" in str(err.value).splitlines()[0]
+
+
 def test_body_problems_are_load_errors_with_the_line(tmp_path: Path) -> None:
     path = outer(tmp_path)
     text = path.read_text()

@@ -141,6 +141,32 @@ def test_main_job_on_the_bundled_sample_writes_jsonl_and_a_video(tmp_path: Path)
     assert diff.mean() > 10
 
 
+def test_a_file_runs_deterministically_unless_threads_are_asked_for(tmp_path: Path) -> None:
+    outputs = {}
+    for flags, mode in (((), "deterministic"), (("--threads", "2"), "threads")):
+        out = tmp_path / f"{mode}.jsonl"
+        proc = facegraph_run(
+            "face_mesh",
+            "--input",
+            "sample",
+            "--max-frames",
+            "5",
+            "--output",
+            str(out),
+            *flags,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert f"graph 'face_mesh', {mode})" in proc.stdout
+        outputs[mode] = out.read_text()
+    assert outputs["deterministic"] == outputs["threads"]  # the same lines either way
+    proc = facegraph_run(
+        "face_mesh", "--input", "sample", "--deterministic", "--threads", "2", cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    assert "--deterministic and --threads exclude each other" in proc.stderr
+
+
 def test_image_folder_with_a_corrupt_file_reports_it_and_runs_the_rest(
     tmp_path: Path, photo_dir: Path
 ) -> None:
