@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
 
-from facegraph import FacegraphError
+from facegraph import Closeable, FacegraphError
 
 __all__ = ["ReadAhead", "StageError", "WriteBehind"]
 
@@ -66,7 +66,7 @@ def _named(exc: BaseException, stage: str) -> BaseException:
 _END = object()  # the source is exhausted
 
 
-class ReadAhead(Generic[T]):
+class ReadAhead(Closeable, Generic[T]):
     """Iterate ``source`` on a thread of its own, up to ``depth`` items ahead of the caller.
 
     Iterate it once (a context manager: ``with ReadAhead(src) as items: for x in items``).
@@ -159,17 +159,6 @@ class ReadAhead(Generic[T]):
             self._cond.notify_all()
         if self._started and self._thread is not threading.current_thread():
             self._thread.join()
-
-    def __enter__(self) -> ReadAhead[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class WriteBehind:
