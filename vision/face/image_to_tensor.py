@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -548,15 +549,26 @@ def _source_window(
     1/32-px fraction. Images wider or taller than int16 (where map saturation would read
     a pixel) are not windowed.
     """
-    h, w = image_hw
-    if max(h, w) > 32767:
+    if max(image_hw) > 32767:
         return None
-    xs = (fx[0, 0], fx[0, -1], fx[-1, 0], fx[-1, -1])
-    ys = (fy[0, 0], fy[0, -1], fy[-1, 0], fy[-1, -1])
-    x0 = min(max(math.floor(min(xs) / _INTER_TAB) - 2, 0), w - 1)
-    x1 = min(max(math.floor(max(xs) / _INTER_TAB) + 3, 0), w - 1)
-    y0 = min(max(math.floor(min(ys) / _INTER_TAB) - 2, 0), h - 1)
-    y1 = min(max(math.floor(max(ys) / _INTER_TAB) + 3, 0), h - 1)
+    corners = [(0, 0), (0, -1), (-1, 0), (-1, -1)]
+    xs = [float(fx[i, j]) / _INTER_TAB for i, j in corners]
+    ys = [float(fy[i, j]) / _INTER_TAB for i, j in corners]
+    return _window_around(image_hw, xs, ys)
+
+
+def _window_around(
+    image_hw: tuple[int, int], xs: Sequence[float], ys: Sequence[float]
+) -> tuple[int, int, int, int] | None:
+    """The part (x0, y0, x1, y1, inclusive) of an image holding every bilinear tap of
+    samples inside the corner samples ``xs``, ``ys`` (pixels) with a 2-px margin, clamped
+    to the image; ``None`` when that part is more than 3/4 of the image (copying it first
+    would not pay)."""
+    h, w = image_hw
+    x0 = min(max(math.floor(min(xs)) - 2, 0), w - 1)
+    x1 = min(max(math.floor(max(xs)) + 3, 0), w - 1)
+    y0 = min(max(math.floor(min(ys)) - 2, 0), h - 1)
+    y1 = min(max(math.floor(max(ys)) + 3, 0), h - 1)
     if 4 * (x1 - x0 + 1) * (y1 - y0 + 1) > 3 * h * w:
         return None
     return x0, y0, x1, y1
@@ -875,20 +887,13 @@ def _affine_source_window(
     the sample positions. So the window holds every tap that is inside the image, and
     REPLICATE / CONSTANT at its edges is the same as at the image's.
     """
-    h, w = image_hw
     (a, b, c), (d, e, f) = affine.tolist()
     u, v = out_width - 1.0, out_height - 1.0
     xs = (c, a * u + c, b * v + c, a * u + b * v + c)
     ys = (f, d * u + f, e * v + f, d * u + e * v + f)
     if not all(abs(t) < 1e9 for t in xs + ys):  # also NaN
         return None
-    x0 = min(max(math.floor(min(xs)) - 2, 0), w - 1)
-    x1 = min(max(math.floor(max(xs)) + 3, 0), w - 1)
-    y0 = min(max(math.floor(min(ys)) - 2, 0), h - 1)
-    y1 = min(max(math.floor(max(ys)) + 3, 0), h - 1)
-    if 4 * (x1 - x0 + 1) * (y1 - y0 + 1) > 3 * h * w:
-        return None
-    return x0, y0, x1, y1
+    return _window_around(image_hw, xs, ys)
 
 
 def _padded_roi(
