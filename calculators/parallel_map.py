@@ -201,14 +201,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         try:
             self._copies.append(self._new_copy())
         except CalculatorError as exc:
-            raise CalculatorError(
-                f"{self._node}/{exc.node}",
-                exc.calculator,
-                exc.phase,
-                exc.timestamp,
-                exc.original,
-                exc.traceback_text,
-            ) from None
+            raise self._named_inner(exc, exc.timestamp) from None
 
     def process(self, ctx: CalculatorContext) -> None:
         items = ctx.get(self.ITERABLE)
@@ -275,20 +268,24 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         process at timestamp T, item k of n: ...`` (the engine keeps such an error as is)."""
         at = f"{describe(ts)}, item {k} of {n}"
         if isinstance(exc, CalculatorError):
-            return CalculatorError(
-                f"{self._node}/{exc.node}",
-                exc.calculator,
-                exc.phase,
-                at,
-                exc.original,
-                exc.traceback_text,
-            )
+            return self._named_inner(exc, at)
         error = FacegraphError(
             f"body graph '{self.options.nested_spec.name}' failed at {at}: "
             f"{type(exc).__name__}: {exc}"
         )
         error.__cause__ = exc  # the inner traceback stays in the report
         return error
+
+    def _named_inner(self, exc: CalculatorError, at: str) -> CalculatorError:
+        """A body node's error as this node's inner node ``node/inner``, at ``at``."""
+        return CalculatorError(
+            f"{self._node}/{exc.node}",
+            exc.calculator,
+            exc.phase,
+            at,
+            exc.original,
+            exc.traceback_text,
+        )
 
     def close(self, ctx: CalculatorContext) -> None:
         if self._pool is not None:
