@@ -118,7 +118,14 @@ def run_frames(
     drawing = renderer is not None or server is not None or window is not None
     if drawing and overlay is None:
         overlay = default_annotators()
-    behind = write_behind is not None and draw_behind
+    # Drawn later, on the writing thread, when only the renderer needs the overlay.
+    draw_later = (
+        write_behind is not None
+        and draw_behind
+        and renderer is not None
+        and server is None
+        and window is None
+    )
     count = 0
     for frame in frames:
         if max_frames is not None and count >= max_frames:
@@ -126,8 +133,6 @@ def run_frames(
         outputs = graph.run_once({input_stream: frame.image}, timestamp=frame.info.timestamp_us)
         faces = _as_list(outputs.get(faces_stream)) if faces_stream else []
         result = FrameResult(frame, faces, outputs)
-        # Drawn later, on the writing thread, when only the renderer needs it.
-        draw_later = behind and renderer is not None and server is None and window is None
         if drawing and not draw_later:
             assert overlay is not None
             shown = _draw(result, overlay, faces_stream)
