@@ -62,7 +62,10 @@ to the exact mode's; only the pixels' rounding differs (OpenCV 5 interpolates at
 positions instead of 1/32 px): on a photo, mean |fast − exact| ≤ 0.1 grey level, max 4,
 8 % of values differ. Each call returns a fresh tensor. Sources still taller or wider
 than 32767 after windowing go through the exact mode (OpenCV 4's ``warpAffine`` would
-saturate their coordinates).
+saturate their coordinates). The warp runs with OpenCV held at one thread
+(:func:`facegraph.vision.opencv_threads.serial_opencv`): OpenCV 5 splits even a 192×192
+warp across its pool, whose workers then spin ~0.5 ms per call on the cores the models
+need.
 
 Measured (benchmarks/bench_crop.py, 640×480 frame, median per crop, exact → fast in the
 same run on 2 shared cores at load average ~2): 192×192 337 → 106 µs from a frame in
@@ -87,6 +90,7 @@ from typing import Literal
 
 import numpy as np
 from facegraph.vision.face.types import NormalizedRect
+from facegraph.vision.opencv_threads import serial_opencv
 
 __all__ = [
     "BorderMode",
@@ -855,14 +859,17 @@ def _image_to_tensor_fast(
             image, rect, out_width, out_height, value_range, border, keep_aspect, "exact"
         )
     mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
-    warped = cv2.warpAffine(
-        src,
-        affine,
-        (out_width, out_height),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=mode,
-        borderValue=(0, 0, 0, 0),
-    )
+    # One OpenCV thread: OpenCV 5 splits even this small warp across its pool, whose
+    # workers then spin ~0.5 ms per call on the cores the models need (opencv_threads).
+    with serial_opencv():
+        warped = cv2.warpAffine(
+            src,
+            affine,
+            (out_width, out_height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=mode,
+            borderValue=(0, 0, 0, 0),
+        )
     scale, offset = _value_range_transform(*value_range)
     # A fresh array per call (the model may keep it); float32 multiply then add, as exact.
     tensor = warped.reshape(1, out_height, out_width, image.shape[2]).astype(np.float32)
