@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from facegraph import Closeable, FacegraphError
+from facegraph.vision.opencv_threads import serial_opencv
 
 if TYPE_CHECKING:
     from http.server import BaseHTTPRequestHandler
@@ -346,7 +347,8 @@ class LiveServer(Closeable):
             cached = self._jpeg
             if cached is not None and cached[0] >= seq:
                 return cached
-            bgr = cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR)
+            with serial_opencv():  # per frame: no spinning OpenCV worker
+                bgr = cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2BGR)
             ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
             if not ok:
                 return None

@@ -68,6 +68,7 @@ from facegraph import (
     Closeable,
     FacegraphError,
 )
+from facegraph.vision.opencv_threads import serial_opencv
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -140,12 +141,17 @@ class Frame:
 def _rgb_frame(bgr: np.ndarray, index: int, timestamp_us: int, source: str) -> Frame:
     import cv2
 
-    if bgr.ndim == 2:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-    elif bgr.shape[2] == 4:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB)
-    else:
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    code = (
+        cv2.COLOR_GRAY2RGB
+        if bgr.ndim == 2
+        else cv2.COLOR_BGRA2RGB
+        if bgr.shape[2] == 4
+        else cv2.COLOR_BGR2RGB
+    )
+    # Serial: on 640x480, OpenCV's pool makes this slower (165 vs 85 µs) and its worker
+    # then spins ~0.5 ms beside the graph (vision/opencv_threads.py).
+    with serial_opencv():
+        rgb = cv2.cvtColor(bgr, code)
     if rgb.dtype == np.uint16:  # only unusual capture backends; IMREAD_COLOR gives 8-bit
         rgb = (rgb.astype(np.uint32) >> 8).astype(np.uint8)
     elif rgb.dtype != np.uint8:

@@ -50,6 +50,7 @@ from facegraph.vision.atomic_files import (
     temp_path,
 )
 from facegraph.vision.media import DEFAULT_FPS, IMAGE_EXTENSIONS, FrameInfo
+from facegraph.vision.opencv_threads import serial_opencv
 
 __all__ = [
     "H264_EXTENSIONS",
@@ -104,7 +105,8 @@ def _bgr(image: np.ndarray) -> np.ndarray:
         raise RenderError(
             f"can only render HxWx3 uint8 RGB images, got {image.shape} {image.dtype}"
         )
-    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    with serial_opencv():  # per frame: no spinning OpenCV worker (vision/opencv_threads.py)
+        return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
 
 
 #: Containers written as H.264 through PyAV when it is installed.
@@ -260,7 +262,9 @@ class VideoRenderer(Renderer):
         if isinstance(self._writer, _H264Writer):
             self._writer.write(image)
         else:
-            self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            with serial_opencv():
+                bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            self._writer.write(bgr)
         self.count += 1
 
     def close(self) -> None:
