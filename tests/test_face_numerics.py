@@ -185,6 +185,36 @@ def test_weighted_nms_threshold_is_strict() -> None:
     assert len(weighted_nms(dets, thr - 1e-3)) == 1
 
 
+def test_weighted_nms_max_out_gives_the_first_outputs_of_the_full_result() -> None:
+    dets = _dets(
+        [
+            ([0.50, 0.50, 0.2, 0.2], 0.6),
+            ([0.00, 0.00, 0.2, 0.2], 0.8),
+            ([0.52, 0.52, 0.2, 0.2], 0.9),
+            ([0.70, 0.00, 0.2, 0.2], 0.7),
+        ]
+    )
+    full = weighted_nms(dets, 0.3)
+    assert len(full) == 3
+    for n in (0, 1, 2, 3, 5):
+        some = weighted_nms(dets, 0.3, max_out=n)
+        assert len(some) == min(n, 3)
+        assert np.array_equal(some.boxes, full.boxes[:n])
+        assert np.array_equal(some.keypoints, full.keypoints[:n])
+        assert np.array_equal(some.scores, full.scores[:n])
+
+
+def test_weighted_nms_keeps_a_zero_area_best_detection_as_is_and_stops() -> None:
+    """A box of zero area overlaps nothing, itself included: MediaPipe outputs it unchanged
+    and stops (nothing was suppressed); this used to raise an IndexError."""
+    dets = _dets([([0.3, 0.3, 0.0, 0.2], 0.9), ([0.3, 0.3, 0.2, 0.2], 0.8)])
+    out = weighted_nms(dets, 0.3)
+    assert len(out) == 1
+    assert np.array_equal(out.boxes[0], dets.boxes[0])
+    assert np.array_equal(out.keypoints[0], dets.keypoints[0])
+    assert out.scores[0] == dets.scores[0]
+
+
 def test_letterbox_projection_640x480() -> None:
     img = np.full((480, 640, 3), 255, np.uint8)
     crop = image_to_tensor(img, None, 128, 128, (-1, 1), "zero", keep_aspect=True)

@@ -209,34 +209,29 @@ def decode_detections(
     """
     n = anchors.shape[0]
     raw = np.asarray(regressors, _F32).reshape(n, -1)
-    if raw.shape[1] < 4 + 2 * num_keypoints:
-        raise ValueError(
-            f"regressors have {raw.shape[1]} values per anchor, need {4 + 2 * num_keypoints}"
-        )
+    width = 4 + 2 * num_keypoints
+    if raw.shape[1] < width:
+        raise ValueError(f"regressors have {raw.shape[1]} values per anchor, need {width}")
     logits = np.asarray(classificators, _F32).reshape(n, -1)[:, 0]
     clip = _F32(score_clipping_thresh)
     with np.errstate(over="ignore"):  # exp(100) overflows float32 to inf → score 0, as in C++
         scores = _F32(1.0) / (_F32(1.0) + np.exp(-np.clip(logits, -clip, clip)))
-    keep = np.nonzero(~(scores < _F32(min_score)))[0]
+    keep = np.flatnonzero(~(scores < _F32(min_score)))
     if keep.size == 0:
         return DetectionArrays(
             np.zeros((0, 4), _F32), np.zeros((0, num_keypoints, 2), _F32), np.zeros(0, _F32)
         )
-    raw, scores, anc = raw[keep], scores[keep], anchors[keep]
-    s = _F32(input_size)
-    ax, ay, aw, ah = anc[:, 0], anc[:, 1], anc[:, 2], anc[:, 3]
-    xc = raw[:, 0] / s * aw + ax
-    yc = raw[:, 1] / s * ah + ay
-    w = raw[:, 2] / s * aw
-    h = raw[:, 3] / s * ah
-    two = _F32(2.0)
-    xmin, ymin = xc - w / two, yc - h / two
-    xmax, ymax = xc + w / two, yc + h / two
-    boxes = np.stack([xmin, ymin, xmax - xmin, ymax - ymin], axis=1)
-    kraw = raw[:, 4 : 4 + 2 * num_keypoints].reshape(-1, num_keypoints, 2)
-    kps = np.empty_like(kraw)
-    kps[..., 0] = kraw[..., 0] / s * aw[:, None] + ax[:, None]
-    kps[..., 1] = kraw[..., 1] / s * ah[:, None] + ay[:, None]
+    raw, scores, anc = raw[keep, :width], scores[keep], anchors[keep]
+    # All of a detection's values at once, each as the C++ computes it: x-like values
+    # (centre x, width, keypoint x) are v / size * anchor_w (+ anchor_x for positions),
+    # y-like ones the same with the anchor's h and y. Widths and heights get no offset.
+    vals = raw / _F32(input_size) * np.tile(anc[:, 2:4], num_keypoints + 2)
+    vals[:, 0:2] += anc[:, 0:2]
+    kps = vals[:, 4:].reshape(-1, num_keypoints, 2)
+    kps += anc[:, None, 0:2]
+    half = vals[:, 2:4] / _F32(2.0)
+    lo, hi = vals[:, 0:2] - half, vals[:, 0:2] + half  # xmin, ymin; xmax, ymax
+    boxes = np.concatenate([lo, hi - lo], axis=1)
     valid = (boxes[:, 2] >= 0) & (boxes[:, 3] >= 0)  # NaN compares False: dropped too
     return DetectionArrays(boxes[valid], kps[valid], scores[valid])
 
@@ -263,64 +258,76 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     bx, by = b[:, 0], b[:, 1]
     axmax, aymax = ax + a[:, 2:3], ay + a[:, 3:4]
     bxmax, bymax = bx + b[:, 2], by + b[:, 3]
-    intersects = ~(
-        (ax > axmax)
-        | (ay > aymax)
-        | (bx > bxmax)
-        | (by > bymax)
-        | (bxmax < ax)
-        | (axmax < bx)
-        | (bymax < ay)
-        | (aymax < by)
-    )
     ix = np.minimum(axmax, bxmax) - np.maximum(ax, bx)
     iy = np.minimum(aymax, bymax) - np.maximum(ay, by)
+    # Rectangle_f::Intersects (touching counts; an empty box meets nothing) is exactly
+    # "the overlap is not negative on both axes": a float difference is < 0 iff its
+    # operands are ordered so, and an empty box (max < min) makes the overlap negative.
+    # NaN compares False, so a NaN box meets nothing (its IoU is 0 either way).
+    intersects = (ix >= 0) & (iy >= 0)
     inter = ix * iy
     area_a = (axmax - ax) * (aymax - ay)
     area_b = (bxmax - bx) * (bymax - by)
     union = area_b + area_a - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.where(union > 0, inter / union, _F32(0.0))
-    result: np.ndarray = np.where(intersects, out, _F32(0.0)).astype(_F32)
+    result: np.ndarray = np.where(intersects, out, _F32(0.0)).astype(_F32, copy=False)
     return result
 
 
-def weighted_nms(dets: DetectionArrays, iou_threshold: float = 0.3) -> DetectionArrays:
+def weighted_nms(
+    dets: DetectionArrays, iou_threshold: float = 0.3, max_out: int | None = None
+) -> DetectionArrays:
     """MediaPipe's WEIGHTED non-max suppression (docs/face_pipeline.md §3.4).
 
     Detections are visited by descending score (ties keep input order). Each pass takes the
     best remaining detection D; every remaining detection with ``IoU(., D) > threshold``
     (D included) is a candidate; the output is D with its box corners and keypoints replaced
     by score-weighted means over the candidates (sequential float32 sums, as in C++) and D's
-    own score. Output order: descending score.
+    own score. Output order: descending score. ``max_out`` stops after that many outputs:
+    a pass never changes the ones before it, so they are the first ``max_out`` of the full
+    result.
     """
     if len(dets) == 0:
         return dets
     order = np.argsort(-dets.scores, kind="stable")
-    boxes, kps, scores = dets.boxes[order], dets.keypoints[order], dets.scores[order]
-    remaining = np.arange(len(order))
-    out_b, out_k, out_s = [], [], []
+    boxes, scores = dets.boxes[order], dets.scores[order]
+    n, k = len(order), dets.keypoints.shape[1]
+    # Per detection, everything a pass averages: box corners, then the keypoints.
+    vals = np.concatenate(
+        [boxes[:, :2], boxes[:, :2] + boxes[:, 2:], dets.keypoints[order].reshape(n, 2 * k)],
+        axis=1,
+    )
+    remaining = np.arange(n)
+    means: list[np.ndarray] = []
+    tops: list[int] = []
     thr = _F32(iou_threshold)
     similarity = _iou_matrix(boxes, boxes)  # row `top` = iou(boxes[top], boxes)
-    while remaining.size:
-        top = remaining[0]
-        sim = similarity[top, remaining]
-        cand = remaining[sim > thr]
-        rest = remaining[~(sim > thr)]
-        w = scores[cand]
-        cb = boxes[cand]
-        # Sequential float32 accumulation in candidate order (cumsum is sequential).
-        corners = np.stack([cb[:, 0], cb[:, 1], cb[:, 0] + cb[:, 2], cb[:, 1] + cb[:, 3]], 1)
-        total = np.cumsum(w, dtype=_F32)[-1]
-        wc = np.cumsum(corners * w[:, None], axis=0, dtype=_F32)[-1] / total
-        wk = np.cumsum(kps[cand] * w[:, None, None], axis=0, dtype=_F32)[-1] / total
-        out_b.append(np.array([wc[0], wc[1], wc[2] - wc[0], wc[3] - wc[1]], _F32))
-        out_k.append(wk.astype(_F32))
-        out_s.append(scores[top])
-        if rest.size == remaining.size:  # nothing suppressed: MediaPipe stops here too
+    kept_as_is = False
+    while remaining.size and (max_out is None or len(means) < max_out):
+        top = int(remaining[0])
+        near = similarity[top, remaining] > thr
+        cand = remaining[near]
+        tops.append(top)
+        if cand.size == 0:
+            # Not even D itself (a zero-area box): MediaPipe outputs D unchanged, and
+            # since nothing was suppressed, stops.
+            means.append(vals[top])
+            kept_as_is = True
             break
-        remaining = rest
-    return DetectionArrays(np.stack(out_b), np.stack(out_k), np.array(out_s, _F32))
+        w = scores[cand]
+        # Sequential float32 accumulation in candidate order (cumsum is sequential).
+        total = np.cumsum(w, dtype=_F32)[-1]
+        means.append(np.cumsum(vals[cand] * w[:, None], axis=0, dtype=_F32)[-1] / total)
+        remaining = remaining[~near]
+    if not means:  # max_out 0
+        return DetectionArrays(np.zeros((0, 4), _F32), np.zeros((0, k, 2), _F32), np.zeros(0, _F32))
+    m = np.stack(means)
+    out_boxes = np.concatenate([m[:, :2], m[:, 2:4] - m[:, :2]], axis=1)
+    out_kps = m[:, 4:].reshape(-1, k, 2)
+    if kept_as_is:
+        out_boxes[-1] = boxes[tops[-1]]
+    return DetectionArrays(out_boxes, out_kps, scores[tops])
 
 
 def project_detections(dets: DetectionArrays, matrix: np.ndarray) -> DetectionArrays:
@@ -332,19 +339,23 @@ def project_detections(dets: DetectionArrays, matrix: np.ndarray) -> DetectionAr
     if len(dets) == 0:
         return dets
     m = np.asarray(matrix, _F32).reshape(4, 4)
-
-    def proj(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x * m[0, 0] + y * m[0, 1] + m[0, 3], x * m[1, 0] + y * m[1, 1] + m[1, 3]
-
-    kx, ky = proj(dets.keypoints[..., 0], dets.keypoints[..., 1])
     b = dets.boxes
-    x0, y0 = b[:, 0], b[:, 1]
-    x1, y1 = x0 + b[:, 2], y0 + b[:, 3]
-    cx, cy = proj(np.stack([x0, x1, x1, x0], 1), np.stack([y0, y0, y1, y1], 1))
-    xmin, xmax = cx.min(1), cx.max(1)
-    ymin, ymax = cy.min(1), cy.max(1)
-    boxes = np.stack([xmin, ymin, xmax - xmin, ymax - ymin], 1).astype(_F32)
-    return DetectionArrays(boxes, np.stack([kx, ky], -1).astype(_F32), dets.scores)
+    x0, y0 = b[:, 0:1], b[:, 1:2]
+    x1, y1 = x0 + b[:, 2:3], y0 + b[:, 3:4]
+    # Keypoints then the box's corners (x0y0, x1y0, x1y1, x0y1), mapped in one pass.
+    n, k = b.shape[0], dets.keypoints.shape[1]
+    pts = np.empty((n, k + 4, 2), _F32)
+    pts[:, :k] = dets.keypoints
+    pts[:, k:, 0] = np.concatenate([x0, x1, x1, x0], axis=1)
+    pts[:, k:, 1] = np.concatenate([y0, y0, y1, y1], axis=1)
+    x, y = pts[..., 0], pts[..., 1]
+    mx = x * m[0, 0] + y * m[0, 1] + m[0, 3]
+    my = x * m[1, 0] + y * m[1, 1] + m[1, 3]
+    mapped = np.stack([mx, my], -1)
+    corners = mapped[:, k:]
+    lo, hi = corners.min(axis=1), corners.max(axis=1)  # xmin, ymin; xmax, ymax
+    boxes = np.concatenate([lo, hi - lo], axis=1)
+    return DetectionArrays(boxes, mapped[:, :k], dets.scores)
 
 
 def postprocess_detections(
@@ -370,7 +381,7 @@ def postprocess_detections(
         config.num_keypoints,
         config.score_clipping_thresh,
     )
-    dets = project_detections(weighted_nms(dets, config.nms_iou_threshold), matrix)
-    if max_faces is not None:
-        dets = dets.take(slice(0, max(max_faces, 0)))
-    return dets.to_detections()
+    keep = None if max_faces is None else max(max_faces, 0)
+    # NMS stops after the detections kept; only those are projected.
+    dets = weighted_nms(dets, config.nms_iou_threshold, keep)
+    return project_detections(dets, matrix).to_detections()
