@@ -84,7 +84,7 @@ class StepInfo:
 
 class _LiteRtStep:
     __slots__ = (
-        "delegated",
+        "_delegated",
         "feeds",
         "fetches",
         "interpreter",
@@ -115,9 +115,17 @@ class _LiteRtStep:
             for t, d in zip(outputs, out_details, strict=True)
         ]
         self.output_indices = [d["index"] for d in out_details]
-        self.delegated = _has_delegate(self.interpreter)
+        self._delegated: bool | None = None
         self.set_tensor = self.interpreter.set_tensor
         self.invoke = self.interpreter.invoke
+
+    @property
+    def delegated(self) -> bool:
+        """Whether XNNPACK took part of the graph; asked once, on first use (reading the
+        execution plan costs ~4 ms, and an "auto" model's second arm never needs it)."""
+        if self._delegated is None:
+            self._delegated = _has_delegate(self.interpreter)
+        return self._delegated
 
 
 class _CustomStep:
