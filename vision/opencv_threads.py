@@ -12,7 +12,11 @@ two-core machine. Held at one thread, the same call leaves no spinning worker.
 any concurrent users sets one thread, the last one out restores the setting it found.
 OpenCV calls made by other threads inside the window run single-threaded too, which is
 slower for them, never different (OpenCV's results do not depend on its thread count).
-Toggling costs well under a microsecond; the pool's threads start again lazily.
+Setting one thread stops the pool's workers (OpenCV's pthreads pool, the one in the
+opencv-python wheels); a parallel call already running in another thread still finishes,
+its remaining stripes done by its own thread. Toggling costs well under a microsecond when
+nothing else in the process uses the pool; if something does, the pool's threads are
+started again by its next parallel call (tens of µs).
 """
 
 from __future__ import annotations
