@@ -66,3 +66,39 @@ def test_the_fast_crop_leaves_opencvs_setting_as_it_found_it(opencv_threads):
     again = image_to_tensor(image, rect, 192, 192, warp="fast").tensor
     assert cv2.getNumThreads() == 1
     assert np.array_equal(fast, again)
+
+
+def test_other_threads_parallel_opencv_calls_stay_correct_while_crops_toggle_the_pool(
+    opencv_threads,
+):
+    """A user's thread running OpenCV's parallel calls while face crops toggle the pool:
+    every result equals the one computed alone, and nothing deadlocks."""
+    rng = np.random.default_rng(1)
+    big = rng.integers(0, 256, (720, 1280, 3), np.uint8)
+    expected = cv2.GaussianBlur(big, (9, 9), 2.0)
+    image = rng.integers(0, 256, (480, 640, 3), np.uint8)
+    rect = NormalizedRect(0.5, 0.5, 0.4, 0.5, 0.2)
+    crop = image_to_tensor(image, rect, 192, 192, warp="fast").tensor
+    start = threading.Event()
+    stop = threading.Event()
+    wrong: list[int] = []
+    done: list[int] = []
+
+    def user() -> None:
+        start.wait(10)
+        n = 0
+        while not stop.is_set() or n < 5:
+            if not np.array_equal(cv2.GaussianBlur(big, (9, 9), 2.0), expected):
+                wrong.append(n)
+            n += 1
+        done.append(n)
+
+    t = threading.Thread(target=user)
+    t.start()
+    start.set()
+    for _ in range(200):
+        assert np.array_equal(image_to_tensor(image, rect, 192, 192, warp="fast").tensor, crop)
+    stop.set()
+    t.join(60)
+    assert not t.is_alive() and done and not wrong
+    assert cv2.getNumThreads() == 2
