@@ -188,6 +188,21 @@ def _kill(pids: set[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _ray_start(args: list[str], env: dict[str, str], attempts: int = 2) -> None:
+    """``ray start ...``; a second try when it fails (on a loaded machine a node can miss
+    Ray's own start-up deadlines), then a failure that shows Ray's output."""
+    output = ""
+    for _ in range(attempts):
+        done = subprocess.run(
+            args, check=False, env=env, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode == 0:
+            return
+        output = done.stdout + done.stderr
+    tail = output.strip().splitlines()[-15:]
+    pytest.fail(f"{' '.join(args[1:3])} failed {attempts}x:\n" + "\n".join(tail))
+
+
 @contextlib.contextmanager
 def two_node_cluster() -> Iterator[tuple[str, str]]:
     """A head (2 CPUs) and a second node (1 CPU) started with ``ray start``; yields the
@@ -207,7 +222,7 @@ def two_node_cluster() -> Iterator[tuple[str, str]]:
         "--object-store-memory=100000000",
     ]
     try:
-        subprocess.run(
+        _ray_start(
             [
                 str(ray_bin),
                 "start",
@@ -221,12 +236,9 @@ def two_node_cluster() -> Iterator[tuple[str, str]]:
                 f"--max-worker-port={base + 150}",
                 *common,
             ],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
+            env,
         )
-        subprocess.run(
+        _ray_start(
             [
                 str(ray_bin),
                 "start",
@@ -237,10 +249,7 @@ def two_node_cluster() -> Iterator[tuple[str, str]]:
                 f"--max-worker-port={base + 350}",
                 *common,
             ],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=120,
+            env,
         )
         yield f"127.0.0.1:{port}", f"--node_manager_port={node_nm}"
     finally:
