@@ -227,7 +227,7 @@ def decode_detections(
     # y-like ones the same with the anchor's h and y. Widths and heights get no offset.
     vals = raw / _F32(input_size) * np.tile(anc[:, 2:4], num_keypoints + 2)
     vals[:, 0:2] += anc[:, 0:2]
-    kps = vals[:, 4:].reshape(-1, num_keypoints, 2)
+    kps = vals[:, 4:].reshape(len(vals), num_keypoints, 2)
     kps += anc[:, None, 0:2]
     half = vals[:, 2:4] / _F32(2.0)
     lo, hi = vals[:, 0:2] - half, vals[:, 0:2] + half  # xmin, ymin; xmax, ymax
@@ -324,7 +324,7 @@ def weighted_nms(
         return DetectionArrays(np.zeros((0, 4), _F32), np.zeros((0, k, 2), _F32), np.zeros(0, _F32))
     m = np.stack(means)
     out_boxes = np.concatenate([m[:, :2], m[:, 2:4] - m[:, :2]], axis=1)
-    out_kps = m[:, 4:].reshape(-1, k, 2)
+    out_kps = m[:, 4:].reshape(len(m), k, 2)
     if kept_as_is:
         out_boxes[-1] = boxes[tops[-1]]
     return DetectionArrays(out_boxes, out_kps, scores[tops])
