@@ -68,9 +68,9 @@ warp across its pool, whose workers then spin ~0.5 ms per call on the cores the 
 need.
 
 Measured (benchmarks/bench_crop.py, 640×480 frame, median per crop, exact → fast in the
-same run on 2 shared cores at load average ~2): 192×192 337 → 106 µs from a frame in
-cache, 358 → 124 µs from a cold one; 256×256 535 → 151 and 517 → 155 µs; fast/exact
-0.28-0.48× over six runs.
+same run on 2 shared cores, load average 1.1): 192×192 316 → 131 µs from a frame in
+cache, 328 → 145 µs from a cold one; 256×256 490 → 194 and 504 → 208 µs (fast/exact
+0.40-0.44×; with OpenCV's pool, before the serial warp, 0.28-0.48× over six runs).
 Landmarks against MediaPipe's references, worst face (tests/test_crop_warp.py): legacy
 mesh static 0.030 px mean / 0.11 px max, one tracking step 0.035 / 0.10, Tasks IMAGE mode
 0.026 / 0.085 (blendshapes 0.011, rotation 1.2e-3, translation 0.01 cm), all well inside
