@@ -161,7 +161,7 @@ class ReadAhead(Closeable, Generic[T]):
             self._thread.join()
 
 
-class WriteBehind:
+class WriteBehind(Closeable):
     """Run submitted jobs in order on a thread of its own, at most ``depth`` waiting.
 
     :meth:`submit` blocks while ``depth`` jobs are waiting, and raises the exception of
@@ -293,9 +293,6 @@ class WriteBehind:
             self._closing = True
             self._cond.notify_all()
         self._join()
-
-    def __enter__(self) -> WriteBehind:
-        return self
 
     def __exit__(
         self,
