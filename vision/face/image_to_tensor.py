@@ -780,12 +780,17 @@ def image_to_tensor(
             image, crop_matrix(roi, out_width, out_height), out_width, out_height, border
         )
         matrix = rotated_subrect_to_rect_matrix(roi, iw, ih)
+    return CropResult(_as_tensor(warped, value_range), roi, padding, matrix)
+
+
+def _as_tensor(warped: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """The warped uint8 HxWxC crop as a fresh float32 (1, H, W, C) tensor (the model may
+    keep it): float32 multiply then add, like OpenCV's convertTo(CV_32F, scale, offset)."""
     scale, offset = _value_range_transform(*value_range)
-    # float32 multiply then add, like OpenCV's convertTo(CV_32F, scale, offset).
     tensor = warped[None].astype(np.float32)
     tensor *= scale
     tensor += offset
-    return CropResult(tensor, roi, padding, matrix)
+    return tensor
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,12 +875,9 @@ def _image_to_tensor_fast(
             borderMode=mode,
             borderValue=(0, 0, 0, 0),
         )
-    scale, offset = _value_range_transform(*value_range)
-    # A fresh array per call (the model may keep it); float32 multiply then add, as exact.
-    tensor = warped.reshape(1, out_height, out_width, image.shape[2]).astype(np.float32)
-    tensor *= scale
-    tensor += offset
-    return CropResult(tensor, roi, padding, rotated_subrect_to_rect_matrix(roi, iw, ih))
+    return CropResult(
+        _as_tensor(warped, value_range), roi, padding, rotated_subrect_to_rect_matrix(roi, iw, ih)
+    )
 
 
 _INT16_MAX = 32767
