@@ -21,6 +21,9 @@ between calls, a tracker or a smoother, belongs outside the map.)
 Outputs: ``ITERABLE:i`` is the list of body output ``outputs[i]``, at T. An item whose
 body emits nothing on that output (a gate) is absent from that list; an empty list is
 no packet, the bound moving past T instead (EndLoop's rule: "no faces" is "no packet").
+The copies run only what the collected outputs need (:func:`trimmed_body`): a body
+node whose results feed only uncollected outputs is left out, while nodes with an
+effect of their own (no outputs, or side packets they set) always run.
 A body node's error fails this node as the engine's CalculatorError of the inner node,
 named under this one, at T: ``node 'landmarks/crop' (ImageToTensor) failed in process
 at timestamp T, item 1 of 2: ...`` (one line, as when the body was an inlined subgraph).
@@ -31,6 +34,7 @@ merged, appear in :meth:`facegraph.Graph.stats` as ``{node}/{inner}`` rows.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -127,6 +131,37 @@ class ParallelMapOptions(StrictOptions):
         copy = self.model_copy()
         copy._spec = spec
         return copy
+
+
+def trimmed_body(spec: GraphSpec, outputs: Sequence[str]) -> GraphSpec:
+    """``spec`` without the nodes whose results nobody collects.
+
+    A body output the map does not collect is computed for nothing, once per item (the
+    face graphs' static mode maps ``face_landmark`` for ``face`` only, and its
+    ``landmark_roi`` node would run per face). Kept: every node that feeds a collected
+    output, directly or through other nodes, and every node that has an effect of its
+    own (no output streams, like a writer, or side packets it sets), with what feeds
+    those. The body's graph outputs become ``outputs``.
+    """
+    live = set(outputs)
+    kept: set[str] = set()
+    changed = True
+    while changed:  # a fixed point: a body is a handful of nodes
+        changed = False
+        for node in spec.nodes:
+            if node.name in kept:
+                continue
+            if not node.outputs or node.side_outputs or any(b.stream in live for b in node.outputs):
+                kept.add(node.name)
+                live.update(b.stream for b in node.inputs)
+                changed = True
+    if len(kept) == len(spec.nodes) and tuple(outputs) == spec.output_streams:
+        return spec
+    return dataclasses.replace(
+        spec,
+        nodes=tuple(n for n in spec.nodes if n.name in kept),
+        output_streams=tuple(outputs),
+    )
 
 
 @dataclass
@@ -241,9 +276,8 @@ class ParallelMap(Calculator[ParallelMapOptions]):
                 ctx.emit(self.RESULTS, values, i)
 
     def _new_copy(self) -> _Copy:
-        graph = Graph(
-            self.options.nested_spec, mode="deterministic", profile=self._profile, trace=self._trace
-        )
+        body = trimmed_body(self.options.nested_spec, self.options.outputs)
+        graph = Graph(body, mode="deterministic", profile=self._profile, trace=self._trace)
         graph.start(self._side)
         return _Copy(graph)
 
@@ -310,4 +344,4 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         return merge_stats([c.graph.stats() for c in self._copies], inside=self._node)
 
 
-__all__ = ["ParallelMap", "ParallelMapOptions", "cpu_count"]
+__all__ = ["ParallelMap", "ParallelMapOptions", "cpu_count", "trimmed_body"]

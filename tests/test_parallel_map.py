@@ -419,3 +419,55 @@ def test_options_load_the_body_without_a_graph_file(tmp_path: Path) -> None:
         {"body": str(body), "item": "x", "outputs": ["squared"]}
     )
     assert options.nested_spec.name == "square_body"
+
+
+# -- uncollected outputs ---------------------------------------------------------------------
+
+#: Values PMapTestSink saw (its only effect).
+SUNK: list[Any] = []
+
+
+@register("PMapTestSink")
+class Sink(Calculator):
+    """Test body node without outputs: records what it gets (an effect of its own)."""
+
+    IN: Input[Any] = Input("IN")
+
+    def process(self, ctx: CalculatorContext) -> None:
+        SUNK.append(ctx.get(self.IN))
+
+
+SQUARES_ONLY = """
+name: outer
+inputs: [lists, tick]
+outputs: [squares]
+nodes:
+  - calculator: ParallelMap
+    name: map
+    inputs: {ITERABLE: lists, CLONE: tick}
+    outputs: {ITERABLE: squares}
+    options: {body: square_body, item: x, clones: [tag], outputs: [squared]}
+"""
+
+
+def test_nodes_feeding_only_uncollected_outputs_do_not_run(tmp_path: Path) -> None:
+    # The body's `pair` node feeds only `paired`, which this map does not collect; a
+    # sink (no outputs) on the same stream still runs, as does everything `squared` needs.
+    body = BODY + "  - {calculator: PMapTestSink, name: sink, inputs: {IN: paired}}\n"
+    write(tmp_path, "square_body", body)
+    path = write(tmp_path, "outer", SQUARES_ONLY)
+    SUNK.clear()
+    got, graph = run(path, feed_lists(), profile=True)
+    assert got["squares"] == [(10, [1, 9]), (30, [16]), (40, [25, 49, 64, 81]), (60, [100, 121])]
+    calls = {n.node: n.timed_calls for n in graph.stats().nodes}
+    assert calls["map/square"] == sum(len(v) for v in LISTS.values())
+    # `pair` feeds the sink, so it runs for the sink's sake (and only for it).
+    assert calls["map/pair"] == calls["map/square"]
+    assert calls["map/sink"] == len(SUNK)  # copies run in parallel: any order
+    squares = [(t, v) for t, vs in got["squares"] for v in vs]
+    assert sorted(SUNK) == sorted((v, f"t{t}") for t, v in squares)
+    # Without the sink, nothing needs `pair`: it is not part of the copies at all.
+    write(tmp_path, "square_body", BODY)
+    got_plain, plain = run(path, feed_lists(), profile=True)
+    assert got_plain == got
+    assert "map/pair" not in {n.node for n in plain.stats().nodes}
