@@ -57,11 +57,17 @@ def check_threads(threads: object) -> Threads:
 class ThreadChooser:
     """Picks which of several interpreters (``arms``: their thread counts) runs next.
 
-    - Warm-up: the arms take turns until each has ``warmup`` timed runs; each arm's very
-      first run is not counted (XNNPACK packs weights and wakes its threads then).
-    - Then the arm with the lowest median of its last ``window`` runs is used, and every
-      ``explore_every``-th call goes to another arm, so a change of load shows up in its
-      figures too. On a steady machine that costs one slower call in ``explore_every``.
+    - Only warm runs count. A call on another arm than the call before it is cold: that
+      interpreter's packed weights and buffers are out of the cache, and its first call
+      was measured 10-30 % slower than the same arm run continuously. Counting such calls
+      made the arm in use look better than the one only explored, so the choice stuck.
+      (Each arm's very first run is cold too: XNNPACK packs weights and wakes threads.)
+    - Warm-up: one arm at a time until each has ``warmup`` counted runs.
+    - Then the arm with the lowest median of its last ``window`` counted runs is used, and
+      every ``explore_every`` calls another arm runs ``burst`` calls in a row (the first
+      cold, the rest counted), so a change of load shows up in its figures too. On a
+      steady machine that costs ``burst`` slower calls, plus one uncounted call back on
+      the best arm, in ``explore_every``.
 
     Call :meth:`pick`, run that arm, then :meth:`record` its time in seconds.
     Not thread-safe: one per model, like the model.
@@ -73,20 +79,24 @@ class ThreadChooser:
         *,
         window: int = 9,
         warmup: int = 3,
-        explore_every: int = 25,
+        explore_every: int = 50,
+        burst: int = 2,
     ) -> None:
         if len(arms) < 2:
             raise ValueError(f"a chooser needs at least two arms, got {list(arms)}")
-        if not 1 <= warmup <= window or explore_every < 2:
-            raise ValueError("need 1 <= warmup <= window and explore_every >= 2")
+        if not 1 <= warmup <= window or not 2 <= burst < explore_every:
+            raise ValueError("need 1 <= warmup <= window and 2 <= burst < explore_every")
         self.arms = tuple(arms)
         self.warmup = warmup
         self.explore_every = explore_every
+        self.burst = burst
         self._times: list[deque[float]] = [deque(maxlen=window) for _ in self.arms]
         self._runs = [0] * len(self.arms)
         self._best = 0
         self._calls = 0
         self._explored = 0
+        self._streak = (0, 0)  # (arm, calls still due on it): an exploration burst
+        self._previous: int | None = None  # the arm of the last recorded call
 
     @property
     def best(self) -> int:
@@ -101,21 +111,32 @@ class ThreadChooser:
     def pick(self) -> int:
         """Index (into :attr:`arms`) of the arm to run next."""
         self._calls += 1
-        # Warm-up: the arm with the fewest counted runs (+1 for the uncounted first).
-        short = min(range(len(self.arms)), key=lambda i: len(self._times[i]) + (self._runs[i] > 0))
+        arm, due = self._streak
+        if due:
+            self._streak = (arm, due - 1)
+            return arm
+        # Warm-up, one arm at a time (so that only its first call is cold): the arm of the
+        # last call until it has enough counted runs, then the one with the fewest.
+        last = self._previous
+        if last is not None and len(self._times[last]) < self.warmup:
+            return last
+        short = min(range(len(self.arms)), key=lambda i: len(self._times[i]))
         if len(self._times[short]) < self.warmup:
             return short
         if self._calls % self.explore_every == 0:
             others = [i for i in range(len(self.arms)) if i != self._best]
             self._explored += 1
-            return others[self._explored % len(others)]
+            arm = others[self._explored % len(others)]
+            self._streak = (arm, self.burst - 1)
+            return arm
         return self._best
 
     def record(self, arm: int, seconds: float) -> None:
         """The time ``arm`` (an index from :meth:`pick`) took."""
-        first = self._runs[arm] == 0
+        cold = arm != self._previous or self._runs[arm] == 0
+        self._previous = arm
         self._runs[arm] += 1
-        if first:
+        if cold:
             return
         self._times[arm].append(seconds)
         if all(len(t) >= self.warmup for t in self._times):
