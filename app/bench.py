@@ -105,6 +105,25 @@ def summarize(ms: Sequence[float]) -> dict[str, float]:
     }
 
 
+def block_positions(ms: Sequence[float], block: int) -> dict[str, float] | None:
+    """Per-frame times by position in the alternating blocks: ``first_p50_ms`` (each
+    block's first frame, right after its pause) and ``late_p50_ms`` (the second half of
+    each block). None for blocks under 4 frames, or too few frames to fill half a block.
+
+    Each contender starts its blocks after idling (the pause, and the other contender's
+    block): caches are cold and the first frames run slower (on this 2-core VM +1 ms on
+    the first, fading over ~5 frames). That costs the same milliseconds whoever is
+    faster, so it weighs more on the faster one; the late half shows the running speed.
+    """
+    if block < 4:
+        return None
+    first = [v for i, v in enumerate(ms) if i % block == 0]
+    late = [v for i, v in enumerate(ms) if i % block >= block // 2]
+    if not first or not late:
+        return None
+    return {"first_p50_ms": statistics.median(first), "late_p50_ms": statistics.median(late)}
+
+
 def peak_rss_mb() -> float:
     """This process's peak RSS in MiB: ``VmHWM`` of /proc/self/status (the high-water mark of
     this program's own memory), else ``ru_maxrss`` (on Linux that one also counts the parent's
@@ -583,7 +602,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     ``static_image_mode``, ``block``, ``load_average`` (1, 5, 15 min), ``cpu_count``;
     ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``, ``p99_ms``,
     ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
-    ``faces_per_frame``, ``detector_frames``, ``per_frame_ms``; ``nodes``: per node
+    ``faces_per_frame``, ``detector_frames``, ``in_block`` (:func:`block_positions`),
+    ``per_frame_ms``; ``nodes``: per node
     ``node``, ``calculator``, ``calls``, ``mean_ms``, ``p50_ms``, ``p99_ms``,
     ``ms_per_frame`` (empty without the profiled pass); ``engine_ms_per_frame``: the
     profiled pass's per-frame time outside every node's ``process`` (deterministic mode
@@ -591,8 +611,9 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     ``detector``, ``model_threads``, ``notes``, the summary figures, ``per_frame_ms``,
     ``share_of_ours_p50``; ``baseline``: None, or ``name``, ``version``, ``where``,
     ``static_image_mode``, ``refine_landmarks``, ``max_num_faces``, the summary figures,
-    ``cpu_ms_per_frame``, ``peak_rss_mb``, ``faces_per_frame``, ``per_frame_ms``;
-    ``ratio``: None, or ours / baseline for ``p50``, ``mean``, ``p99``, ``cpu``.
+    ``cpu_ms_per_frame``, ``peak_rss_mb``, ``faces_per_frame``, ``in_block``,
+    ``per_frame_ms``; ``ratio``: None, or ours / baseline for ``p50``, ``mean``, ``p99``,
+    ``cpu``, and (blocks of 4+ frames) ``first_in_block_p50``, ``late_in_block_p50``.
     """
     from facegraph import load_graph
     from facegraph.errors import FacegraphError
@@ -682,6 +703,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                     "cpu_ms_per_frame": base_cpu / n,
                     "peak_rss_mb": baseline.peak_rss_mb(),
                     "faces_per_frame": sum(base_faces) / n,
+                    "in_block": block_positions(base_ms, config.block),
                     "per_frame_ms": base_ms,
                 }
         finally:
@@ -741,6 +763,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             "peak_rss_mb": ours_rss,
             "faces_per_frame": sum(faces) / n,
             "detector_frames": sum("detections" in o for o in outputs),
+            "in_block": block_positions(ours_ms, config.block),
             "per_frame_ms": ours_ms,
         },
         "nodes": nodes,
@@ -770,6 +793,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             if base_info["cpu_ms_per_frame"]
             else None,
         }
+        ob, bb = o["in_block"], base_info["in_block"]
+        if ob is not None and bb is not None:
+            result["ratio"]["first_in_block_p50"] = ob["first_p50_ms"] / bb["first_p50_ms"]
+            result["ratio"]["late_in_block_p50"] = ob["late_p50_ms"] / bb["late_p50_ms"]
     return result
 
 

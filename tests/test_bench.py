@@ -15,6 +15,7 @@ from facegraph import Graph, load_graph
 from facegraph.app.bench import (
     STANDARD_ROWS,
     BenchConfig,
+    block_positions,
     grid_photo_frames,
     run_bench,
     run_scaling,
@@ -157,6 +158,15 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "input not found" in text
 
 
+def test_block_positions_split_each_blocks_first_frame_from_its_second_half() -> None:
+    # Two blocks of 6: a slow first frame after each pause, then settling.
+    ms = [9.0, 5.0, 4.0, 2.0, 2.0, 3.0, 7.0, 6.0, 4.0, 1.0, 2.0, 2.0]
+    assert block_positions(ms, 6) == {"first_p50_ms": 8.0, "late_p50_ms": 2.0}
+    # A last, shorter block counts by position too; blocks under 4 frames: no split.
+    assert block_positions([*ms, 5.0, 1.0], 6) == {"first_p50_ms": 7.0, "late_p50_ms": 2.0}
+    assert block_positions(ms, 3) is None and block_positions(ms[:3], 6) is None
+
+
 @pytest.mark.skipif(MP_PYTHON is None, reason=NO_MP_PYTHON)
 def test_mediapipe_baseline_in_a_worker(sample: str) -> None:
     result = run_bench(
@@ -167,16 +177,19 @@ def test_mediapipe_baseline_in_a_worker(sample: str) -> None:
             warmup=1,
             baseline="mediapipe",
             baseline_python=MP_PYTHON,
-            block=3,
+            block=4,
             profile_pass=False,
         )
     )
     base = result["baseline"]
     assert base["version"] == "0.10.14" and base["static_image_mode"] is True
     assert len(base["per_frame_ms"]) == 6 and base["faces_per_frame"] == 1.0
+    assert base["in_block"] == block_positions(base["per_frame_ms"], 4)
     assert result["ours"]["detector_frames"] == 6  # static graph: detector on every frame
     ratio = result["ratio"]
     assert ratio["p50"] == pytest.approx(result["ours"]["p50_ms"] / base["p50_ms"])
+    late = result["ours"]["in_block"]["late_p50_ms"] / base["in_block"]["late_p50_ms"]
+    assert ratio["late_in_block_p50"] == pytest.approx(late)
 
 
 @pytest.mark.skipif(
