@@ -22,8 +22,9 @@ Outputs: ``ITERABLE:i`` is the list of body output ``outputs[i]``, at T. An item
 body emits nothing on that output (a gate) is absent from that list; an empty list is
 no packet, the bound moving past T instead (EndLoop's rule: "no faces" is "no packet").
 The copies run only what the collected outputs need (:func:`trimmed_body`): a body
-node whose results feed only uncollected outputs is left out, while nodes with an
-effect of their own (no outputs, or side packets they set) always run.
+node whose results feed only uncollected outputs is left out, while nodes that may have
+an effect of their own (no outputs, side packets they set, an output nothing reads)
+always run.
 A body node's error fails this node as the engine's CalculatorError of the inner node,
 named under this one, at T: ``node 'landmarks/crop' (ImageToTensor) failed in process
 at timestamp T, item 1 of 2: ...`` (one line, as when the body was an inlined subgraph).
@@ -139,11 +140,20 @@ def trimmed_body(spec: GraphSpec, outputs: Sequence[str]) -> GraphSpec:
     A body output the map does not collect is computed for nothing, once per item (the
     face graphs' static mode maps ``face_landmark`` for ``face`` only, and its
     ``landmark_roi`` node would run per face). Kept: every node that feeds a collected
-    output, directly or through other nodes, and every node that has an effect of its
-    own (no output streams, like a writer, or side packets it sets), with what feeds
-    those. The body's graph outputs become ``outputs``.
+    output, directly or through other nodes, and every node that may have an effect of
+    its own (no output streams, like a writer; side packets it sets; or an output
+    stream that nothing reads and that is no body output), with what feeds those. The
+    body's graph outputs become ``outputs``.
     """
-    live = set(outputs)
+    read = {b.stream for n in spec.nodes for b in n.inputs}
+    body_outputs = set(spec.output_streams)
+    dangling = {
+        b.stream
+        for n in spec.nodes
+        for b in n.outputs
+        if b.stream not in read and b.stream not in body_outputs
+    }
+    live = set(outputs) | dangling
     kept: set[str] = set()
     changed = True
     while changed:  # a fixed point: a body is a handful of nodes

@@ -452,8 +452,13 @@ nodes:
 
 def test_nodes_feeding_only_uncollected_outputs_do_not_run(tmp_path: Path) -> None:
     # The body's `pair` node feeds only `paired`, which this map does not collect; a
-    # sink (no outputs) on the same stream still runs, as does everything `squared` needs.
-    body = BODY + "  - {calculator: PMapTestSink, name: sink, inputs: {IN: paired}}\n"
+    # sink (no outputs) on the same stream still runs, as does everything `squared` needs,
+    # and a node whose output nothing reads (it may exist for its effect).
+    body = (
+        BODY
+        + "  - {calculator: PMapTestSink, name: sink, inputs: {IN: paired}}\n"
+        + "  - {calculator: PMapTestSquare, name: unread, inputs: {IN: x}, outputs: {OUT: u}}\n"
+    )
     write(tmp_path, "square_body", body)
     path = write(tmp_path, "outer", SQUARES_ONLY)
     SUNK.clear()
@@ -464,6 +469,7 @@ def test_nodes_feeding_only_uncollected_outputs_do_not_run(tmp_path: Path) -> No
     # `pair` feeds the sink, so it runs for the sink's sake (and only for it).
     assert calls["map/pair"] == calls["map/square"]
     assert calls["map/sink"] == len(SUNK)  # copies run in parallel: any order
+    assert calls["map/unread"] == calls["map/square"]
     squares = [(t, v) for t, vs in got["squares"] for v in vs]
     assert sorted(SUNK) == sorted((v, f"t{t}") for t, v in squares)
     # Without the sink, nothing needs `pair`: it is not part of the copies at all.
