@@ -133,7 +133,7 @@ class ThreadChooser:
 
     def record(self, arm: int, seconds: float) -> None:
         """The time ``arm`` (an index from :meth:`pick`) took."""
-        cold = arm != self._previous or self._runs[arm] == 0
+        cold = arm != self._previous  # also an arm's first run: never the previous one
         self._previous = arm
         self._runs[arm] += 1
         if cold:
