@@ -12,13 +12,19 @@ from facegraph.models.inference import TfLiteModel
 from facegraph.models.thread_choice import ThreadChooser, auto_thread_count, check_threads
 
 
-def drive(chooser: ThreadChooser, ms: dict[int, float], calls: int) -> list[int]:
-    """Run ``calls`` picks where arm i (by thread count) always takes ms[count]."""
-    picked = []
+def drive(
+    chooser: ThreadChooser, ms: dict[int, float], calls: int, switch_factor: float = 1.0
+) -> list[int]:
+    """Run ``calls`` picks where arm i (by thread count) takes ms[count]; a call on another
+    arm than the call before takes ``switch_factor`` times that (its weights were evicted
+    from the cache; 2 is what this machine's 2 cores measured)."""
+    picked: list[int] = []
     for _ in range(calls):
         arm = chooser.pick()
-        picked.append(chooser.arms[arm])
-        chooser.record(arm, ms[chooser.arms[arm]] / 1000)
+        threads = chooser.arms[arm]
+        cold = not picked or picked[-1] != threads
+        picked.append(threads)
+        chooser.record(arm, ms[threads] * (switch_factor if cold else 1.0) / 1000)
     return picked
 
 
@@ -40,26 +46,13 @@ def test_the_faster_arm_is_used_and_the_other_explored_in_bursts() -> None:
     assert picked.count(2) == 184
 
 
-def drive_with_cache(chooser: ThreadChooser, warm: dict[int, float], calls: int) -> list[int]:
-    """Like :func:`drive`, but a call on another arm than the call before takes twice its
-    warm time (its weights were evicted), as measured on this machine's 2 cores."""
-    picked: list[int] = []
-    for _ in range(calls):
-        arm = chooser.pick()
-        threads = chooser.arms[arm]
-        cold = not picked or picked[-1] != threads
-        picked.append(threads)
-        chooser.record(arm, warm[threads] * (2.0 if cold else 1.0) / 1000)
-    return picked
-
-
 def test_an_arm_is_judged_on_warm_runs_not_on_the_cold_call_after_a_switch() -> None:
     # One thread is faster when run continuously (0.6 vs 0.8 ms), but every switch to it
     # costs a cold call (1.2 ms). Counting those calls would keep two threads forever.
     chooser = ThreadChooser([1, 2], warmup=3, explore_every=10, burst=2)
-    drive_with_cache(chooser, {1: 0.9, 2: 0.6}, 40)  # two threads first
+    drive(chooser, {1: 0.9, 2: 0.6}, 40, switch_factor=2.0)  # two threads first
     assert chooser.arms[chooser.best] == 2
-    picked = drive_with_cache(chooser, {1: 0.6, 2: 0.8}, 200)
+    picked = drive(chooser, {1: 0.6, 2: 0.8}, 200, switch_factor=2.0)
     assert chooser.arms[chooser.best] == 1
     assert picked[-100:].count(1) > 75  # settled on one thread, exploring two
 
