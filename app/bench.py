@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from facegraph.app.mediapipe_worker import Pacer
 from facegraph.spec import map_nodes, walk_nodes
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ __all__ = [
     "GraphContender",
     "InferenceFloor",
     "MediaPipeBaseline",
+    "Pacer",
     "baseline_for",
     "graph_models",
     "grid_photo_frames",
@@ -492,12 +494,14 @@ class MediaPipeBaseline:
             raise BenchError(f"mediapipe baseline worker: {data['error']}")
         return data
 
-    def run(self, start: int, stop: int) -> dict[str, Any]:
-        """Frames ``start..stop-1``: {"ms": [...], "faces": [...], "cpu_ms": float}."""
+    def run(self, start: int, stop: int, interval_s: float | None = None) -> dict[str, Any]:
+        """Frames ``start..stop-1``, paced ``interval_s`` apart (``Pacer``; None: back to
+        back): {"ms": [...], "faces": [...], "cpu_ms": float}."""
         if self._local is not None:
-            result: dict[str, Any] = self._local.run(start, stop)
+            result: dict[str, Any] = self._local.run(start, stop, interval_s)
             return result
-        return self._request(f"run {start} {stop}")
+        pace = "" if interval_s is None else f" {interval_s * 1e3!r}"
+        return self._request(f"run {start} {stop}{pace}")
 
     def peak_rss_mb(self) -> float | None:
         """The worker's RSS high-water mark (None in-process: it is ours)."""
@@ -577,6 +581,8 @@ class BenchConfig:
     block: int = 10
     size: tuple[int, int] | None = None
     profile_pass: bool = True
+    #: Frame starts this many ms apart (a camera's cadence, :class:`Pacer`); None: back to back.
+    interval_ms: float | None = None
     allow_imports: bool = False
 
 
@@ -599,7 +605,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
 
     Keys: ``graph``, ``input``, ``frame_size`` [w, h], ``frames``, ``warmup``, ``mode``,
     ``threads``, ``custom_ops`` (how the landmark model ran), ``side_packets``,
-    ``static_image_mode``, ``block``, ``load_average`` (1, 5, 15 min), ``cpu_count``;
+    ``static_image_mode``, ``block``, ``interval_ms`` (None: frames back to back),
+    ``load_average`` (1, 5, 15 min), ``cpu_count``;
     ``ours``: the :func:`summarize` figures (``mean_ms``, ``p50_ms``, ``p99_ms``,
     ``min_ms``, ``max_ms``, ``fps``) + ``cpu_ms_per_frame``, ``peak_rss_mb``,
     ``faces_per_frame``, ``detector_frames``, ``in_block`` (:func:`block_positions`),
@@ -645,6 +652,10 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         else None
     )
 
+    if config.interval_ms is not None and not config.interval_ms > 0:
+        raise BenchError(f"interval must be > 0 ms, got {config.interval_ms}")
+    interval_s = None if config.interval_ms is None else config.interval_ms / 1e3
+    pacer = Pacer(interval_s)
     say(f"opening {spec.name}")
     ours = GraphContender(spec, config.side_packets, config.mode)
     models = graph_models(spec, config.side_packets)
@@ -676,18 +687,22 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
                 # does (it waits on its pipe): on a loaded machine the kernel favours a task
                 # waking from sleep, and without this only the baseline would get that.
                 time.sleep(_BLOCK_PAUSE_S)
+                pacer.block()
                 c0 = time.process_time()
                 for f in timed[start:stop]:
+                    pacer.wait()
                     ms, out = ours.step(f)
                     ours_ms.append(ms)
                     outputs.append(out)
                 cpu_ms += (time.process_time() - c0) * 1e3
                 # The floor of the same block right after it: same machine conditions.
                 time.sleep(_BLOCK_PAUSE_S)
+                pacer.block()
                 for f, out in zip(timed[start:stop], outputs[start:stop], strict=True):
+                    pacer.wait()
                     floor_ms.append(floor.step(f, out))
                 if baseline is not None:
-                    r = baseline.run(warm + start, warm + stop)
+                    r = baseline.run(warm + start, warm + stop, interval_s)
                     base_ms += r["ms"]
                     base_faces += r["faces"]
                     base_cpu += r["cpu_ms"]
@@ -755,6 +770,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
         "side_packets": config.side_packets,
         "static_image_mode": static,
         "block": config.block,
+        "interval_ms": config.interval_ms,
         "load_average": list(os.getloadavg()),
         "cpu_count": os.cpu_count(),
         "ours": {
@@ -947,6 +963,7 @@ def run_table(
     frames: int = 100,
     warmup: int = 10,
     block: int = 10,
+    interval_ms: float | None = None,
     baseline_python: str | None = None,
     with_baseline: bool = True,
     threads: Threads | None = None,
@@ -956,7 +973,8 @@ def run_table(
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`run_bench` of each standard row on synthetic frames (K faces at W×H,
-    ``num_faces`` = K), each against MediaPipe in the same run (alternating blocks)."""
+    ``num_faces`` = K), each against MediaPipe in the same run (alternating blocks;
+    ``interval_ms``: frames paced as a camera delivers them, :class:`Pacer`)."""
     say = progress or (lambda _msg: None)
     out = []
     for graph, w, h, faces in rows:
@@ -976,6 +994,7 @@ def run_table(
                 block=block,
                 size=(w, h),
                 profile_pass=False,
+                interval_ms=interval_ms,
             ),
             progress=progress,
         )

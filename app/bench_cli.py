@@ -36,6 +36,13 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
     return int(w), int(h)
 
 
+def _pace_note(result: dict[str, Any]) -> str:
+    interval = result.get("interval_ms")
+    if interval is None:
+        return ""
+    return f"; frames started {interval:g} ms apart ({1e3 / interval:.0f} fps, idle between)"
+
+
 def _stat_row(label: str, s: dict[str, Any], extra: str = "") -> tuple[str, ...]:
     return (
         label,
@@ -57,6 +64,7 @@ def print_report(result: dict[str, Any], console: Console) -> None:
         f"[b]{result['graph']}[/b] on {result['input']} ({w}x{h}): {result['frames']} frames "
         f"after {result['warmup']} warm-up; mode {result['mode']}; LiteRT threads "
         f"{result['threads']}; load average {load} on {result['cpu_count']} CPUs"
+        + _pace_note(result)
     )
     o, b, fl = result["ours"], result["baseline"], result["floor"]
     table = Table(title="per-frame time (ms, wall clock)")
@@ -157,6 +165,7 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
     loads = [r["load_average"][0] for r in rows]
     table = Table(
         title="facegraph vs MediaPipe 0.10.14, same frames, alternating blocks (ms per frame)"
+        + _pace_note(rows[0])
     )
     cols = ("row", "p50", "p99", "CPU", "MP p50", "MP p99", "MP CPU", "MP/ours p50", "MP/ours CPU")
     for col in (*cols, "MP/ours late p50", "floor share"):
@@ -240,6 +249,16 @@ def bench_command(
             "--block", min=1, help="Frames per alternating block (ours, floor, baseline)."
         ),
     ] = 10,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            metavar="MS",
+            min=0.1,
+            help="Start frames MS apart, as a camera delivers them (33.3: 30 frames/s); "
+            "each contender idles between frames. Default: back to back.",
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", metavar="FILE.png", help="Latency-over-time PNG.")
     ] = None,
@@ -316,6 +335,8 @@ def bench_command(
 
       facegraph bench --table   (MediaPipe from $FACEGRAPH_MEDIAPIPE_PYTHON)
 
+      facegraph bench --table --interval 33.3   (frames at a 30 fps camera's pace)
+
       facegraph bench face_mesh --scaling --frames 30
     """
     from facegraph.app.bench import (
@@ -339,6 +360,7 @@ def bench_command(
                 frames=frames,
                 warmup=warmup,
                 block=block,
+                interval_ms=interval,
                 baseline_python=baseline_python,
                 with_baseline=baseline != "none",
                 threads=model_threads,
@@ -351,6 +373,8 @@ def bench_command(
                 json_out.write_text(json.dumps({"rows": rows}, indent=1))
             return
         if scaling:
+            if interval is not None:
+                raise BenchError("--interval applies to a benchmark or --table, not --scaling")
             rows = run_scaling(
                 graph_source,
                 frames=frames,
@@ -386,6 +410,7 @@ def bench_command(
             baseline=baseline,
             baseline_python=baseline_python,
             block=block,
+            interval_ms=interval,
             size=_parse_size(size),
             profile_pass=not no_profile,
             allow_imports=allow_imports,

@@ -7,7 +7,8 @@ Used two ways:
 - as a script run by another interpreter (a venv that has mediapipe), over a pipe:
   ``python mediapipe_worker.py FRAMES.npy STATIC MAX_FACES [TASK BLENDSHAPES MATRICES]``
   (with a ``.task`` path: the Tasks FaceLandmarker). It answers one JSON line per request
-  line: ``run A B`` times frames ``A..B-1``; ``stats`` reports its peak RSS.
+  line: ``run A B [INTERVAL_MS]`` times frames ``A..B-1`` (starts INTERVAL_MS apart,
+  :class:`Pacer`); ``stats`` reports its peak RSS.
 
 This file imports only numpy and mediapipe (never facegraph), so a foreign interpreter can
 run it by path.
@@ -19,12 +20,50 @@ import json
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MediaPipeFaceMesh", "MediaPipeTasksLandmarker", "main"]
+__all__ = ["MediaPipeFaceMesh", "MediaPipeTasksLandmarker", "Pacer", "main"]
+
+
+class Pacer:
+    """Frame starts ``interval_s`` apart, as a camera delivers them (``facegraph bench
+    --interval``). It lives here because this file must run without facegraph; the
+    bench's own loop uses it too.
+
+    :meth:`block` starts a block: its first frame waits a whole interval. :meth:`wait`
+    sleeps until the next start (``interval_s`` after the previous one); a frame that
+    overran starts at once. Between frames the process idles, as it does when fed by a
+    camera: at 30 frames/s each frame then starts with cold caches and sleeping threads
+    (on this 2-core VM that adds ~1 ms per frame to both contenders), a regime that
+    frames fed back to back never show. ``interval_s`` None: no pacing (every call
+    returns at once).
+    """
+
+    def __init__(
+        self,
+        interval_s: float | None,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval_s = interval_s
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+
+    def block(self) -> None:
+        if self.interval_s is not None:
+            self._next = self._clock() + self.interval_s
+
+    def wait(self) -> None:
+        if self.interval_s is None:
+            return
+        now = self._clock()
+        if self._next > now:
+            self._sleep(self._next - now)
+            now = self._clock()
+        self._next = max(self._next, now) + self.interval_s
 
 
 class MediaPipeFaceMesh:
@@ -39,13 +78,17 @@ class MediaPipeFaceMesh:
             static_image_mode=static, max_num_faces=max_faces, refine_landmarks=True
         )
 
-    def run(self, start: int, stop: int) -> dict[str, Any]:
-        """Process frames ``start..stop-1``: wall ms per frame, faces found, CPU ms."""
+    def run(self, start: int, stop: int, interval_s: float | None = None) -> dict[str, Any]:
+        """Process frames ``start..stop-1`` (paced by :class:`Pacer`): wall ms per frame,
+        faces found, CPU ms."""
         ms: list[float] = []
         faces: list[int] = []
+        pacer = Pacer(interval_s)
+        pacer.block()
         cpu0 = time.process_time()
         for i in range(start, stop):
             frame = np.ascontiguousarray(self.frames[i])
+            pacer.wait()
             t0 = time.perf_counter()
             result = self._mesh.process(frame)
             ms.append((time.perf_counter() - t0) * 1e3)
@@ -88,15 +131,19 @@ class MediaPipeTasksLandmarker:
         self._landmarker = vision.FaceLandmarker.create_from_options(options)
         self._next_ms = 0
 
-    def run(self, start: int, stop: int) -> dict[str, Any]:
-        """Process frames ``start..stop-1``: wall ms per frame, faces found, CPU ms."""
+    def run(self, start: int, stop: int, interval_s: float | None = None) -> dict[str, Any]:
+        """Process frames ``start..stop-1`` (paced by :class:`Pacer`): wall ms per frame,
+        faces found, CPU ms."""
         ms: list[float] = []
         faces: list[int] = []
+        pacer = Pacer(interval_s)
+        pacer.block()
         cpu0 = time.process_time()
         for i in range(start, stop):
             image = self._mp.Image(
                 image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(self.frames[i])
             )
+            pacer.wait()
             t0 = time.perf_counter()
             if self._static:
                 result = self._landmarker.detect(image)
@@ -142,7 +189,8 @@ def main(argv: list[str]) -> int:
         if not words:
             continue
         if words[0] == "run":
-            reply = mesh.run(int(words[1]), int(words[2]))
+            interval = float(words[3]) / 1e3 if len(words) > 3 else None
+            reply = mesh.run(int(words[1]), int(words[2]), interval)
         elif words[0] == "stats":
             reply = {"peak_rss_mb": peak_rss_mb()}
         else:

@@ -15,6 +15,9 @@ from facegraph import Graph, load_graph
 from facegraph.app.bench import (
     STANDARD_ROWS,
     BenchConfig,
+    BenchError,
+    MediaPipeBaseline,
+    Pacer,
     block_positions,
     grid_photo_frames,
     run_bench,
@@ -41,6 +44,7 @@ TOP_KEYS = {
     "threads",
     "side_packets",
     "static_image_mode",
+    "interval_ms",
     "load_average",
     "ours",
     "nodes",
@@ -165,6 +169,60 @@ def test_block_positions_split_each_blocks_first_frame_from_its_second_half() ->
     # A last, shorter block counts by position too; blocks under 4 frames: no split.
     assert block_positions([*ms, 5.0, 1.0], 6) == {"first_p50_ms": 7.0, "late_p50_ms": 2.0}
     assert block_positions(ms, 3) is None and block_positions(ms[:3], 6) is None
+
+
+def test_pacer_starts_frames_an_interval_apart_like_a_camera() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 9))
+        now[0] += seconds
+
+    pacer = Pacer(0.040, clock=lambda: now[0], sleep=sleep)
+    pacer.block()
+    starts = []
+    for work in (0.010, 0.055, 0.010, 0.010):  # the second frame overruns its interval
+        pacer.wait()
+        starts.append(round(now[0] - 100.0, 9))
+        now[0] += work
+    # A block's first frame waits a whole interval; an overrun frame's successor starts at
+    # once, and the one after it an interval later.
+    assert starts == [0.040, 0.080, 0.135, 0.175]
+    assert slept == [0.040, 0.030, 0.030]
+    unpaced = Pacer(None, clock=lambda: now[0], sleep=sleep)
+    unpaced.block()
+    unpaced.wait()
+    assert len(slept) == 3
+
+
+def test_interval_option_paces_frames_and_says_so(tmp_path: Path) -> None:
+    out_json = tmp_path / "p.json"
+    args = ["face_mesh", "--faces", "1", "--size", "320x240", "--frames", "2", "--warmup", "0"]
+    code, text = bench(*args, "--no-profile", "--interval", "5", "--json", str(out_json))
+    assert code == 0, text
+    assert "frames started 5 ms apart (200 fps, idle between)" in text
+    assert json.loads(out_json.read_text())["interval_ms"] == 5.0
+    code, text = bench("face_mesh", "--scaling", "--interval", "5")
+    assert code == 2 and "not --scaling" in text
+    with pytest.raises(BenchError, match="interval must be > 0"):
+        run_bench(BenchConfig(graph="face_mesh", input="synthetic:1", interval_ms=0.0))
+
+
+@pytest.mark.skipif(MP_PYTHON is None, reason=NO_MP_PYTHON)
+def test_mediapipe_worker_paces_its_frames(tmp_path: Path) -> None:
+    frames = grid_photo_frames(3, 320, 240, 1)
+    worker = MediaPipeBaseline(frames, False, 1, MP_PYTHON, tmp_path)
+    try:
+        t0 = time.perf_counter()
+        result = worker.run(0, 3, 0.1)
+        took = time.perf_counter() - t0
+    finally:
+        worker.close()
+    assert result["faces"] == [1, 1, 1]
+    # Each of the three frames started after the worker's own 0.1 s wait (a lower bound
+    # set by its sleeps, not by the machine's speed).
+    assert took >= 0.3
 
 
 @pytest.mark.skipif(MP_PYTHON is None, reason=NO_MP_PYTHON)
