@@ -193,11 +193,15 @@ def print_table(rows: list[dict[str, Any]], console: Console) -> None:
             f"{100 * share:.0f}%" if share else "-",
         )
     console.print(table)
+    late = (
+        "every frame starts after idling, as from a camera"
+        if rows[0].get("interval_ms") is not None
+        else "after the first frames' slowdown from idling"
+    )
     console.print(
         f"1-min load average {min(loads):.2f}..{max(loads):.2f} on {rows[0]['cpu_count']} CPUs "
         "(MP/ours > 1: facegraph is faster; late p50: the second half of each "
-        f"{rows[0]['block']}-frame block, after the first frames' slowdown from idling; "
-        "floor share = LiteRT alone / our p50)"
+        f"{rows[0]['block']}-frame block, {late}; floor share = LiteRT alone / our p50)"
     )
 
 
