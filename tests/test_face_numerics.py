@@ -134,6 +134,25 @@ def test_decode_threshold_is_inclusive_and_scores_are_clipped() -> None:
     assert sorted(d.scores.tolist()) == [0.5, 1.0]
 
 
+def test_decode_keeps_exactly_the_scores_at_or_above_the_threshold() -> None:
+    """The sigmoid runs only on anchors whose logit can reach min_score: around each
+    threshold (and at 0, where overflowed scores of exactly 0 count, and at 1) the kept
+    scores are those of the float32 sigmoid over every anchor, and NaN logits are kept
+    with a NaN score (the C++ test is score < threshold, false for NaN)."""
+    anchors = SHORT_RANGE.anchor_array()
+    reg = np.zeros((1, 896, 16), F32)
+    for p in (0.0, 0.3, 0.5, 0.9999, 1.0):
+        centre = 0.0 if p in (0.0, 1.0) else math.log(p / (1 - p))
+        spread = 120.0 if p in (0.0, 1.0) else 0.5
+        logits = np.linspace(centre - spread, centre + spread, 896).astype(F32)
+        logits[7] = np.nan
+        with np.errstate(over="ignore"):
+            every = F32(1.0) / (F32(1.0) + np.exp(-np.clip(logits, F32(-100), F32(100))))
+        want = every[~(every < F32(p))]
+        got = decode_detections(reg, logits.reshape(1, 896, 1), anchors, 128, p).scores
+        assert np.array_equal(got, want, equal_nan=True) and np.isnan(got).sum() == 1, p
+
+
 def test_decode_drops_negative_and_nan_sizes() -> None:
     anchors = SHORT_RANGE.anchor_array()
     reg, cls = _raw(

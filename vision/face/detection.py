@@ -214,26 +214,68 @@ def decode_detections(
         raise ValueError(f"regressors have {raw.shape[1]} values per anchor, need {width}")
     logits = np.asarray(classificators, _F32).reshape(n, -1)[:, 0]
     clip = _F32(score_clipping_thresh)
-    with np.errstate(over="ignore"):  # exp(100) overflows float32 to inf → score 0, as in C++
-        scores = _F32(1.0) / (_F32(1.0) + np.exp(-np.clip(logits, -clip, clip)))
-    keep = np.flatnonzero(~(scores < _F32(min_score)))
+    floor = _logit_floor(min_score)
+    # The sigmoid only where a score can reach min_score (a few anchors of 896): every
+    # numpy call costs ~15 µs on a frame that starts with cold caches, whatever its size.
+    # NaN logits pass (NaN scores are kept, as in C++, where NaN < threshold is false).
+    cand = np.flatnonzero(~(logits < floor)) if floor is not None else np.arange(n)
+    x = np.clip(logits[cand], -clip, clip)
+    if floor is None or floor < -80.0:  # exp(80+) overflows float32 to inf → score 0, as in C++
+        with np.errstate(over="ignore"):
+            scores = _F32(1.0) / (_F32(1.0) + np.exp(-x))
+    else:
+        scores = _F32(1.0) / (_F32(1.0) + np.exp(-x))
+    passed = ~(scores < _F32(min_score))
+    keep, scores = cand[passed], scores[passed]
     if keep.size == 0:
         return DetectionArrays(
             np.zeros((0, 4), _F32), np.zeros((0, num_keypoints, 2), _F32), np.zeros(0, _F32)
         )
-    raw, scores, anc = raw[keep, :width], scores[keep], anchors[keep]
     # All of a detection's values at once, each as the C++ computes it: x-like values
     # (centre x, width, keypoint x) are v / size * anchor_w (+ anchor_x for positions),
-    # y-like ones the same with the anchor's h and y. Widths and heights get no offset.
-    vals = raw / _F32(input_size) * np.tile(anc[:, 2:4], num_keypoints + 2)
-    vals[:, 0:2] += anc[:, 0:2]
+    # y-like ones the same with the anchor's h and y. Widths and heights get no offset
+    # (they add 0.0, which changes no bit but a -0.0's sign).
+    scale, offset = _decode_tables(anchors, num_keypoints)
+    vals = raw[keep, :width] / _F32(input_size) * scale[keep] + offset[keep]
+    centre, half = vals[:, 0:2], vals[:, 2:4] / _F32(2.0)
+    lo = centre - half  # xmin, ymin
+    size = (centre + half) - lo
+    boxes = np.concatenate([lo, size], axis=1)
     kps = vals[:, 4:].reshape(len(vals), num_keypoints, 2)
-    kps += anc[:, None, 0:2]
-    half = vals[:, 2:4] / _F32(2.0)
-    lo, hi = vals[:, 0:2] - half, vals[:, 0:2] + half  # xmin, ymin; xmax, ymax
-    boxes = np.concatenate([lo, hi - lo], axis=1)
-    valid = (boxes[:, 2] >= 0) & (boxes[:, 3] >= 0)  # NaN compares False: dropped too
+    valid = (size >= 0).all(axis=1)  # NaN compares False: dropped too
+    if valid.all():
+        return DetectionArrays(boxes, kps, scores)
     return DetectionArrays(boxes[valid], kps[valid], scores[valid])
+
+
+def _logit_floor(min_score: float) -> float | None:
+    """A logit below which no float32 sigmoid reaches ``min_score`` (None: no such bound
+    worth using). One whole unit under the exact logit: far more than float32 rounding of
+    the sigmoid moves it (~0.06 units at scores of 1 − 1e-6)."""
+    p = min(float(min_score), 1.0 - 1e-7)  # scores round to 1.0 from logit ~16.6 on
+    if not p > 1e-30:
+        return None
+    return math.log(p / (1.0 - p)) - 1.0
+
+
+_DECODE_TABLES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _decode_tables(anchors: np.ndarray, num_keypoints: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per anchor, the factor and offset of each decoded value (see decode_detections):
+    (N, 4 + 2K) float32 each, built once per anchor array."""
+    key = (id(anchors), num_keypoints)
+    hit = _DECODE_TABLES.get(key)
+    if hit is not None and hit[0] is anchors:
+        return hit[1], hit[2]
+    reps = num_keypoints + 2
+    scale = np.ascontiguousarray(np.tile(anchors[:, 2:4], reps), _F32)
+    offset = np.tile(anchors[:, 0:2], reps).astype(_F32)
+    offset[:, 2:4] = 0.0
+    if len(_DECODE_TABLES) >= 8:  # a few configs in practice; never grow unbounded
+        _DECODE_TABLES.clear()
+    _DECODE_TABLES[key] = (anchors, scale, offset)
+    return scale, offset
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
