@@ -22,6 +22,7 @@ with made-up timings.
 from __future__ import annotations
 
 import os
+import random
 from collections import deque
 from collections.abc import Sequence
 from typing import Literal
@@ -64,10 +65,16 @@ class ThreadChooser:
       (Each arm's very first run is cold too: XNNPACK packs weights and wakes threads.)
     - Warm-up: one arm at a time until each has ``warmup`` counted runs.
     - Then the arm with the lowest median of its last ``window`` counted runs is used, and
-      every ``explore_every`` calls another arm runs ``burst`` calls in a row (the first
-      cold, the rest counted), so a change of load shows up in its figures too. On a
+      about every ``explore_every`` calls another arm runs ``burst`` calls in a row (the
+      first cold, the rest counted), so a change of load shows up in its figures too. On a
       steady machine that costs ``burst`` slower calls, plus one uncounted call back on
       the best arm, in ``explore_every``.
+    - The gaps between explorations vary at random (0.5-1.5 × ``explore_every``, from a
+      seeded generator, so a run is reproducible). A fixed period aliases with periodic
+      work: frames in blocks of 10 after a pause, as ``facegraph bench`` runs them, put
+      every exploration's counted call on a block's cold first frame, so the explored
+      arm looked 25 % slower than it ran and two threads, 35 % faster once warm, were
+      never chosen again.
 
     Call :meth:`pick`, run that arm, then :meth:`record` its time in seconds.
     Not thread-safe: one per model, like the model.
@@ -81,6 +88,7 @@ class ThreadChooser:
         warmup: int = 3,
         explore_every: int = 50,
         burst: int = 2,
+        seed: int = 0,
     ) -> None:
         if len(arms) < 2:
             raise ValueError(f"a chooser needs at least two arms, got {list(arms)}")
@@ -95,6 +103,8 @@ class ThreadChooser:
         self._best = 0
         self._calls = 0
         self._explored = 0
+        self._random = random.Random(seed)
+        self._next_explore = self._gap()
         self._streak = (0, 0)  # (arm, calls still due on it): an exploration burst
         self._previous: int | None = None  # the arm of the last recorded call
 
@@ -123,13 +133,19 @@ class ThreadChooser:
         short = min(range(len(self.arms)), key=lambda i: len(self._times[i]))
         if len(self._times[short]) < self.warmup:
             return short
-        if self._calls % self.explore_every == 0:
+        if self._calls >= self._next_explore:
+            self._next_explore = self._calls + self._gap()
             others = [i for i in range(len(self.arms)) if i != self._best]
             self._explored += 1
             arm = others[self._explored % len(others)]
             self._streak = (arm, self.burst - 1)
             return arm
         return self._best
+
+    def _gap(self) -> int:
+        """Calls until the next exploration: 0.5-1.5 × explore_every (see the class)."""
+        half = self.explore_every // 2
+        return self.explore_every - half + self._random.randrange(2 * half + 1)
 
     def record(self, arm: int, seconds: float) -> None:
         """The time ``arm`` (an index from :meth:`pick`) took."""
