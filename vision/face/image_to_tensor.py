@@ -89,6 +89,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+# At import (a face graph's load), not on the first frame: importing cv2 takes ~20 ms, and
+# its wheel's own OpenBLAS starts threads that spin for ~0.1 s (40-70 ms of a core).
+import cv2
 import numpy as np
 from facegraph.vision.face.types import NormalizedRect
 from facegraph.vision.opencv_threads import serial_opencv
@@ -230,7 +233,6 @@ def box_points(roi: RotatedRect) -> np.ndarray:
     them directly from the half-extents, which moves a last bit in 73 % of random ROIs and
     so, through the crop matrix, some 1/32-px rounding ties of the warp.
     """
-    import cv2
 
     angle_deg = float(_F32(float(_F32(roi.rotation) * _F32(180.0)) / math.pi))
     center = np.array([roi.center_x, roi.center_y], np.float32)
@@ -251,7 +253,6 @@ def crop_matrix(roi: RotatedRect, out_width: int, out_height: int) -> np.ndarray
     bits matter: a scale such as 225/192 puts half the source coordinates on exact 1/32-px
     rounding ties, which these bits decide.
     """
-    import cv2
 
     ow, oh = _F32(out_width), _F32(out_height)
     z = _F32(0.0)
@@ -464,7 +465,6 @@ def _remap_opencv(
     integer bilinear kernel in every OpenCV version we know of (unlike ``warpPerspective``,
     whose coordinate maths changed). :func:`_opencv_remap_is_exact` checks that once.
     """
-    import cv2
 
     map1 = np.empty((*fx.shape, 2), np.int16)
     map1[..., 0] = _saturate_int16(fx >> _INTER_BITS)
@@ -499,7 +499,6 @@ def _fixed_maps(
     checks that once. ``window``: read through :func:`_source_window` (only valid for the
     samples of a projective map, which ``fx``, ``fy`` are in :func:`warp_perspective_u8`).
     """
-    import cv2
 
     area = _source_window(image_hw, fx, fy) if window else None
     x0, y0 = (0, 0) if area is None else area[:2]
@@ -517,7 +516,6 @@ def _fixed_maps(
 def _remap_fixed(image: np.ndarray, maps: _FixedMaps, border: BorderMode) -> np.ndarray:
     """``cv2.remap`` through :class:`_FixedMaps` (copying the window first, see
     :func:`_source_window`)."""
-    import cv2
 
     if maps.window is not None:
         x0, y0, x1, y1 = maps.window
@@ -602,7 +600,7 @@ def _opencv_remap_is_exact() -> bool:
                 np.array_equal(_remap_opencv(img, fx, fy, b), _remap_numpy(img, fx, fy, b))
                 for b in ("replicate", "zero")
             )
-        except Exception:  # no cv2, or a cv2 that rejects the maps: use numpy
+        except Exception:  # a cv2 that rejects the maps: use numpy
             _OPENCV_REMAP_EXACT = False
     return _OPENCV_REMAP_EXACT
 
@@ -613,8 +611,6 @@ def _opencv_maps_are_exact() -> bool:
     global _OPENCV_MAPS_EXACT
     if _OPENCV_MAPS_EXACT is None:
         try:
-            import cv2
-
             img, fx, fy = _self_check_data()
             # Random coordinates are no projective map: no source window here.
             maps = _fixed_maps(img.shape[:2], fx.astype(np.float64), fy.astype(np.float64), False)
@@ -634,7 +630,7 @@ def _opencv_maps_are_exact() -> bool:
             _OPENCV_MAPS_EXACT = bool(
                 ok and np.array_equal(m1, want1) and np.array_equal(m2, want2)
             )
-        except Exception:  # no cv2, or a cv2 without convertMaps: use the integer maps
+        except Exception:  # a cv2 without convertMaps: use the integer maps
             _OPENCV_MAPS_EXACT = False
     return _OPENCV_MAPS_EXACT
 
@@ -843,7 +839,6 @@ def _image_to_tensor_fast(
 ) -> CropResult:
     """``image_to_tensor(..., warp="fast")``: the same ROI, padding, matrix and value
     transform; the pixels from ``cv2.warpAffine`` (module docstring, "Fast mode")."""
-    import cv2
 
     ih, iw = image.shape[:2]
     roi, padding = _padded_roi(rect, iw, ih, out_width, out_height, keep_aspect)
