@@ -19,7 +19,9 @@ What is measured, on frames decoded up front (decoding is not timed):
   same frames, in this interpreter when
   ``mediapipe`` imports, else in a worker of another interpreter (``baseline_python``) fed
   over a pipe from a shared ``.npy`` of the frames. Ours and theirs alternate in blocks of
-  ``block`` frames so both see the same machine load.
+  ``block`` frames so both see the same machine load;
+- **pacing** (optional, ``interval_ms``): every contender, the floor included, starts its
+  frames that far apart (:class:`Pacer`), idling in between as when a camera feeds it.
 
 :func:`run_scaling` times a graph over synthetic frames with 1..N faces, several frame
 sizes and LiteRT thread counts (set on every node whose options have ``threads``).
