@@ -72,9 +72,9 @@ class ThreadChooser:
     - The gaps between explorations vary at random (0.5-1.5 × ``explore_every``, from a
       seeded generator, so a run is reproducible). A fixed period aliases with periodic
       work: frames in blocks of 10 after a pause, as ``facegraph bench`` runs them, put
-      every exploration's counted call on a block's cold first frame, so the explored
-      arm looked 25 % slower than it ran and two threads, 35 % faster once warm, were
-      never chosen again.
+      every exploration's counted call on a block's cold first frame, so two threads
+      were judged on their slowest calls (0.82 ms there, 0.40-0.46 ms later in a block,
+      where one thread took 0.64) and not chosen again.
 
     Call :meth:`pick`, run that arm, then :meth:`record` its time in seconds.
     Not thread-safe: one per model, like the model.
