@@ -233,7 +233,6 @@ def box_points(roi: RotatedRect) -> np.ndarray:
     them directly from the half-extents, which moves a last bit in 73 % of random ROIs and
     so, through the crop matrix, some 1/32-px rounding ties of the warp.
     """
-
     angle_deg = float(_F32(float(_F32(roi.rotation) * _F32(180.0)) / math.pi))
     center = np.array([roi.center_x, roi.center_y], np.float32)
     size = (float(_F32(roi.width)), float(_F32(roi.height)))
@@ -253,7 +252,6 @@ def crop_matrix(roi: RotatedRect, out_width: int, out_height: int) -> np.ndarray
     bits matter: a scale such as 225/192 puts half the source coordinates on exact 1/32-px
     rounding ties, which these bits decide.
     """
-
     ow, oh = _F32(out_width), _F32(out_height)
     z = _F32(0.0)
     src = box_points(roi)
@@ -465,7 +463,6 @@ def _remap_opencv(
     integer bilinear kernel in every OpenCV version we know of (unlike ``warpPerspective``,
     whose coordinate maths changed). :func:`_opencv_remap_is_exact` checks that once.
     """
-
     map1 = np.empty((*fx.shape, 2), np.int16)
     map1[..., 0] = _saturate_int16(fx >> _INTER_BITS)
     map1[..., 1] = _saturate_int16(fy >> _INTER_BITS)
@@ -499,7 +496,6 @@ def _fixed_maps(
     checks that once. ``window``: read through :func:`_source_window` (only valid for the
     samples of a projective map, which ``fx``, ``fy`` are in :func:`warp_perspective_u8`).
     """
-
     area = _source_window(image_hw, fx, fy) if window else None
     x0, y0 = (0, 0) if area is None else area[:2]
     maps = []
@@ -516,7 +512,6 @@ def _fixed_maps(
 def _remap_fixed(image: np.ndarray, maps: _FixedMaps, border: BorderMode) -> np.ndarray:
     """``cv2.remap`` through :class:`_FixedMaps` (copying the window first, see
     :func:`_source_window`)."""
-
     if maps.window is not None:
         x0, y0, x1, y1 = maps.window
         image = np.ascontiguousarray(image[y0 : y1 + 1, x0 : x1 + 1])
@@ -839,7 +834,6 @@ def _image_to_tensor_fast(
 ) -> CropResult:
     """``image_to_tensor(..., warp="fast")``: the same ROI, padding, matrix and value
     transform; the pixels from ``cv2.warpAffine`` (module docstring, "Fast mode")."""
-
     ih, iw = image.shape[:2]
     roi, padding = _padded_roi(rect, iw, ih, out_width, out_height, keep_aspect)
     affine = _affine_map(roi, out_width, out_height)
