@@ -248,7 +248,13 @@ def test_fast_affine_is_the_exact_geometry_in_closed_form() -> None:
             assert np.abs(fast @ (x, y, 1.0) - want[:2] / want[2]).max() <= 1e-3, rect
 
 
-def test_fast_crop_of_a_non_finite_roi_is_a_clear_error(photo: np.ndarray) -> None:
-    rect = NormalizedRect(0.5, 0.5, float("inf"), 0.5, 0.0)
-    with pytest.raises(ValueError, match="non-finite ROI"):
-        image_to_tensor(photo, rect, 192, 192, warp="fast")
+def test_a_crop_of_a_non_finite_roi_is_a_clear_error(photo: np.ndarray) -> None:
+    inf = float("inf")
+    for rect in (
+        NormalizedRect(0.5, 0.5, inf, 0.5, 0.0),
+        NormalizedRect(inf, 0.5, 0.5, 0.5, 0.0),
+        NormalizedRect(0.5, 0.5, 0.5, 0.5, inf),  # cos(inf): a math domain error before
+    ):
+        for warp in ("exact", "fast"):
+            with pytest.raises(ValueError, match="cannot crop a non-finite ROI"):
+                image_to_tensor(photo, rect, 192, 192, warp=warp)  # type: ignore[arg-type]

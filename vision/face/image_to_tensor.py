@@ -837,8 +837,6 @@ def _image_to_tensor_fast(
     ih, iw = image.shape[:2]
     roi, padding = _padded_roi(rect, iw, ih, out_width, out_height, keep_aspect)
     affine = _affine_map(roi, out_width, out_height)
-    if not np.isfinite(affine).all():
-        raise ValueError(f"cannot crop a non-finite ROI: {rect}")
     # Copy the part of the frame the warp reads (streams a cold frame in; integer shift).
     area = _affine_source_window((ih, iw), affine, out_width, out_height)
     if area is not None:
@@ -922,10 +920,18 @@ def _padded_roi(
     out_height: int,
     keep_aspect: bool,
 ) -> tuple[RotatedRect, tuple[float, float, float, float]]:
-    """The ROI in pixels, checked, then letterboxed (:func:`pad_roi`)."""
+    """The ROI in pixels, checked, then letterboxed (:func:`pad_roi`): a clear error for
+    an empty, NaN or infinite ROI (not an OpenCV or math error from deep inside)."""
     roi = roi_in_pixels(rect, iw, ih)
     if not (roi.width > 0 and roi.height > 0) or any(
         math.isnan(v) for v in (roi.center_x, roi.center_y, roi.rotation)
     ):
         raise ValueError(f"cannot crop an empty or NaN ROI: {rect}")
-    return pad_roi(roi, out_width, out_height, keep_aspect)
+    padded, padding = pad_roi(roi, out_width, out_height, keep_aspect)
+    # Checked after the padding (float32: a huge ROI can overflow there), for both warps.
+    if not all(
+        math.isfinite(v)
+        for v in (padded.center_x, padded.center_y, padded.width, padded.height, padded.rotation)
+    ):
+        raise ValueError(f"cannot crop a non-finite ROI: {rect}")
+    return padded, padding
