@@ -11,6 +11,7 @@ Typical use, after running the detector model on ``image_to_tensor(image, None, 
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
@@ -220,10 +221,10 @@ def decode_detections(
     # NaN logits pass (NaN scores are kept, as in C++, where NaN < threshold is false).
     cand = np.flatnonzero(~(logits < floor)) if floor is not None else np.arange(n)
     x = np.clip(logits[cand], -clip, clip)
-    if floor is None or floor < -80.0:  # exp(80+) overflows float32 to inf → score 0, as in C++
-        with np.errstate(over="ignore"):
-            scores = _F32(1.0) / (_F32(1.0) + np.exp(-x))
-    else:
+    # exp(80+) overflows float32 to inf → score 0, as in C++; above the floor it cannot,
+    # and np.errstate is no free context manager on a cold frame.
+    overflow = floor is None or floor < -80.0
+    with np.errstate(over="ignore") if overflow else contextlib.nullcontext():
         scores = _F32(1.0) / (_F32(1.0) + np.exp(-x))
     passed = ~(scores < _F32(min_score))
     keep, scores = cand[passed], scores[passed]
