@@ -240,6 +240,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         self._profile = ctx.profiling
         self._trace = ctx.trace_sink
         self._max_workers = cpu_count() if o.workers == "auto" else o.workers
+        self._body = trimmed_body(o.nested_spec, o.outputs)  # the same for every copy
         # The first copy now, not on the first list: its models load while the graph
         # starts (a run's first frame is not slowed by it), and a body that cannot start
         # fails the graph's start, named ``node/inner`` like a failure of process.
@@ -286,8 +287,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
                 ctx.emit(self.RESULTS, values, i)
 
     def _new_copy(self) -> _Copy:
-        body = trimmed_body(self.options.nested_spec, self.options.outputs)
-        graph = Graph(body, mode="deterministic", profile=self._profile, trace=self._trace)
+        graph = Graph(self._body, mode="deterministic", profile=self._profile, trace=self._trace)
         graph.start(self._side)
         return _Copy(graph)
 
