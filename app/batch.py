@@ -60,6 +60,7 @@ from facegraph.vision.atomic_files import (
     describe_os_error,
     replace_into_place,
     temp_path,
+    write_whole,
 )
 
 __all__ = [
@@ -416,16 +417,6 @@ def _jsonable(value: Mapping[str, Any]) -> Any:
     return json.loads(json.dumps(dict(value), sort_keys=True, default=str))
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        replace_into_place(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 class _WorkerState:
     """Per-process cache: loaded graph specs, and the model reuse switched on."""
 
@@ -562,7 +553,7 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
             "worker": result.worker,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        _write_atomically(_done_path(output), json.dumps(record) + "\n")
+        write_whole(_done_path(output), json.dumps(record) + "\n")
         result.ok = True
     except Exception as exc:
         tmp.unlink(missing_ok=True)
@@ -953,7 +944,7 @@ def _write_failures(output_dir: Path, failures: list[Failure]) -> None:
         path.unlink(missing_ok=True)  # an earlier run's failures are stale now
         return
     text = "".join(json.dumps(asdict(f)) + "\n" for f in failures)
-    _write_atomically(path, text)
+    write_whole(path, text)
 
 
 def _check_output_dir(out: Path) -> Path:

@@ -34,6 +34,7 @@ __all__ = [
     "pid_alive",
     "replace_into_place",
     "temp_path",
+    "write_whole",
 ]
 
 #: Temporaries older than this are stale whoever owns them (seconds).
@@ -121,6 +122,20 @@ def replace_into_place(temp: str | os.PathLike[str], target: str | os.PathLike[s
     finally:
         os.close(fd)
     os.replace(temp, target)
+
+
+def write_whole(target: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``target`` whole or not at all: to a temporary
+    beside it, then :func:`replace_into_place`. The temporary is removed when anything
+    fails; the OSError is raised (:func:`describe_os_error` says why)."""
+    tmp = temp_path(target)
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        replace_into_place(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def describe_os_error(exc: OSError) -> str:
