@@ -30,6 +30,7 @@ sizes and LiteRT thread counts (set on every node whose options have ``threads``
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import resource
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from facegraph.app.mediapipe_worker import Pacer
 from facegraph.spec import map_nodes, walk_nodes
+from facegraph.vision.atomic_files import write_whole
 
 if TYPE_CHECKING:
     from facegraph.models.thread_choice import Threads
@@ -840,7 +842,8 @@ def _side_default(spec: GraphSpec, name: str, fallback: Any) -> Any:
 
 
 def write_plot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """PNG of per-frame latency over the timed frames: ours, the baseline, the floor."""
+    """PNG of per-frame latency over the timed frames: ours, the baseline, the floor
+    (written whole or not at all; OSError when it cannot be)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -877,8 +880,10 @@ def write_plot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(str(path), format="png")
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    write_whole(path, png.getvalue())
 
 
 # ----------------------------------------------------------------------------- scaling

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
 
@@ -34,6 +36,34 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
     if not sep or not w.isdigit() or not h.isdigit() or int(w) < 16 or int(h) < 16:
         raise typer.BadParameter(f"expected WIDTHxHEIGHT (e.g. 640x480), got {text!r}")
     return int(w), int(h)
+
+
+def _check_outputs(source: str | None, json_out: Path | None, plot: Path | None) -> None:
+    """Before any timing: --json and --plot must not overwrite the input or each other,
+    and their folders must exist (BenchError, one line)."""
+    from facegraph.app.bench import BenchError
+    from facegraph.app.output_guard import OutputConflictError, check_outputs
+
+    given = source.strip() if source else None
+    files = [given] if given and Path(given).is_file() else []
+    try:
+        check_outputs(given, files, {"--json": json_out, "--plot": plot})
+    except OutputConflictError as exc:
+        raise BenchError(str(exc)) from None
+    for path in (json_out, plot):
+        if path is not None and not path.parent.is_dir():
+            raise BenchError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
+def _save(path: Path, write: Callable[[], None], console: Console) -> None:
+    """Run ``write`` (it writes ``path`` whole or not at all); a failure is one line."""
+    from facegraph.vision.atomic_files import describe_os_error
+
+    try:
+        write()
+    except OSError as exc:
+        console.print(f"[red]error:[/red] cannot write {path}: {describe_os_error(exc)}")
+        raise typer.Exit(2) from None
 
 
 def _pace_note(result: dict[str, Any]) -> str:
@@ -352,6 +382,7 @@ def bench_command(
         write_plot,
     )
     from facegraph.app.run_cli import parse_side_packets
+    from facegraph.vision.atomic_files import write_whole
 
     err = _console(stderr=True)
     out = _console()
@@ -359,6 +390,7 @@ def bench_command(
         raise typer.BadParameter("--mode must be deterministic or threads")
     model_threads = _thread_setting(threads)
     try:
+        _check_outputs(None if table or scaling else input, json_out, plot)
         if table:
             rows = run_table(
                 frames=frames,
@@ -374,7 +406,8 @@ def bench_command(
             )
             print_table(rows, out)
             if json_out is not None:
-                json_out.write_text(json.dumps({"rows": rows}, indent=1))
+                text = json.dumps({"rows": rows}, indent=1)
+                _save(json_out, lambda: write_whole(json_out, text), err)
             return
         if scaling:
             if interval is not None:
@@ -389,7 +422,8 @@ def bench_command(
             )
             print_scaling(rows, graph_source, out)
             if json_out is not None:
-                json_out.write_text(json.dumps({"graph": graph_source, "rows": rows}, indent=1))
+                text = json.dumps({"graph": graph_source, "rows": rows}, indent=1)
+                _save(json_out, lambda: write_whole(json_out, text), err)
             return
         side_packets = parse_side_packets(side or [])
         if faces is not None:
@@ -427,10 +461,11 @@ def bench_command(
         raise typer.Exit(2) from None
     print_report(result, out)
     if json_out is not None:
-        json_out.write_text(json.dumps(result, indent=1))
+        text = json.dumps(result, indent=1)
+        _save(json_out, lambda: write_whole(json_out, text), err)
         out.print(f"JSON: {json_out}")
     if plot is not None:
-        write_plot(result, plot)
+        _save(plot, lambda: write_plot(result, plot), err)
         out.print(f"plot: {plot}")
 
 

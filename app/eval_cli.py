@@ -186,11 +186,13 @@ def compare_command(
     """Landmark differences between two runs, per frame, in px and % IOD (of A's faces)."""
     from facegraph.app.compare import compare_runs, read_run_output
     from facegraph.app.evaluation import AnnotationError
+    from facegraph.app.output_guard import OutputConflictError, check_outputs
 
     out, err = _console(), _console(stderr=True)
     try:
+        check_outputs(None, [str(a), str(b)], {"--json": json_out})
         ra, rb = read_run_output(a), read_run_output(b)
-    except AnnotationError as exc:
+    except (AnnotationError, OutputConflictError) as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
     cmp = compare_runs(ra, rb)
@@ -232,7 +234,13 @@ def compare_command(
             markup=False,
         )
     if json_out is not None:
-        json_out.write_text(json.dumps(s, indent=2) + "\n", "utf-8")
+        from facegraph.vision.atomic_files import describe_os_error, write_whole
+
+        try:
+            write_whole(json_out, json.dumps(s, indent=2) + "\n")
+        except OSError as exc:
+            err.print(f"error: cannot write {json_out}: {describe_os_error(exc)}", markup=False)
+            raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

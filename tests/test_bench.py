@@ -162,6 +162,31 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "input not found" in text
 
 
+def test_outputs_never_overwrite_the_input_and_bad_paths_fail_before_timing(
+    sample: str, tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(Path(sample).read_bytes())
+    before = clip.read_bytes()
+    for option in ("--json", "--plot"):
+        code, text = bench("face_mesh", "--input", str(clip), option, str(clip), "--frames", "1")
+        assert code == 2 and option in text and "timing" not in text, text
+        assert clip.read_bytes() == before
+    same = str(tmp_path / "out.json")
+    code, text = bench("face_mesh", "--input", str(clip), "--json", same, "--plot", same)
+    assert code == 2 and "--json" in text and "--plot" in text
+    code, text = bench("--table", "--json", str(tmp_path / "no" / "t.json"), "--frames", "1")
+    assert code == 2 and "does not exist" in text and "opening" not in text
+    # A write that fails at the end (a folder where the file goes): one line, no temporary.
+    (tmp_path / "dir.json").mkdir()
+    code, text = bench(
+        "face_mesh", "--input", str(clip), "--frames", "1", "--warmup", "0", "--no-profile",
+        "--json", str(tmp_path / "dir.json"),
+    )  # fmt: skip
+    assert code == 2 and f"cannot write {tmp_path / 'dir.json'}" in text
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_block_positions_split_each_blocks_first_frame_from_its_second_half() -> None:
     # Two blocks of 6: a slow first frame after each pause, then settling.
     ms = [9.0, 5.0, 4.0, 2.0, 2.0, 3.0, 7.0, 6.0, 4.0, 1.0, 2.0, 2.0]

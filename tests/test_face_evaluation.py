@@ -266,6 +266,19 @@ def test_compare_two_runs(tmp_path: Path) -> None:
     (tmp_path / "broken.jsonl").write_text('{"faces": [}\n')
     bad = CliRunner().invoke(app, ["compare", str(pa), str(tmp_path / "broken.jsonl")])
     assert bad.exit_code == 2 and "broken.jsonl:1: invalid JSON" in bad.output
+    # --json onto one of the runs it compares: refused in one line, the run untouched.
+    before = pa.read_bytes()
+    onto = CliRunner().invoke(app, ["compare", str(pa), str(pb), "--json", str(pa)])
+    assert onto.exit_code == 2 and str(pa) in onto.output and "--json" in onto.output
+    assert pa.read_bytes() == before
+    # A folder where the file should go: one line, and no temporary left beside it.
+    folder = tmp_path / "dir.json"
+    folder.mkdir()
+    bad = CliRunner().invoke(app, ["compare", str(pa), str(pb), "--json", str(folder)])
+    errors = [line for line in bad.output.splitlines() if "cannot write" in line]
+    assert bad.exit_code == 2 and errors == [errors[0]] and str(folder) in errors[0]
+    assert "Traceback" not in bad.output
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 # --- end to end on takeo's human annotation ----------------------------------------------
