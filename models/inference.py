@@ -56,6 +56,7 @@ from .tflite_graph import (
     TfLiteModelError,
 )
 from .thread_choice import ThreadChooser, Threads, auto_thread_count, check_threads
+from .uint8_input import check_value_range
 
 __all__ = ["StepInfo", "TensorDetails", "TfLiteModel", "TfLiteModelError"]
 
@@ -246,14 +247,22 @@ class TfLiteModel:
         *,
         threads: Threads = 1,
         custom_ops: Literal["lower", "split"] = "lower",
+        uint8_input: tuple[float, float] | None = None,
     ) -> None:
+        """``uint8_input=(lo, hi)``: the model's float input takes uint8 pixels instead,
+        mapped onto [lo, hi] inside the model (:mod:`facegraph.models.uint8_input`): feed
+        the crop's pixels, not ``pixels * scale + offset``; the outputs are the same."""
         check_threads(threads)
         if custom_ops not in ("lower", "split"):
             raise ValueError(f"custom_ops must be 'lower' or 'split', got {custom_ops!r}")
+        uint8_input = check_value_range(uint8_input)
         self.path = Path(path)
         self.threads = threads
+        #: The value range uint8 input pixels are mapped onto, or None (float input).
+        self.uint8_input = uint8_input
         # Reuse pools hold default-built models only.
-        donor = _reuse.claim(self.path, threads) if custom_ops == "lower" else None
+        variant = (threads, uint8_input)
+        donor = _reuse.claim(self.path, variant) if custom_ops == "lower" else None
         if donor is not None:
             # Reuse enabled (batch workers) and an earlier, finished run loaded this model.
             self.__dict__.update(donor.__dict__)
@@ -264,7 +273,11 @@ class TfLiteModel:
             raise TfLiteModelError(f"cannot read model file {self.path}: {exc.strerror}") from exc
         # A lowered form cached earlier needs no parse of the original (~0.2 s for the
         # Attention Mesh model): its I/O is read from the lowered flatbuffer directly.
-        lowered = _lowering.cached_lowered_bytes(self.path, data) if custom_ops == "lower" else None
+        lowered = (
+            _lowering.cached_lowered_bytes(self.path, data, uint8_input)
+            if custom_ops == "lower"
+            else None
+        )
         graph: TfLiteGraph | None = None
         customs: list[Any] = []
         if lowered is None:
@@ -279,7 +292,13 @@ class TfLiteModel:
                         )
             customs = graph.custom_operators()
             if customs and custom_ops == "lower":
-                lowered = _lowering.lowered_model_bytes(self.path, data, graph)
+                lowered = _lowering.lowered_model_bytes(self.path, data, graph, uint8_input)
+            if lowered is None and uint8_input is not None:
+                # Not lowered (no custom ops, or split): the input op is added in memory
+                # (~20 ms for BlazeFace) and the result is what runs, or is split.
+                data = _lowering.rewrite_model(graph, lower=False, uint8_input=uint8_input)
+                graph = TfLiteGraph(data, source=str(self.path))
+                customs = graph.custom_operators()
         #: True when custom ops were rewritten as built-in ops (one interpreter).
         self.is_lowered = lowered is not None
         self.is_split = bool(customs) and not self.is_lowered
@@ -368,7 +387,7 @@ class TfLiteModel:
         first = self._steps[0]
         self._plain = first if not self.is_split and isinstance(first, _LiteRtStep) else None
         if custom_ops == "lower":
-            _reuse.offer(self.path, threads, self)
+            _reuse.offer(self.path, variant, self)
 
     def __repr__(self) -> str:
         kind = (
@@ -520,6 +539,8 @@ def _same_outputs(arms: Sequence[_LiteRtStep], inputs: Sequence[TensorDetails]) 
     values = [
         rng.uniform(0.0, 1.0, d.shape).astype(d.dtype)
         if np.issubdtype(d.dtype, np.floating)
+        else rng.integers(0, 256, d.shape).astype(d.dtype)
+        if d.dtype == np.uint8  # pixels (uint8_input)
         else np.zeros(d.shape, d.dtype)
         for d in inputs
     ]

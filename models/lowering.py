@@ -40,8 +40,10 @@ from facegraph import Registry
 
 from . import custom_ops as _custom_ops
 from .tflite_graph import OperatorInfo, TfLiteGraph, TfLiteModelError, _schema
+from .uint8_input import ValueRange, prepend_uint8_input
 
-#: Part of the cache key of lowered files; bump when any lowering's output changes.
+#: Part of the cache key of lowered files; bump when any lowering's output (or the
+#: uint8 input's, facegraph.models.uint8_input) changes.
 LOWERING_VERSION = 2
 
 _TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.bool_): 6}
@@ -405,39 +407,55 @@ def lower_custom_ops(graph: TfLiteGraph) -> bytes | None:
     lowering (then split it instead)."""
     if not can_lower(graph):
         return None
+    return rewrite_model(graph, lower=True)
+
+
+def rewrite_model(
+    graph: TfLiteGraph, *, lower: bool, uint8_input: ValueRange | None = None
+) -> bytes:
+    """``graph`` as a new flatbuffer: custom ops lowered (``lower``; every one must have a
+    lowering, :func:`can_lower`) and/or its input fed uint8 pixels mapped onto
+    ``uint8_input`` (:func:`facegraph.models.uint8_input.prepend_uint8_input`)."""
     import flatbuffers
 
     model = copy.deepcopy(graph.model)
     sub = model.subgraphs[0]
-    new_ops: list[Any] = []
-    for op, original in zip(graph.operators, sub.operators, strict=True):
-        if not op.is_custom:
-            new_ops.append(original)
-            continue
-        info = _op_info(graph, op)
-        emitter = GraphEmitter(model, f"lowered_{op.name}_{op.index}")
-        lowering = LOWERINGS.lookup(lowering_key(op.name, op.version))
-        lowering(info, emitter, [t for t in op.inputs if t >= 0], list(op.outputs))
-        new_ops.extend(emitter.ops)
-    sub.operators = new_ops
-    # Custom op codes now unused stay in the table: harmless, and indices stay valid.
+    if lower:
+        new_ops: list[Any] = []
+        for op, original in zip(graph.operators, sub.operators, strict=True):
+            if not op.is_custom:
+                new_ops.append(original)
+                continue
+            info = _op_info(graph, op)
+            emitter = GraphEmitter(model, f"lowered_{op.name}_{op.index}")
+            lowering = LOWERINGS.lookup(lowering_key(op.name, op.version))
+            lowering(info, emitter, [t for t in op.inputs if t >= 0], list(op.outputs))
+            new_ops.extend(emitter.ops)
+        sub.operators = new_ops
+        # Custom op codes now unused stay in the table: harmless, and indices stay valid.
+    if uint8_input is not None:
+        prepend_uint8_input(model, uint8_input, graph.source)
     size = sum(len(b.data) for b in model.buffers if b.data is not None)
     builder = flatbuffers.Builder(size + (1 << 20))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
 
 
-def _cache_prefix(path: Path, data: bytes) -> str:
+def _cache_prefix(path: Path, data: bytes, uint8_input: ValueRange | None) -> str:
     digest = hashlib.sha256(data).hexdigest()[:16]
-    return f".{path.stem}.{digest}.lowered-v{LOWERING_VERSION}."
+    variant = "" if uint8_input is None else "-u8in[{:.9g},{:.9g}]".format(*uint8_input)
+    return f".{path.stem}.{digest}.lowered-v{LOWERING_VERSION}{variant}."
 
 
-def cached_lowered_bytes(path: Path, data: bytes) -> bytes | None:
-    """The cached lowered form of the model ``data`` read from ``path``, or None.
+def cached_lowered_bytes(
+    path: Path, data: bytes, uint8_input: ValueRange | None = None
+) -> bytes | None:
+    """The cached lowered form of the model ``data`` read from ``path`` (with a uint8
+    input mapped onto ``uint8_input``, if given), or None.
 
     A cached file whose content does not match the sha256 in its name is removed.
     """
-    prefix = _cache_prefix(path, data)
+    prefix = _cache_prefix(path, data, uint8_input)
     for cached in sorted(path.parent.glob(f"{glob.escape(prefix)}*.tflite")):
         try:
             content = cached.read_bytes()
@@ -449,8 +467,11 @@ def cached_lowered_bytes(path: Path, data: bytes) -> bytes | None:
     return None
 
 
-def lowered_model_bytes(path: Path, data: bytes, graph: TfLiteGraph) -> bytes | None:
-    """:func:`lower_custom_ops` of the model ``data`` (read from ``path``), cached beside it.
+def lowered_model_bytes(
+    path: Path, data: bytes, graph: TfLiteGraph, uint8_input: ValueRange | None = None
+) -> bytes | None:
+    """:func:`lower_custom_ops` of the model ``data`` (read from ``path``), cached beside it;
+    with ``uint8_input``, its input also takes uint8 pixels (:func:`rewrite_model`).
 
     The cached file is named by the original's sha256, :data:`LOWERING_VERSION` and its
     own sha256 (``.<stem>.<sha>.lowered-v<N>.<sha of content>.tflite``): a changed model
@@ -460,14 +481,11 @@ def lowered_model_bytes(path: Path, data: bytes, graph: TfLiteGraph) -> bytes | 
     """
     if not can_lower(graph):
         return None
-    cached = cached_lowered_bytes(path, data)
+    cached = cached_lowered_bytes(path, data, uint8_input)
     if cached is not None:
         return cached
-    prefix = _cache_prefix(path, data)
-    built = lower_custom_ops(graph)
-    if built is None:  # pragma: no cover - can_lower said yes
-        return None
-    content = built
+    prefix = _cache_prefix(path, data, uint8_input)
+    content = rewrite_model(graph, lower=True, uint8_input=uint8_input)
     final = path.with_name(f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite")
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=final.name, suffix=".tmp")
@@ -494,4 +512,5 @@ __all__ = [
     "lower_custom_ops",
     "lowered_model_bytes",
     "lowering_key",
+    "rewrite_model",
 ]

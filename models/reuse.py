@@ -13,25 +13,26 @@ runs one graph after another over many short inputs can keep them::
     reuse.stats()                  # ReuseStats(loads=3, reuses=21)
 
 While enabled, each :class:`~facegraph.models.inference.TfLiteModel` built with the
-same file (path, size, mtime) and ``threads`` takes over the loaded state of an
-instance from an earlier run instead of loading it again. Within one run every request
-gets its own instance (two nodes of a graph that use the same model never share one,
-as a model is not thread-safe). The caller promises that runs do not overlap: call
-:func:`next_run` only once the previous graph is done (every node closed), which is
-what a worker processing one input at a time does.
+same file (path, size, mtime) and load options (``threads``, ``uint8_input``) takes
+over the loaded state of an instance from an earlier run instead of loading it again.
+Within one run every request gets its own instance (two nodes of a graph that use the
+same model never share one, as a model is not thread-safe). The caller promises that
+runs do not overlap: call :func:`next_run` only once the previous graph is done (every
+node closed), which is what a worker processing one input at a time does.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = ["ReuseStats", "claim", "disable", "enable", "enabled", "next_run", "offer", "stats"]
 
-_Key = tuple[str, int, int, int | str]
+_Key = tuple[str, int, int, Hashable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +89,13 @@ def stats() -> ReuseStats:
         return ReuseStats(pool.loads, pool.reuses)
 
 
-def _key(path: Path, threads: int | str) -> _Key:
+def _key(path: Path, options: Hashable) -> _Key:
     st = os.stat(path)
-    return (os.path.abspath(path), st.st_size, st.st_mtime_ns, threads)
+    return (os.path.abspath(path), st.st_size, st.st_mtime_ns, options)
 
 
-def claim(path: Path, threads: int | str) -> Any | None:
-    """A loaded model free in this run for (``path``, ``threads``), else None.
+def claim(path: Path, options: Hashable) -> Any | None:
+    """A loaded model free in this run for (``path``, its load ``options``), else None.
 
     Returns None when reuse is disabled; the caller then loads the model and passes it to
     :func:`offer`.
@@ -103,7 +104,7 @@ def claim(path: Path, threads: int | str) -> Any | None:
     if pool is None:
         return None
     try:
-        key = _key(path, threads)
+        key = _key(path, options)
     except OSError:
         return None  # the loader reports the missing file
     with pool.lock:
@@ -118,13 +119,13 @@ def claim(path: Path, threads: int | str) -> Any | None:
         return None
 
 
-def offer(path: Path, threads: int | str, model: Any) -> None:
+def offer(path: Path, options: Hashable, model: Any) -> None:
     """Keep a freshly loaded ``model`` for later runs (no-op when disabled)."""
     pool = _POOL
     if pool is None:
         return
     try:
-        key = _key(path, threads)
+        key = _key(path, options)
     except OSError:
         return
     with pool.lock:
