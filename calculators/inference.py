@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from facegraph import Calculator, CalculatorContext, Input, Output, StrictOptions, register
 from facegraph.models.thread_choice import check_threads
+from facegraph.models.uint8_input import check_value_range
 from pydantic import BeforeValidator, Field, field_validator
 
 #: The ``threads`` option of every LiteRT node: a fixed count, or "auto" (the default):
@@ -27,6 +28,11 @@ from pydantic import BeforeValidator, Field, field_validator
 #: facegraph.models.thread_choice). Outputs are the same bits either way.
 #: Checked before the union so that a bad value gets one problem, not one per member.
 ThreadsOption = Annotated[int | Literal["auto"], BeforeValidator(check_threads)]
+
+#: The ``uint8_input`` option of model nodes: None (the model takes its float input), or
+#: [min, max]: it takes uint8 pixels, mapped onto that range inside the model (see
+#: facegraph.models.uint8_input), as ImageToTensor's ``output_type: uint8`` emits them.
+UInt8InputOption = Annotated[tuple[float, float] | None, BeforeValidator(check_value_range)]
 
 
 @register("TfLiteInference")
@@ -54,6 +60,11 @@ class TfLiteInference(Calculator["TfLiteInference.Options"]):
             "lower",
             description="custom ops with built-in lowerings: 'lower' (one interpreter) or "
             "'split' (sub-models + numpy kernels, the general path)",
+        )
+        uint8_input: UInt8InputOption = Field(
+            None,
+            description="[min, max]: a one-input image model takes uint8 pixels, mapped "
+            "onto this range inside the model (ImageToTensor output_type: uint8)",
         )
 
         @field_validator("model")
@@ -92,6 +103,7 @@ class TfLiteInference(Calculator["TfLiteInference.Options"]):
             model_path(self.options.model),
             threads=self.options.threads,
             custom_ops=self.options.custom_ops,
+            uint8_input=self.options.uint8_input,
         )
         n_in = len(self._model.input_details)
         n_out = len(self._model.output_details)

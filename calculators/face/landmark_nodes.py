@@ -27,7 +27,7 @@ from facegraph import (
     register,
 )
 from facegraph.calculators.face.per_face import check_model_reference as _check_model_option
-from facegraph.calculators.inference import ThreadsOption
+from facegraph.calculators.inference import ThreadsOption, UInt8InputOption
 from facegraph.vision.face import indices as ix
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.landmarks import (
@@ -52,13 +52,14 @@ def _load_model(
     expected: str,
     node: str,
     custom_ops: Literal["lower", "split"] = "lower",
+    uint8_input: tuple[float, float] | None = None,
 ) -> Any:
     """A TfLiteModel whose single input has ``shape``; else an error naming the file."""
     from facegraph.models import model_path
     from facegraph.models.inference import TfLiteModel
 
     path = model_path(name)
-    model = TfLiteModel(path, threads=threads, custom_ops=custom_ops)
+    model = TfLiteModel(path, threads=threads, custom_ops=custom_ops, uint8_input=uint8_input)
     inputs = model.input_details
     if len(inputs) != 1 or tuple(inputs[0].shape) != shape:
         got = ", ".join(f"{d.name} {tuple(d.shape)}" for d in inputs)
@@ -76,7 +77,9 @@ class LandmarkModelNode(Calculator[LandmarkOptionsT]):
     """Base of the landmark-model nodes: one crop TENSOR in, the model's TENSORS out (a
     dict in model order). Subclasses load ``self._model`` in ``open``."""
 
-    TENSOR: Input[np.ndarray] = Input("TENSOR", np.ndarray, doc="float32 (1, H, W, 3) crop")
+    TENSOR: Input[np.ndarray] = Input(
+        "TENSOR", np.ndarray, doc="(1, H, W, 3) crop: float32, or uint8 with uint8_input"
+    )
     TENSORS: Output[dict[str, np.ndarray]] = Output(
         "TENSORS", dict[str, np.ndarray], doc="model outputs, name → array, in model order"
     )
@@ -104,6 +107,10 @@ class FaceLandmarkModel(LandmarkModelNode["FaceLandmarkModel.Options"]):
         """LiteRT/XNNPACK threads: a count, or "auto" (1 or 2, whichever is faster now)."""
         custom_ops: Literal["lower", "split"] = "lower"
         """Attention Mesh custom ops lowered to built-ins (one interpreter) or split."""
+        uint8_input: UInt8InputOption = None
+        """[min, max]: TENSOR is uint8 pixels (ImageToTensor's ``output_type: uint8``),
+        mapped onto this range inside the model: the same outputs as a float32 crop in
+        that range, one pass over the crop fewer."""
 
         _model_exists = field_validator("model")(_check_model_option)
 
@@ -125,6 +132,7 @@ class FaceLandmarkModel(LandmarkModelNode["FaceLandmarkModel.Options"]):
             f"'{ATTENTION_MODEL}' or '{MESH_MODEL}'",
             ctx.node_name,
             self.options.custom_ops,
+            self.options.uint8_input,
         )
 
 

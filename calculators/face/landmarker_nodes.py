@@ -26,7 +26,7 @@ from facegraph import (
 from facegraph.calculators.face.detectors import DetectorCalculator, DetectorOptions
 from facegraph.calculators.face.landmark_nodes import LandmarkModelNode, _load_model
 from facegraph.calculators.face.per_face import check_model_reference
-from facegraph.calculators.inference import ThreadsOption
+from facegraph.calculators.inference import ThreadsOption, UInt8InputOption
 from facegraph.vision.face.detection import FACE_LANDMARKER
 from facegraph.vision.face.detectors import BlazeFaceBackend, DetectorBackend
 from facegraph.vision.face.filters import landmark_box, match_tracks
@@ -41,7 +41,8 @@ V2_MODEL = "face_landmarks_v2"
 
 @register("FaceLandmarksV2Model")
 class FaceLandmarksV2Model(LandmarkModelNode["FaceLandmarksV2Model.Options"]):
-    """Runs the FaceMesh V2 landmark model on a 256×256 crop (float [0, 1]).
+    """Runs the FaceMesh V2 landmark model on a 256×256 crop (float [0, 1], or uint8
+    pixels with ``uint8_input: [0.0, 1.0]``).
 
     Outputs, in model order: landmarks (1434 = 478×3), face-flag logit, and an unused
     scalar. ``model`` (option) or the MODEL side packet (a path, e.g. a member extracted
@@ -53,6 +54,9 @@ class FaceLandmarksV2Model(LandmarkModelNode["FaceLandmarksV2Model.Options"]):
         """Manifest name or .tflite path."""
         threads: ThreadsOption = "auto"
         """LiteRT/XNNPACK threads: a count, or "auto" (1 or 2, whichever is faster now)."""
+        uint8_input: UInt8InputOption = None
+        """[min, max]: TENSOR is uint8 pixels mapped onto this range inside the model
+        (as FaceLandmarkModel's option)."""
 
         _model_exists = field_validator("model")(check_model_reference)
 
@@ -64,7 +68,12 @@ class FaceLandmarksV2Model(LandmarkModelNode["FaceLandmarksV2Model.Options"]):
         side = ctx.side(self.MODEL)
         name = str(side) if side else self.options.model
         self._model = _load_model(
-            name, self.options.threads, (1, 256, 256, 3), f"'{V2_MODEL}'", ctx.node_name
+            name,
+            self.options.threads,
+            (1, 256, 256, 3),
+            f"'{V2_MODEL}'",
+            ctx.node_name,
+            uint8_input=self.options.uint8_input,
         )
         outputs = self._model.output_details
         if len(outputs) < 2 or int(np.prod(outputs[0].shape)) % 3:

@@ -81,7 +81,10 @@ def _image_size(image: Any, node: str) -> tuple[int, int]:
 
 @register("ImageToTensor")
 class ImageToTensor(Calculator["ImageToTensor.Options"]):
-    """Crops a rotated ROI (or the whole image) into a float32 model input tensor.
+    """Crops a rotated ROI (or the whole image) into a model input tensor: float32 in
+    [range_min, range_max], or (``output_type: uint8``) the crop's pixels as they are, for
+    a model node with ``uint8_input: [range_min, range_max]`` that maps them itself, with
+    the same result and one pass over the crop fewer.
 
     MediaPipe's CPU ``ImageToTensorCalculator``; with ``warp: exact`` bit-exact with its
     OpenCV 3.4 warp (see :mod:`.image_to_tensor`). With NORM_RECT connected, a timestamp
@@ -108,18 +111,31 @@ class ImageToTensor(Calculator["ImageToTensor.Options"]):
             "exact",
             description="exact: MediaPipe's OpenCV 3.4 warp bit for bit; fast: cv2.warpAffine",
         )
+        output_type: Literal["float32", "uint8"] = Field(
+            "float32",
+            description="float32: pixels mapped onto the range; uint8: the pixels, for a "
+            "model node with uint8_input (which maps them onto its range)",
+        )
 
         @model_validator(mode="after")
         def _range(self) -> ImageToTensor.Options:
             if not self.range_min < self.range_max:
                 raise ValueError(f"range_min {self.range_min} must be < range_max {self.range_max}")
+            ranged = self.model_fields_set & {"range_min", "range_max"}
+            if self.output_type == "uint8" and ranged:
+                raise ValueError(
+                    f"{' and '.join(sorted(ranged))} apply to float32 output; with "
+                    "output_type uint8 set the range on the model node (uint8_input)"
+                )
             return self
 
     IMAGE: Input[np.ndarray] = Input("IMAGE", np.ndarray, doc="HxWx3 uint8 RGB image")
     NORM_RECT: Input[NormalizedRect] = Input(
         "NORM_RECT", NormalizedRect, optional=True, doc="region to crop (default: all)"
     )
-    TENSOR: Output[np.ndarray] = Output("TENSOR", np.ndarray, doc="float32 (1, H, W, 3)")
+    TENSOR: Output[np.ndarray] = Output(
+        "TENSOR", np.ndarray, doc="(1, H, W, 3), float32 or uint8 (output_type)"
+    )
     MATRIX: Output[np.ndarray] = Output(
         "MATRIX", np.ndarray, optional=True, doc="4x4 tensor→image normalised transform"
     )
@@ -146,7 +162,7 @@ class ImageToTensor(Calculator["ImageToTensor.Options"]):
             rect,
             o.output_width,
             o.output_height,
-            (o.range_min, o.range_max),
+            None if o.output_type == "uint8" else (o.range_min, o.range_max),
             o.border_mode,
             o.keep_aspect_ratio,
             o.warp,

@@ -93,6 +93,7 @@ from typing import Literal
 # its wheel's own OpenBLAS starts threads that spin for ~0.1 s (40-70 ms of a core).
 import cv2
 import numpy as np
+from facegraph.models.uint8_input import value_range_transform
 from facegraph.vision.face.types import NormalizedRect
 from facegraph.vision.opencv_threads import serial_opencv
 
@@ -136,7 +137,7 @@ class RotatedRect:
 class CropResult:
     """A model input tensor and what is needed to map model outputs back to the image.
 
-    - ``tensor``: float32 (1, H, W, 3).
+    - ``tensor``: float32 (1, H, W, 3), or the uint8 pixels (``value_range=None``).
     - ``roi``: the (padded) rectangle in pixels that the tensor covers.
     - ``padding``: letterbox padding (left, top, right, bottom) as fractions of the tensor
       (all 0 without ``keep_aspect``).
@@ -683,18 +684,9 @@ def warp_perspective_u8(
     return _remap_numpy(np.ascontiguousarray(image), fx, fy, border)
 
 
-def _value_range_transform(range_min: float, range_max: float) -> tuple[np.float32, np.float32]:
-    """MediaPipe's ``GetValueRangeTransformation`` from [0, 255], in float32."""
-    if not range_min < range_max:
-        raise ValueError(f"invalid output range [{range_min}, {range_max}]: min >= max")
-    scale = (_F32(range_max) - _F32(range_min)) / _F32(255.0)
-    offset = _F32(range_min) - _F32(0.0) * scale
-    return scale, offset
-
-
 def value_range_lut(range_min: float, range_max: float) -> np.ndarray:
     """uint8 → float32 table of MediaPipe's ``convertTo(scale, offset)`` (float32 maths)."""
-    scale, offset = _value_range_transform(range_min, range_max)
+    scale, offset = value_range_transform((range_min, range_max))
     return np.arange(256, dtype=np.float32) * scale + offset
 
 
@@ -730,12 +722,15 @@ def image_to_tensor(
     rect: NormalizedRect | None,
     out_width: int,
     out_height: int,
-    value_range: tuple[float, float] = (0.0, 1.0),
+    value_range: tuple[float, float] | None = (0.0, 1.0),
     border: BorderMode = "replicate",
     keep_aspect: bool = False,
     warp: WarpMode = "exact",
 ) -> CropResult:
     """Crop ``rect`` (or the whole image) of an RGB uint8 image into a model input tensor.
+
+    ``value_range``: the float32 values of pixels 0 and 255; ``None`` keeps the uint8
+    pixels (for a model loaded with ``uint8_input``, which maps them itself).
 
     Matches MediaPipe's CPU ``ImageToTensorCalculator``: the landmark model uses
     ``(192, 192, (0, 1), "replicate", keep_aspect=False)``, the short-range detector
@@ -775,10 +770,13 @@ def image_to_tensor(
     return CropResult(_as_tensor(warped, value_range), roi, padding, matrix)
 
 
-def _as_tensor(warped: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """The warped uint8 HxWxC crop as a fresh float32 (1, H, W, C) tensor (the model may
-    keep it): float32 multiply then add, like OpenCV's convertTo(CV_32F, scale, offset)."""
-    scale, offset = _value_range_transform(*value_range)
+def _as_tensor(warped: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
+    """The warped uint8 HxWxC crop (fresh from the warp) as a (1, H, W, C) tensor:
+    uint8 as it is for ``value_range=None``; else float32, multiply then add, like
+    OpenCV's convertTo(CV_32F, scale, offset)."""
+    if value_range is None:
+        return warped[None]
+    scale, offset = value_range_transform(value_range)
     # One pass for the cast and the multiply (uint8 → float32 is exact, so the product
     # has the same bits); adding a zero offset would change no bit (products are >= +0).
     tensor: np.ndarray = np.multiply(warped[None], scale, dtype=np.float32)
@@ -828,7 +826,7 @@ def _image_to_tensor_fast(
     rect: NormalizedRect | None,
     out_width: int,
     out_height: int,
-    value_range: tuple[float, float],
+    value_range: tuple[float, float] | None,
     border: BorderMode,
     keep_aspect: bool,
 ) -> CropResult:
