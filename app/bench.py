@@ -310,6 +310,7 @@ class GraphModels:
     custom_ops: str = "lower"
     notes: list[str] = field(default_factory=list)
     landmark_size: int = 192  # crop size of the landmark model (256: FaceMesh V2)
+    landmark_uint8_input: tuple[float, float] | None = None  # the node's uint8_input
     blendshapes: str | None = None  # the blendshapes model, when the graph runs it
 
 
@@ -337,10 +338,12 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             models.landmark = opts.model or (ATTENTION_MODEL if attention else MESH_MODEL)
             models.threads = opts.threads
             models.custom_ops = str(getattr(opts, "custom_ops", "lower"))
+            models.landmark_uint8_input = opts.uint8_input
         elif node.calculator_name == "FaceLandmarksV2Model":
             opts = node.options
             models.landmark, models.landmark_size = str(opts.model), 256
             models.threads = opts.threads
+            models.landmark_uint8_input = opts.uint8_input
         elif node.calculator_name == "FaceLandmarkerDetector":
             models.detector, models.detector_config = "face_landmarker", FACE_LANDMARKER
         elif node.calculator_name == "FaceBlendshapes" and side("blendshapes"):
@@ -362,11 +365,13 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
 
 class InferenceFloor:
     """Only the model invocations the graph made on a frame: the landmark model on the crop
-    of each ROI it saw, plus the detector when it ran. Crops are made outside the timing."""
+    of each ROI it saw, plus the detector when it ran, each loaded and fed as the graph
+    does (uint8 pixels where it feeds them). Crops are made outside the timing."""
 
     def __init__(self, models: GraphModels) -> None:
         from facegraph.models import model_path
         from facegraph.models.inference import TfLiteModel
+        from facegraph.vision.face.detectors import BlazeFaceBackend
 
         self.models = models
         self.mesh = (
@@ -374,6 +379,7 @@ class InferenceFloor:
                 model_path(models.landmark),
                 threads=models.threads,
                 custom_ops=models.custom_ops,  # type: ignore[arg-type]
+                uint8_input=models.landmark_uint8_input,
             )
             if models.landmark
             else None
@@ -382,7 +388,9 @@ class InferenceFloor:
         if models.detector_config is not None:
             file = models.detector_config.model_file[: -len(".tflite")]
             # As the detector backends run it (they take no thread option).
-            self.det = TfLiteModel(model_path(file), threads="auto")
+            self.det = TfLiteModel(
+                model_path(file), threads="auto", uint8_input=BlazeFaceBackend.VALUE_RANGE
+            )
         self.blendshapes = (
             TfLiteModel(model_path(models.blendshapes), threads=models.blendshapes_threads)
             if models.blendshapes
@@ -396,8 +404,10 @@ class InferenceFloor:
         calls: list[tuple[Any, np.ndarray]] = []
         if self.mesh is not None:
             size = self.models.landmark_size
+            value_range = None if self.models.landmark_uint8_input else (0.0, 1.0)
             for roi in out.get("rois") or []:
-                calls.append((self.mesh, image_to_tensor(frame, roi, size, size).tensor))
+                crop = image_to_tensor(frame, roi, size, size, value_range)
+                calls.append((self.mesh, crop.tensor))
         if self.blendshapes is not None:
             from facegraph.vision.face.blendshapes import blendshape_input
 
@@ -406,7 +416,7 @@ class InferenceFloor:
                 calls.append((self.blendshapes, blendshape_input(face.points, w, h)))
         if self.det is not None and "detections" in out:
             size = self.models.detector_config.input_size
-            crop = image_to_tensor(frame, None, size, size, (-1.0, 1.0), "zero", True)
+            crop = image_to_tensor(frame, None, size, size, None, "zero", True)
             calls.append((self.det, crop.tensor))
         t0 = time.perf_counter()
         for model, x in calls:
