@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from facegraph import FacegraphError
-from facegraph.vision.atomic_files import (
+from facegraph.atomic_files import (
     clean_stale_temps,
     describe_os_error,
     replace_into_place,

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from facegraph.app.mediapipe_worker import Pacer
+from facegraph.atomic_files import write_whole
 from facegraph.spec import map_nodes, walk_nodes
-from facegraph.vision.atomic_files import write_whole
 
 if TYPE_CHECKING:
     from facegraph.models.thread_choice import Threads

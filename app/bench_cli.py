@@ -57,7 +57,7 @@ def _check_outputs(source: str | None, json_out: Path | None, plot: Path | None)
 
 def _save(path: Path, write: Callable[[], None], console: Console) -> None:
     """Run ``write`` (it writes ``path`` whole or not at all); a failure is one line."""
-    from facegraph.vision.atomic_files import describe_os_error
+    from facegraph.atomic_files import describe_os_error
 
     try:
         write()
@@ -382,7 +382,7 @@ def bench_command(
         write_plot,
     )
     from facegraph.app.run_cli import parse_side_packets
-    from facegraph.vision.atomic_files import write_whole
+    from facegraph.atomic_files import write_whole
 
     err = _console(stderr=True)
     out = _console()

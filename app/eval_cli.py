@@ -234,7 +234,7 @@ def compare_command(
             markup=False,
         )
     if json_out is not None:
-        from facegraph.vision.atomic_files import describe_os_error, write_whole
+        from facegraph.atomic_files import describe_os_error, write_whole
 
         try:
             write_whole(json_out, json.dumps(s, indent=2) + "\n")

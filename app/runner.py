@@ -622,7 +622,7 @@ class _TraceFile:
     """The ``--trace`` file: the graph writes a temporary, moved into place at the end."""
 
     def __init__(self, path: str) -> None:
-        from facegraph.vision.atomic_files import clean_stale_temps, describe_os_error, temp_path
+        from facegraph.atomic_files import clean_stale_temps, describe_os_error, temp_path
 
         self.path = path
         #: A missing trace is an error (not after a hard interrupt: the graph was cancelled).
@@ -639,7 +639,7 @@ class _TraceFile:
             raise RunError(f"cannot write the trace {path}: {describe_os_error(exc)}") from None
 
     def close(self) -> None:
-        from facegraph.vision.atomic_files import describe_os_error, replace_into_place
+        from facegraph.atomic_files import describe_os_error, replace_into_place
 
         try:
             with open(self.temp, encoding="utf-8") as f:

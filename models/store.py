@@ -118,7 +118,7 @@ def clean_stale_fetches(directory: Path | None = None, *, now: float | None = No
     """
     import shutil
 
-    from facegraph.vision.atomic_files import pid_alive
+    from facegraph.atomic_files import pid_alive
 
     now = time.time() if now is None else now
     removed: list[Path] = []

@@ -25,7 +25,7 @@
 Images are RGB in and converted to OpenCV's BGR on write. The graph node :class:`Render`
 wraps the same classes.
 
-Durability (:mod:`facegraph.vision.atomic_files`): a video is written to a hidden
+Durability (:mod:`facegraph.atomic_files`): a video is written to a hidden
 temporary beside its name, read back on :meth:`Renderer.close` (``VideoWriter`` reports
 no write errors, so a full disk shows as a file OpenCV cannot open) and only then moved
 into place; :meth:`Renderer.discard` drops it. Each image is written to a temporary and
@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 from facegraph import Closeable, FacegraphError
-from facegraph.vision.atomic_files import (
+from facegraph.atomic_files import (
     clean_stale_temps,
     describe_os_error,
     replace_into_place,

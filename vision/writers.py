@@ -20,7 +20,7 @@ graph) have the same shape with their 6 keypoints named ``rightEye``, ``leftEye`
 ``noseTip``, ``mouthCenter``, ``rightEarTragion``, ``leftEarTragion`` and no ``z``.
 
 Durability: a file output is written to a hidden temporary beside the target
-(:mod:`facegraph.vision.atomic_files`) and moved over it with ``os.replace`` on
+(:mod:`facegraph.atomic_files`) and moved over it with ``os.replace`` on
 :meth:`LandmarksWriter.close`, so readers never see half a file and an earlier file is
 replaced only by a complete one. ``.jsonl`` lines (and ``-``) are flushed one by one:
 a full disk is reported at the frame it hits. Every write and the close are checked.
@@ -40,7 +40,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import orjson
 from facegraph import Closeable, FacegraphError
-from facegraph.vision.atomic_files import (
+from facegraph.atomic_files import (
     clean_stale_temps,
     describe_os_error,
     replace_into_place,
