@@ -25,7 +25,9 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 __all__ = [
     "STALE_SECONDS",
@@ -34,11 +36,14 @@ __all__ = [
     "pid_alive",
     "replace_into_place",
     "temp_path",
+    "write_all_whole",
     "write_whole",
 ]
 
 #: Temporaries older than this are stale whoever owns them (seconds).
 STALE_SECONDS = 24 * 3600.0
+
+_PathT = TypeVar("_PathT", bound="str | os.PathLike[str]")
 
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.tmp(\.[^.]+)?$")
 
@@ -126,16 +131,43 @@ def replace_into_place(temp: str | os.PathLike[str], target: str | os.PathLike[s
 
 def write_whole(target: str | os.PathLike[str], data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``target`` whole or not at all: to a temporary
-    beside it, then :func:`replace_into_place`. The temporary is removed when anything
-    fails; the OSError is raised (:func:`describe_os_error` says why)."""
-    tmp = temp_path(target)
+    beside it, then moved into place (:func:`write_all_whole` of one file). The temporary
+    is removed when anything fails; the OSError raised names ``target`` (its ``filename``;
+    :func:`describe_os_error` says why)."""
+    write_all_whole({target: data})
+
+
+def write_all_whole(files: Mapping[_PathT, str | bytes]) -> None:
+    """Write several files (text as UTF-8) whole, and none of them unless all were written.
+
+    Every file goes to a temporary beside its final name and reaches the disk first;
+    only then is each moved over its final name. When anything fails, every temporary is
+    removed and the OSError raised names the final file (its ``filename``, not the
+    temporary's; :func:`describe_os_error` says why). The files already there keep their
+    bytes: a full disk, a missing folder or a folder where a file goes fails before the
+    first move (only a file-system fault during the moves could leave some moved).
+    """
+    pending: list[tuple[Path, Path]] = []
+    target = Path()
     try:
-        with open(tmp, "xb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        replace_into_place(tmp, target)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+        for name, data in files.items():
+            target = Path(name)
+            if target.is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+            tmp = temp_path(target)
+            with open(tmp, "xb") as f:
+                pending.append((tmp, target))
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+                f.flush()
+                os.fsync(f.fileno())  # the data reaches the disk before a name points at it
+        for tmp, target in pending:  # (``target``: the file a failed move names)
+            os.replace(tmp, target)
+    except OSError as exc:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+        if exc.filename == str(target):
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
 
 
 def describe_os_error(exc: OSError) -> str:
