@@ -77,6 +77,7 @@ def eval_command(
     from facegraph.app.evaluation import (
         AnnotationError,
         Evaluation,
+        annotation_files,
         evaluate_image,
         face_points_px,
         iter_images,
@@ -85,6 +86,7 @@ def eval_command(
         write_report,
     )
     from facegraph.app.run_cli import exit_on_graph_errors, parse_side_packets
+    from facegraph.atomic_files import describe_os_error
     from facegraph.calculators.face import nodes as _nodes  # registers the face nodes
 
     assert _nodes
@@ -123,6 +125,8 @@ def eval_command(
     if not files:
         err.print(f"error: no annotated images in {images}", markup=False)
         raise typer.Exit(1)
+    if report is not None:
+        _check_report(report, [*iter_images(images), *annotation_files(annotations)], err)
     for f in files:
         rgb = _read_rgb(f)
         if rgb is None:
@@ -151,7 +155,28 @@ def eval_command(
         except ImportError as exc:
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(1) from None
+        except OSError as exc:  # nothing replaced: an earlier report there is as it was
+            where = exc.filename or report
+            err.print(f"error: cannot write {where}: {describe_os_error(exc)}", markup=False)
+            raise typer.Exit(2) from None
         out.print(f"report written to {report}/report.json (+ PNG plots)", markup=False)
+
+
+def _check_report(report: Path, inputs: list[Path], err: Console) -> None:
+    """Before any image runs: the --report folder's files must not overwrite an input
+    (an image or an annotation file), and --report must not be a file (one line, exit 2)."""
+    from facegraph.app.evaluation import REPORT_FILES
+    from facegraph.app.output_guard import OutputConflictError, check_outputs
+
+    if report.exists() and not report.is_dir():
+        err.print(f"error: --report {report} is a file, not a folder", markup=False)
+        raise typer.Exit(2)
+    try:
+        for name in REPORT_FILES:
+            check_outputs(None, [str(f) for f in inputs], {"--report": report / name})
+    except OutputConflictError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
 
 
 def _print_summary(out: Console, evaluation: Evaluation) -> None:

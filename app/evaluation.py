@@ -43,11 +43,13 @@ from facegraph.vision.face import indices as ix
 
 __all__ = [
     "MESH_REGIONS",
+    "REPORT_FILES",
     "AnnotatedFace",
     "AnnotationError",
     "Evaluation",
     "FaceError",
     "ImageResult",
+    "annotation_files",
     "evaluate_image",
     "face_error",
     "interocular_distance",
@@ -242,12 +244,21 @@ def _load_file(path: Path, out: dict[str, list[AnnotatedFace]]) -> None:
 ANNOTATION_SUFFIXES = (".pts", ".json", ".jsonl")
 
 
+def annotation_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The annotation files :func:`load_annotations` reads: the file given, or the
+    ``*.pts``, ``*.json`` and ``*.jsonl`` files of a directory (sorted)."""
+    p = Path(path)
+    if p.is_dir():
+        return sorted(f for f in p.iterdir() if f.suffix.lower() in ANNOTATION_SUFFIXES)
+    return [p] if p.is_file() else []
+
+
 def load_annotations(path: str | os.PathLike[str]) -> dict[str, list[AnnotatedFace]]:
     """Annotations of a file or a directory (``*.pts``, ``*.json``, ``*.jsonl``), by image stem."""
     p = Path(path)
     out: dict[str, list[AnnotatedFace]] = {}
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in ANNOTATION_SUFFIXES)
+        files = annotation_files(p)
         if not files:
             raise AnnotationError(f"{p}: no annotation files (*.pts, *.json, *.jsonl)")
         for f in files:
@@ -469,13 +480,22 @@ def _normalised_shape(truth_2d: np.ndarray, kind: Kind) -> np.ndarray:
     return np.asarray(((truth_2d - (a + b) / 2) @ rot.T) / scale)
 
 
-def _plot_files(evaluation: Evaluation, out_dir: Path) -> list[Path]:
+def _plots(evaluation: Evaluation) -> dict[str, bytes]:
+    """The report's PNG plots, by file name (drawn in memory: written by the caller)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")  # headless: never open a window
     import matplotlib.pyplot as plt
 
-    written: list[Path] = []
+    def png(fig: Any) -> bytes:
+        data = io.BytesIO()
+        fig.savefig(data, format="png")
+        plt.close(fig)
+        return data.getvalue()
+
+    plots: dict[str, bytes] = {}
     faces = evaluation.faces()
     values = [f.value for f in faces]
 
@@ -490,10 +510,7 @@ def _plot_files(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     ax.set_ylabel("faces")
     ax.set_title(f"Landmark error, {len(values)} faces")
     fig.tight_layout()
-    path = out_dir / "error_histogram.png"
-    fig.savefig(path)
-    plt.close(fig)
-    written.append(path)
+    plots["error_histogram.png"] = png(fig)
 
     # Heat map on the mean face, for the more common annotation kind (mesh preferred).
     kind: Kind = "mesh" if any(f.kind == "mesh" for f in faces) else "ibug68"
@@ -513,35 +530,45 @@ def _plot_files(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    path = out_dir / "landmark_heatmap.png"
-    fig.savefig(path)
-    plt.close(fig)
-    written.append(path)
-    return written
+    plots["landmark_heatmap.png"] = png(fig)
+    return plots
+
+
+#: The files :func:`write_report` writes into its folder (the JSON last).
+REPORT_FILES = ("error_histogram.png", "landmark_heatmap.png", "report.json")
 
 
 def write_report(
     evaluation: Evaluation, out_dir: str | os.PathLike[str], meta: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Write ``report.json`` plus ``error_histogram.png`` and ``landmark_heatmap.png``.
+    """Write ``report.json`` plus ``error_histogram.png`` and ``landmark_heatmap.png``
+    (:data:`REPORT_FILES`) into ``out_dir``, created if needed.
 
-    Returns the report dict (``meta``, e.g. graph and mode, is merged in). Needs matplotlib
-    for the plots; without it the JSON is still written and the error says how to install it.
+    The three are written whole and together (:func:`facegraph.atomic_files.write_all_whole`:
+    each to a temporary beside it, all moved into place once all are written): when a
+    write fails, an earlier report there keeps its bytes, no temporary is left, and the
+    OSError raised names the file. Returns the report dict (``meta``, e.g. graph and mode,
+    is merged in). Needs matplotlib for the plots; without it the JSON is still written
+    and the error says how to install it.
     """
+    from facegraph.atomic_files import write_all_whole, write_whole
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = {**dict(meta or {}), **evaluation.summary()}
     try:
-        plots = _plot_files(evaluation, out)
-        report["plots"] = [p.name for p in plots]
+        plots = _plots(evaluation)
     except ImportError:
         report["plots"] = []
-        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+        write_whole(out / "report.json", json.dumps(report, indent=2) + "\n")
         raise ImportError(
             "matplotlib is needed for the report plots: pip install 'matplotlib>=3.7' "
             f"(report.json was written to {out})"
         ) from None
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    report["plots"] = list(plots)
+    files: dict[Path, str | bytes] = {out / name: data for name, data in plots.items()}
+    files[out / "report.json"] = json.dumps(report, indent=2) + "\n"
+    write_all_whole(files)
     return report
 
 

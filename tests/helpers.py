@@ -1,6 +1,7 @@
 """Build GraphSpecs in Python for runtime tests, plus a few tiny test calculators and
 the helpers several test modules share (:func:`skip_unless_ci`, :func:`run_frames`,
-:func:`read_video_frames`, :func:`astronaut_face`, :func:`astronaut_detection`).
+:func:`read_video_frames`, :func:`astronaut_face`, :func:`astronaut_detection`,
+:func:`file_size_limit`).
 
 ``node("add", Add, inputs={"A": "a", "B": "b"}, outputs={"SUM": "s"})`` reads like
 the YAML would; ``"TAG:1"`` keys give indexed ports, a ``"!"`` suffix on a
@@ -9,8 +10,9 @@ stream name marks a back edge, and ``keep_latest={"IN": 2}`` limits a queue.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -191,6 +193,24 @@ def skip_unless_ci(reason: str, *, allow_module_level: bool = False) -> NoReturn
     if in_ci():
         pytest.fail(f"{reason} (CI is set: this must not be skipped)", pytrace=False)
     pytest.skip(reason, allow_module_level=allow_module_level)
+
+
+@contextlib.contextmanager
+def file_size_limit(max_bytes: int) -> Iterator[None]:
+    """Inside, a write past ``max_bytes`` into any file fails with EFBIG ("File too
+    large"), as on a full disk, and for root too (RLIMIT_FSIZE, this process only; SIGXFSZ
+    ignored so that the write fails instead of the process)."""
+    import resource
+    import signal
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
 
 
 def run_frames(

@@ -16,6 +16,7 @@ from facegraph.app import eval_cli as face_cli
 from facegraph.app.compare import compare_runs, read_run_output
 from facegraph.app.evaluation import (
     MESH_REGIONS,
+    REPORT_FILES,
     AnnotatedFace,
     AnnotationError,
     Evaluation,
@@ -36,7 +37,9 @@ from facegraph.app.pts import (
     write_pts,
 )
 from facegraph.vision.face import indices as ix
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
+
+from tests.helpers import file_size_limit
 
 FACES = Path(__file__).parent / "fixtures" / "faces"
 
@@ -228,6 +231,20 @@ def test_report_json_and_plots(tmp_path: Path) -> None:
         assert img is not None and img.shape[0] > 200 and img.std() > 5
 
 
+def test_a_failed_report_write_leaves_the_earlier_report_as_it_was(tmp_path: Path) -> None:
+    truth = hand_face()
+    annotated = [AnnotatedFace(truth, "mesh", "a.json")]
+    rep = tmp_path / "rep"
+    write_report(Evaluation([evaluate_image("a.png", [truth + 1.0], annotated)]), rep)
+    before = {p.name: p.read_bytes() for p in rep.iterdir()}
+    again = Evaluation([evaluate_image("a.png", [truth + 5.0], annotated)])
+    # No room for a plot (as on a full disk; real for root too): no file is touched.
+    with file_size_limit(4096), pytest.raises(OSError) as failed:
+        write_report(again, rep, {"graph": "other"})
+    assert {p.name: p.read_bytes() for p in rep.iterdir()} == before  # no temporary either
+    assert failed.value.filename == str(rep / "error_histogram.png")
+
+
 # --- compare ---------------------------------------------------------------------------
 
 
@@ -337,6 +354,49 @@ def test_eval_command_on_takeo(
         "error_histogram.png",
         "landmark_heatmap.png",
     }
+
+
+def test_eval_report_never_overwrites_an_input_nor_half_replaces_an_earlier_report(
+    model_cache: Path, takeo_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    images, ann = takeo_dirs
+    app = typer.Typer()
+    face_cli.register(app)
+    args = ["eval", "face_mesh_static", "--images", str(images), "--annotations", str(ann)]
+    args += ["--mode", "reacquisition", "--report"]
+
+    def errors(result: Result) -> list[str]:
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        return [line for line in result.output.splitlines() if line.startswith("error:")]
+
+    # An input image named like a plot, in the folder given as --report: refused before
+    # any image runs, the image untouched.
+    photo = images / "error_histogram.png"
+    shutil.copy(FACES / "Tom_Hanks_54745.png", photo)
+    before = photo.read_bytes()
+    onto = CliRunner().invoke(app, [*args, str(images)])
+    (line,) = errors(onto)
+    assert f"would overwrite the input {photo}" in line and "takeo.ppm:" not in onto.output
+    assert photo.read_bytes() == before
+    photo.unlink()
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("notes\n")
+    (line,) = errors(CliRunner().invoke(app, [*args, str(a_file)]))
+    assert line == f"error: --report {a_file} is a file, not a folder"
+    assert a_file.read_text() == "notes\n"
+    # A write that fails at the end (a folder where the heat map goes): one line naming
+    # it; the earlier report keeps every byte and no temporary is left.
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    (rep / "report.json").write_text('{"earlier": true}\n')
+    (rep / "error_histogram.png").write_bytes(b"earlier plot")
+    (rep / "landmark_heatmap.png").mkdir()
+    failed = CliRunner().invoke(app, [*args, str(rep)])
+    assert errors(failed) == [f"error: cannot write {rep / 'landmark_heatmap.png'}: Is a directory"]
+    assert "takeo.ppm:" in failed.output  # it ran, then could not write
+    assert (rep / "report.json").read_text() == '{"earlier": true}\n'
+    assert (rep / "error_histogram.png").read_bytes() == b"earlier plot"
+    assert sorted(p.name for p in rep.iterdir()) == sorted(REPORT_FILES)
 
 
 def test_eval_command_reports_unknown_annotation_dir(tmp_path: Path) -> None:
