@@ -7,6 +7,7 @@ fast; graph loading, rich and drawing are imported inside the commands.
 from __future__ import annotations
 
 import enum
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +17,8 @@ from .cli_support import AllowImportsOption
 from .cli_support import console as _console
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
     from .calculator import Calculator
@@ -150,6 +153,9 @@ def show_command(
     if fmt is DrawFormat.png and output is None:
         err.print("error: PNG is binary; give an output file with -o FILE.png", markup=False)
         raise typer.Exit(2)
+    if output is not None and _same_file(output, graph):
+        err.print(f"error: -o {output} is the graph file {graph}; write it elsewhere", markup=False)
+        raise typer.Exit(2)
     spec, problems, more = _load(err, graph, allow_imports)
     if spec is None:
         err.print(f"FAIL {graph}: cannot draw an invalid graph", markup=False)
@@ -165,12 +171,31 @@ def show_command(
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        err.print(f"error: cannot write {output}: {exc}", markup=False)
-        raise typer.Exit(1) from None
+    from .atomic_files import write_whole
+
+    _save(err, output, lambda: write_whole(output, data))
     err.print(f"wrote {output} ({fmt.value}, {len(data)} bytes)", markup=False)
+
+
+def _same_file(output: Path, source: str) -> bool:
+    """Whether ``output`` is the file ``source`` (a link to it too)."""
+    try:
+        return os.path.samefile(output, source)
+    except (OSError, ValueError):
+        return False  # either does not exist (a shipped graph's name)
+
+
+def _save(err: Console, output: Path, write: Callable[[], object]) -> None:
+    """Run ``write`` (it writes ``output`` whole: a temporary beside it, moved into place,
+    so an earlier file there is replaced only by a complete one); a failure is one line
+    naming ``output`` (exit 1)."""
+    from .atomic_files import describe_os_error
+
+    try:
+        write()
+    except OSError as exc:
+        err.print(f"error: cannot write {output}: {describe_os_error(exc)}", markup=False)
+        raise typer.Exit(1) from None
 
 
 # ---------------------------------------------------------------------- calculators
@@ -414,8 +439,9 @@ def schema_command(
         err.print("schema file is up to date", markup=False)
         return
     if write or output is not None:
-        path = write_schema(output)
-        err.print(f"wrote {path}", markup=False)
+        target = output or SCHEMA_FILE
+        _save(err, target, lambda: write_schema(target))
+        err.print(f"wrote {target}", markup=False)
         return
     sys.stdout.write(schema_text())
 

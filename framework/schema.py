@@ -67,8 +67,14 @@ def shipped_schema_text() -> str:
 
 
 def write_schema(path: Path | None = None) -> Path:
-    """Write the generated schema (default: the package's shipped file); return the path."""
+    """Write the generated schema (default: the package's shipped file); return the path.
+
+    Written whole (a temporary beside it, moved into place): a failed write (OSError)
+    leaves an earlier file there as it was.
+    """
+    from .atomic_files import write_whole
+
     target = path or SCHEMA_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(schema_text(), encoding="utf-8")
+    write_whole(target, schema_text())
     return target

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from .graph_calculators import calcs
 from .graph_helpers import line_of, yaml_text
+from .helpers import file_size_limit
 
 __all__ = ["calcs"]
 
@@ -119,6 +120,27 @@ def test_show_infers_the_format_from_the_output_suffix(good: Path, tmp_path: Pat
     assert f"wrote {target} (mermaid" in err
 
 
+def test_show_never_writes_over_its_graph_nor_leaves_half_a_file(
+    good: Path, tmp_path: Path
+) -> None:
+    graph = good.read_bytes()
+    code, out, err = run("show", str(good), "-o", str(good))
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"error: -o {good} is the graph file {good}; write it elsewhere"]
+    assert good.read_bytes() == graph
+    target = tmp_path / "graph.dot"
+    code, _, _ = run("show", str(good), "-o", str(target))
+    assert code == 0
+    earlier = target.read_bytes()
+    # No room for the new drawing (as on a full disk; real for root too): one line, and
+    # the earlier drawing is still whole.
+    with file_size_limit(16):
+        code, _, err = run("show", str(good), "-f", "mermaid", "-o", str(target))
+    assert code == 1 and err.splitlines() == [f"error: cannot write {target}: File too large"]
+    assert target.read_bytes() == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.yaml", "graph.dot"]
+
+
 def test_show_png_needs_an_output_file(good: Path) -> None:
     code, _, err = run("show", str(good), "--format", "png")
     assert code == 2 and "-o FILE.png" in err
@@ -184,6 +206,20 @@ def test_schema_output_file_and_check(tmp_path: Path) -> None:
     assert code == 0 and json.loads(target.read_text()) == graph_schema()
     code, _, err = run("schema", "--check")
     assert code == 0 and "up to date" in err
+
+
+def test_schema_output_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "graph.schema.json"
+    target.write_text("earlier\n")
+    with file_size_limit(64):  # no room for the schema: the earlier file stays as it was
+        code, _, err = run("schema", "-o", str(target))
+    assert code == 1 and err.splitlines() == [f"error: cannot write {target}: File too large"]
+    assert target.read_text() == "earlier\n"
+    folder = tmp_path / "dir.json"
+    folder.mkdir()
+    code, _, err = run("schema", "-o", str(folder))
+    assert code == 1 and err.splitlines() == [f"error: cannot write {folder}: Is a directory"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.json", "graph.schema.json"]
 
 
 def test_help_lists_the_commands_and_stays_light() -> None:
