@@ -165,6 +165,8 @@ def _run_self_sourced(
         trace_file = None if trace is None else _TraceFile(str(trace))
         temp = None if trace_file is None else trace_file.temp
         graph = Graph(spec, mode=mode, profile=profile, trace=temp)
+        if trace_file is not None:
+            trace_file.graph = graph
         for stream in spec.output_streams:
 
             def count(_: Any, stream: str = stream) -> None:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from facegraph import FacegraphError
 
 if TYPE_CHECKING:
-    from facegraph import GraphSpec
+    from facegraph import Graph, GraphSpec
     from facegraph.app.media_loop import FrameResult
     from facegraph.profiler import GraphStats
     from facegraph.vision.media import Frame, FrameSource
@@ -484,6 +484,8 @@ def run_source(
                 profile=profile or serve is not None,
                 trace=None if trace_file is None else trace_file.temp,
             )
+            if trace_file is not None:
+                trace_file.graph = g
             server = None
             if serve is not None:
                 from facegraph.vision.live import LiveServer, graph_stats_dict, parse_serve_address
@@ -627,6 +629,8 @@ class _TraceFile:
         self.path = path
         #: A missing trace is an error (not after a hard interrupt: the graph was cancelled).
         self.required = True
+        #: The graph writing the temporary (its ``trace_error`` says why a write failed).
+        self.graph: Graph | None = None
         target = Path(path)
         if target.is_dir():
             raise RunError(f"cannot write the trace {path}: it is a folder")
@@ -648,10 +652,14 @@ class _TraceFile:
             if not self.required:
                 self.discard()
                 return
-            reason = "the graph wrote no complete trace"
-            with contextlib.suppress(OSError):
-                if os.statvfs(os.path.dirname(self.temp) or ".").f_bavail == 0:
-                    reason = "No space left on device (the disk is full)"
+            error = None if self.graph is None else self.graph.trace_error
+            if error is not None:  # the graph's write failed (and left no temporary)
+                reason = describe_os_error(error)
+            else:
+                reason = "the graph wrote no complete trace"
+                with contextlib.suppress(OSError):
+                    if os.statvfs(os.path.dirname(self.temp) or ".").f_bavail == 0:
+                        reason = "No space left on device (the disk is full)"
             self.discard()
             raise RunError(f"cannot write the trace {self.path}: {reason}") from None
         try:

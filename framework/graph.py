@@ -263,3 +263,9 @@ class Graph:
     def close_errors(self) -> list[Any]:
         """Errors raised by ``close`` while shutting down after a failure."""
         return list(self._scheduler.close_errors)
+
+    @property
+    def trace_error(self) -> OSError | None:
+        """Why the ``trace`` file could not be written when the run ended (its
+        ``filename`` names it; an earlier file there is left as it was), else None."""
+        return self._scheduler.trace_error

@@ -210,7 +210,11 @@ class Recorder:
         return {"traceEvents": events, "displayTimeUnit": "ms"}
 
     def write_trace(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.trace_json()), encoding="utf-8")
+        """Write :meth:`trace_json` to ``path`` whole (a temporary beside it, moved into
+        place): a failed write raises OSError and leaves an earlier file there as it was."""
+        from .atomic_files import write_whole
+
+        write_whole(path, json.dumps(self.trace_json()))
 
 
 def stats_table(stats: GraphStats) -> Table:

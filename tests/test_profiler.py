@@ -11,7 +11,7 @@ from facegraph import CalculatorContext, CalculatorError, Graph
 from facegraph.profiler import stats_table, summarize
 from rich.console import Console
 
-from tests.helpers import Counter, Pass, graph, node
+from tests.helpers import Counter, Pass, file_size_limit, graph, node
 
 
 class Sleepy(Pass):
@@ -91,6 +91,27 @@ def test_trace_is_written_when_the_run_fails(tmp_path: Path) -> None:
     with pytest.raises(CalculatorError):
         g.wait_until_done()
     assert json.loads(path.read_text())["traceEvents"]
+
+
+def test_a_trace_that_cannot_be_written_leaves_the_earlier_one_and_says_why(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.json"
+    path.write_text('{"traceEvents": []}')  # an earlier run's trace
+    g = Graph(
+        graph(node("p", Pass, inputs={"IN": "a"}, outputs={"OUT": "o"}), inputs=("a",)),
+        mode="deterministic",
+        trace=path,
+    )
+    g.start()
+    for t in range(5):
+        g.add_packet("a", t, t)
+    with file_size_limit(64):  # no room for the new trace (a full disk; real for root too)
+        g.close_all_inputs()
+        g.wait_until_done()
+    assert path.read_text() == '{"traceEvents": []}'
+    assert isinstance(g.trace_error, OSError) and g.trace_error.filename == str(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temporary left
 
 
 def _render(stats: object) -> str:
