@@ -187,7 +187,11 @@ def read_pts(path: str | os.PathLike[str], *, origin: float = 1.0) -> PtsFile:
 
 
 def write_pts(path: str | os.PathLike[str], points: np.ndarray, *, origin: float = 1.0) -> None:
-    """Write (n, 2) points (top-left pixel centre at 0) as a 300-W ``.pts`` file."""
+    """Write (n, 2) points (top-left pixel centre at 0) as a 300-W ``.pts`` file, whole (a
+    temporary beside it, moved into place): a failed write raises OSError naming ``path``
+    and leaves an earlier file there as it was."""
+    from facegraph.atomic_files import write_whole
+
     pts = np.asarray(points, dtype=np.float64)[:, :2] + origin
     body = "\n".join(f"{x:.6f} {y:.6f}" for x, y in pts)
-    Path(path).write_text(f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n", "utf-8")
+    write_whole(path, f"version: 1\nn_points: {len(pts)}\n{{\n{body}\n}}\n")

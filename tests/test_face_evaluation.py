@@ -144,6 +144,17 @@ def test_read_pts_shifts_the_one_based_origin(tmp_path: Path) -> None:
     assert read_pts(tmp_path / "x.pts").points == pytest.approx(p.points, abs=1e-6)
 
 
+def test_write_pts_replaces_a_file_only_with_a_whole_one(tmp_path: Path) -> None:
+    path = tmp_path / "x.pts"
+    points = read_pts(FACES / "takeo.pts").points
+    write_pts(path, points)
+    earlier = path.read_bytes()
+    with file_size_limit(256), pytest.raises(OSError) as failed:  # no room: as a full disk
+        write_pts(path, points + 1.0)
+    assert path.read_bytes() == earlier and [p.name for p in tmp_path.iterdir()] == ["x.pts"]
+    assert failed.value.filename == str(path)
+
+
 @pytest.mark.parametrize(
     ("text", "where", "what"),
     [
