@@ -79,7 +79,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=default, help="file to write")
     args = parser.parse_args()
-    args.out.write_text(generate())
+    from whole_files import write
+
+    write(args.out, generate())
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -15,6 +15,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
+from facegraph import FacegraphError
 from facegraph.vision.media import VideoFile
 from facegraph.vision.render import VideoRenderer
 
@@ -25,16 +26,21 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="clip to write (.mp4)")
     parser.add_argument("--frames", type=int, default=100, help="frames to keep (default 100)")
     args = parser.parse_args()
+    if args.out.exists() and args.source.exists() and args.out.samefile(args.source):
+        raise SystemExit(f"error: {args.out} is the source video; write the clip elsewhere")
 
-    source = VideoFile(args.source)
-    count = 0
-    with VideoRenderer(args.out, fps=source.fps) as renderer:
-        for frame in source:
-            if count >= args.frames:
-                break
-            renderer.write(frame.image, frame.info)
-            count += 1
-    source.close()
+    try:  # the renderer writes a temporary beside OUT and moves it into place when done
+        source = VideoFile(args.source)
+        count = 0
+        with VideoRenderer(args.out, fps=source.fps) as renderer:
+            for frame in source:
+                if count >= args.frames:
+                    break
+                renderer.write(frame.image, frame.info)
+                count += 1
+        source.close()
+    except FacegraphError as exc:
+        raise SystemExit(f"error: {exc}") from None
     data = args.out.read_bytes()
     print(
         f"{args.out}: {count} frames at {source.fps:g} fps, {len(data)} bytes, "

@@ -21,10 +21,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from mediapipe.framework.formats import landmark_pb2
 from mediapipe.python.solutions import drawing_styles, drawing_utils, face_mesh_connections
+from whole_files import write_png
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = ROOT / "tests" / "fixtures" / "reference"
@@ -61,9 +61,7 @@ def main() -> int:
     drawing_utils.draw_landmarks(points_image, landmarks, face_mesh_connections.FACEMESH_CONTOURS)
     for name, image in (("styles", styles), ("points", points_image)):
         path = REF / f"drawing_mediapipe_{name}.png"
-        if not cv2.imwrite(str(path), image):
-            print(f"cannot write {path}", file=sys.stderr)
-            return 1
+        write_png(path, image)
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0
 

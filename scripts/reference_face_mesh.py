@@ -46,6 +46,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from whole_files import write, write_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -254,7 +255,7 @@ def main() -> None:
     def add_mesh(name: str, source: dict, frames: list[np.ndarray], **settings: Any) -> None:
         arrays = run_face_mesh(frames, **settings)
         fn = f"{name}.npz"
-        np.savez_compressed(args.out / fn, **arrays)
+        write_npz(args.out / fn, arrays)
         counts = arrays["landmarks_count"].tolist()
         manifest["cases"].append(
             {
@@ -337,7 +338,7 @@ def main() -> None:
                 arrays[f"{img_name}__{k}"] = v
             counts[img_name] = len(res["score"])
         fn = f"detection_model{model_selection}.npz"
-        np.savez_compressed(args.out / fn, **arrays)
+        write_npz(args.out / fn, arrays)
         manifest["cases"].append(
             {
                 "name": f"detection_model{model_selection}",
@@ -355,7 +356,7 @@ def main() -> None:
         )
         print(f"detection model {model_selection}: {counts}")
 
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write(args.out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in args.out.iterdir())
     print(f"wrote {len(manifest['cases'])} cases, {total / 1024:.0f} KiB in {args.out}")
 

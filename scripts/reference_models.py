@@ -45,6 +45,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from whole_files import write, write_npz, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT / "tests" / "fixtures" / "faces" / "astronaut.png"
@@ -238,7 +239,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     inputs = make_inputs(args.image)
     for name, rgb in inputs.items():
-        cv2.imwrite(str(args.out / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        write_png(args.out / name, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     # Read back what was written: the PNG is the fixture the tests use.
     inputs = {
         name: cv2.cvtColor(cv2.imread(str(args.out / name)), cv2.COLOR_BGR2RGB) for name in inputs
@@ -282,7 +283,7 @@ def main() -> None:
         notes[model] = entry
         print(f"{model}: input tensor diff vs formula {in_diff:g}; outputs {names}")
 
-    np.savez_compressed(args.out / "reference_outputs.npz", **arrays)
+    write_npz(args.out / "reference_outputs.npz", arrays)
     meta = {
         "generated_by": "scripts/reference_models.py",
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
@@ -297,7 +298,7 @@ def main() -> None:
         "source_image": f"{args.image.name} (scikit-image astronaut.png; NASA, public domain)",
         "models": notes,
     }
-    (args.out / "reference_outputs.json").write_text(json.dumps(meta, indent=2) + "\n")
+    write(args.out / "reference_outputs.json", json.dumps(meta, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -48,6 +48,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from whole_files import write, write_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -117,12 +118,9 @@ def result_arrays(results: list[Any]) -> dict[str, np.ndarray]:
 
 
 def save_case(out: Path, name: str, arrays: dict[str, np.ndarray]) -> str:
-    """Write ``<name>.npz`` beside its final name, then move it into place."""
+    """Write ``<name>.npz`` whole (a temporary beside its final name, moved into place)."""
     final = out / f"{name}.npz"
-    tmp = out / f".{name}.npz.part"
-    with tmp.open("wb") as f:
-        np.savez_compressed(f, **arrays)
-    tmp.replace(final)
+    write_npz(final, arrays)
     return final.name
 
 
@@ -303,9 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         "%Y-%m-%dT%H:%M:%SZ"
     )
     manifest.setdefault("cases", {}).update(cases)
-    tmp = manifest_path.with_name(".manifest.json.part")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
-    tmp.replace(manifest_path)
+    write(manifest_path, json.dumps(manifest, indent=1) + "\n")
     print(f"wrote {len(cases)} case(s) to {args.out}")
 
 

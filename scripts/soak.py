@@ -211,9 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     if args.json:
+        from facegraph.atomic_files import describe_os_error, write_whole
+
         summary = {"fps_first_third": first, "fps_last_third": last}
         summary |= {"cpu_ms_first_third": cpu_first, "cpu_ms_last_third": cpu_last}
-        Path(args.json).write_text(json.dumps({**asdict(result), **summary}))
+        try:  # whole: an earlier result there is only replaced by a complete one
+            write_whole(args.json, json.dumps({**asdict(result), **summary}))
+        except OSError as exc:
+            print(f"error: cannot write {args.json}: {describe_os_error(exc)}", file=sys.stderr)
+            return 2
     ok = result.growth_mb < args.max_growth_mb and cpu_last <= args.max_cpu_ratio * cpu_first
     if not ok:
         print("FAIL: memory grew or CPU time per frame rose beyond the tolerance", file=sys.stderr)
