@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import shlex
 import sys
@@ -46,7 +45,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from whole_files import write, write_npz
+from whole_files import import_from_checkout, write, write_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,13 +72,7 @@ FRAME_W, FRAME_H = 640, 480
 
 def load_synthetic() -> Any:
     """Import app/synthetic.py by path (facegraph is not installed here)."""
-    path = ROOT / "app" / "synthetic.py"
-    spec = importlib.util.spec_from_file_location("facegraph_synthetic", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while decorating
-    spec.loader.exec_module(module)
-    return module
+    return import_from_checkout("app/synthetic.py", "facegraph_synthetic")
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -48,7 +48,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from whole_files import write, write_npz
+from whole_files import import_from_checkout, write, write_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = ROOT / "tests" / "fixtures" / "faces"
@@ -178,14 +178,7 @@ def read_video(path: Path) -> tuple[list[np.ndarray], float]:
 
 def synthetic_frames(name: str) -> list[np.ndarray]:
     """Regenerate a synthetic video with app/synthetic.py (imported by path)."""
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "app" / "synthetic.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["synthetic"] = module
-    spec.loader.exec_module(module)
+    module = import_from_checkout("app/synthetic.py", "synthetic")
     photos_spec, kind, n, _, _ = SYNTHETIC[name]
     photos = []
     for file, crop in photos_spec:

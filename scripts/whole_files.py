@@ -1,10 +1,11 @@
 """Whole-file writes for the scripts: ``facegraph.atomic_files``, loaded from this checkout.
 
 The reference scripts run in MediaPipe's own venvs, where facegraph is not installed, so
-``framework/atomic_files.py`` (standard library only) is imported by path. Each function
-writes its file to a temporary beside the final name and moves it into place, so an
-earlier fixture is only ever replaced by a complete one; a failed write ends the script
-with one line naming the file (``SystemExit``), not a traceback::
+``framework/atomic_files.py`` (standard library only) is imported by path
+(:func:`import_from_checkout`, which also gives them ``app/synthetic.py``). Each write
+function writes its file to a temporary beside the final name and moves it into place,
+so an earlier fixture is only ever replaced by a complete one; a failed write ends the
+script with one line naming the file (``SystemExit``), not a traceback::
 
     from whole_files import write, write_npz, write_png   # scripts/ is on sys.path
 """
@@ -18,19 +19,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_SOURCE = Path(__file__).resolve().parent.parent / "framework" / "atomic_files.py"
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _atomic_files() -> Any:
-    spec = importlib.util.spec_from_file_location("facegraph_atomic_files", _SOURCE)
+def import_from_checkout(path: str, name: str) -> Any:
+    """Import this checkout's ``path`` (e.g. ``app/synthetic.py``) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
+    sys.modules[name] = module  # dataclasses look the module up while decorating
     spec.loader.exec_module(module)
     return module
 
 
-_atomic = _atomic_files()
+_atomic = import_from_checkout("framework/atomic_files.py", "facegraph_atomic_files")
 
 
 def write(path: str | os.PathLike[str], data: str | bytes) -> None:
