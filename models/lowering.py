@@ -29,14 +29,13 @@ from __future__ import annotations
 import copy
 import glob
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from facegraph import Registry
+from facegraph.atomic_files import clean_stale_temps, write_whole
 
 from . import custom_ops as _custom_ops
 from .tflite_graph import OperatorInfo, TfLiteGraph, TfLiteModelError, _schema
@@ -477,7 +476,8 @@ def lowered_model_bytes(
     own sha256 (``.<stem>.<sha>.lowered-v<N>.<sha of content>.tflite``): a changed model
     or lowering never reuses a stale file, and a damaged one is detected, removed and
     rebuilt. It is written to a temporary file in the same directory and moved into
-    place; a directory we cannot write to only costs the rebuild at every load.
+    place (:func:`facegraph.atomic_files.write_whole`); a directory we cannot write to
+    only costs the rebuild at every load.
     """
     if not can_lower(graph):
         return None
@@ -488,16 +488,11 @@ def lowered_model_bytes(
     content = rewrite_model(graph, lower=True, uint8_input=uint8_input)
     final = path.with_name(f"{prefix}{hashlib.sha256(content).hexdigest()[:16]}.tflite")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=final.name, suffix=".tmp")
+        # Temporaries of builds killed mid-write (their owner gone) go first.
+        clean_stale_temps(path.parent)
+        write_whole(final, content)
     except OSError:
-        return content
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the model cache is shared
-        os.replace(tmp, final)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        pass  # a folder we cannot write to only costs the rebuild at every load
     return content
 
 

@@ -173,10 +173,13 @@ def test_lowered_model_is_cached_beside_the_original(tmp_path: Path, model_cache
     def cached() -> list[Path]:
         return sorted(tmp_path.glob(".attention.*.lowered-v*.tflite"))
 
+    # Half a file left by a build that was killed (its PID, above pid_max, is gone).
+    dead = tmp_path / f".attention.lowered.{2**22 + 1}.0badf00d.tmp"
+    dead.write_bytes(b"half a model")
     assert TfLiteModel(original).is_lowered
     (first,) = cached()
     assert first.stat().st_size > original.stat().st_size // 2
-    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []  # dead's too
     stamp = first.stat().st_mtime_ns
     TfLiteModel(original)
     assert cached() == [first] and first.stat().st_mtime_ns == stamp  # reused, not rebuilt
