@@ -22,6 +22,7 @@ from pathlib import Path
 
 from facegraph.app.bench import BenchConfig, run_bench
 from facegraph.app.bench_cli import print_report
+from facegraph.atomic_files import write_whole
 from rich.console import Console
 
 MP_PYTHON = os.environ.get("FACEGRAPH_MEDIAPIPE_PYTHON")
@@ -59,7 +60,7 @@ def main() -> None:
         console.print()
         if args.json_dir is not None:
             args.json_dir.mkdir(parents=True, exist_ok=True)
-            (args.json_dir / f"{graph}.json").write_text(json.dumps(result, indent=1))
+            write_whole(args.json_dir / f"{graph}.json", json.dumps(result, indent=1))
         line = f"{graph:17s} p50 {result['ours']['p50_ms']:6.2f} ms"
         line += f"  floor {result['floor']['p50_ms']:6.2f} ms"
         if result["ratio"] is not None:

@@ -286,7 +286,8 @@ def main() -> None:
     write_npz(args.out / "reference_outputs.npz", arrays)
     meta = {
         "generated_by": "scripts/reference_models.py",
-        "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+        # The venv by its variable, never this machine's path.
+        "command": "$FACEGRAPH_MEDIAPIPE_PYTHON " + " ".join(shlex.quote(a) for a in sys.argv),
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "mediapipe": mp.__version__,
         "numpy": np.__version__,
