@@ -529,7 +529,7 @@ class TfLiteModel:
         for details, _ in self._inputs:
             if details.name not in inputs:
                 raise TfLiteModelError(f"{self.path.name}: missing input '{details.name}'")
-            fed.append(_conform(self.path.name, details, inputs[details.name]))
+            fed.append(_conform(self.path.name, details, inputs[details.name], self.uint8_input))
         return fed
 
 
@@ -586,15 +586,26 @@ def _details(info: TensorInfo) -> TensorDetails:
     return TensorDetails(info.name, info.shape, info.dtype)
 
 
-def _conform(model: str, details: TensorDetails, value: Any) -> np.ndarray:
+def _conform(
+    model: str, details: TensorDetails, value: Any, uint8_input: tuple[float, float] | None
+) -> np.ndarray:
     arr = np.asarray(value)
     if arr.dtype != details.dtype:
         if details.dtype.kind == "f" and arr.dtype.kind == "f":
             arr = arr.astype(details.dtype)
         else:
+            hint = ""
+            if uint8_input is not None:
+                lo, hi = uint8_input
+                hint = (
+                    f" (loaded with uint8_input [{lo:g}, {hi:g}], it takes the crop's pixels: "
+                    "ImageToTensor output_type: uint8)"
+                )
+            elif arr.dtype == np.uint8 and details.dtype.kind == "f":
+                hint = " (for uint8 pixels, give the model node uint8_input: [min, max])"
             raise TfLiteModelError(
                 f"{model}: input '{details.name}' expects {details.dtype}"
-                f"{list(details.shape)}, got {arr.dtype}{list(arr.shape)}"
+                f"{list(details.shape)}, got {arr.dtype}{list(arr.shape)}{hint}"
             )
     if arr.shape != details.shape:
         if details.shape[:1] == (1,) and arr.shape == details.shape[1:]:

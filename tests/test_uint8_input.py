@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from facegraph import Graph, graph_from_yaml, graphs, load_graph
+from facegraph import CalculatorError, Graph, graph_from_yaml, graphs, load_graph
 from facegraph.calculators.face.landmark_nodes import FaceLandmarkModel
 from facegraph.calculators.face.nodes import ImageToTensor
 from facegraph.models import model_path, reuse
@@ -164,3 +164,44 @@ def test_uint8_input_errors_are_one_clear_line(model_cache: Path, tmp_path: Path
     with pytest.raises(ValidationError, match="finite min < max"):
         FaceLandmarkModel.Options(uint8_input=[1.0, 1.0])  # type: ignore[arg-type]
     assert FaceLandmarkModel.Options(uint8_input=[0, 1]).uint8_input == (0.0, 1.0)  # type: ignore[arg-type]
+
+
+CROP_AND_MODEL = """
+inputs: [image]
+outputs: [out]
+nodes:
+  - calculator: ImageToTensor
+    name: crop
+    inputs: {{IMAGE: image}}
+    outputs: {{TENSOR: tensor}}
+    options: {{output_width: 192, output_height: 192, {crop}}}
+  - calculator: FaceLandmarkModel
+    name: model
+    inputs: {{TENSOR: tensor}}
+    outputs: {{TENSORS: out}}
+    options: {{{model}}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("crop", "model", "says"),
+    [
+        ("output_type: uint8", "threads: 1", "give the model node uint8_input: [min, max]"),
+        ("range_min: 0.0", "uint8_input: [0.0, 1.0]", "ImageToTensor output_type: uint8"),
+    ],
+)
+def test_a_crop_and_model_that_disagree_on_uint8_fail_in_one_line_saying_how_to_match(
+    model_cache: Path, crop: str, model: str, says: str
+) -> None:
+    spec = graph_from_yaml(CROP_AND_MODEL.format(crop=crop, model=model))
+    graph = Graph(spec, mode="deterministic").start({})
+    try:
+        with pytest.raises(CalculatorError) as info:
+            graph.run_once({"image": np.zeros((48, 64, 3), np.uint8)}, timestamp=0)
+    finally:
+        graph.close_all_inputs()
+        with pytest.raises(CalculatorError):  # the graph failed: waiting reports it again
+            graph.wait_until_done()
+    # The first line is what the CLI prints (the traceback follows for debugging).
+    first = str(info.value).splitlines()[0]
+    assert first.startswith("node 'model' (FaceLandmarkModel)") and says in first, first
