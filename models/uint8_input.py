@@ -4,7 +4,7 @@ A vision model's float input is usually the crop's uint8 pixels mapped linearly 
 range, ``x * scale + offset`` in float32 (MediaPipe's ``ImageToTensorCalculator``: [0, 1]
 for the face mesh, [-1, 1] for BlazeFace). Done in numpy, that map is a pass over the
 crop, a fresh float tensor four times its size and a copy of it into the interpreter,
-every frame: 35-100 µs per 192×192 crop on this project's benchmark machine, more
+every frame: 52-57 µs per 192×192 crop on this project's benchmark machine, 68-105 µs
 after the caches go cold. Done inside the model, it is one element-wise op that
 XNNPACK runs with the rest:
 
