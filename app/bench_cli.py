@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
+from facegraph.cli_support import write_or_exit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from rich.console import Console
 
 
@@ -53,17 +52,6 @@ def _check_outputs(source: str | None, json_out: Path | None, plot: Path | None)
     for path in (json_out, plot):
         if path is not None and not path.parent.is_dir():
             raise BenchError(f"cannot write {path}: folder {path.parent} does not exist")
-
-
-def _save(path: Path, write: Callable[[], None], console: Console) -> None:
-    """Run ``write`` (it writes ``path`` whole or not at all); a failure is one line."""
-    from facegraph.atomic_files import describe_os_error
-
-    try:
-        write()
-    except OSError as exc:
-        console.print(f"[red]error:[/red] cannot write {path}: {describe_os_error(exc)}")
-        raise typer.Exit(2) from None
 
 
 def _pace_note(result: dict[str, Any]) -> str:
@@ -407,7 +395,7 @@ def bench_command(
             print_table(rows, out)
             if json_out is not None:
                 text = json.dumps({"rows": rows}, indent=1)
-                _save(json_out, lambda: write_whole(json_out, text), err)
+                write_or_exit(err, json_out, lambda: write_whole(json_out, text), code=2)
             return
         if scaling:
             if interval is not None:
@@ -423,7 +411,7 @@ def bench_command(
             print_scaling(rows, graph_source, out)
             if json_out is not None:
                 text = json.dumps({"graph": graph_source, "rows": rows}, indent=1)
-                _save(json_out, lambda: write_whole(json_out, text), err)
+                write_or_exit(err, json_out, lambda: write_whole(json_out, text), code=2)
             return
         side_packets = parse_side_packets(side or [])
         if faces is not None:
@@ -462,10 +450,10 @@ def bench_command(
     print_report(result, out)
     if json_out is not None:
         text = json.dumps(result, indent=1)
-        _save(json_out, lambda: write_whole(json_out, text), err)
+        write_or_exit(err, json_out, lambda: write_whole(json_out, text), code=2)
         out.print(f"JSON: {json_out}")
     if plot is not None:
-        _save(plot, lambda: write_plot(result, plot), err)
+        write_or_exit(err, plot, lambda: write_plot(result, plot), code=2)
         out.print(f"plot: {plot}")
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from facegraph.cli_support import console as _console
+from facegraph.cli_support import write_or_exit
 
 if TYPE_CHECKING:
     from facegraph.app.evaluation import Evaluation
@@ -86,7 +87,6 @@ def eval_command(
         write_report,
     )
     from facegraph.app.run_cli import exit_on_graph_errors, parse_side_packets
-    from facegraph.atomic_files import describe_os_error
     from facegraph.calculators.face import nodes as _nodes  # registers the face nodes
 
     assert _nodes
@@ -150,15 +150,11 @@ def eval_command(
     _print_summary(out, evaluation)
     if report is not None:
         meta = {"graph": graph_source, "mode": mode, "frames": frames if mode == "tracking" else 1}
-        try:
-            write_report(evaluation, report, meta)
+        try:  # a failed write replaces nothing: an earlier report there is as it was
+            write_or_exit(err, report, lambda: write_report(evaluation, report, meta), code=2)
         except ImportError as exc:
             err.print(f"error: {exc}", markup=False)
             raise typer.Exit(1) from None
-        except OSError as exc:  # nothing replaced: an earlier report there is as it was
-            where = exc.filename or report
-            err.print(f"error: cannot write {where}: {describe_os_error(exc)}", markup=False)
-            raise typer.Exit(2) from None
         out.print(f"report written to {report}/report.json (+ PNG plots)", markup=False)
 
 
@@ -259,13 +255,10 @@ def compare_command(
             markup=False,
         )
     if json_out is not None:
-        from facegraph.atomic_files import describe_os_error, write_whole
+        from facegraph.atomic_files import write_whole
 
-        try:
-            write_whole(json_out, json.dumps(s, indent=2) + "\n")
-        except OSError as exc:
-            err.print(f"error: cannot write {json_out}: {describe_os_error(exc)}", markup=False)
-            raise typer.Exit(2) from None
+        text = json.dumps(s, indent=2) + "\n"
+        write_or_exit(err, json_out, lambda: write_whole(json_out, text), code=2)
 
 
 def register(app: typer.Typer) -> None:

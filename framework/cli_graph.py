@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli_support import AllowImportsOption
+from .cli_support import AllowImportsOption, write_or_exit
 from .cli_support import console as _console
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from rich.console import Console
 
     from .calculator import Calculator
@@ -173,7 +171,7 @@ def show_command(
         return
     from .atomic_files import write_whole
 
-    _save(err, output, lambda: write_whole(output, data))
+    write_or_exit(err, output, lambda: write_whole(output, data), code=1)
     err.print(f"wrote {output} ({fmt.value}, {len(data)} bytes)", markup=False)
 
 
@@ -183,19 +181,6 @@ def _same_file(output: Path, source: str) -> bool:
         return os.path.samefile(output, source)
     except (OSError, ValueError):
         return False  # either does not exist (a shipped graph's name)
-
-
-def _save(err: Console, output: Path, write: Callable[[], object]) -> None:
-    """Run ``write`` (it writes ``output`` whole: a temporary beside it, moved into place,
-    so an earlier file there is replaced only by a complete one); a failure is one line
-    naming ``output`` (exit 1)."""
-    from .atomic_files import describe_os_error
-
-    try:
-        write()
-    except OSError as exc:
-        err.print(f"error: cannot write {output}: {describe_os_error(exc)}", markup=False)
-        raise typer.Exit(1) from None
 
 
 # ---------------------------------------------------------------------- calculators
@@ -440,7 +425,7 @@ def schema_command(
         return
     if write or output is not None:
         target = output or SCHEMA_FILE
-        _save(err, target, lambda: write_schema(target))
+        write_or_exit(err, target, lambda: write_schema(target), code=1)
         err.print(f"wrote {target}", markup=False)
         return
     sys.stdout.write(schema_text())
