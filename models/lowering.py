@@ -473,7 +473,8 @@ def lowered_model_bytes(
     with ``uint8_input``, its input also takes uint8 pixels (:func:`rewrite_model`).
 
     The cached file is named by the original's sha256, :data:`LOWERING_VERSION` and its
-    own sha256 (``.<stem>.<sha>.lowered-v<N>.<sha of content>.tflite``): a changed model
+    own sha256 (``.<stem>.<sha>.lowered-v<N>.<sha of content>.tflite``; the uint8-input
+    variant ``lowered-v<N>-u8in[<lo>,<hi>]``): a changed model
     or lowering never reuses a stale file, and a damaged one is detected, removed and
     rebuilt. It is written to a temporary file in the same directory and moved into
     place (:func:`facegraph.atomic_files.write_whole`); a directory we cannot write to
