@@ -96,11 +96,10 @@ def prepend_uint8_input(model: Any, value_range: ValueRange, source: str) -> Non
         emit.op("DEQUANTIZE", [new], shape, out=old)
     sub.operators = emit.ops + list(sub.operators)
     sub.inputs = [new]
-    if model.signatureDefs:
-        for sig in model.signatureDefs:
-            for t in sig.inputs or []:
-                if t.tensorIndex == old:
-                    t.tensorIndex = new
+    for sig in model.signatureDefs or []:  # signature runners name the input too
+        for t in sig.inputs or []:
+            if t.tensorIndex == old:
+                t.tensorIndex = new
 
 
 __all__ = ["ValueRange", "check_value_range", "prepend_uint8_input", "value_range_transform"]
