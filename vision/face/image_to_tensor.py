@@ -921,15 +921,20 @@ def _padded_roi(
     """The ROI in pixels, checked, then letterboxed (:func:`pad_roi`): a clear error for
     an empty, NaN or infinite ROI (not an OpenCV or math error from deep inside)."""
     roi = roi_in_pixels(rect, iw, ih)
-    if not (roi.width > 0 and roi.height > 0) or any(
-        math.isnan(v) for v in (roi.center_x, roi.center_y, roi.rotation)
+    isnan = math.isnan
+    if not (roi.width > 0 and roi.height > 0) or (
+        isnan(roi.center_x) or isnan(roi.center_y) or isnan(roi.rotation)
     ):
         raise ValueError(f"cannot crop an empty or NaN ROI: {rect}")
     padded, padding = pad_roi(roi, out_width, out_height, keep_aspect)
     # Checked after the padding (float32: a huge ROI can overflow there), for both warps.
-    if not all(
-        math.isfinite(v)
-        for v in (padded.center_x, padded.center_y, padded.width, padded.height, padded.rotation)
+    isfinite = math.isfinite
+    if not (
+        isfinite(padded.center_x)
+        and isfinite(padded.center_y)
+        and isfinite(padded.width)
+        and isfinite(padded.height)
+        and isfinite(padded.rotation)
     ):
         raise ValueError(f"cannot crop a non-finite ROI: {rect}")
     return padded, padding
