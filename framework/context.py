@@ -31,7 +31,16 @@ from .calculator import CalculatorContext
 from .errors import FacegraphError, TimestampError
 from .packet import Packet
 from .ports import Input, Output, Port, SideInput, SideOutput
-from .timestamp import DONE, PRE_STREAM, Timestamp, describe, is_allowed_in_stream, next_allowed
+from .timestamp import (
+    DONE,
+    MAX,
+    MIN,
+    PRE_STREAM,
+    Timestamp,
+    describe,
+    is_allowed_in_stream,
+    next_allowed,
+)
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -159,12 +168,16 @@ class NodeContext(CalculatorContext):
                 f"{describe(ts)}, below the stream's bound {describe(bound)} "
                 "(timestamps on a stream must strictly increase)"
             )
-        if not is_allowed_in_stream(ts):
+        if MIN <= ts < MAX:
+            # next_allowed(ts) for the usual timestamp, inlined: this runs for every packet.
+            self.out_bounds[i] = ts + 1
+        elif is_allowed_in_stream(ts):
+            self.out_bounds[i] = next_allowed(ts)
+        else:
             raise TimestampError(
                 f"node '{self.node_name}' emitted on stream '{self._out_names[i]}' at "
                 f"{describe(ts)}, which no packet may carry"
             )
-        self.out_bounds[i] = next_allowed(ts)
         self.pending.append((i, Packet(value, ts)))
 
     def set_bound(self, port: Output[Any], bound: Timestamp, index: int = 0) -> None:

@@ -263,16 +263,19 @@ class Scheduler:
             self._recorder.record(
                 node.index, node.name, PHASE[kind], t0, time.perf_counter_ns(), ts
             )
+        core = self.core
         with self._lock:
-            calls = self.core.complete(node, kind, ts, result, error)
-            self._kick_locked()
+            calls = core.complete(node, kind, ts, result, error)
+            if self.threads:
+                self._kick_locked()
             if calls is None:
                 self._finish_locked(node, kind)
         if calls is not None:
             self._call_observers(calls)
             with self._lock:
                 self._finish_locked(node, kind)
-        self._after_unlock()
+        if self._finalizing or core.done:  # the only cases _after_unlock acts on
+            self._after_unlock()
 
     def _finish_locked(self, node: NodeState, kind: CallKind) -> None:
         core = self.core
@@ -280,10 +283,11 @@ class Scheduler:
         if core.stopping:
             if core.running == 0 and not self._finalizing:
                 self._finalizing = True
-        elif not ended:
+        elif not ended and self.threads:
             self._kick_locked()
         self._after_event_locked()
-        self._validate_locked()
+        if self._check:
+            core.validate_state()
 
     def _call_observers(self, calls: ObserverCalls | None) -> None:
         if not calls:

@@ -118,7 +118,8 @@ class InputQueue(QueueView):
             packets.popleft()
             self.drops += 1
             n -= 1
-        self.max_depth = max(self.max_depth, n)
+        if n > self.max_depth:  # noqa: PLR1730 (not max(): runs per packet per queue)
+            self.max_depth = n
 
     def drop_below(self, timestamp: Timestamp) -> None:
         """Discard the queued packets older than ``timestamp`` (counted as drops)."""

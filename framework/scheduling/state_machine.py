@@ -106,7 +106,16 @@ from ..calculator import STOP
 from ..errors import CalculatorError, FacegraphError, TimestampError
 from ..packet import Packet
 from ..spec import GraphSpec
-from ..timestamp import DONE, UNSTARTED, Timestamp, describe, is_allowed_in_stream, next_allowed
+from ..timestamp import (
+    DONE,
+    MAX,
+    MIN,
+    UNSTARTED,
+    Timestamp,
+    describe,
+    is_allowed_in_stream,
+    next_allowed,
+)
 from .input_policies import CLOSE_NOW, settled
 from .nodes import (
     CLOSE,
@@ -213,8 +222,12 @@ class SchedulerState:
     def input_full(self, st: StreamState) -> bool:
         """A graph input must wait: a queue downstream of it is full."""
         limit = self.max_queue
-        queues = self._input_throttle_queues.get(st.name, st.consumers)
-        return any(q.limited and not q.closed and len(q.packets) >= limit for q in queues)
+        # A loop, not any(<generator>): this runs on every graph input packet, over every
+        # queue downstream of the input, and a generator's resumptions cost more.
+        for q in self._input_throttle_queues.get(st.name, st.consumers):
+            if q.limited and not q.closed and len(q.packets) >= limit:
+                return True
+        return False
 
     # ------------------------------------------------------------------ side packets
 
@@ -335,8 +348,14 @@ class SchedulerState:
 
     def check_once(self) -> None:
         """Mark the run_once requests whose timestamp every graph output has passed."""
-        low = min((st.bound for st in self.graph_outputs), default=DONE)
-        finished = [ts for ts in self.once if ts < low]
+        once = self.once
+        if not once:
+            return
+        low = DONE  # min over the outputs' bounds (a loop: this runs on each of their moves)
+        for st in self.graph_outputs:
+            if st.bound < low:  # noqa: PLR1730
+                low = st.bound
+        finished = [ts for ts in once if ts < low]
         for ts in finished:
             self.once.pop(ts).done = True
         if finished:
@@ -423,9 +442,14 @@ class SchedulerState:
                 ob[i] = DONE
         else:
             if kind is not SOURCE and node.offset_zero:
-                adv = next_allowed(ts) if kind is PACKET else settled(node.queues)
-                for i in range(len(ob)):
-                    ob[i] = max(ob[i], adv)
+                if kind is PACKET:
+                    # next_allowed(ts), inlined for the usual timestamp (once per call).
+                    adv = ts + 1 if MIN <= ts < MAX else next_allowed(ts)
+                else:
+                    adv = settled(node.queues)
+                for i, b in enumerate(ob):
+                    if b < adv:
+                        ob[i] = adv
             if result is STOP:
                 node.stop = True
         worklist: list[NodeState] = []
@@ -442,6 +466,8 @@ class SchedulerState:
         if self.stopping:
             return False
         self._evaluate([node])
+        if self.open_count or self.running:  # maybe_done()'s usual answer, without the call
+            return self.done
         return self.maybe_done()
 
     def fail(self, error: BaseException) -> None:
