@@ -4,6 +4,7 @@ association, refinement, projection and the OpenCV-3.4 warp emulation."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -297,6 +298,33 @@ def test_landmarks_to_roi_uses_bbox_of_all_points_and_eye_corners() -> None:
     assert roi.x_center == pytest.approx(0.4) and roi.y_center == pytest.approx(0.4)
     assert roi.width == pytest.approx(0.6) and roi.height == pytest.approx(0.6)
     assert roi.rotation == pytest.approx(0.0, abs=1e-7)
+
+
+def test_landmarks_to_roi_is_the_roi_of_the_landmark_detection_bit_for_bit() -> None:
+    # landmarks_to_roi skips building the detection (MediaPipe's two calculators in one);
+    # the ROI must stay exactly what the two steps give, NaN and off-image points included.
+    rng = np.random.default_rng(7)
+    clouds = [rng.normal(0.5, 0.2, (478, 3)).astype(F32) for _ in range(50)]
+    clouds.append(np.full((478, 3), -0.5, F32))  # the FLT_MIN quirk
+    nan_cloud = rng.normal(0.5, 0.2, (478, 3)).astype(F32)
+    nan_cloud[5, 0] = np.nan
+    clouds.append(nan_cloud)
+    for pts in clouds:
+        for w, h in ((640, 480), (960, 540), (300, 700)):
+            two_steps = detection_to_roi(landmarks_to_detection(pts), w, h, 33, 263)
+            assert repr(landmarks_to_roi(pts, w, h)) == repr(two_steps)
+
+
+def test_face_presence_is_the_float32_sigmoid_without_overflow_warnings() -> None:
+    # Far below the threshold exp(-logit) overflows to inf: score 0, as in C++, silently.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert face_presence(np.array([-100.0], F32)) == 0.0
+        assert face_presence(np.array([-88.0], F32)) > 0.0
+        assert face_presence(np.array([20.0], F32)) == 1.0
+    logits = np.linspace(-30, 30, 601, dtype=F32)
+    expected = F32(1.0) / (F32(1.0) + np.exp(-logits))
+    assert [face_presence(v[None]) for v in logits] == [float(e) for e in expected]
 
 
 def test_landmarks_to_detection_flt_min_quirk() -> None:

@@ -13,6 +13,7 @@ Attention model, per face::
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,7 +82,10 @@ def decode_landmarks(
 def face_presence(flag_tensor: np.ndarray) -> float:
     """Face-presence probability: sigmoid of the face-flag logit (float32)."""
     logit = _F32(np.asarray(flag_tensor, _F32).reshape(-1)[0])
-    with np.errstate(over="ignore"):
+    # exp(-logit) overflows to inf (score 0, as in C++) only below ~-88.7: silence that
+    # there only, as np.errstate is no free context manager on a cold frame.
+    quiet = np.errstate(over="ignore") if not logit > -88.0 else contextlib.nullcontext()
+    with quiet:
         return float(_F32(1.0) / (_F32(1.0) + np.exp(-logit)))
 
 

@@ -99,15 +99,51 @@ def detection_to_roi(
     """Face-landmark ROI from a detection (docs/face_pipeline.md §4.1): box centre, eye-line
     rotation, square on the long side (unless ``square_long`` is false: the Tasks face
     detector only scales), ×1.5."""
-    xc, yc, w, h = rect_from_box(det.xmin, det.ymin, det.width, det.height)
     kp = det.keypoints
-    rot = rotation_from_points(
-        kp[start_keypoint, 0], kp[start_keypoint, 1], kp[end_keypoint, 0], kp[end_keypoint, 1],
-        image_width, image_height,
-    )  # fmt: skip
+    return _box_to_roi(
+        (det.xmin, det.ymin, det.width, det.height),
+        kp[start_keypoint],
+        kp[end_keypoint],
+        image_width,
+        image_height,
+        scale,
+        square_long,
+    )
+
+
+def _box_to_roi(
+    box: tuple[float, float, float, float],
+    start: np.ndarray,
+    end: np.ndarray,
+    image_width: int,
+    image_height: int,
+    scale: float,
+    square_long: bool,
+) -> NormalizedRect:
+    """:func:`detection_to_roi` of a box (xmin, ymin, width, height) and the two points
+    (x, y, ...) whose line sets the rotation."""
+    xc, yc, w, h = rect_from_box(*box)
+    rot = rotation_from_points(start[0], start[1], end[0], end[1], image_width, image_height)
     return transform_rect(
         NormalizedRect(xc, yc, w, h, rot), image_width, image_height, scale, scale, square_long
     )
+
+
+_FLT_MAX = float(np.finfo(np.float32).max)
+_FLT_MIN_PY = float(_FLT_MIN)
+
+
+def _landmark_box(p: np.ndarray) -> tuple[float, float, float, float]:
+    """(xmin, ymin, width, height) of float32 points, as ``LandmarksToDetectionCalculator``
+    computes them (see :func:`landmarks_to_detection`)."""
+    # Column by column: numpy reduces a strided column faster than it reduces (N, 2) over
+    # axis 0.
+    x, y = p[:, 0], p[:, 1]
+    xmin = min(float(x.min()), _FLT_MAX)
+    ymin = min(float(y.min()), _FLT_MAX)
+    xmax = max(float(x.max()), _FLT_MIN_PY)
+    ymax = max(float(y.max()), _FLT_MIN_PY)
+    return xmin, ymin, float(_F32(xmax) - _F32(xmin)), float(_F32(ymax) - _F32(ymin))
 
 
 def landmarks_to_detection(points: np.ndarray) -> Detection:
@@ -117,18 +153,7 @@ def landmarks_to_detection(points: np.ndarray) -> Detection:
     number), so a face entirely left of / above the image gets xmax / ymax = FLT_MIN.
     """
     p = np.asarray(points, _F32)
-    xmin = min(float(p[:, 0].min()), float(np.finfo(np.float32).max))
-    ymin = min(float(p[:, 1].min()), float(np.finfo(np.float32).max))
-    xmax = max(float(p[:, 0].max()), float(_FLT_MIN))
-    ymax = max(float(p[:, 1].max()), float(_FLT_MIN))
-    return Detection(
-        xmin,
-        ymin,
-        float(_F32(xmax) - _F32(xmin)),
-        float(_F32(ymax) - _F32(ymin)),
-        0.0,
-        p[:, :2],
-    )
+    return Detection(*_landmark_box(p), 0.0, p[:, :2])
 
 
 def landmarks_to_roi(
@@ -140,9 +165,12 @@ def landmarks_to_roi(
     scale: float = 1.5,
 ) -> NormalizedRect:
     """Tracking ROI from projected landmarks (docs/face_pipeline.md §4.2): axis-aligned bbox of all
-    points, rotation from point 33 → 263, square on the long side, ×1.5."""
-    det = landmarks_to_detection(points)
-    return detection_to_roi(det, image_width, image_height, start, end, scale)
+    points, rotation from point 33 → 263, square on the long side, ×1.5.
+
+    = ``detection_to_roi(landmarks_to_detection(points), ...)``, without building the
+    detection (a copy of every point) for the two points the rotation reads."""
+    p = np.asarray(points, _F32)
+    return _box_to_roi(_landmark_box(p), p[start], p[end], image_width, image_height, scale, True)
 
 
 def rect_iou(a: NormalizedRect, b: NormalizedRect) -> float:
