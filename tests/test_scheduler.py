@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from typing import Any, ClassVar, get_args
@@ -423,6 +424,14 @@ def test_stall_fails_with_a_report_of_what_each_node_waits_for(mode: str) -> Non
     assert "node 'm'" in report
     assert "stream 'a'" in report and "2 queued" in report and f"head at {describe(1000)}" in report
     assert "stream 'loop' (back edge)" in report and "Timestamp.PRE_STREAM" in report
+
+
+def test_run_once_that_can_never_finish_raises_stalled_naming_its_timestamp() -> None:
+    spec = dataclasses.replace(_self_loop_spec(), output_streams=("loop",))
+    g = Graph(spec, mode="deterministic").start()
+    expected = re.escape(f"run_once at {describe(1000)} can never happen")
+    with pytest.raises(GraphStalledError, match=expected):
+        g.run_once({"a": 1}, timestamp=1000)
 
 
 def test_add_packet_that_can_never_make_room_raises_stalled() -> None:

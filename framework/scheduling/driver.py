@@ -55,6 +55,10 @@ def checking_enabled() -> bool:
     return os.environ.get(CHECK_ENV, "") not in ("", "0")
 
 
+def _name(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
+
+
 class Scheduler:
     """Runs one :class:`GraphSpec` once. :class:`facegraph.Graph` is its public face."""
 
@@ -585,13 +589,22 @@ class Scheduler:
         with self._lock:
             core.check_once()
             self._after_event_locked()
-        self._wait_for(lambda: req.done, None, f"run_once at {describe(timestamp)}")
+        self._wait_for(lambda: req.done, None, lambda: f"run_once at {describe(timestamp)}")
         return req.values
 
     # ------------------------------------------------------------------ waiting
 
-    def _wait_for(self, predicate: Callable[[], bool], timeout: float | None, what: str) -> None:
-        """Block until ``predicate()`` (checked under the lock) holds, the run fails, or timeout."""
+    def _wait_for(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float | None,
+        what: str | Callable[[], str],
+    ) -> None:
+        """Block until ``predicate()`` (checked under the lock) holds, the run fails, or timeout.
+
+        ``what`` names the wait in errors; a callable is only called for one (run_once
+        would otherwise format its timestamp on every frame).
+        """
         core = self.core
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -607,14 +620,15 @@ class Scheduler:
                 if self.threads:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        raise TimeoutError(self._report_locked(f"timed out waiting for {what}"))
+                        headline = f"timed out waiting for {_name(what)}"
+                        raise TimeoutError(self._report_locked(headline))
                     self._wait_locked(remaining)
                     continue
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(self.report(f"timed out waiting for {what}"))
+                raise TimeoutError(self.report(f"timed out waiting for {_name(what)}"))
             if not self.step():
                 self._stalled(
-                    f"{what} can never happen: no node can run",
+                    f"{_name(what)} can never happen: no node can run",
                     unless=lambda: predicate() or core.done,
                 )
 
