@@ -39,9 +39,9 @@ KEYPOINT_NAMES: tuple[str, ...] = (
 
 def _frozen_array(a: object, shape_tail: tuple[int, ...], what: str) -> np.ndarray:
     arr = np.array(a, dtype=np.float32, copy=True)
-    if arr.ndim != len(shape_tail) or any(
-        want not in (-1, got) for got, want in zip(arr.shape, shape_tail, strict=True)
-    ):
+    if arr.ndim != len(shape_tail) or not all(
+        [want in (-1, got) for got, want in zip(arr.shape, shape_tail, strict=True)]
+    ):  # a list, not a generator: this runs for every face of every frame
         raise ValueError(f"{what} must have shape {shape_tail} (-1 = any), got {arr.shape}")
     arr.flags.writeable = False
     return arr
