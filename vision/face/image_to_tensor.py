@@ -905,8 +905,9 @@ def _affine_source_window(
     u, v = out_width - 1.0, out_height - 1.0
     xs = (c, a * u + c, b * v + c, a * u + b * v + c)
     ys = (f, d * u + f, e * v + f, d * u + e * v + f)
-    if not all(abs(t) < 1e9 for t in xs + ys):  # also NaN
-        return None
+    for t in xs + ys:  # a loop, not all(<generator>): this runs for every face crop
+        if not abs(t) < 1e9:  # also NaN
+            return None
     return _window_around(image_hw, xs, ys)
 
 
