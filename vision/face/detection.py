@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from facegraph.vision.face.types import Detection
@@ -29,6 +30,7 @@ __all__ = [
     "iou",
     "postprocess_detections",
     "project_detections",
+    "sigmoid",
     "ssd_anchors",
     "weighted_nms",
 ]
@@ -221,11 +223,8 @@ def decode_detections(
     # NaN logits pass (NaN scores are kept, as in C++, where NaN < threshold is false).
     cand = np.flatnonzero(~(logits < floor)) if floor is not None else np.arange(n)
     x = np.clip(logits[cand], -clip, clip)
-    # exp(80+) overflows float32 to inf → score 0, as in C++; above the floor it cannot,
-    # and np.errstate is no free context manager on a cold frame.
-    overflow = floor is None or floor < -80.0
-    with np.errstate(over="ignore") if overflow else contextlib.nullcontext():
-        scores = _F32(1.0) / (_F32(1.0) + np.exp(-x))
+    # Above the floor exp(-x) cannot overflow (x >= -80 then; the clip bounds it anyway).
+    scores = sigmoid(x, may_overflow=floor is None or floor < -80.0)
     passed = ~(scores < _F32(min_score))
     keep, scores = cand[passed], scores[passed]
     if keep.size == 0:
@@ -247,6 +246,18 @@ def decode_detections(
     if valid.all():
         return DetectionArrays(boxes, kps, scores)
     return DetectionArrays(boxes[valid], kps[valid], scores[valid])
+
+
+def sigmoid(x: Any, *, may_overflow: bool = True) -> Any:
+    """MediaPipe's float32 sigmoid ``1 / (1 + exp(-x))`` of a float32 array or scalar.
+
+    Below x ≈ -88.7, ``exp(-x)`` overflows float32 to inf and the result is 0, as in C++;
+    numpy warns there unless silenced. ``may_overflow=False`` says no such x is given and
+    skips the silencing: ``np.errstate`` is no free context manager on a frame that starts
+    with cold caches.
+    """
+    with np.errstate(over="ignore") if may_overflow else contextlib.nullcontext():
+        return _F32(1.0) / (_F32(1.0) + np.exp(-x))
 
 
 def _logit_floor(min_score: float) -> float | None:

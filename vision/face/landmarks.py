@@ -13,7 +13,6 @@ Attention model, per face::
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 from facegraph.vision.face import indices as ix
+from facegraph.vision.face.detection import sigmoid
 from facegraph.vision.face.image_to_tensor import RotatedRect, box_points, warp_perspective_u8
 from facegraph.vision.face.rois import detection_to_roi, landmarks_to_detection
 from facegraph.vision.face.types import NormalizedRect
@@ -82,11 +82,7 @@ def decode_landmarks(
 def face_presence(flag_tensor: np.ndarray) -> float:
     """Face-presence probability: sigmoid of the face-flag logit (float32)."""
     logit = _F32(np.asarray(flag_tensor, _F32).reshape(-1)[0])
-    # exp(-logit) overflows to inf (score 0, as in C++) only below ~-88.7: silence that
-    # there only, as np.errstate is no free context manager on a cold frame.
-    quiet = np.errstate(over="ignore") if not logit > -88.0 else contextlib.nullcontext()
-    with quiet:
-        return float(_F32(1.0) / (_F32(1.0) + np.exp(-logit)))
+    return float(sigmoid(logit, may_overflow=not logit > -88.0))  # NaN: as may overflow
 
 
 def face_passes(score: float, min_tracking_confidence: float) -> bool:
