@@ -30,7 +30,6 @@ sizes and LiteRT thread counts (set on every node whose options have ``threads``
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import resource
@@ -854,12 +853,9 @@ def _side_default(spec: GraphSpec, name: str, fallback: Any) -> Any:
 def write_plot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     """PNG of per-frame latency over the timed frames: ours, the baseline, the floor
     (written whole or not at all; OSError when it cannot be)."""
-    import matplotlib
+    from facegraph.app.figures import png_bytes, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    fig, ax = pyplot().subplots(figsize=(10, 4.5), dpi=100)
     series = [("facegraph " + result["graph"], result["ours"]["per_frame_ms"])]
     if result.get("baseline"):
         b = result["baseline"]
@@ -890,10 +886,7 @@ def write_plot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    png = io.BytesIO()
-    fig.savefig(png, format="png")
-    plt.close(fig)
-    write_whole(path, png.getvalue())
+    write_whole(path, png_bytes(fig))
 
 
 # ----------------------------------------------------------------------------- scaling

@@ -482,19 +482,9 @@ def _normalised_shape(truth_2d: np.ndarray, kind: Kind) -> np.ndarray:
 
 def _plots(evaluation: Evaluation) -> dict[str, bytes]:
     """The report's PNG plots, by file name (drawn in memory: written by the caller)."""
-    import io
+    from facegraph.app.figures import png_bytes, pyplot
 
-    import matplotlib
-
-    matplotlib.use("Agg")  # headless: never open a window
-    import matplotlib.pyplot as plt
-
-    def png(fig: Any) -> bytes:
-        data = io.BytesIO()
-        fig.savefig(data, format="png")
-        plt.close(fig)
-        return data.getvalue()
-
+    plt = pyplot()
     plots: dict[str, bytes] = {}
     faces = evaluation.faces()
     values = [f.value for f in faces]
@@ -510,7 +500,7 @@ def _plots(evaluation: Evaluation) -> dict[str, bytes]:
     ax.set_ylabel("faces")
     ax.set_title(f"Landmark error, {len(values)} faces")
     fig.tight_layout()
-    plots["error_histogram.png"] = png(fig)
+    plots["error_histogram.png"] = png_bytes(fig)
 
     # Heat map on the mean face, for the more common annotation kind (mesh preferred).
     kind: Kind = "mesh" if any(f.kind == "mesh" for f in faces) else "ibug68"
@@ -530,7 +520,7 @@ def _plots(evaluation: Evaluation) -> dict[str, bytes]:
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
-    plots["landmark_heatmap.png"] = png(fig)
+    plots["landmark_heatmap.png"] = png_bytes(fig)
     return plots
 
 
