@@ -27,7 +27,9 @@ __all__ = [
 ]
 
 _F32 = np.float32
-_FLT_MIN = np.finfo(np.float32).tiny  # C++ numeric_limits<float>::min(): tiny positive
+# As Python floats (compared with Python floats per frame). C++ numeric_limits<float>:
+_FLT_MIN = float(np.finfo(np.float32).tiny)  # min(): the tiny positive one
+_FLT_MAX = float(np.finfo(np.float32).max)
 
 
 def normalize_radians(angle: float) -> float:
@@ -129,10 +131,6 @@ def _box_to_roi(
     )
 
 
-_FLT_MAX = float(np.finfo(np.float32).max)
-_FLT_MIN_PY = float(_FLT_MIN)
-
-
 def _landmark_box(p: np.ndarray) -> tuple[float, float, float, float]:
     """(xmin, ymin, width, height) of float32 points, as ``LandmarksToDetectionCalculator``
     computes them (see :func:`landmarks_to_detection`)."""
@@ -141,8 +139,8 @@ def _landmark_box(p: np.ndarray) -> tuple[float, float, float, float]:
     x, y = p[:, 0], p[:, 1]
     xmin = min(float(x.min()), _FLT_MAX)
     ymin = min(float(y.min()), _FLT_MAX)
-    xmax = max(float(x.max()), _FLT_MIN_PY)
-    ymax = max(float(y.max()), _FLT_MIN_PY)
+    xmax = max(float(x.max()), _FLT_MIN)
+    ymax = max(float(y.max()), _FLT_MIN)
     return xmin, ymin, float(_F32(xmax) - _F32(xmin)), float(_F32(ymax) - _F32(ymin))
 
 
