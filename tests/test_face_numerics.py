@@ -629,6 +629,39 @@ def test_whole_image_crop_reuses_its_plan_and_matches_the_general_path() -> None
             got.matrix[:] = 0  # the caller's copy: the next frame is unaffected
 
 
+@pytest.mark.parametrize(
+    ("width", "height", "size"),
+    [
+        (640, 480, 128),
+        (480, 640, 128),
+        (1280, 720, 128),
+        (1920, 1080, 192),
+        (256, 256, 128),
+        (960, 540, 128),
+        (400, 300, 128),
+        (641, 480, 128),
+    ],
+)
+def test_detector_letterbox_of_common_frame_sizes_is_the_general_crop(
+    width: int, height: int, size: int
+) -> None:
+    # 640x480, 1280x720, 1920x1080 onto the detectors' squares sample whole pixels at an
+    # integer step (a strided copy, no interpolation); 960x540, 400x300 and 641x480 do not.
+    # Either way the letterbox must be the general bilinear crop, bit for bit, with zeros
+    # in the bars, and stay so for a frame that is not C-contiguous.
+    rng = np.random.default_rng(width * 7 + height)
+    roi, _ = pad_roi(roi_in_pixels(None, width, height), size, size, True)
+    m = crop_matrix(roi, size, size)
+    img = rng.integers(1, 256, (height, width, 3), np.uint8)  # no zeros: bars are visible
+    want = warp_perspective_u8(img, m, size, size, "zero", backend="numpy")
+    for frame in (img, np.asfortranarray(img)):
+        got = image_to_tensor(frame, None, size, size, None, "zero", keep_aspect=True)
+        assert got.tensor.dtype == np.uint8 and got.tensor.shape == (1, size, size, 3)
+        assert np.array_equal(got.tensor[0], want)
+    bars = (want == 0).all(axis=2)
+    assert bars.any() == (width != height)
+
+
 def test_source_coordinates_follow_opencv_block_order() -> None:
     # A pure scale by 1/3 has no exact binary representation: every pixel's coordinate is
     # computed from its block start, as OpenCV does, and stays within 1/32 px of the truth.

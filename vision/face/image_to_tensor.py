@@ -756,7 +756,9 @@ def image_to_tensor(
         # on the sizes, so the plan, maps included, is made once per size.
         plan = _whole_image_plan(iw, ih, out_width, out_height, keep_aspect)
         roi, padding = plan.roi, plan.padding
-        if plan.maps is not None and image.flags.c_contiguous:
+        if plan.subsample is not None and border == "zero" and image.flags.c_contiguous:
+            warped = _subsample(image, plan.subsample, out_width, out_height)
+        elif plan.maps is not None and image.flags.c_contiguous:
             warped = _remap_fixed(image, plan.maps, border)
         else:
             warped = warp_perspective_u8(image, plan.dst_to_src, out_width, out_height, border)
@@ -792,6 +794,71 @@ class _WholeImagePlan:
     dst_to_src: np.ndarray
     matrix: np.ndarray  # rotated_subrect_to_rect_matrix
     maps: _FixedMaps | None  # None: not the float-map route (warp_perspective_u8 decides)
+    subsample: _Subsample | None  # the maps as a strided copy (zero border), if they are one
+
+
+@dataclass(frozen=True, slots=True)
+class _Subsample:
+    """A whole-image map that samples whole pixels at a fixed integer step, with every
+    bilinear fraction zero (the detectors' letterbox of 640×480, 1280×720 or 1920×1080
+    onto 128×128: steps 5, 10, 15).
+
+    Bilinear interpolation with a zero fraction is the pixel itself (OpenCV's fixed-point
+    ``(v·32768 + 16384) >> 15 = v``), and with a zero (CONSTANT) border a sample outside
+    the image is 0 whatever its neighbour, so the remap is exactly a strided copy of the
+    in-image samples into a zero tensor: one numpy copy instead of a gather through the
+    maps (~25 against ~57 µs warm; it reads the same rows).
+    """
+
+    dst_rows: slice
+    src_rows: slice
+    dst_cols: slice
+    src_cols: slice
+
+
+def _subsample_of(maps: _FixedMaps, image_hw: tuple[int, int]) -> _Subsample | None:
+    """:class:`_Subsample` equal to ``maps`` over the whole image, or None when they are
+    not one (a fraction, a window, a row or column that varies, a step below 1)."""
+    if maps.window is not None or maps.map2.any():
+        return None
+    xs = maps.map1[..., 0].astype(np.int64)
+    ys = maps.map1[..., 1].astype(np.int64)
+    if not ((xs == xs[:1]).all() and (ys == ys[:, :1]).all()):
+        return None
+    rows = _step_slices(ys[:, 0], image_hw[0])
+    cols = _step_slices(xs[0], image_hw[1])
+    if rows is None or cols is None:
+        return None
+    return _Subsample(rows[0], rows[1], cols[0], cols[1])
+
+
+def _step_slices(src: np.ndarray, n: int) -> tuple[slice, slice] | None:
+    """For source indices ``src`` (one per destination index) in an arithmetic
+    progression with an integer step >= 1: the destination and source slices of the part
+    inside ``[0, n)`` (contiguous, the progression being increasing); else None."""
+    if src.size < 2:
+        return None
+    step = int(src[1] - src[0])
+    if step < 1 or not np.array_equal(src, src[0] + step * np.arange(src.size)):
+        return None
+    inside = np.flatnonzero((src >= 0) & (src < n))
+    if inside.size == 0:
+        return None
+    d0, d1 = int(inside[0]), int(inside[-1]) + 1
+    return slice(d0, d1), slice(int(src[d0]), int(src[d1 - 1]) + 1, step)
+
+
+def _subsample(image: np.ndarray, plan: _Subsample, out_width: int, out_height: int) -> np.ndarray:
+    """:class:`_Subsample`'s strided copy of a C-contiguous HxWxC uint8 image."""
+    c = image.shape[2]
+    out = np.zeros((out_height, out_width, c), np.uint8)
+    # Whole pixels as single C-byte items: numpy then copies one item per sample instead
+    # of looping over the channels (about twice as fast).
+    pixel = np.dtype((np.void, c))
+    dst = out.view(pixel)[..., 0]
+    src = image.view(pixel)[..., 0]
+    dst[plan.dst_rows, plan.dst_cols] = src[plan.src_rows, plan.src_cols]
+    return out
 
 
 _WHOLE_IMAGE_PLANS: dict[tuple[int, int, int, int, bool], _WholeImagePlan] = {}
@@ -811,7 +878,9 @@ def _whole_image_plan(
             if bounded:
                 maps = _fixed_maps((ih, iw), rx[:, :out_width], ry[:, :out_width])
                 maps.map1.flags.writeable = maps.map2.flags.writeable = False  # shared
-        plan = _WholeImagePlan(roi, padding, m, rotated_subrect_to_rect_matrix(roi, iw, ih), maps)
+        subsample = None if maps is None else _subsample_of(maps, (ih, iw))
+        matrix = rotated_subrect_to_rect_matrix(roi, iw, ih)
+        plan = _WholeImagePlan(roi, padding, m, matrix, maps, subsample)
         if len(_WHOLE_IMAGE_PLANS) >= 16:  # a few sizes in practice; never grow unbounded
             _WHOLE_IMAGE_PLANS.clear()
         _WHOLE_IMAGE_PLANS[key] = plan
