@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from facegraph import Closeable, FacegraphError
+from facegraph.models.worker_affinity import note_work_beside
 
 __all__ = ["ReadAhead", "StageError", "WriteBehind"]
 
@@ -98,6 +99,7 @@ class ReadAhead(Closeable, Generic[T]):
         iterator = iter(self._source)
         try:
             for item in iterator:
+                note_work_beside()  # this thread decodes beside the models
                 with self._cond:
                     if len(self._items) >= self.depth:
                         self._reader_waits = True
@@ -216,6 +218,7 @@ class WriteBehind(Closeable):
                 self._running = True
                 if self._submitter_waits:
                     self._cond.notify_all()  # room for the submitter
+            note_work_beside()  # this thread writes beside the models
             try:
                 job()
             except BaseException as exc:  # handed to the submitter, whatever it is

@@ -57,6 +57,7 @@ from .tflite_graph import (
 )
 from .thread_choice import ThreadChooser, Threads, auto_thread_count, check_threads
 from .uint8_input import check_value_range
+from .worker_affinity import WorkerAffinity, new_worker_threads, wrap_invoke
 
 __all__ = ["StepInfo", "TensorDetails", "TfLiteModel", "TfLiteModelError"]
 
@@ -105,7 +106,8 @@ class _LiteRtStep:
         xnnpack: bool = True,
     ) -> None:
         self.name = ""  # set by the model for messages
-        self.interpreter = _make_interpreter(content, threads, xnnpack=xnnpack)
+        with new_worker_threads(threads - 1 if xnnpack else 0) as workers:
+            self.interpreter = _make_interpreter(content, threads, xnnpack=xnnpack)
         in_details = self.interpreter.get_input_details()
         out_details = self.interpreter.get_output_details()
         # The sub-model's I/O order is the order we gave it when cutting.
@@ -118,7 +120,9 @@ class _LiteRtStep:
         self.output_indices = [d["index"] for d in out_details]
         self._delegated: bool | None = None
         self.set_tensor = self.interpreter.set_tensor
-        self.invoke = self.interpreter.invoke
+        # Workers kept off the invoking thread's CPU (worker_affinity: some kernels pack a
+        # woken worker onto it, and two threads then run slower than one).
+        self.invoke = wrap_invoke(self.interpreter.invoke, WorkerAffinity(workers))
 
     @property
     def delegated(self) -> bool:
