@@ -123,7 +123,7 @@ class WorkerAffinity:
     """Called before each invoke: keeps ``workers`` (thread ids) off the caller's CPU,
     or, while invokes overlap, leaves them to the kernel (see ``_OVERLAP_MEMORY_S``)."""
 
-    __slots__ = ("_allowed", "_cpu", "_workers")
+    __slots__ = ("_allowed", "_cpu", "_pid", "_workers")
 
     def __init__(self, workers: list[int]) -> None:
         self._workers = list(workers) if _getcpu is not None else []
@@ -134,6 +134,7 @@ class WorkerAffinity:
         if len(self._allowed) < 2:
             self._workers = []
         self._cpu = -1  # the CPU the workers are kept off; -1: they are free
+        self._pid = os.getpid()
 
     @property
     def active(self) -> bool:
@@ -158,6 +159,9 @@ class WorkerAffinity:
             self._set(others, cpu)
 
     def _set(self, cpus: frozenset[int], kept_off: int) -> None:
+        if os.getpid() != self._pid:  # a forked child: the workers are the parent's threads
+            self._workers = []
+            return
         try:
             for tid in self._workers:
                 os.sched_setaffinity(tid, cpus)
