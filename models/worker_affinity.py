@@ -136,14 +136,6 @@ class WorkerAffinity:
         self._cpu = -1  # the CPU the workers are kept off; -1: they are free
         self._pid = os.getpid()
 
-    @property
-    def active(self) -> bool:
-        return bool(self._workers)
-
-    @property
-    def workers(self) -> tuple[int, ...]:
-        return tuple(self._workers)
-
     def __call__(self, solo: bool = True) -> None:
         if not self._workers:
             return
@@ -170,17 +162,18 @@ class WorkerAffinity:
 
 def wrap_invoke(invoke: Callable[[], Any], affinity: WorkerAffinity) -> Callable[[], Any]:
     """``invoke``, counted among the invokes in flight (every interpreter's, so that an
-    overlap with a one-thread model shows too), preceded by ``affinity`` when it has
-    workers."""
+    overlap with a one-thread model shows too), preceded by ``affinity`` (which returns
+    at once for an interpreter without workers)."""
     state, lock, monotonic = _in_flight, _in_flight_lock, time.monotonic
 
     def counted_invoke() -> Any:
+        now = monotonic()
         with lock:
             n = state.count
             state.count = n + 1
             if n:
-                state.last_overlap = monotonic()
-            solo = monotonic() - state.last_overlap > _OVERLAP_MEMORY_S
+                state.last_overlap = now
+            solo = now - state.last_overlap > _OVERLAP_MEMORY_S
         try:
             affinity(solo)
             return invoke()
