@@ -57,7 +57,7 @@ from .tflite_graph import (
 )
 from .thread_choice import ThreadChooser, Threads, auto_thread_count, check_threads
 from .uint8_input import check_value_range
-from .worker_affinity import WorkerAffinity, new_worker_threads, wrap_invoke
+from .worker_affinity import OverlapRecord, WorkerAffinity, new_worker_threads, wrap_invoke
 
 __all__ = ["StepInfo", "TensorDetails", "TfLiteModel", "TfLiteModelError"]
 
@@ -104,6 +104,7 @@ class _LiteRtStep:
         threads: int,
         *,
         xnnpack: bool = True,
+        overlaps: OverlapRecord | None = None,
     ) -> None:
         self.name = ""  # set by the model for messages
         with new_worker_threads(threads - 1 if xnnpack else 0) as workers:
@@ -121,8 +122,9 @@ class _LiteRtStep:
         self._delegated: bool | None = None
         self.set_tensor = self.interpreter.set_tensor
         # Workers kept off the invoking thread's CPU (worker_affinity: some kernels pack a
-        # woken worker onto it, and two threads then run slower than one).
-        self.invoke = wrap_invoke(self.interpreter.invoke, WorkerAffinity(workers))
+        # woken worker onto it, and two threads then run slower than one). ``overlaps``:
+        # the model's record, shared by all its interpreters.
+        self.invoke = wrap_invoke(self.interpreter.invoke, WorkerAffinity(workers, overlaps))
 
     @property
     def delegated(self) -> bool:
@@ -335,9 +337,16 @@ class TfLiteModel:
             what = "the model with its custom ops lowered" if lowered is not None else "it"
             counts = [1, auto_thread_count()] if threads == "auto" else [fixed]
             try:
+                overlaps = OverlapRecord()  # one per model: see worker_affinity
                 for n in dict.fromkeys(counts):
                     self._arms.append(
-                        _LiteRtStep(content, [i for _, i in inputs], [i for _, i in outputs], n)
+                        _LiteRtStep(
+                            content,
+                            [i for _, i in inputs],
+                            [i for _, i in outputs],
+                            n,
+                            overlaps=overlaps,
+                        )
                     )
             except (RuntimeError, ValueError) as exc:
                 raise TfLiteModelError(f"{self.path}: LiteRT cannot load {what}: {exc}") from exc
@@ -361,6 +370,7 @@ class TfLiteModel:
             if plan.folded:
                 self._constants.update(_fold_constants(graph, plan.folded, fixed))
             n_lite = 0
+            overlaps = OverlapRecord()
             for s in plan.steps:
                 if isinstance(s, Segment) and (reshapes := _as_reshapes(graph, s)):
                     self._steps.append(reshapes)
@@ -368,7 +378,7 @@ class TfLiteModel:
                 elif isinstance(s, Segment):
                     content = graph.extract(s.operators, s.inputs, s.outputs)
                     try:
-                        lite = _LiteRtStep(content, s.inputs, s.outputs, fixed)
+                        lite = _LiteRtStep(content, s.inputs, s.outputs, fixed, overlaps=overlaps)
                     except (RuntimeError, ValueError) as exc:
                         raise TfLiteModelError(
                             f"{graph.source}: LiteRT rejected sub-model {n_lite} "

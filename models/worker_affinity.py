@@ -15,14 +15,17 @@ the last invoke (``sched_getcpu``, ~0.1 µs; the re-pin, a few µs, only on a ch
 caller itself is never pinned, and nothing else changes: the same kernels, the same
 split of the work, the same bits.
 
-Except while our invokes overlap (two faces side by side, two graphs in two threads), or
-other threads of ours work beside them (``facegraph run``'s reader and writer call
-:func:`note_work_beside`):
-then the other CPU is another caller's, a worker kept off its own caller's CPU would land
-there, and each model's own timing (what ``threads="auto"`` judges by) would favour two
-threads while the frame as a whole slows down (two faces: 3.7 -> 4.7 ms per frame). Every
-invoke of ours is counted in flight; for half a second after two overlapped, workers are
-left to the kernel.
+Except for a model whose invokes overlap another's (two faces side by side, two graphs in
+two threads), and while other threads of ours work beside the models (``facegraph run``'s
+reader and writer call :func:`note_work_beside`): then the other CPU is another caller's, a
+worker kept off its own caller's CPU would land there, and each model's own timing (what
+``threads="auto"`` judges by) would favour two threads while the frame as a whole slows
+down (two faces: 3.7 -> 4.7 ms per frame). Every invoke of ours is counted in flight; for
+half a second after a model's invoke overlapped another, that model's workers are left to
+the kernel (all of a model's interpreters share one record, see :class:`OverlapRecord`).
+A model that runs alone between overlapping ones keeps its workers off its caller's CPU:
+the detector of ``face_mesh_static`` before its two faces side by side (one CPU-heavy
+process beside: 1.26 ms per detector invoke with its worker free, 0.8 with it kept off).
 
 The workers are found as the native threads that appear while the interpreter is made
 (pthreadpool starts them in the XNNPACK delegate's constructor), minus Python threads;
@@ -43,7 +46,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["WorkerAffinity", "new_worker_threads", "note_work_beside", "wrap_invoke"]
+__all__ = [
+    "OverlapRecord",
+    "WorkerAffinity",
+    "new_worker_threads",
+    "note_work_beside",
+    "wrap_invoke",
+]
 
 _TASKS = "/proc/self/task"
 _lock = threading.Lock()
@@ -92,19 +101,32 @@ def new_worker_threads(expected: int) -> Iterator[list[int]]:
         found.extend(sorted(new))
 
 
-#: How long after two of our invokes overlapped the workers stay free (module docstring):
-#: many frames at any camera's rate, so faces side by side never see a pinned worker.
+#: How long after a model's invoke overlapped another the model's workers stay free (module
+#: docstring): many frames at any camera's rate, so faces side by side never see a pinned
+#: worker.
 _OVERLAP_MEMORY_S = 0.5
 
 
-class _InFlight:
-    """Invokes of our interpreters now running, and when two last overlapped."""
+class OverlapRecord:
+    """When one model's invokes last overlapped another invoke of ours (monotonic seconds);
+    shared by the model's interpreters (one per thread count), so that the one the
+    thread chooser tries next is not judged pinned while the others run free."""
 
-    __slots__ = ("count", "last_overlap")
+    __slots__ = ("last",)
 
     def __init__(self) -> None:
-        self.count = 0
-        self.last_overlap = -math.inf
+        self.last = -math.inf
+
+
+class _InFlight:
+    """Records of the invokes now running, and when other threads of ours last worked
+    beside the models (:func:`note_work_beside`)."""
+
+    __slots__ = ("beside", "running")
+
+    def __init__(self) -> None:
+        self.running: list[OverlapRecord] = []
+        self.beside = -math.inf
 
 
 _in_flight = _InFlight()
@@ -113,19 +135,22 @@ _in_flight_lock = threading.Lock()
 
 def note_work_beside() -> None:
     """Another thread of ours is busy beside the models now (a video decoder, a writer):
-    leave the workers to the kernel for the next half second, as after overlapping
-    invokes. A worker kept off the models' CPU would share that thread's: with a video
-    decoded on a reader thread, 5-15 % more CPU and no faster (measured)."""
-    _in_flight.last_overlap = time.monotonic()  # one store: atomic under the GIL
+    leave every model's workers to the kernel for the next half second. A worker kept off
+    the models' CPU would share that thread's: with a video decoded on a reader thread,
+    5-15 % more CPU and no faster (measured)."""
+    _in_flight.beside = time.monotonic()  # one store: atomic under the GIL
 
 
 class WorkerAffinity:
     """Called before each invoke: keeps ``workers`` (thread ids) off the caller's CPU,
-    or, while invokes overlap, leaves them to the kernel (see ``_OVERLAP_MEMORY_S``)."""
+    or, while the model's invokes overlap others, leaves them to the kernel (see
+    ``_OVERLAP_MEMORY_S``). ``record``: the model's :class:`OverlapRecord` (default: one
+    of its own)."""
 
-    __slots__ = ("_allowed", "_cpu", "_pid", "_workers")
+    __slots__ = ("_allowed", "_cpu", "_pid", "_workers", "record")
 
-    def __init__(self, workers: list[int]) -> None:
+    def __init__(self, workers: list[int], record: OverlapRecord | None = None) -> None:
+        self.record = OverlapRecord() if record is None else record
         self._workers = list(workers) if _getcpu is not None else []
         try:
             self._allowed = frozenset(os.sched_getaffinity(0)) if self._workers else frozenset()
@@ -163,22 +188,25 @@ class WorkerAffinity:
 def wrap_invoke(invoke: Callable[[], Any], affinity: WorkerAffinity) -> Callable[[], Any]:
     """``invoke``, counted among the invokes in flight (every interpreter's, so that an
     overlap with a one-thread model shows too), preceded by ``affinity`` (which returns
-    at once for an interpreter without workers)."""
+    at once for an interpreter without workers). An invoke that starts while others run
+    marks its own model and theirs as overlapping."""
     state, lock, monotonic = _in_flight, _in_flight_lock, time.monotonic
+    record, running = affinity.record, _in_flight.running
 
     def counted_invoke() -> Any:
         now = monotonic()
         with lock:
-            n = state.count
-            state.count = n + 1
-            if n:
-                state.last_overlap = now
-            solo = now - state.last_overlap > _OVERLAP_MEMORY_S
+            if running:
+                record.last = now
+                for other in running:
+                    other.last = now
+            running.append(record)
+            solo = now - max(record.last, state.beside) > _OVERLAP_MEMORY_S
         try:
             affinity(solo)
             return invoke()
         finally:
             with lock:
-                state.count -= 1
+                running.remove(record)
 
     return counted_invoke

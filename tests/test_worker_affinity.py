@@ -1,5 +1,6 @@
 """XNNPACK's worker threads are kept off the CPU of the thread that invokes the model
-(models/worker_affinity.py), except while invokes overlap; results never change.
+(models/worker_affinity.py), except for models whose invokes overlap others; results
+never change.
 
 The workers are found here independently of the implementation: the native threads that
 appear while the model is made and that are not Python threads. Each call runs on a
@@ -32,11 +33,12 @@ MODEL = "face_detection_short_range"
 
 @pytest.fixture(autouse=True)
 def no_recent_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start as if no two invokes had overlapped lately (other tests run faces side by
-    side, and the module remembers that for half a second)."""
+    """Start as if no other thread of ours had worked beside the models lately (the
+    module remembers that for half a second; each model made here is new, so it has no
+    overlaps of its own yet)."""
     from facegraph.models import worker_affinity
 
-    monkeypatch.setattr(worker_affinity._in_flight, "last_overlap", -float("inf"))
+    monkeypatch.setattr(worker_affinity._in_flight, "beside", -float("inf"))
 
 
 def _native_threads() -> set[int]:
@@ -84,9 +86,48 @@ def test_the_worker_leaves_the_cpu_of_each_caller(model_cache: Path) -> None:
             np.testing.assert_array_equal(got[key], want[key])
 
 
-def test_overlapping_invokes_leave_the_workers_free(model_cache: Path) -> None:
+class _HeldInvoke:
+    """A one-thread model whose next invoke blocks until released (the real interpreter
+    runs then), on its own thread: an invoke of ours held in flight."""
+
+    def __init__(self) -> None:
+        from facegraph.models.worker_affinity import WorkerAffinity, wrap_invoke
+
+        self.model = TfLiteModel(model_path(MODEL), threads=1)
+        step = self.model._plain
+        assert step is not None
+        self.entered, self.release = threading.Event(), threading.Event()
+        real = step.interpreter.invoke
+
+        def held_invoke() -> None:
+            self.entered.set()
+            assert self.release.wait(10)
+            real()
+
+        step.invoke = wrap_invoke(held_invoke, WorkerAffinity([]))
+        x = _input(self.model)
+        self.thread = threading.Thread(target=lambda: self.model.run(x))
+
+    def __enter__(self) -> _HeldInvoke:
+        self.thread.start()
+        assert self.entered.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.thread.join()
+
+
+def test_overlapping_invokes_leave_the_workers_free(
+    model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """While another model's invoke is running, pinning would put this worker on that
-    caller's CPU: the workers are left to the kernel instead."""
+    caller's CPU: the workers are left to the kernel instead, and stay so on the model's
+    next invokes (faces side by side overlap frame after frame)."""
+    from facegraph.models import worker_affinity
+
+    # "Frame after frame": however slow the machine, the next invoke is within memory.
+    monkeypatch.setattr(worker_affinity, "_OVERLAP_MEMORY_S", 1e9)
     allowed = os.sched_getaffinity(0)
     cpu = min(allowed)
     model, workers = _new_workers(lambda: TfLiteModel(model_path(MODEL), threads=2))
@@ -94,31 +135,29 @@ def test_overlapping_invokes_leave_the_workers_free(model_cache: Path) -> None:
     _on_cpu(cpu, lambda: model.run(x))
     assert all(os.sched_getaffinity(w) == allowed - {cpu} for w in workers)
 
-    # Another model whose invoke is held open while ours runs: a LiteRT step whose
-    # invoke blocks on an event (the real interpreter runs once it is released).
-    other = TfLiteModel(model_path(MODEL), threads=1)
-    step = other._plain
-    assert step is not None
-    entered, release = threading.Event(), threading.Event()
-    real = step.interpreter.invoke
-
-    def held_invoke() -> None:
-        entered.set()
-        assert release.wait(10)
-        real()
-
-    from facegraph.models.worker_affinity import WorkerAffinity, wrap_invoke
-
-    step.invoke = wrap_invoke(held_invoke, WorkerAffinity([]))
-    holder = threading.Thread(target=lambda: other.run(_input(other)))
-    holder.start()
-    try:
-        assert entered.wait(10)
+    with _HeldInvoke():
         _on_cpu(cpu, lambda: model.run(x))
         assert all(os.sched_getaffinity(w) == allowed for w in workers)
-    finally:
-        release.set()
-        holder.join()
+    _on_cpu(cpu, lambda: model.run(x))  # alone now, but it overlapped a moment ago
+    assert all(os.sched_getaffinity(w) == allowed for w in workers)
+
+
+def test_a_model_alone_between_overlapping_ones_keeps_its_worker_off(
+    model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """face_mesh_static's detector runs alone, then its faces side by side: the faces'
+    overlap does not free the detector's worker."""
+    from facegraph.models import worker_affinity
+
+    monkeypatch.setattr(worker_affinity, "_OVERLAP_MEMORY_S", 1e9)
+    allowed = os.sched_getaffinity(0)
+    cpu = min(allowed)
+    detector, workers = _new_workers(lambda: TfLiteModel(model_path(MODEL), threads=2))
+    face = TfLiteModel(model_path(MODEL), threads=1)
+    with _HeldInvoke():  # the other face, in flight
+        face.run(_input(face))
+    _on_cpu(cpu, lambda: detector.run(_input(detector)))
+    assert all(os.sched_getaffinity(w) == allowed - {cpu} for w in workers)
 
 
 def test_the_switch_turns_it_off(model_cache: Path, tmp_path: Path) -> None:
