@@ -116,7 +116,7 @@ def test_fast_tensor_is_a_fresh_array_per_call(photo: np.ndarray) -> None:
 def test_fast_source_window_reads_like_the_whole_frame(
     photo: np.ndarray, border: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The fast warp reads a copied window around the ROI; without it (the whole frame)
+    """The fast warp reads a window around the ROI; without it (the whole frame)
     the pixels are the same up to the matrix's last bits (the window shifts the
     translation), including at the frame's edges; strided views crop like copies."""
     windowed = [
