@@ -69,6 +69,13 @@ class ThreadChooser:
       first cold, the rest counted), so a change of load shows up in its figures too. On a
       steady machine that costs ``burst`` slower calls, plus one uncounted call back on
       the best arm, in ``explore_every``.
+    - An exploration whose counted call beats the arm in use (below its median) says the
+      load changed since the explored arm last ran: its older figures are dropped and it
+      runs on until it has ``warmup`` fresh counted runs, which then decide. Otherwise a
+      window of figures from a busy spell kept an arm out long after the spell ended:
+      ``face_mesh_static``'s detector stayed on one thread (1.1 ms) for about 150 calls
+      while each exploration measured two at 0.7 ms, one figure replacing one busy 1.2 ms
+      figure every ~50 calls.
     - The gaps between explorations vary at random (0.5-1.5 × ``explore_every``, from a
       seeded generator, so a run is reproducible). A fixed period aliases with periodic
       work: frames in blocks of 10 after a pause, as ``facegraph bench`` runs them, put
@@ -106,6 +113,7 @@ class ThreadChooser:
         self._random = random.Random(seed)
         self._next_explore = self._gap()
         self._streak = (0, 0)  # (arm, calls still due on it): an exploration burst
+        self._exploring: int | None = None  # an explored arm before its first counted run
         self._previous: int | None = None  # the arm of the last recorded call
 
     @property
@@ -139,6 +147,7 @@ class ThreadChooser:
             self._explored += 1
             arm = others[self._explored % len(others)]
             self._streak = (arm, self.burst - 1)
+            self._exploring = arm
             return arm
         return self._best
 
@@ -154,6 +163,12 @@ class ThreadChooser:
         self._runs[arm] += 1
         if cold:
             return
+        if arm == self._exploring:
+            self._exploring = None  # only its first counted run decides
+            if seconds < _median(self._times[self._best]):
+                # The load changed since this arm last ran: judge it on fresh runs only.
+                self._times[arm].clear()
+                self._streak = (arm, self.warmup - 1)
         self._times[arm].append(seconds)
         if all(len(t) >= self.warmup for t in self._times):
             medians = [_median(t) for t in self._times]

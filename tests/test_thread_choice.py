@@ -99,6 +99,28 @@ def test_load_change_moves_the_choice_and_back() -> None:
     assert chooser.arms[chooser.best] == 2
 
 
+def test_the_first_exploration_after_a_busy_spell_switches_back() -> None:
+    """The explored arm's figures from the busy spell are stale: one exploration that
+    finds it fast again replaces them with fresh runs and switches (before, each
+    exploration replaced one of nine busy figures, and switching back took five)."""
+    chooser = ThreadChooser([1, 2], window=9, warmup=3, explore_every=10, burst=2)
+    drive(chooser, {1: 0.9, 2: 0.6}, 50)
+    drive(chooser, {1: 1.2, 2: 2.5}, 50)  # nine busy figures of two threads
+    assert chooser.arms[chooser.best] == 1
+    picked = drive(chooser, {1: 0.9, 2: 0.6}, 25)  # gaps of 5-15 calls: one exploration
+    assert chooser.arms[chooser.best] == 2
+    assert picked[-10:].count(2) >= 7  # in use, but for the next exploration
+
+
+def test_an_exploration_slower_than_the_arm_in_use_stays_short() -> None:
+    """On a steady machine an exploration costs its burst only: the explored arm's
+    counted run is slower than the arm in use, so its figures stay and it is not run on."""
+    chooser = ThreadChooser([1, 2], warmup=3, explore_every=25, burst=2)
+    picked = drive(chooser, {1: 0.9, 2: 0.6}, 8 + 400)[8:]
+    runs = "".join(str(p) for p in picked)
+    assert "111" not in runs and picked.count(1) == 2 * runs.count("211")
+
+
 def test_bad_settings() -> None:
     with pytest.raises(ValueError, match="at least two arms"):
         ThreadChooser([1])
