@@ -17,9 +17,6 @@ the same arithmetic as their numpy kernels in :mod:`facegraph.models.custom_ops`
 - ``TransformTensorBilinear`` v2 → the sample grid by MUL/ADD, FLOOR, the bounds test by
   comparisons, the four taps by GATHERs over the flattened feature map, and the blend
   by MUL/ADD in MediaPipe's order;
-
-(a GATHER of evenly stepping constant indices, such as a matrix column, is emitted as a
-SLICE, which XNNPACK runs: :meth:`GraphEmitter.gather`)
 - ``TransformLandmarks`` v2 → SLICE, MUL/ADD, CONCATENATION.
 
 Each lowering first calls the op's kernel factory, so options and shapes are validated
@@ -46,7 +43,7 @@ from .uint8_input import ValueRange, prepend_uint8_input
 
 #: Part of the cache key of lowered files; bump when any lowering's output (or the
 #: uint8 input's, facegraph.models.uint8_input) changes.
-LOWERING_VERSION = 3
+LOWERING_VERSION = 2
 
 _TYPES = {np.dtype(np.float32): 0, np.dtype(np.int32): 2, np.dtype(np.bool_): 6}
 
@@ -155,59 +152,8 @@ class GraphEmitter:
         )
 
     def gather(self, x: int, indices: Any, shape: Sequence[int], axis: int = 0) -> int:
-        """GATHER along ``axis``; ``indices``: a tensor index, or constant indices (a
-        SLICE when they step evenly, see :meth:`_slice_of`)."""
-        if not isinstance(indices, int):
-            sliced = self._slice_of(x, np.asarray(indices).reshape(-1), shape, axis)
-            if sliced is not None:
-                return sliced
         idx = indices if isinstance(indices, int) else self.const(indices, np.int32)
         return self.op("GATHER", [x, idx], shape, options=("GatherOptions", {"axis": axis}))
-
-    def _slice_of(self, x: int, idx: np.ndarray, shape: Sequence[int], axis: int) -> int | None:
-        """The gather of constant indices ``start, start + step, ...`` as a SLICE (of a
-        view that gives the step an axis of its own: element ``start + k·step`` of a
-        length-``L`` axis is row ``start // step + k``, column ``start % step`` of
-        ``(L / step, step)``), or None for other indices.
-
-        Why: the same values, and XNNPACK takes SLICE and RESHAPE but not GATHER, so the
-        ops around a GATHER fell into separate delegate partitions (the Attention Mesh
-        ran as 7, its two-thread worker put to sleep and woken at each boundary); its
-        matrix-element gathers are all of this kind.
-        """
-        dims = [int(d) for d in self.sub.tensors[x].shape]
-        n = int(idx.size)
-        if n == 0 or not 0 <= axis < len(dims):
-            return None
-        start = int(idx[0])
-        step = int(idx[1]) - start if n > 1 else 1
-        length = dims[axis]
-        if (
-            step < 1
-            or start < 0
-            or start + step * (n - 1) >= length
-            or not np.array_equal(idx, start + step * np.arange(n))
-            or [int(d) for d in shape] != [*dims[:axis], n, *dims[axis + 1 :]]
-        ):
-            return None
-        if step == 1:
-            begin, size = [0] * len(dims), list(dims)
-            begin[axis], size[axis] = start, n
-            return self.op(
-                "SLICE", [x, self.const(begin, np.int32), self.const(size, np.int32)], shape
-            )
-        if length % step:
-            return None
-        view = [*dims[:axis], length // step, step, *dims[axis + 1 :]]
-        begin, size = [0] * len(view), list(view)
-        begin[axis], begin[axis + 1] = start // step, start % step
-        size[axis], size[axis + 1] = n, 1
-        part = self.op(
-            "SLICE",
-            [self.reshape(x, view), self.const(begin, np.int32), self.const(size, np.int32)],
-            size,
-        )
-        return self.reshape(part, shape)
 
     def concat(
         self, xs: Sequence[int], axis: int, shape: Sequence[int], out: int | None = None

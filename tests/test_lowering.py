@@ -122,37 +122,3 @@ def test_a_model_with_an_op_without_lowering_is_split(tmp_path: Path) -> None:
     assert model.is_split and not model.is_lowered
     assert lowering_key("TransformLandmarks", 2) in LOWERINGS
     assert lowering_key("TransformLandmarks", 1) not in LOWERINGS
-
-
-def test_matrix_element_gathers_are_slices_and_only_irregular_ones_stay() -> None:
-    """Constant indices that step evenly (a matrix column, a landmark's x and y) are
-    emitted as SLICEs, which XNNPACK runs, so the lowered ops do not cut its graph into
-    partitions; the tests above show the values unchanged. Only the landmark subset
-    (irregular indices) of Landmarks2TransformMatrix stays a GATHER."""
-    tl = [
-        ("lm", [1, 13, 3], F32, None),
-        ("m", [1, 4, 4], F32, None),
-        ("out", [1, 13, 3], F32, None),
-    ]
-    landmarks = version_2(build_model(tl, [("TransformLandmarks", [0, 1], [2], None)], [0, 1], [2]))
-    names = [
-        op.name for op in TfLiteGraph(lower_custom_ops(TfLiteGraph(landmarks)) or b"").operators
-    ]
-    assert "GATHER" not in names and "SLICE" in names
-
-    options = {
-        "subset_idxs": [1, 4, 7, 9, 12],
-        "left_rotation_idx": 3,
-        "right_rotation_idx": 17,
-        "target_rotation_radians": 0.0,
-        "output_height": 12,
-        "output_width": 16,
-        "scale_x": 1.5,
-        "scale_y": 1.2,
-    }
-    l2 = [("lm", [1, 20, 3], F32, None), ("m", [1, 4, 4], F32, None)]
-    matrix = version_2(
-        build_model(l2, [("Landmarks2TransformMatrix", [0], [1], options)], [0], [1])
-    )
-    names = [op.name for op in TfLiteGraph(lower_custom_ops(TfLiteGraph(matrix)) or b"").operators]
-    assert names.count("GATHER") == 2  # the subset's x and y
