@@ -16,6 +16,15 @@ import pytest
 REPO = Path(__file__).parent.parent
 FACES = REPO / "tests" / "fixtures" / "faces"
 CLI = [sys.executable, "-c", "from facegraph.cli import main; main()"]
+#: The CLI for a test that stops it with SIGINT: Ctrl-C raises in it even if the suite
+#: inherited SIGINT ignored (started in the background under nohup), which its children
+#: would inherit, Python then installing no KeyboardInterrupt.
+CLI_CTRL_C = [
+    sys.executable,
+    "-c",
+    "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from facegraph.cli import main; main()",
+]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -364,6 +364,9 @@ def test_a_signalled_graph_process_flushes_its_output(tmp_path: Path, sig: int) 
                 node("sink", FileSink, inputs={{"IN": "a"}}),
             ))
             signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=g.cancel).start())
+            # Ctrl-C raises here even if this process inherited SIGINT ignored (a suite
+            # started in the background under nohup): Python installs no handler then.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             try:
                 with g.start():
                     g.wait_until_done()

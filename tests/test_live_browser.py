@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import Browser, find_chromium
-from tests.cli_helpers import CLI, cli_env
+from tests.cli_helpers import CLI_CTRL_C, cli_env
 
 pytestmark = pytest.mark.skipif(
     find_chromium() is None,
@@ -44,7 +44,7 @@ class _Served:
 
     def __init__(self, args: list[str], cwd: Path) -> None:
         self.proc = subprocess.Popen(
-            [*CLI, *args],
+            [*CLI_CTRL_C, *args],  # stop() sends SIGINT
             cwd=cwd,
             env=cli_env(),
             stdout=subprocess.PIPE,
