@@ -951,9 +951,9 @@ def _touch(image: np.ndarray) -> None:
     ~0.31 ms against ~0.10 ms on a cached frame); lines read in address order stream in
     at the memory's bandwidth instead (~0.05 ms). Reading beats copying the window
     first, which costs the writes too: the fast crop of the face window (460×440 of a
-    640×480 frame) 173 → 155 µs per crop with the frame in the last-level cache, 720 →
-    461 µs from memory (touched view against copied window, same bits). Same pixels: it
-    only reads.
+    640×480 frame) 160-169 → 156-157 µs per crop with the frame in the last-level
+    cache, 566-583 → 465-496 µs from memory (touched view against copied window, two
+    runs, same bits). Same pixels: it only reads.
     """
     if image.size:
         image.reshape(image.shape[0], -1)[:, ::64].max()
