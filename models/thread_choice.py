@@ -166,9 +166,9 @@ class ThreadChooser:
         if arm == self._exploring:
             self._exploring = None  # only its first counted run decides
             if seconds < _median(self._times[self._best]):
-                # The load changed since this arm last ran: judge it on fresh runs only.
+                # The load changed since this arm last ran: judge it on fresh runs only
+                # (the warm-up rule in pick runs it on until it has ``warmup`` of them).
                 self._times[arm].clear()
-                self._streak = (arm, self.warmup - 1)
         self._times[arm].append(seconds)
         if all(len(t) >= self.warmup for t in self._times):
             medians = [_median(t) for t in self._times]
