@@ -914,13 +914,13 @@ def _image_to_tensor_fast(
         affine[1, 2] -= y0
     else:
         src = np.ascontiguousarray(image)
-    _touch(src)
     if max(src.shape[:2]) > _INT16_MAX:
         # OpenCV 4's warpAffine saturates source coordinates to int16 (wrong pixels, no
         # error): leave such sources to the exact mode (which says when it cannot).
         return image_to_tensor(
             image, rect, out_width, out_height, value_range, border, keep_aspect, "exact"
         )
+    _touch(src)
     mode = cv2.BORDER_REPLICATE if border == "replicate" else cv2.BORDER_CONSTANT
     # One OpenCV thread: OpenCV 5 splits even this small warp across its pool, whose
     # workers then spin ~0.5 ms per call on the cores the models need (opencv_threads).
