@@ -218,34 +218,45 @@ def decode_detections(
     logits = np.asarray(classificators, _F32).reshape(n, -1)[:, 0]
     clip = _F32(score_clipping_thresh)
     floor = _logit_floor(min_score)
-    # The sigmoid only where a score can reach min_score (a few anchors of 896): every
-    # numpy call costs ~15 µs on a frame that starts with cold caches, whatever its size.
-    # NaN logits pass (NaN scores are kept, as in C++, where NaN < threshold is false).
-    cand = np.flatnonzero(~(logits < floor)) if floor is not None else np.arange(n)
-    x = np.clip(logits[cand], -clip, clip)
+    # The sigmoid only where a score can reach min_score (a few anchors of 896). This runs
+    # right after the detector's invoke, with the caches cold, where every numpy call
+    # costs several µs whatever its size: so as few calls as possible, and the cheap forms
+    # (``nonzero`` and ``take`` rather than masks and fancy indexing, no Python-level
+    # wrappers such as ``np.clip``). NaN logits pass (NaN scores are kept, as in C++,
+    # where NaN < threshold is false).
+    cand = (~(logits < floor)).nonzero()[0] if floor is not None else np.arange(n)
+    x = logits.take(cand)
+    if floor is not None and floor >= -clip:
+        np.minimum(x, clip, out=x)  # above the floor only the upper clip can bite
+    else:
+        x = np.minimum(np.maximum(x, -clip), clip)
     # Above the floor exp(-x) cannot overflow (x >= -80 then; the clip bounds it anyway).
     scores = sigmoid(x, may_overflow=floor is None or floor < -80.0)
-    passed = ~(scores < _F32(min_score))
-    keep, scores = cand[passed], scores[passed]
-    if keep.size == 0:
+    passed = (~(scores < _F32(min_score))).nonzero()[0]
+    if passed.size == 0:
         return DetectionArrays(
             np.zeros((0, 4), _F32), np.zeros((0, num_keypoints, 2), _F32), np.zeros(0, _F32)
         )
+    if passed.size < cand.size:
+        cand, scores = cand.take(passed), scores.take(passed)
     # All of a detection's values at once, each as the C++ computes it: x-like values
     # (centre x, width, keypoint x) are v / size * anchor_w (+ anchor_x for positions),
     # y-like ones the same with the anchor's h and y. Widths and heights get no offset
     # (they add 0.0, which changes no bit but a -0.0's sign).
     scale, offset = _decode_tables(anchors, num_keypoints)
-    vals = raw[keep, :width] / _F32(input_size) * scale[keep] + offset[keep]
+    vals = raw.take(cand, axis=0)[:, :width]
+    vals /= _F32(input_size)
+    vals *= scale.take(cand, axis=0)
+    vals += offset.take(cand, axis=0)
     centre, half = vals[:, 0:2], vals[:, 2:4] / _F32(2.0)
-    lo = centre - half  # xmin, ymin
-    size = (centre + half) - lo
-    boxes = np.concatenate([lo, size], axis=1)
+    boxes = np.empty((len(vals), 4), _F32)
+    lo = np.subtract(centre, half, out=boxes[:, 0:2])  # xmin, ymin
+    size = np.subtract(centre + half, lo, out=boxes[:, 2:4])
     kps = vals[:, 4:].reshape(len(vals), num_keypoints, 2)
-    valid = (size >= 0).all(axis=1)  # NaN compares False: dropped too
-    if valid.all():
+    if np.minimum.reduce(size, axis=None) >= 0:  # NaN compares False: checked below
         return DetectionArrays(boxes, kps, scores)
-    return DetectionArrays(boxes[valid], kps[valid], scores[valid])
+    valid = ((size[:, 0] >= 0) & (size[:, 1] >= 0)).nonzero()[0]  # NaN sizes are dropped
+    return DetectionArrays(boxes.take(valid, axis=0), kps.take(valid, axis=0), scores.take(valid))
 
 
 def sigmoid(x: Any, *, may_overflow: bool = True) -> Any:
@@ -306,7 +317,7 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box of ``a`` (A, 4) against every box of ``b`` (B, 4): (A, B) float32.
 
     Elementwise float32 operations only, so entry (i, j) has the same bits as a one-pair
-    computation; weighted NMS computes the matrix once instead of a row per cluster.
+    computation (and as weighted NMS's row, :func:`_iou_row`).
     """
     ax, ay = a[:, 0:1], a[:, 1:2]
     bx, by = b[:, 0], b[:, 1]
@@ -342,46 +353,78 @@ def weighted_nms(
     a pass never changes the ones before it, so they are the first ``max_out`` of the full
     result.
     """
-    if len(dets) == 0:
-        return dets
-    order = np.argsort(-dets.scores, kind="stable")
-    boxes, scores = dets.boxes[order], dets.scores[order]
-    n, k = len(order), dets.keypoints.shape[1]
+    n = len(dets)
+    k = dets.keypoints.shape[1]
+    cap = n if max_out is None else min(n, max(max_out, 0))
+    if cap == 0:
+        return DetectionArrays(np.zeros((0, 4), _F32), np.zeros((0, k, 2), _F32), np.zeros(0, _F32))
+    # Like decoding, this runs with cold caches right after the detector's invoke: few
+    # numpy calls, in their cheap forms (``take``/``nonzero``, ufuncs called directly).
+    order = (-dets.scores).argsort(kind="stable")
+    scores = dets.scores.take(order)
+    boxes = dets.boxes.take(order, axis=0)
     # Per detection, everything a pass averages: box corners, then the keypoints.
-    vals = np.concatenate(
-        [boxes[:, :2], boxes[:, :2] + boxes[:, 2:], dets.keypoints[order].reshape(n, 2 * k)],
-        axis=1,
-    )
-    remaining = np.arange(n)
-    means: list[np.ndarray] = []
-    tops: list[int] = []
+    vals = np.empty((n, 4 + 2 * k), _F32)
+    lo = vals[:, 0:2]
+    lo[...] = boxes[:, 0:2]
+    hi = np.add(lo, boxes[:, 2:4], out=vals[:, 2:4])
+    vals[:, 4:] = dets.keypoints.reshape(n, 2 * k).take(order, axis=0)
+    extent = hi - lo
+    area = extent[:, 0] * extent[:, 1]
     thr = _F32(iou_threshold)
-    similarity = _iou_matrix(boxes, boxes)  # row `top` = iou(boxes[top], boxes)
+    means = np.empty((cap, 4 + 2 * k), _F32)
+    tops: list[int] = []
+    remaining = np.arange(n)
     kept_as_is = False
-    while remaining.size and (max_out is None or len(means) < max_out):
+    while len(tops) < cap:
         top = int(remaining[0])
-        near = similarity[top, remaining] > thr
-        cand = remaining[near]
+        near = _iou_row(lo, hi, area, top, remaining) > thr
+        cand = remaining.take(near.nonzero()[0])
         tops.append(top)
+        mean = means[len(tops) - 1]
         if cand.size == 0:
             # Not even D itself (a zero-area box): MediaPipe outputs D unchanged, and
             # since nothing was suppressed, stops.
-            means.append(vals[top])
+            mean[...] = vals[top]
             kept_as_is = True
             break
-        w = scores[cand]
-        # Sequential float32 accumulation in candidate order (cumsum is sequential).
-        total = np.cumsum(w, dtype=_F32)[-1]
-        means.append(np.cumsum(vals[cand] * w[:, None], axis=0, dtype=_F32)[-1] / total)
-        remaining = remaining[~near]
-    if not means:  # max_out 0
-        return DetectionArrays(np.zeros((0, 4), _F32), np.zeros((0, k, 2), _F32), np.zeros(0, _F32))
-    m = np.stack(means)
-    out_boxes = np.concatenate([m[:, :2], m[:, 2:4] - m[:, :2]], axis=1)
-    out_kps = m[:, 4:].reshape(len(m), k, 2)
+        w = scores.take(cand)
+        # Sequential float32 accumulation in candidate order (accumulate is sequential).
+        weighted = vals.take(cand, axis=0)
+        weighted *= w[:, None]
+        sums, total = np.add.accumulate(weighted)[-1], np.add.accumulate(w)[-1]
+        if total != 0:
+            np.divide(sums, total, out=mean)
+        else:  # all weights 0 (scores that underflowed): NaN as in C++, without a warning
+            with np.errstate(invalid="ignore", divide="ignore"):
+                np.divide(sums, total, out=mean)
+        remaining = remaining.take((~near).nonzero()[0])
+        if remaining.size == 0:
+            break
+    m = means[: len(tops)]
+    out_boxes = np.empty((len(m), 4), _F32)
+    out_boxes[:, 0:2] = m[:, 0:2]
+    np.subtract(m[:, 2:4], m[:, 0:2], out=out_boxes[:, 2:4])
     if kept_as_is:
         out_boxes[-1] = boxes[tops[-1]]
-    return DetectionArrays(out_boxes, out_kps, scores[tops])
+    return DetectionArrays(out_boxes, m[:, 4:].reshape(len(m), k, 2), scores.take(tops))
+
+
+def _iou_row(
+    lo: np.ndarray, hi: np.ndarray, area: np.ndarray, top: int, rows: np.ndarray
+) -> np.ndarray:
+    """IoU of box ``top`` against boxes ``rows``, the boxes given by their corners ``lo``
+    (xmin, ymin) and ``hi`` (xmax, ymax) and their ``area``: :func:`_iou_matrix`'s float32
+    operations, in its order, for one row."""
+    overlap = np.minimum(hi[top], hi.take(rows, axis=0))
+    overlap -= np.maximum(lo[top], lo.take(rows, axis=0))  # ix, iy
+    inter = overlap[:, 0] * overlap[:, 1]
+    union = area.take(rows) + area[top]
+    union -= inter
+    # Intersecting (see _iou_matrix) with a positive union, else IoU 0; NaN compares False.
+    ok = (overlap[:, 0] >= 0) & (overlap[:, 1] >= 0) & (union > 0)
+    result: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=ok)
+    return result
 
 
 def project_detections(dets: DetectionArrays, matrix: np.ndarray) -> DetectionArrays:
@@ -400,15 +443,18 @@ def project_detections(dets: DetectionArrays, matrix: np.ndarray) -> DetectionAr
     n, k = b.shape[0], dets.keypoints.shape[1]
     pts = np.empty((n, k + 4, 2), _F32)
     pts[:, :k] = dets.keypoints
-    pts[:, k:, 0] = np.concatenate([x0, x1, x1, x0], axis=1)
-    pts[:, k:, 1] = np.concatenate([y0, y0, y1, y1], axis=1)
+    pts[:, k : k + 4 : 3, 0] = x0
+    pts[:, k + 1 : k + 3, 0] = x1
+    pts[:, k : k + 2, 1] = y0
+    pts[:, k + 2 : k + 4, 1] = y1
     x, y = pts[..., 0], pts[..., 1]
-    mx = x * m[0, 0] + y * m[0, 1] + m[0, 3]
-    my = x * m[1, 0] + y * m[1, 1] + m[1, 3]
-    mapped = np.stack([mx, my], -1)
+    mapped = np.empty_like(pts)
+    np.add(x * m[0, 0] + y * m[0, 1], m[0, 3], out=mapped[..., 0])
+    np.add(x * m[1, 0] + y * m[1, 1], m[1, 3], out=mapped[..., 1])
     corners = mapped[:, k:]
-    lo, hi = corners.min(axis=1), corners.max(axis=1)  # xmin, ymin; xmax, ymax
-    boxes = np.concatenate([lo, hi - lo], axis=1)
+    boxes = np.empty((n, 4), _F32)
+    lo = np.minimum.reduce(corners, axis=1, out=boxes[:, 0:2])  # xmin, ymin
+    np.subtract(np.maximum.reduce(corners, axis=1), lo, out=boxes[:, 2:4])
     return DetectionArrays(boxes, mapped[:, :k], dets.scores)
 
 
