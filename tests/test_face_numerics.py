@@ -235,6 +235,66 @@ def test_weighted_nms_keeps_a_zero_area_best_detection_as_is_and_stops() -> None
     assert out.scores[0] == dets.scores[0]
 
 
+def _nms_by_definition(dets: DetectionArrays, thr: float) -> DetectionArrays:
+    """Weighted NMS written the slow, obvious way: one IoU pair at a time, float32 scalar
+    sums in candidate order (MediaPipe's loop)."""
+    order = sorted(range(len(dets)), key=lambda i: -dets.scores[i])  # stable: ties keep order
+    remaining = list(order)
+    boxes, kps, scores = [], [], []
+    while remaining:
+        top = remaining[0]
+        cand = [j for j in remaining if iou(dets.boxes[top], dets.boxes[j : j + 1])[0] > F32(thr)]
+        if not cand:  # a zero-area best box: kept as is, and the loop stops
+            boxes.append(dets.boxes[top])
+            kps.append(dets.keypoints[top])
+            scores.append(dets.scores[top])
+            break
+        b = dets.boxes
+        corners = [
+            np.array([b[j, 0], b[j, 1], b[j, 0] + b[j, 2], b[j, 1] + b[j, 3]], F32) for j in cand
+        ]
+        vals = [
+            np.concatenate([corners[n], dets.keypoints[j].reshape(-1)]) for n, j in enumerate(cand)
+        ]
+        total, acc = dets.scores[cand[0]], vals[0] * dets.scores[cand[0]]
+        for n, j in enumerate(cand[1:], 1):
+            total = F32(total + dets.scores[j])
+            acc = (acc + vals[n] * dets.scores[j]).astype(F32)
+        mean = (acc / total).astype(F32)
+        boxes.append(np.concatenate([mean[:2], mean[2:4] - mean[:2]]))
+        kps.append(mean[4:].reshape(-1, 2))
+        scores.append(dets.scores[top])
+        remaining = [j for j in remaining if j not in cand]
+    k = dets.keypoints.shape[1]
+    return DetectionArrays(
+        np.array(boxes, F32).reshape(-1, 4),
+        np.array(kps, F32).reshape(-1, k, 2),
+        np.array(scores, F32),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_weighted_nms_equals_its_definition_bit_for_bit(seed: int) -> None:
+    """Clusters of overlapping boxes, tied scores and a zero-area box: the vectorised NMS
+    gives exactly the bits of the pair-by-pair loop."""
+    rng = np.random.default_rng(seed)
+    n = 40
+    centres = rng.random((4, 2)).astype(F32)[rng.integers(0, 2 + seed % 3, n)]
+    xy = (centres + rng.normal(0, 0.02, (n, 2))).astype(F32)
+    wh = rng.uniform(0.05, 0.2, (n, 2)).astype(F32)
+    if seed % 2:
+        wh[3, 0] = 0.0  # zero area: overlaps nothing
+    scores = rng.choice(np.array([0.6, 0.7, 0.8, 0.9], F32), n)  # many ties
+    boxes = np.concatenate([xy, wh], axis=1)
+    kps = (xy[:, None, :] + rng.normal(0, 0.01, (n, 6, 2))).astype(F32)
+    dets = DetectionArrays(boxes, kps, scores)
+    want = _nms_by_definition(dets, 0.3)
+    got = weighted_nms(dets, 0.3)
+    assert got.boxes.tobytes() == want.boxes.tobytes()
+    assert got.keypoints.tobytes() == want.keypoints.tobytes()
+    assert got.scores.tobytes() == want.scores.tobytes()
+
+
 def test_letterbox_projection_640x480() -> None:
     img = np.full((480, 640, 3), 255, np.uint8)
     crop = image_to_tensor(img, None, 128, 128, (-1, 1), "zero", keep_aspect=True)
