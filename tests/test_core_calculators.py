@@ -411,6 +411,23 @@ def test_gate_closed_by_side_packet_closes_its_outputs_at_open() -> None:
     assert got["gated"] == []
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_gate_closed_by_side_packet_is_not_called_per_packet(mode: str) -> None:
+    """A branch switched off for the run (the face graphs' blendshapes and head pose)
+    costs one call, not one per frame, and the rest of the graph runs as before."""
+    graph, got = build(GATE_SIDE.replace("CONTROL", "ALLOW"), mode)
+    graph.start({"flag": False})
+    for t in range(20):
+        graph.add_packet("x", t, t)
+    graph.close_all_inputs()
+    graph.wait_until_done()
+    assert got["gated"] == []
+    assert sorted(got["joined"]) == [(t, (t, None)) for t in range(20)]
+    calls = {n.calculator: n.calls for n in graph.stats().nodes}  # process + close calls
+    assert calls["Gate"] == 2  # one process (it stops there), then close
+    assert calls["CoreTestJoin"] == 21
+
+
 # -- FlowLimiter --------------------------------------------------------------------------------
 
 LIMITED = """
