@@ -165,7 +165,7 @@ def test_tracking_graph_matches_mediapipe(
     """face_mesh on MediaPipe's clips: same face count on every frame, the detector on
     exactly the frames where MediaPipe ran it (first frame, after a loss), mean ≤ 0.1 px
     over the clip and max ≤ 1.0 px on every frame.
-    The detector's process() calls are counted with the profiler."""
+    The detector's (and its ROI step's) process() calls are counted with the profiler."""
     c = case(name)
     ref = np.load(REFERENCE / c["file"])
     frames = frames_of(c["input"])
@@ -182,6 +182,8 @@ def test_tracking_graph_matches_mediapipe(
             expected_runs += detector_due
             assert ("detections" in out) == detector_due, f"frame {i}"
             assert run.calls("detection/detector") == expected_runs, f"frame {i}"
+            # Its ROI step idles on tracked frames too (fed the gated image).
+            assert run.calls("detection_rois") == expected_runs, f"frame {i}"
             if detector_due:
                 assert len(out["detections"]) == ref["detections_count"][i], f"frame {i}"
             for j, face in enumerate(faces):
