@@ -854,15 +854,25 @@ def test_warp_is_bit_identical_to_opencv_3_4_algorithm(
         assert hashlib.sha256(out.tobytes()).hexdigest()[:16] == digest, backend
 
 
-def test_nms_iou_matrix_equals_the_row_by_row_iou() -> None:
-    # Weighted NMS reads IoUs from one matrix; each entry must have the bits of iou().
-    from facegraph.vision.face.detection import _iou_matrix, iou
-
+def test_iou_equals_a_float32_pair_computation() -> None:
+    """iou() (weighted NMS's IoU) gives, pair by pair, the bits of Rectangle_f's float32
+    scalar arithmetic, empty, identical and touching boxes included."""
     rng = np.random.default_rng(7)
     boxes = rng.uniform(-0.2, 1.0, (40, 4)).astype(np.float32)
     boxes[::5, 2:] *= -1  # empty (negative-size) boxes never intersect
     boxes[1::7] = boxes[0::7][: len(boxes[1::7])]  # identical boxes
     boxes[3, :2] = boxes[2, :2] + boxes[2, 2:]  # touching corner: area 0
-    matrix = _iou_matrix(boxes, boxes)
+
+    def pair(a: np.ndarray, b: np.ndarray) -> np.float32:
+        axmax, aymax, bxmax, bymax = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+        ix = min(axmax, bxmax) - max(a[0], b[0])
+        iy = min(aymax, bymax) - max(a[1], b[1])
+        if not (ix >= 0 and iy >= 0):
+            return F32(0.0)
+        inter = ix * iy
+        union = (bxmax - b[0]) * (bymax - b[1]) + (axmax - a[0]) * (aymax - a[1]) - inter
+        return inter / union if union > 0 else F32(0.0)
+
     for i in range(len(boxes)):
-        np.testing.assert_array_equal(matrix[i], iou(boxes[i], boxes))
+        want = np.array([pair(boxes[i], b) for b in boxes], F32)
+        assert iou(boxes[i], boxes).tobytes() == want.tobytes(), i

@@ -306,37 +306,18 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     MediaPipe's ``Rectangle_f`` semantics in float32: boxes that merely touch intersect
     with area 0; empty (negative-size) boxes never intersect; a non-positive union gives 0.
+    The same operations as weighted NMS (:func:`_iou_row`), so the same bits.
     """
-    a = np.asarray(a, _F32).reshape(1, 4)
-    b = np.asarray(b, _F32).reshape(-1, 4)
-    result: np.ndarray = _iou_matrix(a, b)[0]
-    return result
+    boxes = np.concatenate([np.asarray(a, _F32).reshape(1, 4), np.asarray(b, _F32).reshape(-1, 4)])
+    lo = boxes[:, 0:2]
+    hi = lo + boxes[:, 2:4]
+    return _iou_row(lo, hi, _box_areas(lo, hi), 0, np.arange(1, len(boxes)))
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` (A, 4) against every box of ``b`` (B, 4): (A, B) float32.
-
-    Elementwise float32 operations only, so entry (i, j) has the same bits as a one-pair
-    computation (and as weighted NMS's row, :func:`_iou_row`).
-    """
-    ax, ay = a[:, 0:1], a[:, 1:2]
-    bx, by = b[:, 0], b[:, 1]
-    axmax, aymax = ax + a[:, 2:3], ay + a[:, 3:4]
-    bxmax, bymax = bx + b[:, 2], by + b[:, 3]
-    ix = np.minimum(axmax, bxmax) - np.maximum(ax, bx)
-    iy = np.minimum(aymax, bymax) - np.maximum(ay, by)
-    # Rectangle_f::Intersects (touching counts; an empty box meets nothing) is exactly
-    # "the overlap is not negative on both axes": a float difference is < 0 iff its
-    # operands are ordered so, and an empty box (max < min) makes the overlap negative.
-    # NaN compares False, so a NaN box meets nothing (its IoU is 0 either way).
-    intersects = (ix >= 0) & (iy >= 0)
-    inter = ix * iy
-    area_a = (axmax - ax) * (aymax - ay)
-    area_b = (bxmax - bx) * (bymax - by)
-    union = area_b + area_a - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(union > 0, inter / union, _F32(0.0))
-    result: np.ndarray = np.where(intersects, out, _F32(0.0)).astype(_F32, copy=False)
+def _box_areas(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Areas of boxes given by their corners (xmin, ymin) and (xmax, ymax), float32."""
+    extent = hi - lo
+    result: np.ndarray = extent[:, 0] * extent[:, 1]
     return result
 
 
@@ -369,8 +350,7 @@ def weighted_nms(
     lo[...] = boxes[:, 0:2]
     hi = np.add(lo, boxes[:, 2:4], out=vals[:, 2:4])
     vals[:, 4:] = dets.keypoints.reshape(n, 2 * k).take(order, axis=0)
-    extent = hi - lo
-    area = extent[:, 0] * extent[:, 1]
+    area = _box_areas(lo, hi)
     thr = _F32(iou_threshold)
     means = np.empty((cap, 4 + 2 * k), _F32)
     tops: list[int] = []
@@ -413,15 +393,20 @@ def weighted_nms(
 def _iou_row(
     lo: np.ndarray, hi: np.ndarray, area: np.ndarray, top: int, rows: np.ndarray
 ) -> np.ndarray:
-    """IoU of box ``top`` against boxes ``rows``, the boxes given by their corners ``lo``
-    (xmin, ymin) and ``hi`` (xmax, ymax) and their ``area``: :func:`_iou_matrix`'s float32
-    operations, in its order, for one row."""
+    """IoU of box ``top`` against boxes ``rows`` (see :func:`iou`), the boxes given by
+    their corners ``lo`` (xmin, ymin) and ``hi`` (xmax, ymax) and their ``area``;
+    elementwise float32 operations only, so each entry has the bits of a one-pair
+    computation."""
     overlap = np.minimum(hi[top], hi.take(rows, axis=0))
     overlap -= np.maximum(lo[top], lo.take(rows, axis=0))  # ix, iy
     inter = overlap[:, 0] * overlap[:, 1]
     union = area.take(rows) + area[top]
     union -= inter
-    # Intersecting (see _iou_matrix) with a positive union, else IoU 0; NaN compares False.
+    # Rectangle_f::Intersects (touching counts; an empty box meets nothing) is exactly
+    # "the overlap is not negative on both axes": a float difference is < 0 iff its
+    # operands are ordered so, and an empty box (max < min) makes the overlap negative.
+    # IoU 0 unless intersecting with a positive union; NaN compares False (a NaN box
+    # meets nothing).
     ok = (overlap[:, 0] >= 0) & (overlap[:, 1] >= 0) & (union > 0)
     result: np.ndarray = np.divide(inter, union, out=np.zeros_like(inter), where=ok)
     return result
