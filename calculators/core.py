@@ -143,7 +143,8 @@ class Gate(Calculator["Gate.Options"]):
                 value = ctx.side(self.DISALLOW_SIDE)
                 if value is not None:
                     self._fixed, self._fixed_by_side_packet = not bool(value), True
-        if self._fixed_by_side_packet and not self._fixed:
+        self._closed_for_run = self._fixed_by_side_packet and not self._fixed
+        if self._closed_for_run:
             # The side packet closes the gate for the whole run: close the outputs now, so
             # nothing downstream waits for (or buffers against) these streams.
             for i in range(self._n):
@@ -164,7 +165,7 @@ class Gate(Calculator["Gate.Options"]):
         return allow
 
     def process(self, ctx: CalculatorContext) -> Signal | None:
-        if self._fixed_by_side_packet and not self._fixed:
+        if self._closed_for_run:
             # Closed for the run (its outputs too, in open): not called again, and the
             # engine discards its later inputs (two such gates cost ~10 µs per frame).
             return STOP

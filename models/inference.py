@@ -333,11 +333,12 @@ class TfLiteModel:
         #: chooser between them; see :mod:`facegraph.models.thread_choice`.
         self._arms: list[_LiteRtStep] = []
         self._chooser: ThreadChooser | None = None
+        # One record per model, shared by all its interpreters (see worker_affinity).
+        overlaps = OverlapRecord()
         if not self.is_split:
             what = "the model with its custom ops lowered" if lowered is not None else "it"
             counts = [1, auto_thread_count()] if threads == "auto" else [fixed]
             try:
-                overlaps = OverlapRecord()  # one per model: see worker_affinity
                 for n in dict.fromkeys(counts):
                     self._arms.append(
                         _LiteRtStep(
@@ -370,7 +371,6 @@ class TfLiteModel:
             if plan.folded:
                 self._constants.update(_fold_constants(graph, plan.folded, fixed))
             n_lite = 0
-            overlaps = OverlapRecord()
             for s in plan.steps:
                 if isinstance(s, Segment) and (reshapes := _as_reshapes(graph, s)):
                     self._steps.append(reshapes)
