@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from facegraph import FacegraphError
+from facegraph.env_flags import env_flag
 
 if TYPE_CHECKING:
     from facegraph import Graph, GraphSpec
@@ -122,7 +123,7 @@ def sample_video() -> contextlib.AbstractContextManager[Path]:
 
 def _camera_candidates() -> bool:
     """Whether looking for a camera is worth it (Linux: a /dev/video* node exists)."""
-    if os.environ.get("FACEGRAPH_NO_CAMERA", "").strip() not in ("", "0"):
+    if env_flag("FACEGRAPH_NO_CAMERA", default=False):
         return False
     if sys.platform.startswith("linux"):
         return any(Path("/dev").glob("video*"))

@@ -46,6 +46,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from facegraph.env_flags import env_flag
+
 __all__ = [
     "OverlapRecord",
     "WorkerAffinity",
@@ -59,7 +61,7 @@ _lock = threading.Lock()
 
 
 def _sched_getcpu() -> Callable[[], int] | None:
-    if os.environ.get("FACEGRAPH_WORKER_AFFINITY", "1") == "0":
+    if not env_flag("FACEGRAPH_WORKER_AFFINITY", default=True):
         return None
     if not hasattr(os, "sched_setaffinity") or not os.path.isdir(_TASKS):
         return None

@@ -160,8 +160,9 @@ def test_a_model_alone_between_overlapping_ones_keeps_its_worker_off(
     assert all(os.sched_getaffinity(w) == allowed - {cpu} for w in workers)
 
 
-def test_the_switch_turns_it_off(model_cache: Path, tmp_path: Path) -> None:
-    """``FACEGRAPH_WORKER_AFFINITY=0``: the workers keep every allowed CPU."""
+@pytest.mark.parametrize("value", ["0", "off"])
+def test_the_switch_turns_it_off(model_cache: Path, tmp_path: Path, value: str) -> None:
+    """``FACEGRAPH_WORKER_AFFINITY=0`` (or ``off``): the workers keep every allowed CPU."""
     code = (
         "import os, threading\n"
         "from facegraph.models import model_path\n"
@@ -175,7 +176,7 @@ def test_the_switch_turns_it_off(model_cache: Path, tmp_path: Path) -> None:
         "allowed = os.sched_getaffinity(0)\n"
         "print(len(new), all(os.sched_getaffinity(w) == allowed for w in new))\n"
     )
-    env = {**os.environ, "FACEGRAPH_WORKER_AFFINITY": "0"}
+    env = {**os.environ, "FACEGRAPH_WORKER_AFFINITY": value}
     out = subprocess.run(
         [sys.executable, "-c", code],
         env=env,

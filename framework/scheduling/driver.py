@@ -18,13 +18,13 @@ call and every input event.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ..env_flags import env_flag
 from ..errors import CalculatorError, FacegraphError, GraphClosedError, GraphStalledError
 from ..packet import Packet
 from ..profiler import GraphStats, QueueStats, Recorder, TraceSink, summarize
@@ -52,7 +52,7 @@ CHECK_ENV = "FACEGRAPH_CHECK_SCHEDULER"
 
 
 def checking_enabled() -> bool:
-    return os.environ.get(CHECK_ENV, "") not in ("", "0")
+    return env_flag(CHECK_ENV, default=False)
 
 
 def _name(what: str | Callable[[], str]) -> str:
