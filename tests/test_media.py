@@ -259,6 +259,31 @@ def test_camera_keeps_only_the_newest_frame_and_ends_cleanly_when_it_stops(
     assert len(messages) == 1 and "camera:test stopped delivering frames" in messages[0]
 
 
+class _LoopingCapture:
+    """A real VideoCapture on a file that starts over at its end: a camera that never
+    stops delivering on its own (a plain file ends after its frames, and a consumer that
+    the machine's load delays past that end rightly hears that the camera stopped)."""
+
+    def __init__(self, path: Path) -> None:
+        self._cap = cv2.VideoCapture(str(path))
+
+    def isOpened(self) -> bool:
+        return bool(self._cap.isOpened())
+
+    def get(self, prop: int) -> float:
+        return float(self._cap.get(prop))
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        ok, image = self._cap.read()
+        if not ok:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, image = self._cap.read()
+        return ok, image
+
+    def release(self) -> None:
+        self._cap.release()
+
+
 def test_camera_closed_by_the_consumer_ends_without_a_message(tmp_path: Path) -> None:
     path = write_video(tmp_path / "cam.mp4", 10)
     messages: list[str] = []
@@ -270,8 +295,9 @@ def test_camera_closed_by_the_consumer_ends_without_a_message(tmp_path: Path) ->
         def flush(self) -> None:
             pass
 
+    capture = _LoopingCapture(path)
     with CameraSource.from_capture(
-        cv2.VideoCapture(str(path)),
+        capture,
         "camera:x",
         stderr=Lines(),  # type: ignore[arg-type]
     ) as camera:
@@ -279,6 +305,7 @@ def test_camera_closed_by_the_consumer_ends_without_a_message(tmp_path: Path) ->
             if i == 1:
                 break
     assert messages == []
+    assert camera.grabbed >= 2
 
 
 # -- the graph node ------------------------------------------------------------------------------
