@@ -55,7 +55,13 @@ from .tflite_graph import (
     TfLiteGraph,
     TfLiteModelError,
 )
-from .thread_choice import ThreadChooser, Threads, auto_thread_count, check_threads
+from .thread_choice import (
+    ThreadChooser,
+    Threads,
+    allowed_cpu_count,
+    auto_thread_count,
+    check_threads,
+)
 from .uint8_input import check_value_range
 from .worker_affinity import OverlapRecord, WorkerAffinity, new_worker_threads, wrap_invoke
 
@@ -333,8 +339,9 @@ class TfLiteModel:
         #: chooser between them; see :mod:`facegraph.models.thread_choice`.
         self._arms: list[_LiteRtStep] = []
         self._chooser: ThreadChooser | None = None
+        self._one_thread_beside = False
         # One record per model, shared by all its interpreters (see worker_affinity).
-        overlaps = OverlapRecord()
+        overlaps = self._overlaps = OverlapRecord()
         if not self.is_split:
             what = "the model with its custom ops lowered" if lowered is not None else "it"
             counts = [1, auto_thread_count()] if threads == "auto" else [fixed]
@@ -354,6 +361,14 @@ class TfLiteModel:
             if len(self._arms) > 1:
                 if _same_outputs(self._arms, self.input_details):
                     self._chooser = ThreadChooser(list(dict.fromkeys(counts)))
+                    # While this model's invokes overlap another's (faces side by side),
+                    # one thread, when the CPUs cannot hold every overlapping invoke's
+                    # threads: on two CPUs, two faces' invokes already fill both, and a
+                    # face that also tried two threads slowed the other more than it
+                    # gained (two faces side by side, the one-thread mesh against
+                    # "auto": 0.90-0.93x per frame). The arm is not chosen per call there,
+                    # and its time is not counted: it says nothing about running alone.
+                    self._one_thread_beside = allowed_cpu_count() < 2 * counts[-1]
                 else:  # results must not depend on the load: one thread only
                     del self._arms[1:]
             step = self._arms[0]
@@ -448,7 +463,11 @@ class TfLiteModel:
             chooser = self._chooser
             arm = 0
             if chooser is not None:
-                arm = chooser.pick()
+                if self._one_thread_beside and self._overlaps.recent():
+                    chooser.record_untimed(0)  # the one-thread arm (see __init__)
+                    chooser = None
+                else:
+                    arm = chooser.pick()
                 plain = self._arms[arm]
             for (_, interp_index), value in zip(plain.feeds, fed, strict=True):
                 plain.set_tensor(interp_index, value)

@@ -27,10 +27,24 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = ["ThreadChooser", "Threads", "auto_thread_count", "check_threads"]
+__all__ = [
+    "ThreadChooser",
+    "Threads",
+    "allowed_cpu_count",
+    "auto_thread_count",
+    "check_threads",
+]
 
 #: A model's thread setting: a fixed count, or "auto" (see the module docstring).
 Threads = int | Literal["auto"]
+
+
+def allowed_cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def auto_thread_count() -> int:
@@ -39,11 +53,7 @@ def auto_thread_count() -> int:
     Two, not all CPUs: these models are small (a few ms), and a third thread measured
     no faster while costing CPU time in XNNPACK's spinning workers.
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cpus = os.cpu_count() or 1
-    return min(2, cpus)
+    return min(2, allowed_cpu_count())
 
 
 def check_threads(threads: object) -> Threads:
@@ -155,6 +165,13 @@ class ThreadChooser:
         """Calls until the next exploration: 0.5-1.5 × explore_every (see the class)."""
         half = self.explore_every // 2
         return self.explore_every - half + self._random.randrange(2 * half + 1)
+
+    def record_untimed(self, arm: int) -> None:
+        """A call on ``arm`` that :meth:`pick` did not choose and whose time says nothing
+        about the arms (the model ran beside another invoke): counted in :attr:`runs`,
+        and the next call on another arm is cold."""
+        self._previous = arm
+        self._runs[arm] += 1
 
     def record(self, arm: int, seconds: float) -> None:
         """The time ``arm`` (an index from :meth:`pick`) took."""

@@ -119,6 +119,10 @@ class OverlapRecord:
     def __init__(self) -> None:
         self.last = -math.inf
 
+    def recent(self) -> bool:
+        """Whether the model's invokes overlapped another within ``_OVERLAP_MEMORY_S``."""
+        return time.monotonic() - self.last <= _OVERLAP_MEMORY_S
+
 
 class _InFlight:
     """Records of the invokes now running, and when other threads of ours last worked

@@ -137,6 +137,19 @@ def test_bad_settings() -> None:
     assert 1 <= auto_thread_count() <= 2
 
 
+def test_an_untimed_call_counts_as_a_run_and_makes_the_next_switch_cold() -> None:
+    chooser = ThreadChooser([1, 2], warmup=3, explore_every=25, burst=2)
+    drive(chooser, {1: 0.9, 2: 0.6}, 8)  # warmed up: two threads best
+    assert chooser.arms[chooser.best] == 2
+    times = [list(t) for t in chooser._times]
+    chooser.record_untimed(0)  # a call on one thread that pick() did not choose
+    assert chooser.runs == {1: 5, 2: 4}
+    arm = chooser.pick()
+    assert chooser.arms[arm] == 2
+    chooser.record(arm, 5.0)  # cold after the one-thread call: not counted
+    assert [list(t) for t in chooser._times] == times
+
+
 MODELS = [
     "face_detection_short_range",
     "face_landmark_with_attention",
@@ -202,3 +215,67 @@ def test_a_bad_threads_option_names_the_node_and_line() -> None:
     assert len(problems) == 1  # one problem, not one per member of int | "auto"
     assert "g.yaml:7: node 'infer': option 'threads'" in problems[0]
     assert "integer >= 1 or 'auto', got 'two'" in problems[0]
+
+
+def test_a_model_beside_another_runs_one_thread_on_a_machine_they_fill(
+    model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two CPUs, two models invoking at once (faces side by side): each already has a
+    CPU, so an "auto" model runs its one-thread interpreter there, untimed; once the
+    overlap is over it chooses again."""
+    import threading
+
+    from facegraph.models import inference, worker_affinity
+
+    monkeypatch.setattr(inference, "allowed_cpu_count", lambda: 2)
+    monkeypatch.setattr(inference, "auto_thread_count", lambda: 2)
+    name = "face_detection_short_range"
+    model = TfLiteModel(model_path(name), threads="auto")
+    other = TfLiteModel(model_path(name), threads=1)
+    d = model.input_details[0]
+    x = np.zeros(d.shape, d.dtype)
+    for _ in range(12):  # warm-up of both arms, alone
+        model.run(x)
+    alone = model.thread_runs
+    assert set(alone) == {1, 2}
+
+    stop, started = threading.Event(), threading.Event()
+
+    def beside() -> None:
+        while not stop.is_set():
+            started.set()
+            other.run(x)
+
+    thread = threading.Thread(target=beside)
+    thread.start()
+    try:
+        assert started.wait(30)
+        # Until one of our invokes starts while the other model's runs (back to back
+        # there, so within a few calls), then 30 more calls beside it.
+        for _ in range(2000):
+            model.run(x)
+            if model._overlaps.recent():
+                break
+        assert model._overlaps.recent()
+        chooser = model._chooser
+        assert chooser is not None
+        before, picks = model.thread_runs, chooser._calls
+        times = [list(t) for t in chooser._times]
+        for _ in range(30):
+            model.run(x)
+        after = model.thread_runs
+        assert after[1] - before[1] == 30 and after[2] == before[2]
+        assert chooser._calls == picks  # not chosen per call, and not timed:
+        assert [list(t) for t in chooser._times] == times
+    finally:
+        stop.set()
+        thread.join()
+    # Overlap over (its memory set to nothing here, instead of waiting half a second):
+    # the chooser picks every call again.
+    monkeypatch.setattr(worker_affinity, "_OVERLAP_MEMORY_S", -1.0)
+    chooser = model._chooser
+    assert chooser is not None
+    picks = chooser._calls
+    for _ in range(10):
+        model.run(x)
+    assert chooser._calls == picks + 10
