@@ -16,7 +16,9 @@ threads without changing any sum's order for these models, but that is checked, 
 assumed).
 
 The chooser is plain bookkeeping, without clocks of its own, so its policy is tested
-with made-up timings.
+with made-up timings. It is not asked while the model's invokes overlap another's on a
+machine they fill (two faces side by side on two CPUs): the model then runs one thread,
+untimed (:class:`~facegraph.models.inference.TfLiteModel`, :meth:`ThreadChooser.record_untimed`).
 """
 
 from __future__ import annotations
