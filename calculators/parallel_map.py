@@ -36,7 +36,6 @@ merged, appear in :meth:`facegraph.Graph.stats` as ``{node}/{inner}`` rows.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,16 +59,9 @@ from facegraph.config import load_subgraph
 from facegraph.graph_sources import LOAD_CONTEXT_KEY, LoadContext
 from facegraph.profiler import NodeStats, TraceSink, merge_stats
 from facegraph.timestamp import describe
+from facegraph.workers import allowed_cpu_count
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 from typing_extensions import Self
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (the affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class ParallelMapOptions(StrictOptions):
@@ -239,7 +231,7 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         self._node = ctx.node_name
         self._profile = ctx.profiling
         self._trace = ctx.trace_sink
-        self._max_workers = cpu_count() if o.workers == "auto" else o.workers
+        self._max_workers = allowed_cpu_count() if o.workers == "auto" else o.workers
         self._body = trimmed_body(o.nested_spec, o.outputs)  # the same for every copy
         # The first copy now, not on the first list: its models load while the graph
         # starts (a run's first frame is not slowed by it), and a body that cannot start
@@ -354,4 +346,4 @@ class ParallelMap(Calculator[ParallelMapOptions]):
         return merge_stats([c.graph.stats() for c in self._copies], inside=self._node)
 
 
-__all__ = ["ParallelMap", "ParallelMapOptions", "cpu_count", "trimmed_body"]
+__all__ = ["ParallelMap", "ParallelMapOptions", "trimmed_body"]

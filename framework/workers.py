@@ -6,17 +6,28 @@ read without timeout) would make the whole program hang at exit even after the g
 was cancelled. These workers are daemon threads: a finished run still joins them
 (:meth:`WorkerPool.shutdown` with ``wait=True``), but a stuck one is abandoned at exit.
 Only what the scheduler needs: ``submit(fn, *args)``, ``shutdown(wait)`` and
-``owns_current_thread()``.
+``owns_current_thread()``; and :func:`allowed_cpu_count`, which sizes the pools of
+``ParallelMap`` and the model threads of ``threads="auto"``.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any
 
 _Task = tuple[Callable[..., object], tuple[Any, ...]] | None
+
+
+def allowed_cpu_count() -> int:
+    """CPUs this process may run on: its affinity mask where the OS has one (a container
+    or ``taskset`` limits it below ``os.cpu_count()``), else every CPU."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 class WorkerPool:

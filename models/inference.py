@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from facegraph.workers import allowed_cpu_count
 
 from . import custom_ops as _custom_ops
 from . import lowering as _lowering
@@ -55,13 +56,7 @@ from .tflite_graph import (
     TfLiteGraph,
     TfLiteModelError,
 )
-from .thread_choice import (
-    ThreadChooser,
-    Threads,
-    allowed_cpu_count,
-    auto_thread_count,
-    check_threads,
-)
+from .thread_choice import ThreadChooser, Threads, auto_thread_count, check_threads
 from .uint8_input import check_value_range
 from .worker_affinity import OverlapRecord, WorkerAffinity, new_worker_threads, wrap_invoke
 

@@ -23,30 +23,17 @@ untimed (:class:`~facegraph.models.inference.TfLiteModel`, :meth:`ThreadChooser.
 
 from __future__ import annotations
 
-import os
 import random
 from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = [
-    "ThreadChooser",
-    "Threads",
-    "allowed_cpu_count",
-    "auto_thread_count",
-    "check_threads",
-]
+from facegraph.workers import allowed_cpu_count
+
+__all__ = ["ThreadChooser", "Threads", "auto_thread_count", "check_threads"]
 
 #: A model's thread setting: a fixed count, or "auto" (see the module docstring).
 Threads = int | Literal["auto"]
-
-
-def allowed_cpu_count() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
 
 
 def auto_thread_count() -> int:
