@@ -360,9 +360,10 @@ class TfLiteModel:
                     # one thread, when the CPUs cannot hold every overlapping invoke's
                     # threads: on two CPUs, two faces' invokes already fill both, and a
                     # face that also tried two threads slowed the other more than it
-                    # gained (two faces side by side, the one-thread mesh against
-                    # "auto": 0.90-0.93x per frame). The arm is not chosen per call there,
-                    # and its time is not counted: it says nothing about running alone.
+                    # gained (two faces side by side at 960x540, this rule on against
+                    # off: 0.87-1.00x per frame, ten runs). The arm is not chosen per call
+                    # there, and its time is not counted: it says nothing about running
+                    # alone.
                     self._one_thread_beside = allowed_cpu_count() < 2 * counts[-1]
                 else:  # results must not depend on the load: one thread only
                     del self._arms[1:]
