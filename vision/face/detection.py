@@ -174,6 +174,11 @@ class DetectionArrays:
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
+    @classmethod
+    def empty(cls, num_keypoints: int) -> DetectionArrays:
+        """No detections, with arrays of the right shapes and dtype."""
+        return cls(np.zeros((0, 4), _F32), np.zeros((0, num_keypoints, 2), _F32), np.zeros(0, _F32))
+
     def take(self, idx: np.ndarray | slice) -> DetectionArrays:
         return DetectionArrays(self.boxes[idx], self.keypoints[idx], self.scores[idx])
 
@@ -234,9 +239,7 @@ def decode_detections(
     scores = sigmoid(x, may_overflow=floor is None or floor < -80.0)
     passed = (~(scores < _F32(min_score))).nonzero()[0]
     if passed.size == 0:
-        return DetectionArrays(
-            np.zeros((0, 4), _F32), np.zeros((0, num_keypoints, 2), _F32), np.zeros(0, _F32)
-        )
+        return DetectionArrays.empty(num_keypoints)
     if passed.size < cand.size:
         cand, scores = cand.take(passed), scores.take(passed)
     # All of a detection's values at once, each as the C++ computes it: x-like values
@@ -338,7 +341,7 @@ def weighted_nms(
     k = dets.keypoints.shape[1]
     cap = n if max_out is None else min(n, max(max_out, 0))
     if cap == 0:
-        return DetectionArrays(np.zeros((0, 4), _F32), np.zeros((0, k, 2), _F32), np.zeros(0, _F32))
+        return DetectionArrays.empty(k)
     # Like decoding, this runs with cold caches right after the detector's invoke: few
     # numpy calls, in their cheap forms (``take``/``nonzero``, ufuncs called directly).
     order = (-dets.scores).argsort(kind="stable")
