@@ -69,6 +69,7 @@ __all__ = [
     "run_scaling",
     "run_table",
     "summarize",
+    "summarize_table_runs",
     "with_node_option",
     "with_threads",
     "write_plot",
@@ -1014,4 +1015,44 @@ def run_table(
             if result["baseline"] is not None:
                 result["baseline"].pop(key, None)
         out.append({"row": f"{w}x{h}, {faces} face(s), {graph}", **result})
+    return out
+
+
+def summarize_table_runs(runs: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Per standard row, over repeated :func:`run_table` runs (``facegraph bench --table
+    --repeat N``): the median, min and max of our p50 and CPU ms per frame and, against
+    MediaPipe, of MP/ours p50, CPU and late p50 (None without a baseline).
+
+    One run's ratio moves by ±10 % on a shared machine whose speed drifts between rows;
+    runs of all rows one after another spread that drift over every row alike, and their
+    median is the figure to judge.
+    """
+
+    def spread(values: Sequence[float]) -> dict[str, float] | None:
+        if not values:
+            return None
+        return {
+            "median": statistics.median(values),
+            "min": min(values),
+            "max": max(values),
+        }
+
+    out = []
+    for i, first in enumerate(runs[0]):
+        rows = [run[i] for run in runs]
+        ratios = [r["ratio"] for r in rows if r.get("ratio")]
+        out.append(
+            {
+                "row": first["row"],
+                "runs": len(rows),
+                "p50_ms": spread([r["ours"]["p50_ms"] for r in rows]),
+                "cpu_ms_per_frame": spread([r["ours"]["cpu_ms_per_frame"] for r in rows]),
+                # ratio: ours / MediaPipe's; reported the other way round, as in the table
+                "mp_over_ours_p50": spread([1 / q["p50"] for q in ratios]),
+                "mp_over_ours_cpu": spread([1 / q["cpu"] for q in ratios]),
+                "mp_over_ours_late_p50": spread(
+                    [1 / q["late_in_block_p50"] for q in ratios if q.get("late_in_block_p50")]
+                ),
+            }
+        )
     return out

@@ -23,6 +23,7 @@ from facegraph.app.bench import (
     run_bench,
     run_scaling,
     run_table,
+    summarize_table_runs,
     with_threads,
 )
 from facegraph.app.runner import sample_video
@@ -383,6 +384,37 @@ def test_table_runs_the_four_standard_rows(tmp_path: Path) -> None:
     assert [r["ours"]["faces_per_frame"] for r in rows] == [1.0, 2.0, 1.0, 2.0]
     assert all(r["baseline"] is None and r["floor"]["share_of_ours_p50"] for r in rows)
     assert "960x540, 2 face(s), face_mesh_static" in text and "floor share" in text
+
+
+def test_table_repeated_reports_each_ratio_median_and_range(tmp_path: Path) -> None:
+    out_json = tmp_path / "t.json"
+    code, text = bench(
+        "--table", "--repeat", "2", "--baseline", "none", "--frames", "1", "--warmup", "0",
+        "--json", str(out_json),
+    )  # fmt: skip
+    assert code == 0, text
+    data = json.loads(out_json.read_text())
+    assert len(data["runs"]) == 2 and data["rows"] == data["runs"][1]
+    for i, row in enumerate(data["summary"]):
+        p50 = sorted(run[i]["ours"]["p50_ms"] for run in data["runs"])
+        assert row["runs"] == 2 and row["row"] == data["runs"][0][i]["row"]
+        assert row["p50_ms"] == {"median": sum(p50) / 2, "min": p50[0], "max": p50[1]}
+        assert row["mp_over_ours_p50"] is None  # no baseline
+    assert "median (min-max) over 2 runs" in text
+    code, text = bench("face_mesh", "--repeat", "2", "--frames", "1")
+    assert code == 2 and "--repeat applies to --table" in text
+
+
+def test_summary_of_table_runs_reports_mediapipe_over_ours() -> None:
+    def row(ours_ms: float, mp_ms: float) -> dict[str, object]:
+        ratio = {"p50": ours_ms / mp_ms, "cpu": 1.0, "late_in_block_p50": ours_ms / mp_ms}
+        ours = {"p50_ms": ours_ms, "cpu_ms_per_frame": ours_ms}
+        return {"row": "r", "ours": ours, "ratio": ratio}
+
+    (summary,) = summarize_table_runs([[row(4.0, 6.0)], [row(5.0, 6.0)], [row(3.0, 6.0)]])
+    assert summary["mp_over_ours_p50"] == {"median": 1.5, "min": 1.2, "max": 2.0}
+    assert summary["mp_over_ours_cpu"]["median"] == 1.0
+    assert summary["p50_ms"]["median"] == 4.0
 
 
 @pytest.mark.skipif(MP_PYTHON is None, reason=NO_MP_PYTHON)
