@@ -6,6 +6,7 @@ the faces × frame size × threads table. The work is in :mod:`facegraph.app.ben
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -444,14 +445,20 @@ def bench_command(
                     )
                 )
                 print_table(runs[-1], out)
-            document: dict[str, Any] = {"rows": runs[-1]}
+                document: dict[str, Any] = {"rows": runs[-1]}
+                if repeat > 1:
+                    document.update(runs=runs, summary=summarize_table_runs(runs))
+                if json_out is not None:
+                    # After every run: a long --repeat that fails or is stopped keeps
+                    # the runs it finished.
+                    write_or_exit(
+                        err,
+                        json_out,
+                        partial(write_whole, json_out, json.dumps(document, indent=1)),
+                        code=2,
+                    )
             if repeat > 1:
-                summary = summarize_table_runs(runs)
-                print_table_summary(summary, out)
-                document.update(runs=runs, summary=summary)
-            if json_out is not None:
-                text = json.dumps(document, indent=1)
-                write_or_exit(err, json_out, lambda: write_whole(json_out, text), code=2)
+                print_table_summary(document["summary"], out)
             return
         if scaling:
             if interval is not None:
