@@ -510,6 +510,10 @@ def bench_command(
 
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        # Ctrl-C: no traceback; a --table --repeat --json keeps the runs it finished.
+        err.print("interrupted", markup=False)
+        raise typer.Exit(130) from None
     print_report(result, out)
     if json_out is not None:
         text = json.dumps(result, indent=1)

@@ -405,28 +405,35 @@ def test_table_repeated_reports_each_ratio_median_and_range(tmp_path: Path) -> N
     assert code == 2 and "--repeat applies to --table" in text
 
 
-def test_table_repeated_keeps_the_finished_runs_when_one_fails(
+def test_table_repeated_keeps_the_finished_runs_when_one_fails_or_is_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import facegraph.app.bench as bench_module
 
     real, calls = bench_module.run_table, []
 
+    real, calls = bench_module.run_table, []
+    stop: list[BaseException] = [bench_module.BenchError("the machine went away")]
+
     def second_run_fails(**kwargs: object) -> list[dict[str, object]]:
         calls.append(1)
-        if len(calls) == 2:
-            raise bench_module.BenchError("the machine went away")
+        if len(calls) % 2 == 0:
+            raise stop[0]
         return real(**kwargs, rows=[("face_mesh", 320, 240, 1)])  # type: ignore[arg-type]
 
     monkeypatch.setattr(bench_module, "run_table", second_run_fails)
     out_json = tmp_path / "t.json"
-    code, text = bench(
-        "--table", "--repeat", "3", "--baseline", "none", "--frames", "1", "--warmup", "0",
-        "--json", str(out_json),
-    )  # fmt: skip
+    args = ["--table", "--repeat", "3", "--baseline", "none", "--frames", "1", "--warmup", "0"]
+    code, text = bench(*args, "--json", str(out_json))
     assert code == 2 and "the machine went away" in text
     data = json.loads(out_json.read_text())
     assert len(data["runs"]) == 1 and data["summary"][0]["runs"] == 1
+    # Ctrl-C in the second run: exit 130, no traceback, the first run kept.
+    stop[0] = KeyboardInterrupt()
+    out_json.unlink()
+    code, text = bench(*args, "--json", str(out_json))
+    assert code == 130 and "interrupted" in text and "Traceback" not in text
+    assert len(json.loads(out_json.read_text())["runs"]) == 1
 
 
 def test_summary_of_table_runs_reports_mediapipe_over_ours() -> None:
