@@ -411,8 +411,6 @@ def test_table_repeated_keeps_the_finished_runs_when_one_fails_or_is_stopped(
     import facegraph.app.bench as bench_module
 
     real, calls = bench_module.run_table, []
-
-    real, calls = bench_module.run_table, []
     stop: list[BaseException] = [bench_module.BenchError("the machine went away")]
 
     def second_run_fails(**kwargs: object) -> list[dict[str, object]]:
