@@ -785,3 +785,30 @@ def test_cancel_from_a_callback_on_the_own_worker_returns_at_once() -> None:
     g.start()
     g.wait_until_done(timeout=10)  # the run ends once the callback returns
     assert done_in_callback == [False] and g.done
+
+
+def test_a_wait_stopped_by_ctrl_c_leaves_the_lock_with_its_owner() -> None:
+    """Ctrl-C can land while Condition.wait takes the graph's lock back: wait() then
+    raises without the lock (CPython's lock acquire is interruptible). The waiting
+    thread must take the lock back before its ``with`` releases it, or it releases a
+    lock another thread holds (seen once in the suite: a worker's ``notify_all``
+    failing with "cannot notify on un-acquired lock" after a SIGINT). The signal's
+    timing cannot be arranged, so the wait is replaced by exactly that outcome."""
+    g = Graph(graph(node("a", Pass, inputs={"IN": "x"}, outputs={"OUT": "y"}), inputs=("x",)))
+    sched = g._scheduler
+
+    class InterruptedWait:
+        def wait(self, timeout: float | None = None) -> None:
+            sched._lock.release()  # what wait() does first
+            raise KeyboardInterrupt  # ...and the signal stops it taking the lock back
+
+        def _is_owned(self) -> bool:
+            return threading.Condition(sched._lock)._is_owned()  # type: ignore[attr-defined]
+
+    sched._cond = InterruptedWait()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt), sched._lock:
+        sched._wait_locked()
+    # The `with` released the lock this thread had taken back: free now, not released twice.
+    assert sched._lock.acquire(blocking=False)
+    sched._lock.release()
+    assert sched._waiters == 0

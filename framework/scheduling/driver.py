@@ -75,7 +75,8 @@ class Scheduler:
         self.threads = threads
         self._check = checking_enabled() if check is None else check
         self.core = SchedulerState(spec, limit_executors=threads, checked=self._check)
-        self._lock = threading.Lock()
+        # An RLock, not a Lock: it knows its owner, which _wait_locked needs.
+        self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._feed_lock = threading.Lock()  # serializes run_once's feeding (not its waiting)
         self._waiters = 0
@@ -99,11 +100,19 @@ class Scheduler:
     # ------------------------------------------------------------------ helpers
 
     def _wait_locked(self, timeout: float | None = None) -> None:
-        """Block until notified (or timeout); the lock is held before and after."""
+        """Block until notified (or timeout); the lock is held before and after, also
+        when the wait raises."""
         self._waiters += 1
         try:
             self._cond.wait(timeout)
         finally:
+            # Ctrl-C can land while Condition.wait takes the lock back: it then raises
+            # without the lock, and the caller's ``with`` would release it from under the
+            # thread holding it (seen: a worker's notify_all failing with "cannot notify
+            # on un-acquired lock"). Take it back first. (``_is_owned`` is the check
+            # Condition itself makes; on an RLock it asks the owner.)
+            if not self._cond._is_owned():  # type: ignore[attr-defined]
+                self._lock.acquire()
             self._waiters -= 1
 
     def _stall_locked(self, headline: str) -> GraphStalledError:
