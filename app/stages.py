@@ -43,6 +43,7 @@ from types import TracebackType
 from typing import Generic, TypeVar
 
 from facegraph import Closeable, FacegraphError
+from facegraph.condition_wait import wait_holding_lock
 from facegraph.models.worker_affinity import note_work_beside
 
 __all__ = ["ReadAhead", "StageError", "WriteBehind"]
@@ -105,7 +106,7 @@ class ReadAhead(Closeable, Generic[T]):
                         self._reader_waits = True
                         self._cond.notify_all()  # no one waits on a full buffer: cheap
                         while len(self._items) > self.resume_at and not self._cancelled:
-                            self._cond.wait()
+                            wait_holding_lock(self._cond)
                         self._reader_waits = False
                     if self._cancelled:
                         return
@@ -139,7 +140,7 @@ class ReadAhead(Closeable, Generic[T]):
                 with self._cond:
                     while not self._items:
                         self._consumer_waits = True
-                        self._cond.wait()
+                        wait_holding_lock(self._cond)
                     self._consumer_waits = False
                     item = self._items.popleft()
                     if self._reader_waits and len(self._items) <= self.resume_at:
@@ -208,7 +209,7 @@ class WriteBehind(Closeable):
                     while (
                         len(self._jobs) < self.start_at and not self._closing and not self._flushing
                     ):
-                        self._cond.wait()
+                        wait_holding_lock(self._cond)
                     self._worker_waits = False
                 if not self._jobs:
                     if self._closing:
@@ -247,7 +248,7 @@ class WriteBehind(Closeable):
             while len(self._jobs) >= self.depth and self._error is None:
                 self._submitter_waits = True
                 self._cond.notify_all()  # the thread runs while the queue is full
-                self._cond.wait()
+                wait_holding_lock(self._cond)
             self._submitter_waits = False
             self._raise_error()
             self._jobs.append(job)
@@ -261,7 +262,7 @@ class WriteBehind(Closeable):
             try:
                 self._cond.notify_all()
                 while (self._jobs or self._running) and self._error is None:
-                    self._cond.wait()
+                    wait_holding_lock(self._cond)
             finally:
                 self._flushing -= 1
             self._raise_error()

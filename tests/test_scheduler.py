@@ -805,6 +805,9 @@ def test_a_wait_stopped_by_ctrl_c_leaves_the_lock_with_its_owner() -> None:
         def _is_owned(self) -> bool:
             return threading.Condition(sched._lock)._is_owned()  # type: ignore[attr-defined]
 
+        def acquire(self) -> bool:
+            return sched._lock.acquire()
+
     sched._cond = InterruptedWait()  # type: ignore[assignment]
     with pytest.raises(KeyboardInterrupt), sched._lock:
         sched._wait_locked()

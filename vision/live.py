@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from facegraph import Closeable, FacegraphError
+from facegraph.condition_wait import wait_holding_lock
 from facegraph.vision.opencv_threads import serial_opencv
 
 if TYPE_CHECKING:
@@ -332,7 +333,7 @@ class LiveServer(Closeable):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                self._cond.wait(left)
+                wait_holding_lock(self._cond, left)
             return None if self._closing or self._seq <= after else self._seq
 
     def _jpeg_bytes(self) -> tuple[int, bytes] | None:

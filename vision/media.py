@@ -68,6 +68,7 @@ from facegraph import (
     Closeable,
     FacegraphError,
 )
+from facegraph.condition_wait import wait_holding_lock
 from facegraph.vision.opencv_threads import serial_opencv
 
 __all__ = [
@@ -782,7 +783,7 @@ class CameraSource(FrameSource):
             while True:
                 with self._cond:
                     while self._latest is None and not self._ended:
-                        self._cond.wait(0.5)
+                        wait_holding_lock(self._cond, 0.5)
                     if self._latest is None:
                         break
                     image, taken_at = self._latest, self._latest_time

@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ..condition_wait import wait_holding_lock
 from ..env_flags import env_flag
 from ..errors import CalculatorError, FacegraphError, GraphClosedError, GraphStalledError
 from ..packet import Packet
@@ -104,15 +105,10 @@ class Scheduler:
         when the wait raises."""
         self._waiters += 1
         try:
-            self._cond.wait(timeout)
+            # Ctrl-C can stop the wait without the lock (condition_wait's docstring): the
+            # caller's ``with`` would then release it from under a worker holding it.
+            wait_holding_lock(self._cond, timeout)
         finally:
-            # Ctrl-C can land while Condition.wait takes the lock back: it then raises
-            # without the lock, and the caller's ``with`` would release it from under the
-            # thread holding it (seen: a worker's notify_all failing with "cannot notify
-            # on un-acquired lock"). Take it back first. (``_is_owned`` is the check
-            # Condition itself makes; on an RLock it asks the owner.)
-            if not self._cond._is_owned():  # type: ignore[attr-defined]
-                self._lock.acquire()
             self._waiters -= 1
 
     def _stall_locked(self, headline: str) -> GraphStalledError:
