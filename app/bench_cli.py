@@ -6,6 +6,8 @@ the faces × frame size × threads table. The work is in :mod:`facegraph.app.ben
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -418,6 +420,7 @@ def bench_command(
     if mode not in ("deterministic", "threads"):
         raise typer.BadParameter("--mode must be deterministic or threads")
     model_threads = _thread_setting(threads)
+    previous_sigterm = _raise_on_sigterm()
     try:
         _check_outputs(None if table or scaling else input, json_out, plot)
         if repeat > 1 and not table:
@@ -514,6 +517,13 @@ def bench_command(
         # Ctrl-C: no traceback; a --table --repeat --json keeps the runs it finished.
         err.print("interrupted", markup=False)
         raise typer.Exit(130) from None
+    except Terminated:
+        # SIGTERM: the same, and the with-blocks on the way out remove the frame file in
+        # the temporary folder (hundreds of MB) and stop the MediaPipe worker.
+        err.print("terminated", markup=False)
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    finally:
+        _restore_sigterm(previous_sigterm)
     print_report(result, out)
     if json_out is not None:
         text = json.dumps(result, indent=1)
@@ -522,6 +532,32 @@ def bench_command(
     if plot is not None:
         write_or_exit(err, plot, lambda: write_plot(result, plot), code=2)
         out.print(f"plot: {plot}")
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM while ``facegraph bench`` runs (a
+    BaseException, like KeyboardInterrupt, so that no ``except Exception`` stops it)."""
+
+
+def _raise_on_sigterm() -> tuple[Any, ...]:
+    """Make SIGTERM raise :class:`Terminated`; returns ``(handler to restore,)``, or ``()``
+    when nothing was changed (not the main thread, or SIGTERM ignored by whoever started
+    us, as ``nohup`` does)."""
+    if threading.current_thread() is not threading.main_thread():
+        return ()
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        return ()
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise Terminated
+
+    return (signal.signal(signal.SIGTERM, handler),)
+
+
+def _restore_sigterm(previous: tuple[Any, ...]) -> None:
+    for handler in previous:
+        # None: a handler not set from Python; the default is the closest we can restore.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if handler is None else handler)
 
 
 def register(app: typer.Typer) -> None:

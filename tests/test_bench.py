@@ -434,6 +434,44 @@ def test_table_repeated_keeps_the_finished_runs_when_one_fails_or_is_stopped(
     assert len(json.loads(out_json.read_text())["runs"]) == 1
 
 
+def test_sigterm_ends_a_bench_cleanly_and_removes_its_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGTERM to this process in the middle of the timed frames: exit 143 with
+    'terminated' and no traceback, the bench's temporary folder gone (it holds the
+    MediaPipe worker's frame file, hundreds of MB), the handler from before back."""
+    import signal
+    import tempfile
+
+    import facegraph.app.bench as bench_module
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_step, steps = bench_module.GraphContender.step, []
+
+    def step(self: object, frame: object) -> object:
+        steps.append(1)
+        if len(steps) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled before this call returns
+        return real_step(self, frame)  # type: ignore[arg-type]
+
+    def outside_the_bench(_signum: int, _frame: object) -> None:
+        raise AssertionError("SIGTERM reached the handler the bench should have replaced")
+
+    monkeypatch.setattr(bench_module.GraphContender, "step", step)
+    # A handler of the test's own outside the command (not the default, which would end
+    # pytest itself if the bench did not take SIGTERM over).
+    previous = signal.signal(signal.SIGTERM, outside_the_bench)
+    try:
+        args = ("face_mesh", "--faces", "1", "--size", "320x240", "--frames", "5")
+        code, text = bench(*args, "--warmup", "1", "--no-profile")
+        assert signal.getsignal(signal.SIGTERM) is outside_the_bench
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 128 + signal.SIGTERM and "terminated" in text, text
+    assert "Traceback" not in text and len(steps) == 3
+    assert not list(tmp_path.glob("facegraph-bench-*"))
+
+
 def test_summary_of_table_runs_reports_mediapipe_over_ours() -> None:
     def row(ours_ms: float, mp_ms: float) -> dict[str, object]:
         ratio = {"p50": ours_ms / mp_ms, "cpu": 1.0, "late_in_block_p50": ours_ms / mp_ms}
