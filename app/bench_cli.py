@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -420,110 +419,110 @@ def bench_command(
     if mode not in ("deterministic", "threads"):
         raise typer.BadParameter("--mode must be deterministic or threads")
     model_threads = _thread_setting(threads)
-    previous_sigterm = _raise_on_sigterm()
-    try:
-        _check_outputs(None if table or scaling else input, json_out, plot)
-        if repeat > 1 and not table:
-            raise BenchError("--repeat applies to --table")
-        if table:
-            runs = []
-            for k in range(repeat):
-                tag = f"run {k + 1}/{repeat}: " if repeat > 1 else ""
+    from facegraph.app.runner import stop_on_signals
 
-                def say(message: str, tag: str = tag) -> None:
-                    err.print(f"[dim]{tag}{message}[/dim]")
+    with stop_on_signals(on_stop=_stop_at_once):
+        try:
+            _check_outputs(None if table or scaling else input, json_out, plot)
+            if repeat > 1 and not table:
+                raise BenchError("--repeat applies to --table")
+            if table:
+                runs = []
+                for k in range(repeat):
+                    tag = f"run {k + 1}/{repeat}: " if repeat > 1 else ""
 
-                runs.append(
-                    run_table(
-                        frames=frames,
-                        warmup=warmup,
-                        block=block,
-                        interval_ms=interval,
-                        baseline_python=baseline_python,
-                        with_baseline=baseline != "none",
-                        threads=model_threads,
-                        custom_ops=custom_ops,
-                        mode=mode,
-                        progress=say,
+                    def say(message: str, tag: str = tag) -> None:
+                        err.print(f"[dim]{tag}{message}[/dim]")
+
+                    runs.append(
+                        run_table(
+                            frames=frames,
+                            warmup=warmup,
+                            block=block,
+                            interval_ms=interval,
+                            baseline_python=baseline_python,
+                            with_baseline=baseline != "none",
+                            threads=model_threads,
+                            custom_ops=custom_ops,
+                            mode=mode,
+                            progress=say,
+                        )
                     )
-                )
-                print_table(runs[-1], out)
-                document: dict[str, Any] = {"rows": runs[-1]}
+                    print_table(runs[-1], out)
+                    document: dict[str, Any] = {"rows": runs[-1]}
+                    if repeat > 1:
+                        document.update(runs=runs, summary=summarize_table_runs(runs))
+                    if json_out is not None:
+                        # After every run: a long --repeat that fails or is stopped keeps
+                        # the runs it finished.
+                        write_or_exit(
+                            err,
+                            json_out,
+                            partial(write_whole, json_out, json.dumps(document, indent=1)),
+                            code=2,
+                        )
                 if repeat > 1:
-                    document.update(runs=runs, summary=summarize_table_runs(runs))
+                    print_table_summary(document["summary"], out)
+                return
+            if scaling:
+                if interval is not None:
+                    raise BenchError("--interval applies to a benchmark or --table, not --scaling")
+                rows = run_scaling(
+                    graph_source,
+                    frames=frames,
+                    warmup=min(warmup, 5),
+                    block=block,
+                    mode=mode,
+                    progress=lambda m: err.print(f"[dim]{m}[/dim]"),
+                )
+                print_scaling(rows, graph_source, out)
                 if json_out is not None:
-                    # After every run: a long --repeat that fails or is stopped keeps
-                    # the runs it finished.
-                    write_or_exit(
-                        err,
-                        json_out,
-                        partial(write_whole, json_out, json.dumps(document, indent=1)),
-                        code=2,
-                    )
-            if repeat > 1:
-                print_table_summary(document["summary"], out)
-            return
-        if scaling:
-            if interval is not None:
-                raise BenchError("--interval applies to a benchmark or --table, not --scaling")
-            rows = run_scaling(
-                graph_source,
+                    text = json.dumps({"graph": graph_source, "rows": rows}, indent=1)
+                    write_or_exit(err, json_out, lambda: write_whole(json_out, text), code=2)
+                return
+            side_packets = parse_side_packets(side or [])
+            if faces is not None:
+                if input is not None:
+                    raise BenchError("give --input or --faces, not both")
+                input = f"synthetic:{faces}"
+                side_packets.setdefault("num_faces", faces)
+            if input is None or (input.strip() == "sample" and not Path("sample").exists()):
+                from facegraph.app.runner import sample_video
+
+                with sample_video() as path:  # a plain file inside the installed package
+                    input = str(path)
+            config = BenchConfig(
+                graph=graph_source,
+                input=input,
                 frames=frames,
-                warmup=min(warmup, 5),
-                block=block,
+                warmup=warmup,
+                side_packets=side_packets,
+                threads=model_threads,
+                custom_ops=custom_ops,
                 mode=mode,
-                progress=lambda m: err.print(f"[dim]{m}[/dim]"),
+                baseline=baseline,
+                baseline_python=baseline_python,
+                block=block,
+                interval_ms=interval,
+                size=_parse_size(size),
+                profile_pass=not no_profile,
+                allow_imports=allow_imports,
             )
-            print_scaling(rows, graph_source, out)
-            if json_out is not None:
-                text = json.dumps({"graph": graph_source, "rows": rows}, indent=1)
-                write_or_exit(err, json_out, lambda: write_whole(json_out, text), code=2)
-            return
-        side_packets = parse_side_packets(side or [])
-        if faces is not None:
-            if input is not None:
-                raise BenchError("give --input or --faces, not both")
-            input = f"synthetic:{faces}"
-            side_packets.setdefault("num_faces", faces)
-        if input is None or (input.strip() == "sample" and not Path("sample").exists()):
-            from facegraph.app.runner import sample_video
+            result = run_bench(config, progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+        except (BenchError, ValueError) as exc:
+            from rich.markup import escape
 
-            with sample_video() as path:  # a plain file inside the installed package
-                input = str(path)
-        config = BenchConfig(
-            graph=graph_source,
-            input=input,
-            frames=frames,
-            warmup=warmup,
-            side_packets=side_packets,
-            threads=model_threads,
-            custom_ops=custom_ops,
-            mode=mode,
-            baseline=baseline,
-            baseline_python=baseline_python,
-            block=block,
-            interval_ms=interval,
-            size=_parse_size(size),
-            profile_pass=not no_profile,
-            allow_imports=allow_imports,
-        )
-        result = run_bench(config, progress=lambda m: err.print(f"[dim]{m}[/dim]"))
-    except (BenchError, ValueError) as exc:
-        from rich.markup import escape
-
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        # Ctrl-C: no traceback; a --table --repeat --json keeps the runs it finished.
-        err.print("interrupted", markup=False)
-        raise typer.Exit(130) from None
-    except Terminated:
-        # SIGTERM: the same, and the with-blocks on the way out remove the frame file in
-        # the temporary folder (hundreds of MB) and stop the MediaPipe worker.
-        err.print("terminated", markup=False)
-        raise typer.Exit(128 + signal.SIGTERM) from None
-    finally:
-        _restore_sigterm(previous_sigterm)
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            # Ctrl-C: no traceback; a --table --repeat --json keeps the runs it finished.
+            err.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except Terminated:
+            # SIGTERM: the same, and the with-blocks on the way out remove the frame file in
+            # the temporary folder (hundreds of MB) and stop the MediaPipe worker.
+            err.print("terminated", markup=False)
+            raise typer.Exit(128 + signal.SIGTERM) from None
     print_report(result, out)
     if json_out is not None:
         text = json.dumps(result, indent=1)
@@ -539,25 +538,11 @@ class Terminated(BaseException):
     BaseException, like KeyboardInterrupt, so that no ``except Exception`` stops it)."""
 
 
-def _raise_on_sigterm() -> tuple[Any, ...]:
-    """Make SIGTERM raise :class:`Terminated`; returns ``(handler to restore,)``, or ``()``
-    when nothing was changed (not the main thread, or SIGTERM ignored by whoever started
-    us, as ``nohup`` does)."""
-    if threading.current_thread() is not threading.main_thread():
-        return ()
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        return ()
-
-    def handler(_signum: int, _frame: Any) -> None:
-        raise Terminated
-
-    return (signal.signal(signal.SIGTERM, handler),)
-
-
-def _restore_sigterm(previous: tuple[Any, ...]) -> None:
-    for handler in previous:
-        # None: a handler not set from Python; the default is the closest we can restore.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if handler is None else handler)
+def _stop_at_once(signal_name: str) -> None:
+    """``stop_on_signals``' ``on_stop`` for the bench, which has no frame loop to end
+    cleanly: stop now, Ctrl-C as ``KeyboardInterrupt`` and SIGTERM as :class:`Terminated`,
+    so that the with-blocks on the way out still run."""
+    raise KeyboardInterrupt if signal_name == "SIGINT" else Terminated
 
 
 def register(app: typer.Typer) -> None:

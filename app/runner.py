@@ -185,7 +185,8 @@ def stop_on_signals(
     """Within the block, Ctrl-C and SIGTERM set ``event`` (a second Ctrl-C interrupts hard).
 
     ``on_stop(signal_name)`` is called from the handler (a message such as "stopping
-    after this frame"). Outside the main thread this does nothing but yield the event.
+    after this frame"; or an exception, raised in the main thread, to stop at once). Outside
+    the main thread this does nothing but yield the event.
     """
     return _stop_on_signals(event if event is not None else threading.Event(), on_stop)
 
@@ -214,7 +215,8 @@ def _stop_on_signals(
         yield event
     finally:
         for number, old in previous.items():
-            signal.signal(number, old)
+            # None: a handler not set from Python; the default is the closest to restore.
+            signal.signal(number, signal.SIG_DFL if old is None else old)
 
 
 def _frames_until(
