@@ -794,21 +794,11 @@ def test_a_wait_stopped_by_ctrl_c_leaves_the_lock_with_its_owner() -> None:
     lock another thread holds (seen once in the suite: a worker's ``notify_all``
     failing with "cannot notify on un-acquired lock" after a SIGINT). The signal's
     timing cannot be arranged, so the wait is replaced by exactly that outcome."""
+    from tests.test_condition_wait import InterruptedCondition
+
     g = Graph(graph(node("a", Pass, inputs={"IN": "x"}, outputs={"OUT": "y"}), inputs=("x",)))
     sched = g._scheduler
-
-    class InterruptedWait:
-        def wait(self, timeout: float | None = None) -> None:
-            sched._lock.release()  # what wait() does first
-            raise KeyboardInterrupt  # ...and the signal stops it taking the lock back
-
-        def _is_owned(self) -> bool:
-            return threading.Condition(sched._lock)._is_owned()  # type: ignore[attr-defined]
-
-        def acquire(self) -> bool:
-            return sched._lock.acquire()
-
-    sched._cond = InterruptedWait()  # type: ignore[assignment]
+    sched._cond = InterruptedCondition(sched._lock)
     with pytest.raises(KeyboardInterrupt), sched._lock:
         sched._wait_locked()
     # The `with` released the lock this thread had taken back: free now, not released twice.
