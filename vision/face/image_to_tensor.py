@@ -141,14 +141,24 @@ class CropResult:
     - ``roi``: the (padded) rectangle in pixels that the tensor covers.
     - ``padding``: letterbox padding (left, top, right, bottom) as fractions of the tensor
       (all 0 without ``keep_aspect``).
-    - ``matrix``: float32 4×4 row-major, tensor-normalised (u, v) → image-normalised (x, y)
-      (MediaPipe's ``GetRotatedSubRectToRectTransformMatrix``).
+    - ``image_size``: (width, height) of the image cropped.
+    - ``matrix`` (a property): float32 4×4 row-major, tensor-normalised (u, v) →
+      image-normalised (x, y) (MediaPipe's ``GetRotatedSubRectToRectTransformMatrix``).
     """
 
     tensor: np.ndarray
     roi: RotatedRect
     padding: tuple[float, float, float, float]
-    matrix: np.ndarray
+    image_size: tuple[int, int]
+    planned_matrix: np.ndarray | None = None  # the whole-image plan's, made once per size
+
+    @property
+    def matrix(self) -> np.ndarray:
+        # Made on demand, a fresh array each time (the caller's to keep): the detectors
+        # read it once per frame, the landmark crops (a face or more per frame) never.
+        if self.planned_matrix is not None:
+            return self.planned_matrix.copy()
+        return rotated_subrect_to_rect_matrix(self.roi, *self.image_size)
 
 
 def as_rgb(image: np.ndarray, what: str = "image") -> np.ndarray:
@@ -762,14 +772,12 @@ def image_to_tensor(
             warped = _remap_fixed(image, plan.maps, border)
         else:
             warped = warp_perspective_u8(image, plan.dst_to_src, out_width, out_height, border)
-        matrix = plan.matrix.copy()  # the caller's to keep
-    else:
-        roi, padding = _padded_roi(rect, iw, ih, out_width, out_height, keep_aspect)
-        warped = warp_perspective_u8(
-            image, crop_matrix(roi, out_width, out_height), out_width, out_height, border
-        )
-        matrix = rotated_subrect_to_rect_matrix(roi, iw, ih)
-    return CropResult(_as_tensor(warped, value_range), roi, padding, matrix)
+        return CropResult(_as_tensor(warped, value_range), roi, padding, (iw, ih), plan.matrix)
+    roi, padding = _padded_roi(rect, iw, ih, out_width, out_height, keep_aspect)
+    warped = warp_perspective_u8(
+        image, crop_matrix(roi, out_width, out_height), out_width, out_height, border
+    )
+    return CropResult(_as_tensor(warped, value_range), roi, padding, (iw, ih))
 
 
 def _as_tensor(warped: np.ndarray, value_range: tuple[float, float] | None) -> np.ndarray:
@@ -933,9 +941,7 @@ def _image_to_tensor_fast(
             borderMode=mode,
             borderValue=(0, 0, 0, 0),
         )
-    return CropResult(
-        _as_tensor(warped, value_range), roi, padding, rotated_subrect_to_rect_matrix(roi, iw, ih)
-    )
+    return CropResult(_as_tensor(warped, value_range), roi, padding, (iw, ih))
 
 
 _INT16_MAX = 32767
