@@ -58,6 +58,7 @@ from facegraph import FacegraphError
 from facegraph.atomic_files import (
     clean_stale_temps,
     describe_os_error,
+    final_path,
     replace_into_place,
     temp_path,
     write_whole,
@@ -493,7 +494,8 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
     # Left by a worker that died mid-input (its PID is gone). The old output and its
     # .done sidecar stay until this attempt has replaced them: completed work is never
     # un-completed by an attempt that fails.
-    clean_stale_temps(output.parent, name=output.name)
+    final = final_path(output)  # (through a symbolic link: its temporaries lie there)
+    clean_stale_temps(final.parent, name=final.name)
     if attempt > 0 and (done := _completed(config, item, state.identity(config))) is not None:
         # An earlier attempt finished, but its worker (or node) died before the driver
         # heard of it: the input is complete, and is not processed a second time.

@@ -627,7 +627,12 @@ class _TraceFile:
     """The ``--trace`` file: the graph writes a temporary, moved into place at the end."""
 
     def __init__(self, path: str) -> None:
-        from facegraph.atomic_files import clean_stale_temps, describe_os_error, temp_path
+        from facegraph.atomic_files import (
+            clean_stale_temps,
+            describe_os_error,
+            final_path,
+            temp_path,
+        )
 
         self.path = path
         #: A missing trace is an error (not after a hard interrupt: the graph was cancelled).
@@ -637,7 +642,8 @@ class _TraceFile:
         target = Path(path)
         if target.is_dir():
             raise RunError(f"cannot write the trace {path}: it is a folder")
-        clean_stale_temps(target.parent, name=target.name)
+        final = final_path(target)  # (through a symbolic link: its temporaries lie there)
+        clean_stale_temps(final.parent, name=final.name)
         self.temp = str(temp_path(target))
         try:
             with open(self.temp, "x"):  # proves the folder takes new files, now

@@ -15,6 +15,10 @@ A process killed with ``kill -9`` cannot remove its temporaries; :func:`clean_st
 removes those whose owner PID is no longer running on this machine, or that are older
 than :data:`STALE_SECONDS` (a PID can be reused, and a folder can be shared between hosts).
 Writers call it for their target's folder when they open.
+
+An output given as a symbolic link is written through it (:func:`final_path`): the
+temporary goes beside the file the link points to and replaces that file, so the link
+stays a link, as ``echo > link`` would leave it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "STALE_SECONDS",
     "clean_stale_temps",
     "describe_os_error",
+    "final_path",
     "pid_alive",
     "replace_into_place",
     "temp_path",
@@ -48,13 +53,21 @@ _PathT = TypeVar("_PathT", bound="str | os.PathLike[str]")
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\.tmp(\.[^.]+)?$")
 
 
+def final_path(target: str | os.PathLike[str]) -> Path:
+    """The file a write to ``target`` lands in: ``target`` itself, or through a symbolic
+    link (a chain of them, or one pointing to a file not yet there) the file it names."""
+    path = Path(target)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 def temp_path(target: str | os.PathLike[str], *, keep_suffix: bool = False) -> Path:
-    """A fresh hidden temporary name beside ``target`` (owned by this process).
+    """A fresh hidden temporary name beside ``target``'s :func:`final_path` (owned by this
+    process; in the same folder, so that the move into place is atomic).
 
     ``keep_suffix`` repeats the target's extension at the end, for writers that choose
     the file format from the name.
     """
-    path = Path(target)
+    path = final_path(target)
     ext = path.suffix if keep_suffix else ""
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{ext}")
 
@@ -120,13 +133,14 @@ def _owned_by(temp_name: str, name: str) -> bool:
 
 
 def replace_into_place(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Flush ``temp`` to disk and move it over ``target`` (atomic; raises OSError)."""
+    """Flush ``temp`` to disk and move it over ``target``'s :func:`final_path` (atomic;
+    raises OSError)."""
     fd = os.open(temp, os.O_RDONLY)
     try:
         os.fsync(fd)  # the data reaches the disk before the name points at it
     finally:
         os.close(fd)
-    os.replace(temp, target)
+    os.replace(temp, final_path(target))
 
 
 def write_whole(target: str | os.PathLike[str], data: str | bytes) -> None:
@@ -147,7 +161,7 @@ def write_all_whole(files: Mapping[_PathT, str | bytes]) -> None:
     bytes: a full disk, a missing folder or a folder where a file goes fails before the
     first move (only a file-system fault during the moves could leave some moved).
     """
-    pending: list[tuple[Path, Path]] = []
+    pending: list[tuple[Path, Path, Path]] = []  # (temporary, final path, name given)
     target = Path()
     try:
         for name, data in files.items():
@@ -156,14 +170,15 @@ def write_all_whole(files: Mapping[_PathT, str | bytes]) -> None:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
             tmp = temp_path(target)
             with open(tmp, "xb") as f:
-                pending.append((tmp, target))
+                pending.append((tmp, final_path(target), target))
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
                 f.flush()
                 os.fsync(f.fileno())  # the data reaches the disk before a name points at it
-        for tmp, target in pending:  # (``target``: the file a failed move names)
-            os.replace(tmp, target)
+        for tmp, final, given in pending:
+            target = given  # the file a failed move names
+            os.replace(tmp, final)
     except OSError as exc:
-        for tmp, _ in pending:
+        for tmp, _, _ in pending:
             tmp.unlink(missing_ok=True)
         if exc.filename == str(target):
             raise

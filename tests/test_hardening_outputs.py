@@ -11,7 +11,8 @@ would look at, byte for byte, and the one-line message:
 - a full disk (a small tmpfs mounted here; skipped where mounting is not allowed) ends
   the run with exit 1 and one line, and never leaves half a file under the final name;
 - bad output paths are one-line errors, not tracebacks;
-- temporaries left by a killed run are cleaned up by the next one.
+- temporaries left by a killed run are cleaned up by the next one;
+- an output given as a symbolic link is written through it: the link stays.
 """
 
 from __future__ import annotations
@@ -357,3 +358,34 @@ def test_an_unwritable_trace_of_a_self_sourced_graph_fails_instead_of_claiming_s
     assert done.returncode == 0 and f"trace written to {trace}" in done.stdout
     assert json.loads(trace.read_text())["traceEvents"]
     assert leftovers(tmp_path) == []
+
+
+# -- 13. outputs given as symbolic links --------------------------------------------------------
+
+
+def test_outputs_given_as_symbolic_links_are_written_through_them(tmp_path: Path) -> None:
+    photo = tmp_path / "p.png"
+    shutil.copy(FACES / "astronaut.png", photo)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "faces.jsonl").write_text('{"earlier": true}\n')  # replaced by this run
+    stale = results / f".faces.jsonl.{dead_pid()}.0badc0de.tmp"  # a killed run's
+    stale.write_text("half")
+    links = {
+        "--output": (tmp_path / "faces.jsonl", results / "faces.jsonl"),
+        "--render": (tmp_path / "overlay.png", results / "overlay.png"),  # not there yet
+        "--trace": (tmp_path / "trace.json", results / "trace.json"),
+    }
+    args: list[str] = []
+    for option, (link, target) in links.items():
+        link.symlink_to(os.path.relpath(target, link.parent))
+        args += [option, str(link)]
+    result = facegraph("run", "face_mesh_static", "--input", str(photo), *args)
+    assert result.returncode == 0, result.stderr
+    for link, target in links.values():
+        assert link.is_symlink() and link.resolve() == target.resolve(), link
+    lines = (results / "faces.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and len(json.loads(lines[0])["faces"]) == 1
+    assert cv2.imread(str(results / "overlay.png")).shape[:2] == cv2.imread(str(photo)).shape[:2]
+    json.loads((results / "trace.json").read_text())
+    assert leftovers(results) == [] and leftovers(tmp_path) == []

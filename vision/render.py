@@ -46,6 +46,7 @@ from facegraph import Closeable, FacegraphError
 from facegraph.atomic_files import (
     clean_stale_temps,
     describe_os_error,
+    final_path,
     replace_into_place,
     temp_path,
 )
@@ -185,7 +186,8 @@ class VideoRenderer(Renderer):
             raise RenderError(f"cannot write {self.path}: folder {parent} does not exist")
         if Path(self.path).is_dir():
             raise RenderError(f"cannot write video {self.path}: it is a folder")
-        clean_stale_temps(parent, name=Path(self.path).name)
+        final = final_path(self.path)  # (through a symbolic link: its temporaries lie there)
+        clean_stale_temps(final.parent, name=final.name)
         self._tmp = temp_path(self.path, keep_suffix=True)  # FFmpeg picks the container by name
         self._check_writable()
         self.count = 0
@@ -450,7 +452,7 @@ class ImageRenderer(Renderer):
             else:
                 # Whole or absent under its name; no fsync per frame (it would cost a
                 # disk flush per image: the video and landmark files get theirs at close).
-                os.replace(tmp, target)
+                os.replace(tmp, final_path(target))
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

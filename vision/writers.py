@@ -43,6 +43,7 @@ from facegraph import Closeable, FacegraphError
 from facegraph.atomic_files import (
     clean_stale_temps,
     describe_os_error,
+    final_path,
     replace_into_place,
     temp_path,
 )
@@ -360,7 +361,8 @@ class LandmarksWriter(Closeable):
             raise OutputError(f"cannot write {self.path}: folder {target.parent} does not exist")
         if target.is_dir():
             raise OutputError(f"cannot write {self.path}: it is a folder")
-        clean_stale_temps(target.parent, name=target.name)
+        final = final_path(target)  # (through a symbolic link: its temporaries lie there)
+        clean_stale_temps(final.parent, name=final.name)
         tmp = temp_path(target)
         try:
             # Not mkstemp: its 0600 mode would survive os.replace; "x" mode gets the
