@@ -494,8 +494,9 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
     # Left by a worker that died mid-input (its PID is gone). The old output and its
     # .done sidecar stay until this attempt has replaced them: completed work is never
     # un-completed by an attempt that fails.
-    final = final_path(output)  # (through a symbolic link: its temporaries lie there)
-    clean_stale_temps(final.parent, name=final.name)
+    with contextlib.suppress(OSError):  # (a loop of symbolic links fails the input below)
+        final = final_path(output)  # (through a symbolic link: its temporaries lie there)
+        clean_stale_temps(final.parent, name=final.name)
     if attempt > 0 and (done := _completed(config, item, state.identity(config))) is not None:
         # An earlier attempt finished, but its worker (or node) died before the driver
         # heard of it: the input is complete, and is not processed a second time.
@@ -503,11 +504,13 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
         result.skipped_files = [(str(a), str(b)) for a, b in done.get("skipped_files", [])]
         result.worker = str(done.get("worker", result.worker))
         return result
-    tmp = temp_path(output, keep_suffix=True)
     before = reuse.stats()
     t0 = time.perf_counter()
+    tmp: Path | None = None
     try:
         from facegraph.app.runner import run_source
+
+        tmp = temp_path(output, keep_suffix=True)
 
         output.parent.mkdir(parents=True, exist_ok=True)
         spec = state.spec(config)
@@ -558,7 +561,8 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
         write_whole(_done_path(output), json.dumps(record) + "\n")
         result.ok = True
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         result.error = _describe(exc)
         result.seconds = time.perf_counter() - t0
     after = reuse.stats()

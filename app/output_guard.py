@@ -9,7 +9,9 @@ other outputs, through symbolic links (real paths) and hard links (device and in
 - an output inside an input folder, or matching an input glob (the next run would read it);
 - an output folder (``--render overlays/``) holding input files (its images could take
   their names);
-- two outputs that are the same file.
+- two outputs that are the same file;
+- an output that is a loop of symbolic links (it names no file: writing would replace
+  one of the links).
 
 The message names both paths and the options they came from.
 """
@@ -22,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from facegraph import FacegraphError
+from facegraph.atomic_files import final_path
 
 __all__ = ["OutputConflictError", "check_outputs"]
 
@@ -79,6 +82,13 @@ def check_outputs(
     for label, text in given.items():
         real = _real(text)
         what = f"{label} {text}"
+        try:
+            final_path(os.path.expanduser(text))
+        except OSError as exc:
+            raise OutputConflictError(
+                f"{what} is a loop of symbolic links ({exc.strerror}): it names no file to "
+                "write; write it elsewhere"
+            ) from None
         if real in files:
             raise OutputConflictError(f"{what} would overwrite the input {files[real]}")
         inode = _inode(text)

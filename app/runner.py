@@ -642,7 +642,10 @@ class _TraceFile:
         target = Path(path)
         if target.is_dir():
             raise RunError(f"cannot write the trace {path}: it is a folder")
-        final = final_path(target)  # (through a symbolic link: its temporaries lie there)
+        try:
+            final = final_path(target)  # (through a symbolic link: its temporaries lie there)
+        except OSError as exc:
+            raise RunError(f"cannot write the trace {path}: {describe_os_error(exc)}") from None
         clean_stale_temps(final.parent, name=final.name)
         self.temp = str(temp_path(target))
         try:

@@ -18,7 +18,8 @@ Writers call it for their target's folder when they open.
 
 An output given as a symbolic link is written through it (:func:`final_path`): the
 temporary goes beside the file the link points to and replaces that file, so the link
-stays a link, as ``echo > link`` would leave it.
+stays a link, as ``echo > link`` would leave it. A loop of links names no file: it is
+an error (ELOOP), never a link replaced by a file.
 """
 
 from __future__ import annotations
@@ -55,9 +56,20 @@ _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<token>[0-9a-f]{8})\
 
 def final_path(target: str | os.PathLike[str]) -> Path:
     """The file a write to ``target`` lands in: ``target`` itself, or through a symbolic
-    link (a chain of them, or one pointing to a file not yet there) the file it names."""
+    link (a chain of them, or one pointing to a file not yet there) the file it names.
+
+    Raises OSError (``ELOOP``, naming ``target``) for a loop of links, which names no
+    file: writing "through" it would replace one of the user's links.
+    """
     path = Path(target)
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
+    if not path.is_symlink():
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))  # a link to a file not yet there: that file
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from None
 
 
 def temp_path(target: str | os.PathLike[str], *, keep_suffix: bool = False) -> Path:

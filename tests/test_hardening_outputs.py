@@ -389,3 +389,19 @@ def test_outputs_given_as_symbolic_links_are_written_through_them(tmp_path: Path
     assert cv2.imread(str(results / "overlay.png")).shape[:2] == cv2.imread(str(photo)).shape[:2]
     json.loads((results / "trace.json").read_text())
     assert leftovers(results) == [] and leftovers(tmp_path) == []
+
+
+def test_an_output_that_is_a_loop_of_symbolic_links_is_refused(tmp_path: Path) -> None:
+    photo = tmp_path / "p.png"
+    shutil.copy(FACES / "astronaut.png", photo)
+    (tmp_path / "a.jsonl").symlink_to("b.jsonl")
+    (tmp_path / "b.jsonl").symlink_to("a.jsonl")
+    result = facegraph(
+        "run", "face_mesh_static", "--input", str(photo), "--output", str(tmp_path / "a.jsonl")
+    )
+    assert result.returncode != 0
+    line = one_line_error(result)
+    assert "a.jsonl is a loop of symbolic links" in line, line
+    assert (tmp_path / "a.jsonl").readlink() == Path("b.jsonl")  # the user's links stay
+    assert (tmp_path / "b.jsonl").readlink() == Path("a.jsonl")
+    assert leftovers(tmp_path) == []

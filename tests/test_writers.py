@@ -163,6 +163,24 @@ def test_unusable_output_paths_are_clear_errors(tmp_path: Path) -> None:
         LandmarksWriter(tmp_path / "out.csv")
     with pytest.raises(OutputError, match="does not exist"):
         LandmarksWriter(tmp_path / "missing" / "out.jsonl")
+    (tmp_path / "a.jsonl").symlink_to("b.jsonl")
+    (tmp_path / "b.jsonl").symlink_to("a.jsonl")
+    with pytest.raises(OutputError, match=r"a\.jsonl: Too many levels of symbolic links"):
+        LandmarksWriter(tmp_path / "a.jsonl")
+    assert (tmp_path / "a.jsonl").readlink() == Path("b.jsonl")  # the loop is left alone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.jsonl"]
+
+
+def test_a_symbolic_link_is_written_through(tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    link = tmp_path / "faces.jsonl"
+    link.symlink_to(Path("results") / "faces.jsonl")  # dangling: the file is not there yet
+    for frame in (0, 1):  # the second run replaces the first's file, through the link
+        with LandmarksWriter(link) as writer:
+            writer.write(info(frame), [])
+        assert link.is_symlink()
+        assert json.loads((tmp_path / "results" / "faces.jsonl").read_text())["frame"] == frame
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["faces.jsonl"]
 
 
 def test_face_dict_in_pixels_for_non_square_images(astronaut_face: FaceLandmarks) -> None:

@@ -186,7 +186,10 @@ class VideoRenderer(Renderer):
             raise RenderError(f"cannot write {self.path}: folder {parent} does not exist")
         if Path(self.path).is_dir():
             raise RenderError(f"cannot write video {self.path}: it is a folder")
-        final = final_path(self.path)  # (through a symbolic link: its temporaries lie there)
+        try:
+            final = final_path(self.path)  # (through a symbolic link: its temporaries lie there)
+        except OSError as exc:
+            raise RenderError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
         clean_stale_temps(final.parent, name=final.name)
         self._tmp = temp_path(self.path, keep_suffix=True)  # FFmpeg picks the container by name
         self._check_writable()

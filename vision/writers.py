@@ -361,7 +361,10 @@ class LandmarksWriter(Closeable):
             raise OutputError(f"cannot write {self.path}: folder {target.parent} does not exist")
         if target.is_dir():
             raise OutputError(f"cannot write {self.path}: it is a folder")
-        final = final_path(target)  # (through a symbolic link: its temporaries lie there)
+        try:
+            final = final_path(target)  # (through a symbolic link: its temporaries lie there)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
         clean_stale_temps(final.parent, name=final.name)
         tmp = temp_path(target)
         try:
