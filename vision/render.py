@@ -446,8 +446,9 @@ class ImageRenderer(Renderer):
             ok = False
         if not ok:
             raise RenderError(f"cannot encode {target} (unsupported image extension?)")
-        tmp = temp_path(target)
+        tmp: Path | None = None
         try:
+            tmp = temp_path(target)  # (OSError for a loop of symbolic links)
             with open(tmp, "xb") as f:  # (numpy's tofile hides the errno of a short write)
                 f.write(data.tobytes())
             if self.single:
@@ -457,8 +458,9 @@ class ImageRenderer(Renderer):
                 # disk flush per image: the video and landmark files get theirs at close).
                 os.replace(tmp, final_path(target))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise RenderError(f"cannot write {target}: {describe_os_error(exc)}") from None
         self.written.append(str(target))
         self.count += 1
