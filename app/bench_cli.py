@@ -329,7 +329,8 @@ def bench_command(
         typer.Option(
             "--threads",
             metavar="N|auto",
-            help="LiteRT threads of the graph's model nodes (default: the graph's, 'auto').",
+            help="LiteRT threads of the graph's model nodes (default: the graph's, 'auto'); "
+            "the face detectors keep their own 'auto'.",
         ),
     ] = None,
     custom_ops: Annotated[
