@@ -252,7 +252,8 @@ def _default_photo() -> np.ndarray:
 
 def with_threads(spec: GraphSpec, threads: Threads) -> GraphSpec:
     """A copy of ``spec`` whose nodes with a ``threads`` option (the LiteRT nodes:
-    ``FaceLandmarkModel``, ``TfLiteInference``, ``IrisLandmarks``) use ``threads``."""
+    ``FaceLandmarkModel``, ``TfLiteInference``, ``IrisLandmarks``, the face detectors) use
+    ``threads``."""
     return with_node_option(spec, "threads", threads)
 
 
@@ -306,6 +307,7 @@ class GraphModels:
     detector: str | None  # short_range / full_range (BlazeFace), None if another backend
     detector_config: Any = None
     threads: Threads = "auto"
+    detector_threads: Threads = "auto"
     blendshapes_threads: Threads = "auto"
     custom_ops: str = "lower"
     notes: list[str] = field(default_factory=list)
@@ -346,6 +348,7 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             models.landmark_uint8_input = opts.uint8_input
         elif node.calculator_name == "FaceLandmarkerDetector":
             models.detector, models.detector_config = "face_landmarker", FACE_LANDMARKER
+            models.detector_threads = _detector_threads(node.options)
         elif node.calculator_name == "FaceBlendshapes" and side("blendshapes"):
             bs_opts: Any = node.options
             models.blendshapes = str(bs_opts.model)
@@ -356,11 +359,17 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             configs = {"short_range": SHORT_RANGE, "full_range": FULL_RANGE}
             if name in configs:
                 models.detector, models.detector_config = name, configs[name]
+                models.detector_threads = _detector_threads(node.options)
             else:
                 models.notes.append(f"detector {name!r} is not BlazeFace: not in the floor")
     if models.landmark is None:
         models.notes.append("no FaceLandmarkModel node: landmark model not in the floor")
     return models
+
+
+def _detector_threads(options: Any) -> Threads:
+    threads = getattr(options, "threads", None)
+    return "auto" if threads is None else threads  # unset: the BlazeFace backends' "auto"
 
 
 class InferenceFloor:
@@ -387,9 +396,10 @@ class InferenceFloor:
         self.det = None
         if models.detector_config is not None:
             file = models.detector_config.model_file[: -len(".tflite")]
-            # As the detector backends run it (they take no thread option).
             self.det = TfLiteModel(
-                model_path(file), threads="auto", uint8_input=BlazeFaceBackend.VALUE_RANGE
+                model_path(file),
+                threads=models.detector_threads,
+                uint8_input=BlazeFaceBackend.VALUE_RANGE,
             )
         self.blendshapes = (
             TfLiteModel(model_path(models.blendshapes), threads=models.blendshapes_threads)
@@ -628,8 +638,8 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     ``node``, ``calculator``, ``calls``, ``mean_ms``, ``p50_ms``, ``p99_ms``,
     ``ms_per_frame`` (empty without the profiled pass); ``engine_ms_per_frame``: the
     profiled pass's per-frame time outside every node's ``process`` (deterministic mode
-    only, else None); ``floor``: ``landmark_model``,
-    ``detector``, ``model_threads``, ``notes``, the summary figures, ``per_frame_ms``,
+    only, else None); ``floor``: ``landmark_model``, ``detector``, ``model_threads``,
+    ``detector_threads``, ``notes``, the summary figures, ``per_frame_ms``,
     ``share_of_ours_p50``; ``baseline``: None, or ``name``, ``version``, ``where``,
     ``static_image_mode``, ``refine_landmarks``, ``max_num_faces``, the summary figures,
     ``cpu_ms_per_frame``, ``peak_rss_mb``, ``faces_per_frame``, ``in_block``,
@@ -803,6 +813,7 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
             "detector": models.detector,
             "blendshapes_model": models.blendshapes,
             "model_threads": models.threads,
+            "detector_threads": models.detector_threads,
             "notes": models.notes,
             **summarize(floor_ms),
             "per_frame_ms": floor_ms,

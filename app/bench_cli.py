@@ -117,11 +117,18 @@ def print_report(result: dict[str, Any], console: Console) -> None:
         mem += f", MediaPipe worker {b['peak_rss_mb']:.0f} MiB"
     console.print(mem)
     share = fl.get("share_of_ours_p50")
+    det_threads = fl.get("detector_threads", fl["model_threads"])
     console.print(
         f"inference floor ({fl['landmark_model']}"
         + (f" + {fl['detector']} detector" if fl["detector"] else "")
         + (f" + {fl['blendshapes_model']}" if fl.get("blendshapes_model") else "")
-        + f", {fl['model_threads']} thread(s)): p50 {fl['p50_ms']:.2f} ms"
+        + f", {fl['model_threads']} thread(s)"
+        + (
+            f", detector {det_threads}"
+            if fl["detector"] and det_threads != fl["model_threads"]
+            else ""
+        )
+        + f"): p50 {fl['p50_ms']:.2f} ms"
         + (f" = {100 * share:.0f}% of facegraph's p50" if share else "")
     )
     for note in fl["notes"]:
@@ -329,8 +336,8 @@ def bench_command(
         typer.Option(
             "--threads",
             metavar="N|auto",
-            help="LiteRT threads of the graph's model nodes (default: the graph's, 'auto'); "
-            "the face detectors keep their own 'auto'.",
+            help="LiteRT threads of the graph's model nodes, the face detectors' included "
+            "(default: the graph's, 'auto').",
         ),
     ] = None,
     custom_ops: Annotated[

@@ -367,6 +367,49 @@ def test_detector_is_swapped_by_one_yaml_line(tmp_path: Path, model_cache: Path)
     assert {"short_range", "full_range"} <= set(_detectors.detector_names())
 
 
+def test_the_detector_threads_option_sets_its_model_and_keeps_the_detections(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    """``threads`` on a detector node reaches the BlazeFace model (the same bits as
+    ``auto``); for a backend that runs no LiteRT model it fails the start, naming the
+    node and the backend."""
+    from facegraph.config import graph_from_yaml
+
+    assert _detectors.make_detector("short_range", threads=1)._model.threads == 1  # type: ignore[attr-defined]
+    assert _detectors.make_detector("short_range")._model.threads == "auto"  # type: ignore[attr-defined]
+    text = (Path(__file__).parents[1] / "graphs" / "face_detection.yaml").read_text()
+    one = text.replace("    name: detector\n", "    name: detector\n    options: {threads: 1}\n")
+    assert one != text
+    spec = graph_from_yaml(one, file=str(tmp_path / "one_thread.yaml"))
+    frame = image("astronaut")
+    sides = {"num_faces": 5}
+    got = {}
+    for label, s in (("one", spec), ("auto", load_graph("face_detection"))):
+        g = Graph(s).start(sides)
+        got[label] = g.run_once({"image": frame})["detections"]
+        g.close_all_inputs()
+        g.wait_until_done()
+    assert len(got["one"]) == len(got["auto"]) >= 1
+    for a, b in zip(got["one"], got["auto"], strict=True):
+        assert a.score == b.score and np.array_equal(a.keypoints, b.keypoints)
+        assert (a.xmin, a.ymin, a.width, a.height) == (b.xmin, b.ymin, b.width, b.height)
+
+    class NoLiteRT:
+        def __init__(self, min_score: float | None, max_detections: int | None) -> None:
+            pass
+
+        def detect(self, image: np.ndarray) -> list[Detection]:
+            return []
+
+    _detectors.register_detector("no_litert")(NoLiteRT)
+    try:
+        bad = Graph(spec)
+        with pytest.raises(Exception, match=r"detector.*'no_litert' takes no threads setting"):
+            bad.start({**sides, "detector": "no_litert"})
+    finally:
+        _detectors.DETECTORS.remove("no_litert")
+
+
 def test_landmark_subgraph_alone(model_cache: Path) -> None:
     """face_landmark as a graph of its own: a MediaPipe tracking ROI in, that frame's
     landmarks and the next ROI out. Its crop is ``warp: fast``: within the one-step budget

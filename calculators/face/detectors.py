@@ -14,6 +14,7 @@ from facegraph import (
     StrictOptions,
     register,
 )
+from facegraph.calculators.inference import ThreadsOption
 from facegraph.vision.face.detectors import DetectorBackend, make_detector
 from facegraph.vision.face.image_to_tensor import as_rgb
 from facegraph.vision.face.types import Detection
@@ -27,6 +28,11 @@ class DetectorOptions(StrictOptions):
         None, ge=0.0, le=1.0, description="default: the detector's own (BlazeFace 0.5/0.6)"
     )
     max_detections: int | None = Field(None, ge=0, description="keep the N best")
+    threads: ThreadsOption | None = Field(
+        None,
+        description="LiteRT threads of the detector's model: a count or 'auto'; default: "
+        "the backend's own ('auto' for BlazeFace); an error for a backend without LiteRT",
+    )
 
 
 DetectorOptionsT = TypeVar("DetectorOptionsT", bound=DetectorOptions)
@@ -73,7 +79,7 @@ class DetectorCalculator(Calculator[DetectorOptionsT]):
         self, ctx: CalculatorContext, min_score: float | None, max_detections: int | None
     ) -> DetectorBackend:
         """Hook for subclasses: build the backend (default: the registered one by name)."""
-        return make_detector(self.name, min_score, max_detections)
+        return make_detector(self.name, min_score, max_detections, threads=self.options.threads)
 
     def process(self, ctx: CalculatorContext) -> None:
         image = ctx.get(self.IMAGE)

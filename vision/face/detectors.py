@@ -9,7 +9,12 @@ under a name::
         def __init__(self, min_score: float | None, max_detections: int | None) -> None: ...
         def detect(self, image: np.ndarray) -> list[Detection]: ...
 
-or, from another package, as an entry point of the ``facegraph.detectors`` group
+A backend that runs a LiteRT model may also take a keyword ``threads`` (a count ≥ 1 or
+``"auto"``, as every LiteRT node's ``threads`` option); the detector nodes pass it when
+their ``threads`` option is set, and refuse it for a backend that takes none.
+
+Backends register in code, or, from another package, as an entry point of the
+``facegraph.detectors`` group
 (``name = "pkg.module:factory"``), which is imported on the first lookup, so a detector
 with heavy dependencies costs nothing until a graph asks for a detector. The graph nodes
 (:mod:`facegraph.calculators.face.detectors`) run any registered backend.
@@ -22,8 +27,9 @@ The table is a :class:`facegraph.Registry`: a different factory under a taken na
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from facegraph import Registry
@@ -60,8 +66,8 @@ class DetectorBackend(Protocol):
     def detect(self, image: np.ndarray) -> list[Detection]: ...
 
 
-#: name → factory(min_score, max_detections) -> backend
-BackendFactory = Callable[[float | None, int | None], DetectorBackend]
+#: name → factory(min_score, max_detections[, threads=...]) -> backend
+BackendFactory = Callable[..., DetectorBackend]
 
 DETECTORS: Registry[BackendFactory] = Registry(
     "face detector", entry_point_group=DETECTOR_ENTRY_POINTS, accept=callable
@@ -81,10 +87,33 @@ def detector_names() -> list[str]:
 
 
 def make_detector(
-    name: str, min_score: float | None = None, max_detections: int | None = None
+    name: str,
+    min_score: float | None = None,
+    max_detections: int | None = None,
+    *,
+    threads: Threads | None = None,
 ) -> DetectorBackend:
-    """Instantiate the backend registered as ``name`` (RegistryError naming the known ones)."""
-    return DETECTORS.lookup(name)(min_score, max_detections)
+    """Instantiate the backend registered as ``name`` (RegistryError naming the known ones).
+
+    ``threads`` (LiteRT threads) is passed on when given; a ValueError when the backend
+    takes no ``threads`` keyword (one that runs no LiteRT model, e.g. ``yunet``)."""
+    factory = DETECTORS.lookup(name)
+    if threads is None:
+        return factory(min_score, max_detections)
+    if not _takes_threads(factory):
+        raise ValueError(
+            f"detector {name!r} takes no threads setting (it runs no LiteRT model); "
+            "leave threads unset for it"
+        )
+    return factory(min_score, max_detections, threads=threads)
+
+
+def _takes_threads(factory: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): assume not
+        return False
+    return any(p.name == "threads" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 class BlazeFaceBackend:
@@ -125,16 +154,22 @@ class BlazeFaceBackend:
 
 
 @register_detector("short_range")
-def _short_range(min_score: float | None, max_detections: int | None) -> DetectorBackend:
-    return BlazeFaceBackend(SHORT_RANGE, min_score, max_detections)
+def _short_range(
+    min_score: float | None, max_detections: int | None, threads: Threads = "auto"
+) -> DetectorBackend:
+    return BlazeFaceBackend(SHORT_RANGE, min_score, max_detections, threads)
 
 
 @register_detector("full_range")
-def _full_range(min_score: float | None, max_detections: int | None) -> DetectorBackend:
-    return BlazeFaceBackend(FULL_RANGE, min_score, max_detections)
+def _full_range(
+    min_score: float | None, max_detections: int | None, threads: Threads = "auto"
+) -> DetectorBackend:
+    return BlazeFaceBackend(FULL_RANGE, min_score, max_detections, threads)
 
 
 @register_detector("face_landmarker")
-def _face_landmarker(min_score: float | None, max_detections: int | None) -> DetectorBackend:
+def _face_landmarker(
+    min_score: float | None, max_detections: int | None, threads: Threads = "auto"
+) -> DetectorBackend:
     # The Tasks FaceLandmarker's detector (the bundle's face_detector.tflite).
-    return BlazeFaceBackend(FACE_LANDMARKER, min_score, max_detections)
+    return BlazeFaceBackend(FACE_LANDMARKER, min_score, max_detections, threads)
