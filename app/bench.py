@@ -348,7 +348,7 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             models.landmark_uint8_input = opts.uint8_input
         elif node.calculator_name == "FaceLandmarkerDetector":
             models.detector, models.detector_config = "face_landmarker", FACE_LANDMARKER
-            models.detector_threads = _detector_threads(node.options)
+            models.detector_threads = getattr(node.options, "threads", "auto")
         elif node.calculator_name == "FaceBlendshapes" and side("blendshapes"):
             bs_opts: Any = node.options
             models.blendshapes = str(bs_opts.model)
@@ -359,17 +359,12 @@ def graph_models(spec: GraphSpec, side_packets: Mapping[str, Any]) -> GraphModel
             configs = {"short_range": SHORT_RANGE, "full_range": FULL_RANGE}
             if name in configs:
                 models.detector, models.detector_config = name, configs[name]
-                models.detector_threads = _detector_threads(node.options)
+                models.detector_threads = getattr(node.options, "threads", "auto")
             else:
                 models.notes.append(f"detector {name!r} is not BlazeFace: not in the floor")
     if models.landmark is None:
         models.notes.append("no FaceLandmarkModel node: landmark model not in the floor")
     return models
-
-
-def _detector_threads(options: Any) -> Threads:
-    threads = getattr(options, "threads", None)
-    return "auto" if threads is None else threads  # unset: the BlazeFace backends' "auto"
 
 
 class InferenceFloor:

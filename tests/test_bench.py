@@ -313,7 +313,7 @@ def test_with_threads_sets_model_nodes_only() -> None:
     assert spec.node("landmarks/model").options.threads == "auto"  # type: ignore[attr-defined]
     # The detector's model too, and the floor runs it as the graph does.
     assert two.node("detection/detector").options.threads == 2  # type: ignore[attr-defined]
-    assert spec.node("detection/detector").options.threads is None  # type: ignore[attr-defined]
+    assert spec.node("detection/detector").options.threads == "auto"  # type: ignore[attr-defined]
     assert graph_models(two, {}).detector_threads == 2
     assert graph_models(spec, {}).detector_threads == "auto"
     assert two.node("landmarks/crop").options == spec.node("landmarks/crop").options

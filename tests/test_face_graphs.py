@@ -371,8 +371,8 @@ def test_the_detector_threads_option_sets_its_model_and_keeps_the_detections(
     tmp_path: Path, model_cache: Path
 ) -> None:
     """``threads`` on a detector node reaches the BlazeFace model (the same bits as
-    ``auto``); for a backend that runs no LiteRT model it fails the start, naming the
-    node and the backend."""
+    ``auto``); for a backend that runs no LiteRT model ``auto`` sets nothing and a count
+    fails the start, naming the backend."""
     from facegraph.config import graph_from_yaml
 
     assert _detectors.make_detector("short_range", threads=1)._model.threads == 1  # type: ignore[attr-defined]
@@ -403,6 +403,10 @@ def test_the_detector_threads_option_sets_its_model_and_keeps_the_detections(
 
     _detectors.register_detector("no_litert")(NoLiteRT)
     try:
+        ok = Graph(load_graph("face_detection")).start({**sides, "detector": "no_litert"})
+        assert ok.run_once({"image": frame})["detections"] == []
+        ok.close_all_inputs()
+        ok.wait_until_done()
         bad = Graph(spec)
         with pytest.raises(Exception, match=r"detector.*'no_litert' takes no threads setting"):
             bad.start({**sides, "detector": "no_litert"})

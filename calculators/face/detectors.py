@@ -28,10 +28,10 @@ class DetectorOptions(StrictOptions):
         None, ge=0.0, le=1.0, description="default: the detector's own (BlazeFace 0.5/0.6)"
     )
     max_detections: int | None = Field(None, ge=0, description="keep the N best")
-    threads: ThreadsOption | None = Field(
-        None,
-        description="LiteRT threads of the detector's model: a count or 'auto'; default: "
-        "the backend's own ('auto' for BlazeFace); an error for a backend without LiteRT",
+    threads: ThreadsOption = Field(
+        "auto",
+        description="LiteRT threads of the detector's model: a count or 'auto' (see "
+        "facegraph.models.thread_choice); a count is an error for a backend without LiteRT",
     )
 
 

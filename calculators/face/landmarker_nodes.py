@@ -100,12 +100,11 @@ class FaceLandmarkerDetector(DetectorCalculator[DetectorOptions]):
         self, ctx: CalculatorContext, min_score: float | None, max_detections: int | None
     ) -> DetectorBackend:
         side = ctx.side(self.MODEL)
-        threads = self.options.threads
         return BlazeFaceBackend(
             FACE_LANDMARKER,
             min_score,
             max_detections,
-            "auto" if threads is None else threads,
+            self.options.threads,
             model=str(side) if side else None,
         )
 

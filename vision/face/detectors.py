@@ -10,8 +10,9 @@ under a name::
         def detect(self, image: np.ndarray) -> list[Detection]: ...
 
 A backend that runs a LiteRT model may also take a keyword ``threads`` (a count ≥ 1 or
-``"auto"``, as every LiteRT node's ``threads`` option); the detector nodes pass it when
-their ``threads`` option is set, and refuse it for a backend that takes none.
+``"auto"``, as every LiteRT node's ``threads`` option); the detector nodes pass their
+``threads`` option on to it. For a backend that takes none, ``auto`` (the default) sets
+nothing and a count is an error.
 
 Backends register in code, or, from another package, as an entry point of the
 ``facegraph.detectors`` group
@@ -95,17 +96,18 @@ def make_detector(
 ) -> DetectorBackend:
     """Instantiate the backend registered as ``name`` (RegistryError naming the known ones).
 
-    ``threads`` (LiteRT threads) is passed on when given; a ValueError when the backend
-    takes no ``threads`` keyword (one that runs no LiteRT model, e.g. ``yunet``)."""
+    ``threads`` (LiteRT threads) is passed on to a backend whose factory takes a
+    ``threads`` keyword. For one that takes none (it runs no LiteRT model, e.g.
+    ``yunet``), None and ``"auto"`` set nothing and a count is a ValueError."""
     factory = DETECTORS.lookup(name)
-    if threads is None:
-        return factory(min_score, max_detections)
-    if not _takes_threads(factory):
+    if threads is not None and _takes_threads(factory):
+        return factory(min_score, max_detections, threads=threads)
+    if threads not in (None, "auto"):
         raise ValueError(
             f"detector {name!r} takes no threads setting (it runs no LiteRT model); "
-            "leave threads unset for it"
+            "use threads: auto for it"
         )
-    return factory(min_score, max_detections, threads=threads)
+    return factory(min_score, max_detections)
 
 
 def _takes_threads(factory: Callable[..., Any]) -> bool:
