@@ -419,7 +419,7 @@ def bench_command(
         summarize_table_runs,
         write_plot,
     )
-    from facegraph.app.run_cli import parse_side_packets
+    from facegraph.app.run_cli import exit_on_graph_errors, parse_side_packets
     from facegraph.atomic_files import write_whole
 
     err = _console(stderr=True)
@@ -429,7 +429,9 @@ def bench_command(
     model_threads = _thread_setting(threads)
     from facegraph.app.runner import stop_on_signals
 
-    with stop_on_signals(on_stop=_stop_at_once):
+    # exit_on_graph_errors: a graph that fails to load or start (a node's open) is one
+    # line and exit 1, as in run, batch and eval; a bad option or --side is exit 2 below.
+    with stop_on_signals(on_stop=_stop_at_once), exit_on_graph_errors(graph_source):
         try:
             _check_outputs(None if table or scaling else input, json_out, plot)
             if repeat > 1 and not table:

@@ -164,6 +164,22 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "input not found" in text
 
 
+def test_a_node_that_cannot_open_is_one_line_naming_it(model_cache: Path) -> None:
+    # --threads reaches the detector node; yunet runs no LiteRT model, so a count fails
+    # its open: one line naming the node and why, exit 1 as in facegraph run, no traceback.
+    code, text = bench(
+        "face_mesh_static", "--faces", "1", "--frames", "2", "--threads", "1",
+        "--side", "detector=yunet",
+    )  # fmt: skip
+    assert code == 1, text
+    assert "Traceback" not in text
+    lines = [line for line in text.splitlines() if line.startswith("error:")]
+    assert lines == [
+        "error: node 'detection/detector' failed in open: detector 'yunet' takes no threads "
+        "setting (it runs no LiteRT model); use threads: auto for it"
+    ], text
+
+
 def test_outputs_never_overwrite_the_input_and_bad_paths_fail_before_timing(
     sample: str, tmp_path: Path
 ) -> None:

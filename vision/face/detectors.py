@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from facegraph import Registry
+from facegraph import Registry, RegistryError
 from facegraph.vision.face.detection import (
     FACE_LANDMARKER,
     FULL_RANGE,
@@ -98,12 +98,12 @@ def make_detector(
 
     ``threads`` (LiteRT threads) is passed on to a backend whose factory takes a
     ``threads`` keyword. For one that takes none (it runs no LiteRT model, e.g.
-    ``yunet``), None and ``"auto"`` set nothing and a count is a ValueError."""
+    ``yunet``), None and ``"auto"`` set nothing and a count is a RegistryError."""
     factory = DETECTORS.lookup(name)
     if threads is not None and _takes_threads(factory):
         return factory(min_score, max_detections, threads=threads)
     if threads not in (None, "auto"):
-        raise ValueError(
+        raise RegistryError(
             f"detector {name!r} takes no threads setting (it runs no LiteRT model); "
             "use threads: auto for it"
         )
