@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from facegraph.app.mediapipe_worker import Pacer
+from facegraph.app.mediapipe_worker import Pacer, peak_rss_mb
 from facegraph.atomic_files import write_whole
 from facegraph.spec import map_nodes, walk_nodes
 
@@ -63,7 +62,6 @@ __all__ = [
     "baseline_for",
     "graph_models",
     "grid_photo_frames",
-    "peak_rss_mb",
     "read_frames",
     "run_bench",
     "run_scaling",
@@ -128,20 +126,6 @@ def block_positions(ms: Sequence[float], block: int) -> dict[str, float] | None:
     if not first or not late:
         return None
     return {"first_p50_ms": statistics.median(first), "late_p50_ms": statistics.median(late)}
-
-
-def peak_rss_mb() -> float:
-    """This process's peak RSS in MiB: ``VmHWM`` of /proc/self/status (the high-water mark of
-    this program's own memory), else ``ru_maxrss`` (on Linux that one also counts the parent's
-    RSS at fork time, so a child started by a big process reports at least the parent's)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # ----------------------------------------------------------------------------- frames

@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MediaPipeFaceMesh", "MediaPipeTasksLandmarker", "Pacer", "fault_in", "main"]
+__all__ = [
+    "MediaPipeFaceMesh",
+    "MediaPipeTasksLandmarker",
+    "Pacer",
+    "fault_in",
+    "main",
+    "peak_rss_mb",
+]
 
 
 def fault_in(frames: np.ndarray) -> None:
@@ -169,9 +176,11 @@ class MediaPipeTasksLandmarker:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS in MiB: ``VmHWM`` of /proc/self/status (the high-water mark of
-    this program's own memory), else ``ru_maxrss`` (on Linux that one also counts the parent's
-    RSS at fork time, so a child started by a big process reports at least the parent's)."""
+    """This process's peak RSS in MiB: ``VmHWM`` of /proc/self/status (the high-water mark
+    of this program's own memory), else ``ru_maxrss`` (on Linux that one also counts the
+    parent's RSS at fork time, so a child started by a big process reports at least the
+    parent's). The worker's and the bench's own (here because this file runs without
+    facegraph)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
