@@ -115,7 +115,8 @@ def _takes_threads(factory: Callable[..., Any]) -> bool:
         params = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):  # no signature to read (a builtin): assume not
         return False
-    return any(p.name == "threads" or p.kind is p.VAR_KEYWORD for p in params)
+    # A parameter named ``threads`` only: a ``**kwargs`` factory did not ask for it.
+    return any(p.name == "threads" and p.kind is not p.POSITIONAL_ONLY for p in params)
 
 
 class BlazeFaceBackend:
