@@ -76,11 +76,12 @@ def temp_path(target: str | os.PathLike[str], *, keep_suffix: bool = False) -> P
     """A fresh hidden temporary name beside ``target``'s :func:`final_path` (owned by this
     process; in the same folder, so that the move into place is atomic).
 
-    ``keep_suffix`` repeats the target's extension at the end, for writers that choose
-    the file format from the name.
+    ``keep_suffix`` repeats ``target``'s extension at the end, for writers that choose
+    the file format from the name: the name given, which says the format asked for (a
+    link ``overlay.mp4`` may name a file without an extension).
     """
     path = final_path(target)
-    ext = path.suffix if keep_suffix else ""
+    ext = Path(target).suffix if keep_suffix else ""
     return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{ext}")
 
 

@@ -391,6 +391,23 @@ def test_outputs_given_as_symbolic_links_are_written_through_them(tmp_path: Path
     assert leftovers(results) == [] and leftovers(tmp_path) == []
 
 
+def test_a_video_through_a_link_keeps_the_format_its_name_asks_for(tmp_path: Path) -> None:
+    # The link says .mp4; the file it names has no extension. The encoder picks the
+    # container from the temporary's name, which must carry the name given.
+    video = make_video(tmp_path / "clip.avi", frames=3)
+    (tmp_path / "store").mkdir()
+    link = tmp_path / "overlay.mp4"
+    link.symlink_to(Path("store") / "blob")
+    result = facegraph("run", "face_mesh", "--input", str(video), "--render", str(link))
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink()
+    cap = cv2.VideoCapture(str(tmp_path / "store" / "blob"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and frame.shape[:2] == (120, 160)
+    assert leftovers(tmp_path / "store") == [] and leftovers(tmp_path) == []
+
+
 def test_an_output_that_is_a_loop_of_symbolic_links_is_refused(tmp_path: Path) -> None:
     photo = tmp_path / "p.png"
     shutil.copy(FACES / "astronaut.png", photo)
