@@ -56,9 +56,8 @@ from typing import Any, Protocol
 
 from facegraph import FacegraphError
 from facegraph.atomic_files import (
-    clean_stale_temps,
+    clean_stale_temps_of,
     describe_os_error,
-    final_path,
     replace_into_place,
     temp_path,
     write_whole,
@@ -495,8 +494,7 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
     # .done sidecar stay until this attempt has replaced them: completed work is never
     # un-completed by an attempt that fails.
     with contextlib.suppress(OSError):  # (a loop of symbolic links fails the input below)
-        final = final_path(output)  # (through a symbolic link: its temporaries lie there)
-        clean_stale_temps(final.parent, name=final.name)
+        clean_stale_temps_of(output)
     if attempt > 0 and (done := _completed(config, item, state.identity(config))) is not None:
         # An earlier attempt finished, but its worker (or node) died before the driver
         # heard of it: the input is complete, and is not processed a second time.
@@ -511,7 +509,6 @@ def process_input(config: BatchConfig, item: BatchInput, attempt: int = 0) -> Ta
         from facegraph.app.runner import run_source
 
         tmp = temp_path(output, keep_suffix=True)
-
         output.parent.mkdir(parents=True, exist_ok=True)
         spec = state.spec(config)
         fingerprint = _fingerprint(item.path)

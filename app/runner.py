@@ -627,12 +627,7 @@ class _TraceFile:
     """The ``--trace`` file: the graph writes a temporary, moved into place at the end."""
 
     def __init__(self, path: str) -> None:
-        from facegraph.atomic_files import (
-            clean_stale_temps,
-            describe_os_error,
-            final_path,
-            temp_path,
-        )
+        from facegraph.atomic_files import clean_stale_temps_of, describe_os_error, temp_path
 
         self.path = path
         #: A missing trace is an error (not after a hard interrupt: the graph was cancelled).
@@ -643,10 +638,9 @@ class _TraceFile:
         if target.is_dir():
             raise RunError(f"cannot write the trace {path}: it is a folder")
         try:
-            final = final_path(target)  # (through a symbolic link: its temporaries lie there)
-        except OSError as exc:
+            clean_stale_temps_of(target)
+        except OSError as exc:  # a loop of symbolic links
             raise RunError(f"cannot write the trace {path}: {describe_os_error(exc)}") from None
-        clean_stale_temps(final.parent, name=final.name)
         self.temp = str(temp_path(target))
         try:
             with open(self.temp, "x"):  # proves the folder takes new files, now

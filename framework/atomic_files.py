@@ -14,7 +14,7 @@ final name. Being in the same folder makes the move atomic (one file system).
 A process killed with ``kill -9`` cannot remove its temporaries; :func:`clean_stale_temps`
 removes those whose owner PID is no longer running on this machine, or that are older
 than :data:`STALE_SECONDS` (a PID can be reused, and a folder can be shared between hosts).
-Writers call it for their target's folder when they open.
+Writers call it (:func:`clean_stale_temps_of`) for their target when they open.
 
 An output given as a symbolic link is written through it (:func:`final_path`): the
 temporary goes beside the file the link points to and replaces that file, so the link
@@ -37,6 +37,7 @@ from typing import TypeVar
 __all__ = [
     "STALE_SECONDS",
     "clean_stale_temps",
+    "clean_stale_temps_of",
     "describe_os_error",
     "final_path",
     "pid_alive",
@@ -101,6 +102,14 @@ def pid_alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rpartition(")")[2].split()[:1] != ["Z"]
     return True
+
+
+def clean_stale_temps_of(target: str | os.PathLike[str]) -> list[Path]:
+    """:func:`clean_stale_temps` for one output: the stale temporaries of ``target``
+    where :func:`temp_path` puts them (beside its :func:`final_path`). Writers call it when
+    they open; OSError (``ELOOP``) for a loop of symbolic links."""
+    final = final_path(target)
+    return clean_stale_temps(final.parent, name=final.name)
 
 
 def clean_stale_temps(
@@ -181,9 +190,10 @@ def write_all_whole(files: Mapping[_PathT, str | bytes]) -> None:
             target = Path(name)
             if target.is_dir():
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
-            tmp = temp_path(target)
+            final = final_path(target)  # resolved once: the temporary goes beside it
+            tmp = temp_path(final)
             with open(tmp, "xb") as f:
-                pending.append((tmp, final_path(target), target))
+                pending.append((tmp, final, target))
                 f.write(data.encode("utf-8") if isinstance(data, str) else data)
                 f.flush()
                 os.fsync(f.fileno())  # the data reaches the disk before a name points at it

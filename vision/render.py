@@ -45,6 +45,7 @@ import numpy as np
 from facegraph import Closeable, FacegraphError
 from facegraph.atomic_files import (
     clean_stale_temps,
+    clean_stale_temps_of,
     describe_os_error,
     final_path,
     replace_into_place,
@@ -187,10 +188,9 @@ class VideoRenderer(Renderer):
         if Path(self.path).is_dir():
             raise RenderError(f"cannot write video {self.path}: it is a folder")
         try:
-            final = final_path(self.path)  # (through a symbolic link: its temporaries lie there)
-        except OSError as exc:
+            clean_stale_temps_of(self.path)
+        except OSError as exc:  # a loop of symbolic links
             raise RenderError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
-        clean_stale_temps(final.parent, name=final.name)
         self._tmp = temp_path(self.path, keep_suffix=True)  # FFmpeg picks the container by name
         self._check_writable()
         self.count = 0
@@ -448,7 +448,8 @@ class ImageRenderer(Renderer):
             raise RenderError(f"cannot encode {target} (unsupported image extension?)")
         tmp: Path | None = None
         try:
-            tmp = temp_path(target)  # (OSError for a loop of symbolic links)
+            final = final_path(target)  # (OSError for a loop of symbolic links)
+            tmp = temp_path(final)
             with open(tmp, "xb") as f:  # (numpy's tofile hides the errno of a short write)
                 f.write(data.tobytes())
             if self.single:
@@ -456,7 +457,7 @@ class ImageRenderer(Renderer):
             else:
                 # Whole or absent under its name; no fsync per frame (it would cost a
                 # disk flush per image: the video and landmark files get theirs at close).
-                os.replace(tmp, final_path(target))
+                os.replace(tmp, final)
         except OSError as exc:
             if tmp is not None:
                 with contextlib.suppress(OSError):

@@ -41,9 +41,8 @@ import numpy as np
 import orjson
 from facegraph import Closeable, FacegraphError
 from facegraph.atomic_files import (
-    clean_stale_temps,
+    clean_stale_temps_of,
     describe_os_error,
-    final_path,
     replace_into_place,
     temp_path,
 )
@@ -362,10 +361,9 @@ class LandmarksWriter(Closeable):
         if target.is_dir():
             raise OutputError(f"cannot write {self.path}: it is a folder")
         try:
-            final = final_path(target)  # (through a symbolic link: its temporaries lie there)
-        except OSError as exc:
+            clean_stale_temps_of(target)
+        except OSError as exc:  # a loop of symbolic links
             raise OutputError(f"cannot write {self.path}: {describe_os_error(exc)}") from None
-        clean_stale_temps(final.parent, name=final.name)
         tmp = temp_path(target)
         try:
             # Not mkstemp: its 0600 mode would survive os.replace; "x" mode gets the
