@@ -20,8 +20,9 @@ What is measured, on frames decoded up front (decoding is not timed):
   ``mediapipe`` imports, else in a worker of another interpreter (``baseline_python``) fed
   over a pipe from a shared ``.npy`` of the frames. Ours and theirs alternate in blocks of
   ``block`` frames so both see the same machine load;
-- **pacing** (optional, ``interval_ms``): every contender, the floor included, starts its
-  frames that far apart (:class:`Pacer`), idling in between as when a camera feeds it.
+- **pacing** (optional, ``interval_ms``): every contender, the floor and the profiled pass
+  included, starts its frames that far apart (:class:`Pacer`), idling in between as when
+  a camera feeds it.
 
 :func:`run_scaling` times a graph over synthetic frames with 1..N faces, several frame
 sizes and LiteRT thread counts (set on every node whose options have ``threads``).
@@ -735,8 +736,14 @@ def run_bench(config: BenchConfig, progress: Callable[[str], None] | None = None
     if config.profile_pass:
         say("profiled pass (per-node breakdown)")
         prof = GraphContender(spec, config.side_packets, config.mode, profile=True)
+        # Paced as the timed pass: at a camera's cadence every frame starts cold, and the
+        # breakdown should say where that time goes, not where a back-to-back frame's does.
+        pacer.block()
+        prof_ms = 0.0
         try:
-            prof_ms = sum(prof.step(f)[0] for f in frames)
+            for f in frames:
+                pacer.wait()
+                prof_ms += prof.step(f)[0]
             stats = prof.graph.stats()
         finally:
             prof.close()

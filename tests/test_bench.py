@@ -252,6 +252,27 @@ def test_interval_option_paces_frames_and_says_so(tmp_path: Path) -> None:
         run_bench(BenchConfig(graph="face_mesh", input="synthetic:1", interval_ms=0.0))
 
 
+def test_interval_paces_the_profiled_pass_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a camera's cadence each frame starts cold: the per-node breakdown must come from
+    frames paced like the timed ones, or it describes another regime."""
+    import facegraph.app.bench as bench_module
+
+    waits: list[str] = []
+
+    class CountingPacer(Pacer):
+        def wait(self) -> None:
+            waits.append("wait")
+            super().wait()
+
+    monkeypatch.setattr(bench_module, "Pacer", CountingPacer)
+    result = run_bench(
+        BenchConfig(graph="face_mesh", input="synthetic:1", frames=2, warmup=1, interval_ms=2.0)
+    )
+    assert result["nodes"], "the profiled pass ran"
+    # Ours and the floor on the 2 timed frames, the profiled pass on all 3 (warm-up too).
+    assert len(waits) == 2 + 2 + 3
+
+
 @pytest.mark.skipif(MP_PYTHON is None, reason=NO_MP_PYTHON)
 def test_mediapipe_worker_paces_its_frames(tmp_path: Path) -> None:
     frames = grid_photo_frames(3, 320, 240, 1)
