@@ -18,8 +18,10 @@ Writers call it (:func:`clean_stale_temps_of`) for their target when they open.
 
 An output given as a symbolic link is written through it (:func:`final_path`): the
 temporary goes beside the file the link points to and replaces that file, so the link
-stays a link, as ``echo > link`` would leave it. A loop of links names no file: it is
-an error (ELOOP), never a link replaced by a file.
+stays a link, as ``echo > link`` would leave it. The link is followed once, when the
+temporary is named: the move at the end goes to the file the temporary was made for
+(:func:`replace_into_place`), even if the link was pointed elsewhere meanwhile. A loop of
+links names no file: it is an error (ELOOP), never a link replaced by a file.
 """
 
 from __future__ import annotations
@@ -155,14 +157,22 @@ def _owned_by(temp_name: str, name: str) -> bool:
 
 
 def replace_into_place(temp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Flush ``temp`` to disk and move it over ``target``'s :func:`final_path` (atomic;
-    raises OSError)."""
+    """Flush ``temp`` to disk and move it over the file it was made beside: ``target``'s
+    :func:`final_path` as it was when :func:`temp_path` named it (atomic; raises OSError).
+
+    A long-lived writer opens early and moves at the end. Resolving ``target`` again
+    then would follow a link retargeted during the run, and the move would fail across
+    file systems (losing the run's output) or land the output in a file the run never
+    chose. The temporary's own name says which file it was made for.
+    """
     fd = os.open(temp, os.O_RDONLY)
     try:
         os.fsync(fd)  # the data reaches the disk before the name points at it
     finally:
         os.close(fd)
-    os.replace(temp, final_path(target))
+    temp = Path(temp)
+    made_for = _TEMP_NAME.match(temp.name)
+    os.replace(temp, temp.parent / made_for["name"] if made_for else final_path(target))
 
 
 def write_whole(target: str | os.PathLike[str], data: str | bytes) -> None:

@@ -183,6 +183,24 @@ def test_a_symbolic_link_is_written_through(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["faces.jsonl"]
 
 
+def test_a_link_retargeted_during_a_run_does_not_move_the_output(tmp_path: Path) -> None:
+    """The output lands in the file the link named when the writer opened, beside which
+    its temporary is. Following the link again at close would move it across file
+    systems (failing, and losing the run's output) or over a file the run never chose."""
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "second" / "faces.jsonl").write_text("kept\n")
+    link = tmp_path / "faces.jsonl"
+    link.symlink_to(Path("first") / "faces.jsonl")
+    with LandmarksWriter(link) as writer:
+        writer.write(info(0), [])
+        link.unlink()
+        link.symlink_to(Path("second") / "faces.jsonl")
+    assert json.loads((tmp_path / "first" / "faces.jsonl").read_text())["frame"] == 0
+    assert (tmp_path / "second" / "faces.jsonl").read_text() == "kept\n"
+    assert sorted(p.name for p in (tmp_path / "first").iterdir()) == ["faces.jsonl"]
+
+
 def test_face_dict_in_pixels_for_non_square_images(astronaut_face: FaceLandmarks) -> None:
     d = face_to_dict(astronaut_face, 640, 480, digits=None)
     check_face_schema(d, astronaut_face, 640, 480)
